@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is installed here.
+SWIFT ?= swift
+SHELL := /bin/bash
+
+.PHONY: run test deps models testdata build release bench-face bench-match bench-capture bench-pipeline fuzz clean
+
+## run: install what is missing, fetch + verify the models, build in release, run the gate demo
+run: deps models testdata release
+	.build/release/attendance demo
+
+## test: the same installs, then the whole test suite
+test: deps models testdata
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+deps:
+	@scripts/install-deps.sh
+
+## models: fetch the model files listed in Models/manifest.tsv and verify their sha256 (idempotent)
+models:
+	@scripts/fetch-models.sh
+
+testdata:
+	@scripts/fetch-testdata.sh >/dev/null
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+bench-face: deps models testdata
+	$(SWIFT) build -c release --product face-bench
+	.build/release/face-bench
+
+bench-match:
+	scripts/bench-match.sh
+
+bench-capture: deps
+	scripts/bench-capture.sh
+
+fuzz: deps
+	scripts/fuzz.sh
+
+clean:
+	rm -rf .build

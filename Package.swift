@@ -1,0 +1,111 @@
+// swift-tools-version: 6.0
+// Face-recognition attendance for schools: capture -> face engine -> match -> attendance.
+import PackageDescription
+
+/// Only the OpenCV libraries the shim uses: linking all 56 that pkg-config lists
+/// costs ~0.15 s and 40 MB at start-up (DESIGN.md).
+let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn", "opencv_videoio"]
+
+/// The shim is always built optimised: dlib's templates at -O0 make one embedding take seconds.
+let optimisedCxx: [CXXSetting] = [
+    .unsafeFlags(["-I/usr/include/opencv4", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
+]
+
+let package = Package(
+    name: "SchoolAttendance",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "attendance", targets: ["AttendanceCLI"]),
+        .executable(name: "sector-gateway", targets: ["SectorGateway"]),
+        .executable(name: "face-bench", targets: ["FaceBench"]),
+        .executable(name: "match-bench", targets: ["MatchBench"]),
+        .library(name: "FaceMatch", targets: ["FaceMatch"]),
+        .library(name: "CaptureKit", targets: ["CaptureKit"]),
+        .library(name: "Attendance", targets: ["Attendance"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+    ],
+    targets: [
+        // MARK: C shims (C/C++ lives only here, behind plain C headers)
+        .target(
+            name: "COpenCV",
+            cxxSettings: optimisedCxx,
+            linkerSettings: (openCVLibraries + ["dlib", "lapack", "blas"]).map { .linkedLibrary($0) }
+        ),
+        .target(
+            name: "CV4L2",
+            linkerSettings: [.linkedLibrary("v4l2"), .linkedLibrary("v4lconvert")]
+        ),
+        .target(name: "CFakeV4L2", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CSimdKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CXLSXWriter", linkerSettings: [.linkedLibrary("xlsxwriter")]),
+
+        // MARK: Swift modules (the design card's names)
+        .target(name: "FaceEngine", dependencies: ["COpenCV"]),
+        .target(
+            name: "CaptureKit",
+            dependencies: ["CV4L2", "COpenCV", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "FaceMatch", dependencies: ["CSimdKernels"]),
+        .target(
+            name: "SectorConnector",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Attendance",
+            dependencies: [
+                "FaceMatch", "FaceEngine", "CaptureKit", "SectorConnector", "CXLSXWriter",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "AttendanceCLI",
+            dependencies: [
+                "Attendance", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(
+            name: "SectorGateway",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "FaceBench", dependencies: ["FaceEngine"]),
+        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch"]),
+
+        // MARK: Tests
+        .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),
+        .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch"]),
+        .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2"]),
+        .testTarget(name: "SectorConnectorTests", dependencies: ["SectorConnector"]),
+        .testTarget(name: "AttendanceTests", dependencies: ["Attendance", "FaceEngine", "FaceMatch"]),
+    ],
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
+)

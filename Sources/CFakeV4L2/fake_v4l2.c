@@ -1,0 +1,1 @@
+#include "fake_v4l2.h"

@@ -1,0 +1,138 @@
+/*
+ * cvshim.h: the plain C face of the OpenCV + dlib face engine.
+ *
+ * Rules (DESIGN.md): opaque handles that own their memory, POD structs, a status
+ * code per call plus a thread-local message (cv_last_error), no C++ exception ever
+ * crosses this header. Handles are not thread-safe: own each from one thread/actor.
+ * Images are always 8-bit BGR, rows contiguous (stride = width * 3).
+ */
+#ifndef CVSHIM_H
+#define CVSHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cv_status {
+    CV_OK = 0,
+    CV_ERR_ARGUMENT = 1,   /* a null pointer, a bad size, a bad option */
+    CV_ERR_IO = 2,         /* file missing, unreadable, a directory, empty */
+    CV_ERR_DECODE = 3,     /* not an image, corrupt or truncated, unsupported format */
+    CV_ERR_TOO_LARGE = 4,  /* the header claims more pixels than the limit allows */
+    CV_ERR_MODEL = 5,      /* a model file is missing or cannot be loaded */
+    CV_ERR_VIDEO = 6,      /* a video source cannot be opened or read */
+    CV_ERR_END = 7,        /* end of a finite video stream */
+    CV_ERR_INTERNAL = 8,   /* an unexpected C++ exception, caught in the shim */
+} cv_status;
+
+/* The message of the last failed call on this thread ("" if none). Valid until the next call. */
+const char *cv_last_error(void);
+
+/* ---------------------------------------------------------------- images */
+
+typedef struct cv_image cv_image;
+
+/* Default pixel limit used when max_pixels <= 0: 50 megapixels. */
+#define CV_DEFAULT_MAX_PIXELS ((int64_t)50 * 1000 * 1000)
+
+/* Reads a JPEG, PNG or BMP file (8/16-bit, gray, RGB, RGBA; EXIF orientation honoured)
+ * into 8-bit BGR. The header's size is checked against max_pixels before decoding. */
+cv_status cv_image_read(const char *path, int64_t max_pixels, cv_image **out);
+/* Same, from encoded bytes in memory. */
+cv_status cv_image_decode(const uint8_t *bytes, size_t length, int64_t max_pixels, cv_image **out);
+/* Copies a raw BGR buffer (row_stride >= width * 3). */
+cv_status cv_image_from_bgr(const uint8_t *bgr, int32_t width, int32_t height, size_t row_stride, cv_image **out);
+/* Writes an image; the format follows the extension (.jpg, .png, .bmp). */
+cv_status cv_image_write(const cv_image *image, const char *path);
+/* Resized copy (area interpolation when shrinking, linear when enlarging). */
+cv_status cv_image_resize(const cv_image *image, int32_t width, int32_t height, cv_image **out);
+/* Blank (uniform colour) image. */
+cv_status cv_image_create(int32_t width, int32_t height, uint8_t b, uint8_t g, uint8_t r, cv_image **out);
+/* Copies src onto dst with its top-left corner at (x, y); parts outside dst are cut off. */
+cv_status cv_image_paste(cv_image *dst, const cv_image *src, int32_t x, int32_t y);
+void cv_image_free(cv_image *image);
+int32_t cv_image_width(const cv_image *image);
+int32_t cv_image_height(const cv_image *image);
+/* BGR pixels, height rows of width * 3 bytes. Owned by the image. */
+const uint8_t *cv_image_data(const cv_image *image);
+
+/* ---------------------------------------------------------------- faces */
+
+typedef struct cv_point { float x, y; } cv_point;
+/* A box in the original image's pixels, face_recognition's order; right/bottom exclusive. */
+typedef struct cv_box { int32_t top, right, bottom, left; } cv_box;
+
+typedef struct cv_detection {
+    cv_box box;     /* the detector's box, clipped to the image */
+    float score;    /* detector confidence, 0..1 */
+} cv_detection;
+
+typedef struct cv_quality {
+    float box_size;   /* min(width, height) of the box, pixels */
+    float sharpness;  /* variance of the Laplacian of the face, normalised to 100 px width */
+    float yaw;        /* rough yaw estimate from the landmarks, degrees, + = turned to image right */
+    float score;      /* detector score */
+} cv_quality;
+
+typedef enum cv_detector_kind {
+    CV_DETECTOR_RES10 = 0,  /* OpenCV dnn res10 SSD (Caffe): the default */
+    CV_DETECTOR_HOG = 1,    /* dlib's HOG frontal face detector: no model file needed */
+} cv_detector_kind;
+
+#define CV_EMBEDDING_DIM 128
+#define CV_LANDMARK_COUNT 5
+
+typedef struct cv_engine_config {
+    cv_detector_kind detector;
+    const char *detector_prototxt;   /* res10 deploy.prototxt.txt */
+    const char *detector_weights;    /* res10 .caffemodel */
+    const char *landmarks_model;     /* shape_predictor_5_face_landmarks.dat */
+    const char *embedding_model;     /* dlib_face_recognition_resnet_model_v1.dat (NULL: no embeddings) */
+    float min_score;                 /* detections below are dropped; <= 0 means 0.5 */
+    int32_t detector_input;          /* res10 input size; <= 0 means 300 */
+    int32_t refine_box;              /* 1: refine res10 boxes with dlib HOG before landmarks (default) */
+} cv_engine_config;
+
+typedef struct cv_engine cv_engine;
+
+cv_status cv_engine_create(const cv_engine_config *config, cv_engine **out);
+void cv_engine_free(cv_engine *engine);
+
+/* Detects faces, best score first; *count is the number found (may exceed capacity:
+ * only capacity are written). */
+cv_status cv_detect(cv_engine *engine, const cv_image *image, cv_detection *out, int32_t capacity, int32_t *count);
+/* The 5 dlib landmarks for a detected box (refined first when the engine says so). */
+cv_status cv_landmarks(cv_engine *engine, const cv_image *image, cv_detection detection, cv_point out[CV_LANDMARK_COUNT]);
+/* Quality record for a face. Cheap. */
+cv_status cv_quality_of(const cv_image *image, cv_detection detection, const cv_point landmarks[CV_LANDMARK_COUNT], cv_quality *out);
+/* The 128-D dlib ResNet descriptor of the 150x150 chip aligned on the landmarks
+ * (get_face_chip_details(shape, 150, 0.25)). */
+cv_status cv_embed(cv_engine *engine, const cv_image *image, const cv_point landmarks[CV_LANDMARK_COUNT], float out[CV_EMBEDDING_DIM]);
+/* The aligned 150x150 chip itself (for inspection). */
+cv_status cv_face_chip(const cv_image *image, const cv_point landmarks[CV_LANDMARK_COUNT], cv_image **out);
+
+/* ---------------------------------------------------------------- video (RTSP, files) */
+
+typedef struct cv_video cv_video;
+
+/* Opens a file path or an rtsp:// URL through OpenCV's FFmpeg backend (RTSP over TCP). */
+cv_status cv_video_open(const char *url, cv_video **out);
+/* Next frame; CV_ERR_END at the end of a file. */
+cv_status cv_video_read(cv_video *video, cv_image **out);
+double cv_video_fps(const cv_video *video);            /* 0 if unknown */
+int64_t cv_video_frame_count(const cv_video *video);   /* -1 if unknown (live) */
+void cv_video_free(cv_video *video);
+
+typedef struct cv_video_writer cv_video_writer;
+/* Writes an MJPEG .avi (always available in OpenCV) or, by extension, what FFmpeg offers. */
+cv_status cv_video_writer_open(const char *path, double fps, int32_t width, int32_t height, cv_video_writer **out);
+cv_status cv_video_writer_write(cv_video_writer *writer, const cv_image *frame);
+void cv_video_writer_free(cv_video_writer *writer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CVSHIM_H */

@@ -1,0 +1,1 @@
+#include "simd_kernels.h"

@@ -1,0 +1,1 @@
+print("sector-gateway: not yet")
