@@ -1,0 +1,347 @@
+import Foundation
+import TOMLKit
+
+/// The gate box's configuration, read from a TOML file (see deploy/attendance.toml for every key).
+/// Every key has a default, so an empty file (or none) gives the embedded demo set-up.
+public struct AttendanceConfig: Sendable, Equatable {
+    public struct School: Sendable, Equatable {
+        /// The school's code in the sector database.
+        public var code = "DEMO-SCHOOL"
+        public var name = "Demo school"
+        /// IANA zone for wall-clock records and the school day.
+        public var timezone = "Asia/Ho_Chi_Minh"
+    }
+
+    public struct Database: Sendable, Equatable {
+        /// SQLite file (WAL mode). Relative paths are relative to the config file's folder.
+        public var path = "attendance.sqlite"
+        /// AES-GCM key for the embeddings; default `<path>.key`, created 0600 on first use.
+        public var keyFile: String?
+        public var resolvedKeyFile: String { keyFile ?? (path + ".key") }
+    }
+
+    public struct Recognition: Sendable, Equatable {
+        /// L2 distance under which a face matches an enrolled student (dlib's reference: 0.6).
+        public var threshold: Float = 0.6
+        /// The best student must beat the next one by this much.
+        public var minMargin: Float = 0.05
+        /// Agreeing matches on one track before a student is decided.
+        public var votes = 3
+        /// Quality gates for embedding a face at the gate and for enrolment photos.
+        public var minFaceSize: Float = 60
+        public var minSharpness: Float = 15
+        public var maxYaw: Float = 35
+        /// At most this many embeddings per student.
+        public var maxEmbeddingsPerStudent = 5
+        /// Refuse an enrolment photo this close to *another* student's face (likely swapped).
+        public var duplicateDistance: Float = 0.45
+    }
+
+    /// One school session (shift). Vietnamese schools often run a morning and an afternoon shift.
+    public struct Session: Sendable, Equatable {
+        public var name: String
+        /// "HH:mm" local time.
+        public var start: String
+        public var end: String
+        /// Check-ins are accepted from this time (default: 60 min before start).
+        public var opens: String?
+        /// Optional departure window: faces seen inside it are recorded as check-outs.
+        public var checkoutFrom: String?
+        public var checkoutUntil: String?
+        /// Classes this session applies to (empty: all).
+        public var classes: [String] = []
+        public init(name: String, start: String, end: String, opens: String? = nil,
+                    checkoutFrom: String? = nil, checkoutUntil: String? = nil, classes: [String] = []) {
+            self.name = name; self.start = start; self.end = end; self.opens = opens
+            self.checkoutFrom = checkoutFrom; self.checkoutUntil = checkoutUntil; self.classes = classes
+        }
+    }
+
+    public struct Schedule: Sendable, Equatable {
+        /// ISO weekdays the school runs (1 = Monday ... 7 = Sunday).
+        public var schoolDays: [Int] = [1, 2, 3, 4, 5]
+        /// "yyyy-MM-dd" days off.
+        public var holidays: [String] = []
+        /// Arriving more than this many minutes after the start is late...
+        public var lateAfterMinutes = 1
+        /// ...and more than this many is absent (a face seen later still records the time, status absent).
+        public var absentAfterMinutes = 15
+        /// Seconds after a check-in during which the same student is not recorded again by any camera.
+        public var cooldownSeconds = 300
+        public var sessions: [Session] = [
+            Session(name: "morning", start: "07:00", end: "11:15", checkoutFrom: "11:00", checkoutUntil: "11:45"),
+            Session(name: "afternoon", start: "13:30", end: "17:00", checkoutFrom: "16:45", checkoutUntil: "17:30"),
+        ]
+    }
+
+    public struct Camera: Sendable, Equatable {
+        public var id: String
+        /// `v4l2:/dev/video0`, `rtsp://...`, or `file:PATH`.
+        public var source: String
+        /// "in" (arrivals and departures by schedule), or "out" (departures only).
+        public var direction = "in"
+        public init(id: String, source: String, direction: String = "in") {
+            self.id = id; self.source = source; self.direction = direction
+        }
+    }
+
+    public struct Connector: Sendable, Equatable {
+        /// HTTPS endpoint of the sector gateway; empty: no push (exports only).
+        public var endpoint = ""
+        /// File holding the bearer token (never put the token itself in the config).
+        public var tokenFile: String?
+        public var timeoutSeconds = 10.0
+        public var batchSize = 50
+        /// Allow plain http:// (for a gateway on loopback in tests). TLS verification is always on for https.
+        public var allowInsecureHTTP = false
+        public var gradeCodeFromClass = true
+    }
+
+    public struct Metrics: Sendable, Equatable {
+        /// Prometheus /metrics and /health; loopback only unless you change it.
+        public var bind = "127.0.0.1"
+        public var port = 9464
+        public var enabled = true
+    }
+
+    public struct Privacy: Sendable, Equatable {
+        /// Keep crops of unknown faces this many days (0: never store face images).
+        public var keepUnknownCropsDays = 0
+        public var unknownCropsDir = "unknown-faces"
+        /// Attendance events older than this are purged.
+        public var retentionDays = 3 * 365
+    }
+
+    public var school = School()
+    public var database = Database()
+    public var recognition = Recognition()
+    public var schedule = Schedule()
+    public var cameras: [Camera] = []
+    public var connector = Connector()
+    public var metrics = Metrics()
+    public var privacy = Privacy()
+    /// The file this came from, if any (relative paths resolve against its folder).
+    public var sourcePath: String?
+
+    public init() {}
+}
+
+/// A config file that cannot be used, with the file and, when known, the line.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let line: Int?
+    public let reason: String
+    public var description: String { line.map { "\(path):\($0): \(reason)" } ?? "\(path): \(reason)" }
+}
+
+extension AttendanceConfig {
+    /// Environment variable naming the config file when `--config` is not given.
+    public static let environmentKey = "ATTENDANCE_CONFIG"
+
+    /// Loads `path`, or `$ATTENDANCE_CONFIG`, or the defaults when neither is given.
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AttendanceConfig {
+        guard let path = path ?? environment[environmentKey], !path.isEmpty else { return AttendanceConfig() }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(path: path, line: nil, reason: "cannot read the file (does it exist and is it UTF-8?)")
+        }
+        var config = try parse(text, path: path)
+        config.sourcePath = path
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        config.database.path = resolve(config.database.path, base: base)
+        config.database.keyFile = config.database.keyFile.map { resolve($0, base: base) }
+        config.connector.tokenFile = config.connector.tokenFile.map { resolve($0, base: base) }
+        config.privacy.unknownCropsDir = resolve(config.privacy.unknownCropsDir, base: base)
+        return config
+    }
+
+    static func resolve(_ p: String, base: String) -> String {
+        p.hasPrefix("/") ? p : URL(fileURLWithPath: base).appendingPathComponent(p).standardizedFileURL.path
+    }
+
+    /// Parses TOML text. Unknown keys are errors (a typo must not silently fall back to a default).
+    public static func parse(_ text: String, path: String = "<config>") throws -> AttendanceConfig {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(path: path, line: error.source.begin.line, reason: error.description)
+        } catch {
+            throw ConfigError(path: path, line: nil, reason: "\(error)")
+        }
+        var r = Reader(path: path)
+        var c = AttendanceConfig()
+        try r.check(table, "", allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "privacy"])
+        if let t = try r.table(table, "school") {
+            try r.check(t, "school", allowed: ["code", "name", "timezone"])
+            c.school.code = try r.string(t, "code", c.school.code)
+            c.school.name = try r.string(t, "name", c.school.name)
+            c.school.timezone = try r.string(t, "timezone", c.school.timezone)
+            guard TimeZone(identifier: c.school.timezone) != nil else {
+                throw ConfigError(path: path, line: nil, reason: "school.timezone: unknown time zone '\(c.school.timezone)'")
+            }
+        }
+        if let t = try r.table(table, "database") {
+            try r.check(t, "database", allowed: ["path", "key_file"])
+            c.database.path = try r.string(t, "path", c.database.path)
+            c.database.keyFile = try r.optionalString(t, "key_file")
+        }
+        if let t = try r.table(table, "recognition") {
+            try r.check(t, "recognition", allowed: ["threshold", "min_margin", "votes", "min_face_size", "min_sharpness",
+                                                     "max_yaw", "max_embeddings_per_student", "duplicate_distance"])
+            c.recognition.threshold = try r.float(t, "threshold", c.recognition.threshold, range: 0.1...1.5)
+            c.recognition.minMargin = try r.float(t, "min_margin", c.recognition.minMargin, range: 0...1)
+            c.recognition.votes = try r.int(t, "votes", c.recognition.votes, range: 1...50)
+            c.recognition.minFaceSize = try r.float(t, "min_face_size", c.recognition.minFaceSize, range: 10...2000)
+            c.recognition.minSharpness = try r.float(t, "min_sharpness", c.recognition.minSharpness, range: 0...100000)
+            c.recognition.maxYaw = try r.float(t, "max_yaw", c.recognition.maxYaw, range: 0...90)
+            c.recognition.maxEmbeddingsPerStudent = try r.int(t, "max_embeddings_per_student", c.recognition.maxEmbeddingsPerStudent, range: 1...50)
+            c.recognition.duplicateDistance = try r.float(t, "duplicate_distance", c.recognition.duplicateDistance, range: 0...1.5)
+        }
+        if let t = try r.table(table, "schedule") {
+            try r.check(t, "schedule", allowed: ["school_days", "holidays", "late_after_minutes", "absent_after_minutes", "cooldown_seconds", "session"])
+            c.schedule.schoolDays = try r.ints(t, "school_days", c.schedule.schoolDays, range: 1...7)
+            c.schedule.holidays = try r.strings(t, "holidays", c.schedule.holidays)
+            for h in c.schedule.holidays where LocalDate(h) == nil {
+                throw ConfigError(path: path, line: nil, reason: "schedule.holidays: '\(h)' is not a date like 2026-09-02")
+            }
+            c.schedule.lateAfterMinutes = try r.int(t, "late_after_minutes", c.schedule.lateAfterMinutes, range: 0...600)
+            c.schedule.absentAfterMinutes = try r.int(t, "absent_after_minutes", c.schedule.absentAfterMinutes, range: 0...600)
+            c.schedule.cooldownSeconds = try r.int(t, "cooldown_seconds", c.schedule.cooldownSeconds, range: 0...86400)
+            if c.schedule.absentAfterMinutes < c.schedule.lateAfterMinutes {
+                throw ConfigError(path: path, line: nil, reason: "schedule.absent_after_minutes must not be less than late_after_minutes")
+            }
+            if let sessions = try r.tables(t, "session") {
+                c.schedule.sessions = try sessions.enumerated().map { i, s in
+                    let key = "schedule.session[\(i)]"
+                    try r.check(s, key, allowed: ["name", "start", "end", "opens", "checkout_from", "checkout_until", "classes"])
+                    let session = Session(
+                        name: try r.requiredString(s, "name", in: key),
+                        start: try r.time(s, "start", in: key, required: true)!,
+                        end: try r.time(s, "end", in: key, required: true)!,
+                        opens: try r.time(s, "opens", in: key),
+                        checkoutFrom: try r.time(s, "checkout_from", in: key),
+                        checkoutUntil: try r.time(s, "checkout_until", in: key),
+                        classes: try r.strings(s, "classes", []))
+                    return session
+                }
+            }
+        }
+        if let cams = try r.tables(table, "camera") {
+            c.cameras = try cams.enumerated().map { i, t in
+                let key = "camera[\(i)]"
+                try r.check(t, key, allowed: ["id", "source", "direction"])
+                let direction = try r.string(t, "direction", "in")
+                guard ["in", "out"].contains(direction) else {
+                    throw ConfigError(path: path, line: nil, reason: "\(key).direction must be \"in\" or \"out\"")
+                }
+                return Camera(id: try r.requiredString(t, "id", in: key), source: try r.requiredString(t, "source", in: key), direction: direction)
+            }
+            let ids = c.cameras.map(\.id)
+            if Set(ids).count != ids.count { throw ConfigError(path: path, line: nil, reason: "two cameras share an id") }
+        }
+        if let t = try r.table(table, "connector") {
+            try r.check(t, "connector", allowed: ["endpoint", "token_file", "timeout_seconds", "batch_size", "allow_insecure_http", "token"])
+            if t.contains(key: "token") {
+                throw ConfigError(path: path, line: nil, reason: "connector.token: put the token in a file (mode 0600) and name it with connector.token_file")
+            }
+            c.connector.endpoint = try r.string(t, "endpoint", c.connector.endpoint)
+            c.connector.tokenFile = try r.optionalString(t, "token_file")
+            c.connector.timeoutSeconds = Double(try r.float(t, "timeout_seconds", Float(c.connector.timeoutSeconds), range: 0.1...600))
+            c.connector.batchSize = try r.int(t, "batch_size", c.connector.batchSize, range: 1...1000)
+            c.connector.allowInsecureHTTP = try r.bool(t, "allow_insecure_http", false)
+        }
+        if let t = try r.table(table, "metrics") {
+            try r.check(t, "metrics", allowed: ["bind", "port", "enabled"])
+            c.metrics.bind = try r.string(t, "bind", c.metrics.bind)
+            c.metrics.port = try r.int(t, "port", c.metrics.port, range: 0...65535)
+            c.metrics.enabled = try r.bool(t, "enabled", c.metrics.enabled)
+        }
+        if let t = try r.table(table, "privacy") {
+            try r.check(t, "privacy", allowed: ["keep_unknown_crops_days", "unknown_crops_dir", "retention_days"])
+            c.privacy.keepUnknownCropsDays = try r.int(t, "keep_unknown_crops_days", 0, range: 0...365)
+            c.privacy.unknownCropsDir = try r.string(t, "unknown_crops_dir", c.privacy.unknownCropsDir)
+            c.privacy.retentionDays = try r.int(t, "retention_days", c.privacy.retentionDays, range: 1...36500)
+        }
+        return c
+    }
+}
+
+/// Typed access to TOML values with errors that name the key.
+private struct Reader {
+    let path: String
+    func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(path: path, line: nil, reason: "\(key): \(reason)") }
+
+    func check(_ t: TOMLTable, _ prefix: String, allowed: Set<String>) throws {
+        for key in t.keys where !allowed.contains(key) {
+            throw fail(prefix.isEmpty ? key : "\(prefix).\(key)", "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+    func table(_ t: TOMLTable, _ key: String) throws -> TOMLTable? {
+        guard let v = t[key] else { return nil }
+        guard let table = v.table else { throw fail(key, "expected a table [\(key)]") }
+        return table
+    }
+    func tables(_ t: TOMLTable, _ key: String) throws -> [TOMLTable]? {
+        guard let v = t[key] else { return nil }
+        guard let array = v.array else { throw fail(key, "expected an array of tables [[\(key)]]") }
+        return try array.map { item in
+            guard let table = item.table else { throw fail(key, "expected an array of tables [[\(key)]]") }
+            return table
+        }
+    }
+    func string(_ t: TOMLTable, _ key: String, _ def: String) throws -> String {
+        guard let v = t[key] else { return def }
+        guard let s = v.string else { throw fail(key, "expected a string") }
+        return s
+    }
+    func optionalString(_ t: TOMLTable, _ key: String) throws -> String? {
+        guard t[key] != nil else { return nil }
+        return try string(t, key, "")
+    }
+    func requiredString(_ t: TOMLTable, _ key: String, in prefix: String) throws -> String {
+        guard let s = try optionalString(t, key), !s.isEmpty else { throw fail("\(prefix).\(key)", "is required") }
+        return s
+    }
+    func time(_ t: TOMLTable, _ key: String, in prefix: String, required: Bool = false) throws -> String? {
+        guard let s = try optionalString(t, key) else {
+            if required { throw fail("\(prefix).\(key)", "is required (HH:mm)") }
+            return nil
+        }
+        guard LocalTime(s) != nil else { throw fail("\(prefix).\(key)", "'\(s)' is not a time like 07:00") }
+        return s
+    }
+    func int(_ t: TOMLTable, _ key: String, _ def: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let v = t[key] else { return def }
+        guard let i = v.int else { throw fail(key, "expected an integer") }
+        guard range.contains(i) else { throw fail(key, "\(i) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return i
+    }
+    func ints(_ t: TOMLTable, _ key: String, _ def: [Int], range: ClosedRange<Int>) throws -> [Int] {
+        guard let v = t[key] else { return def }
+        guard let a = v.array else { throw fail(key, "expected an array of integers") }
+        return try a.map { item in
+            guard let i = item.int, range.contains(i) else { throw fail(key, "expected integers in \(range.lowerBound)...\(range.upperBound)") }
+            return i
+        }
+    }
+    func float(_ t: TOMLTable, _ key: String, _ def: Float, range: ClosedRange<Float>) throws -> Float {
+        guard let v = t[key] else { return def }
+        guard let d = v.double ?? v.int.map(Double.init) else { throw fail(key, "expected a number") }
+        let f = Float(d)
+        guard range.contains(f) else { throw fail(key, "\(d) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return f
+    }
+    func bool(_ t: TOMLTable, _ key: String, _ def: Bool) throws -> Bool {
+        guard let v = t[key] else { return def }
+        guard let b = v.bool else { throw fail(key, "expected true or false") }
+        return b
+    }
+    func strings(_ t: TOMLTable, _ key: String, _ def: [String]) throws -> [String] {
+        guard let v = t[key] else { return def }
+        guard let a = v.array else { throw fail(key, "expected an array of strings") }
+        return try a.map { item in
+            guard let s = item.string else { throw fail(key, "expected an array of strings") }
+            return s
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// SectorConnector module.
