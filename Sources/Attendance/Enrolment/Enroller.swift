@@ -1,0 +1,131 @@
+import FaceEngine
+import Foundation
+
+/// The outcome for one photo.
+public struct PhotoOutcome: Sendable, Equatable {
+    public var source: String
+    /// nil: accepted and stored.
+    public var rejection: EnrolmentRejection?
+    public var quality: FaceQuality?
+    /// Accepted only because of --force (audited as such).
+    public var forced: Bool
+    public var accepted: Bool { rejection == nil }
+}
+
+/// Enrols a student's face from photos: consent first, every photo through the `EnrolmentGate`,
+/// then the accepted embeddings sealed and stored in one transaction. No image is kept.
+public struct Enroller: Sendable {
+    public let store: AttendanceStore
+    public let recognition: AttendanceConfig.Recognition
+
+    public init(store: AttendanceStore, recognition: AttendanceConfig.Recognition) {
+        self.store = store
+        self.recognition = recognition
+    }
+
+    /// Throws when the student cannot be enrolled at all (unknown, inactive, no consent).
+    public func checkEligible(_ student: String) throws {
+        guard let s = try store.student(code: student) else { throw StoreError.unknownStudent(student) }
+        guard s.active else { throw StoreError.inactiveStudent(student) }
+        guard try store.activeConsent(student: student) != nil else { throw StoreError.noConsent(student) }
+    }
+
+    /// Enrols from image files, running `engine` on each.
+    public func enrol(student: String, photos: [String], engine: FaceEngine, force: Bool = false) throws -> [PhotoOutcome] {
+        try checkEligible(student)
+        var inputs: [(source: String, faces: Result<[Face], EnrolmentRejection>)] = []
+        for path in photos {
+            do throws(FaceEngineError) {
+                inputs.append((path, .success(try engine.faces(inFile: path))))
+            } catch {
+                inputs.append((path, .failure(.unreadable(error.message.isEmpty ? error.operation : error.message))))
+            }
+        }
+        return try enrol(student: student, detected: inputs, force: force)
+    }
+
+    /// Enrols from faces already detected (photos, or frames from a camera).
+    public func enrol(student: String, detected: [(source: String, faces: Result<[Face], EnrolmentRejection>)],
+                      force: Bool = false) throws -> [PhotoOutcome] {
+        try checkEligible(student)
+        let all = try store.allEmbeddings()
+        let others = all.filter { $0.student != student }
+        var own = all.filter { $0.student == student }.map(\.embedding)
+        let existing = own.count
+        let gate = EnrolmentGate(recognition: recognition)
+        var outcomes: [PhotoOutcome] = []
+        var accepted: [(embedding: [Float], quality: String?, source: String?)] = []
+        for (source, faces) in detected {
+            let name = (source as NSString).lastPathComponent
+            switch faces {
+            case .failure(let why):
+                outcomes.append(PhotoOutcome(source: source, rejection: why, quality: nil, forced: false))
+            case .success(let faces):
+                let strict = gate.assess(faces: faces, others: others, own: own, force: false)
+                var result = strict
+                var forced = false
+                if force, case .failure(let why) = strict, why.isForceable {
+                    result = gate.assess(faces: faces, others: others, own: own, force: true)
+                    forced = true
+                }
+                switch result {
+                case .failure(let why):
+                    outcomes.append(PhotoOutcome(source: source, rejection: why, quality: faces.first?.quality, forced: false))
+                case .success(let face):
+                    if existing + accepted.count >= recognition.maxEmbeddingsPerStudent {
+                        outcomes.append(PhotoOutcome(source: source, rejection: .limitReached(recognition.maxEmbeddingsPerStudent),
+                                                     quality: face.quality, forced: false))
+                        continue
+                    }
+                    let embedding = face.descriptor!.values
+                    own.append(embedding)
+                    accepted.append((embedding, Self.qualityJSON(face.quality, forced: forced),
+                                     (forced ? "forced:" : "") + "photo:" + name))
+                    outcomes.append(PhotoOutcome(source: source, rejection: nil, quality: face.quality, forced: forced))
+                }
+            }
+        }
+        if !accepted.isEmpty {
+            try store.addEnrolments(student: student, accepted, maxPerStudent: recognition.maxEmbeddingsPerStudent)
+        }
+        return outcomes
+    }
+
+    static func qualityJSON(_ q: FaceQuality, forced: Bool) -> String {
+        func r(_ x: Float) -> Double { (Double(x) * 100).rounded() / 100 }
+        var fields = "\"box_size\":\(r(q.boxSize)),\"sharpness\":\(r(q.sharpness)),\"yaw\":\(r(q.yaw)),\"score\":\(r(q.score))"
+        if forced { fields += ",\"forced\":true" }
+        return "{\(fields)}"
+    }
+
+    /// The image files of a folder, sorted (jpg, jpeg, png, bmp).
+    public static func photos(in directory: String) throws -> [String] {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+            throw StoreError.io(path: directory, reason: "cannot list the folder")
+        }
+        return names.filter { ["jpg", "jpeg", "png", "bmp"].contains(($0 as NSString).pathExtension.lowercased()) }
+            .sorted().map { (directory as NSString).appendingPathComponent($0) }
+    }
+}
+
+/// Nearest enrolled students to a descriptor: a plain scan over the store's gallery, for checks and
+/// tools (the daemon searches with FaceMatch's `Gallery`). Distances between L2-normalised vectors.
+public enum GalleryScan {
+    public struct Candidate: Sendable, Equatable {
+        public var student: String
+        public var distance: Float
+    }
+
+    /// Each student once (closest embedding), closest first.
+    public static func rank(_ probe: [Float], in gallery: [(student: String, embedding: [Float])]) -> [Candidate] {
+        let p = EnrolmentGate.unit(probe)
+        var best: [String: Float] = [:]
+        for (student, e) in gallery {
+            let d = EnrolmentGate.distance(p, EnrolmentGate.unit(e))
+            if d < best[student] ?? .infinity { best[student] = d }
+        }
+        return best.map { Candidate(student: $0.key, distance: $0.value) }
+            .sorted { ($0.distance, $0.student) < ($1.distance, $1.student) }
+    }
+}

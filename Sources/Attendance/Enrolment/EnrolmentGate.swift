@@ -1,0 +1,95 @@
+import FaceEngine
+import Foundation
+
+/// Why a photo was not enrolled, in words a teacher can act on.
+public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    case unreadable(String)
+    case noFace
+    case severalFaces(Int)
+    case tooSmall(size: Float, minimum: Float)
+    case blurred(sharpness: Float, minimum: Float)
+    case turnedAway(yaw: Float, maximum: Float)
+    /// Closer to another student's enrolled face than `duplicateDistance`: a swapped photo?
+    case looksLikeOtherStudent(String, distance: Float)
+    /// Farther from this student's other photos than the match threshold: someone else?
+    case unlikeOwnPhotos(distance: Float, threshold: Float)
+    case limitReached(Int)
+    case noDescriptor
+
+    public var description: String {
+        func f(_ x: Float) -> String { String(format: "%.2f", x) }
+        switch self {
+        case .unreadable(let why): return "cannot read the image (\(why))"
+        case .noFace: return "no face found; use a photo where the face is clearly visible"
+        case .severalFaces(let n): return "\(n) faces in the photo; use a photo of this student alone"
+        case let .tooSmall(size, minimum):
+            return "face too small (\(Int(size)) px, at least \(Int(minimum)) px); take the photo closer or crop it"
+        case let .blurred(sharpness, minimum):
+            return "blurred (sharpness \(f(sharpness)), at least \(f(minimum))); hold the camera still, in good light"
+        case let .turnedAway(yaw, maximum):
+            return "face turned away (\(Int(yaw.magnitude))°, at most \(Int(maximum))°); the student should look at the camera"
+        case let .looksLikeOtherStudent(other, distance):
+            return "looks like student \(other), who is already enrolled (distance \(f(distance))): "
+                + "is it the wrong student's photo? Check, then use --force if it is right (twins, siblings)"
+        case let .unlikeOwnPhotos(distance, threshold):
+            return "does not look like this student's other photos (distance \(f(distance)), match threshold \(f(threshold))): "
+                + "a photo of someone else? Check, then use --force if it is right"
+        case .limitReached(let n): return "the student already has \(n) enrolled faces (the limit); `attendance unenroll` first to replace them"
+        case .noDescriptor: return "the face could not be measured"
+        }
+    }
+
+    /// Rejections a teacher may override with --force (the photo itself is fine).
+    public var isForceable: Bool {
+        switch self {
+        case .looksLikeOtherStudent, .unlikeOwnPhotos: return true
+        default: return false
+        }
+    }
+}
+
+/// The quality and identity checks an enrolment photo must pass. Pure: no I/O, so it is tested alone.
+public struct EnrolmentGate: Sendable {
+    public var recognition: AttendanceConfig.Recognition
+    public init(recognition: AttendanceConfig.Recognition) { self.recognition = recognition }
+
+    /// Faces smaller than this share of the largest one are background people, not "several faces".
+    static let backgroundFaceRatio: Float = 0.35
+
+    /// The face to enrol, or why not. `others`: every other student's embeddings; `own`: this student's.
+    public func assess(faces: [Face], others: [(student: String, embedding: [Float])], own: [[Float]],
+                       force: Bool) -> Result<Face, EnrolmentRejection> {
+        guard let largest = faces.max(by: { $0.quality.boxSize < $1.quality.boxSize }) else { return .failure(.noFace) }
+        let people = faces.filter { $0.quality.boxSize >= largest.quality.boxSize * Self.backgroundFaceRatio }
+        if people.count > 1 { return .failure(.severalFaces(people.count)) }
+        let q = largest.quality
+        if q.boxSize < recognition.minFaceSize { return .failure(.tooSmall(size: q.boxSize, minimum: recognition.minFaceSize)) }
+        if q.sharpness < recognition.minSharpness { return .failure(.blurred(sharpness: q.sharpness, minimum: recognition.minSharpness)) }
+        if q.yaw.magnitude > recognition.maxYaw { return .failure(.turnedAway(yaw: q.yaw, maximum: recognition.maxYaw)) }
+        guard let d = largest.descriptor else { return .failure(.noDescriptor) }
+        if !force {
+            let probe = Self.unit(d.values)
+            if let nearest = others.map({ (student: $0.student, distance: Self.distance(probe, Self.unit($0.embedding))) })
+                .min(by: { $0.distance < $1.distance }), nearest.distance < recognition.duplicateDistance {
+                return .failure(.looksLikeOtherStudent(nearest.student, distance: nearest.distance))
+            }
+            if let closestOwn = own.map({ Self.distance(probe, Self.unit($0)) }).min(), closestOwn > recognition.threshold {
+                return .failure(.unlikeOwnPhotos(distance: closestOwn, threshold: recognition.threshold))
+            }
+        }
+        return .success(largest)
+    }
+
+    /// Distances as the gallery computes them: between L2-normalised vectors.
+    static func unit(_ v: [Float]) -> [Float] {
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return n > 0 ? v.map { $0 / n } : v
+    }
+
+    static func distance(_ a: [Float], _ b: [Float]) -> Float {
+        guard a.count == b.count else { return .infinity }
+        var s: Float = 0
+        for i in a.indices { let d = a[i] - b[i]; s += d * d }
+        return s.squareRoot()
+    }
+}

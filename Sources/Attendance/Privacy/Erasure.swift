@@ -1,0 +1,127 @@
+import Foundation
+import GRDB
+
+/// What `erase(student:)` removed.
+public struct ErasureReport: Sendable, Equatable, Codable {
+    public var student: String
+    public var enrolments = 0
+    public var consents = 0
+    public var events = 0
+    public var outbox = 0
+    public var excuses = 0
+}
+
+/// What a retention purge removed.
+public struct PurgeReport: Sendable, Equatable, Codable {
+    public var eventsBefore: String
+    public var events = 0
+    public var outbox = 0
+    public var excuses = 0
+    public var unknownFaces = 0
+    public var cropsDeleted = 0
+}
+
+extension AttendanceStore {
+    /// Removes every trace of the student (roster row, consent, embeddings, events, queued records,
+    /// excuses, the audit alias), leaving one audit entry that records the erasure itself.
+    /// Earlier audit entries name the student only by an alias that no longer resolves.
+    ///
+    /// Records already delivered to the sector database are outside this database; say so to whoever asked.
+    @discardableResult
+    public func erase(student code: String, reason: String? = nil) throws -> ErasureReport {
+        let report = try dbPool.write { db -> ErasureReport in
+            guard try Self.student(db, code: code) != nil else { throw StoreError.unknownStudent(code) }
+            var r = ErasureReport(student: code)
+            func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql, arguments: [code]) ?? 0 }
+            r.enrolments = try count("SELECT COUNT(*) FROM enrolment WHERE student_code = ?")
+            r.consents = try count("SELECT COUNT(*) FROM consent WHERE student_code = ?")
+            r.events = try count("SELECT COUNT(*) FROM attendance_event WHERE student_code = ?")
+            r.excuses = try count("SELECT COUNT(*) FROM excuse WHERE student_code = ?")
+            try db.execute(sql: """
+                DELETE FROM outbox
+                WHERE record_id IN (SELECT id FROM attendance_event WHERE student_code = ?1)
+                   OR json_extract(payload, '$.student_code') = ?1
+                """, arguments: [code])
+            r.outbox = db.changesCount
+            // ON DELETE CASCADE takes consent, enrolment, attendance_event, excuse and student_alias.
+            try db.execute(sql: "DELETE FROM student WHERE code = ?", arguments: [code])
+            try Self.bumpGalleryVersion(db)
+            try Self.audit(db, action: "student.erase", subject: code, detail:
+                "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)"
+                + (reason.map { "; reason=\($0.normalizedText)" } ?? ""))
+            return r
+        }
+        compact()
+        return report
+    }
+
+    /// Deletes attendance events of school days before `day`, their queued outbox rows and excuses.
+    /// Returns how many events went.
+    @discardableResult
+    public func purgeEvents(olderThan day: LocalDate) throws -> Int {
+        try purgeEvents(before: day).events
+    }
+
+    func purgeEvents(before day: LocalDate) throws -> PurgeReport {
+        let report = try dbPool.write { db -> PurgeReport in
+            var r = PurgeReport(eventsBefore: day.description)
+            let d = day.description
+            try db.execute(sql: """
+                DELETE FROM outbox WHERE record_id IN (SELECT id FROM attendance_event WHERE school_day < ?)
+                   OR json_extract(payload, '$.school_day') < ?
+                """, arguments: [d, d])
+            r.outbox = db.changesCount
+            try db.execute(sql: "DELETE FROM attendance_event WHERE school_day < ?", arguments: [d])
+            r.events = db.changesCount
+            try db.execute(sql: "DELETE FROM excuse WHERE school_day < ?", arguments: [d])
+            r.excuses = db.changesCount
+            if r.events + r.outbox + r.excuses > 0 {
+                try Self.audit(db, action: "purge.events", subject: nil,
+                               detail: "before=\(d); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)")
+            }
+            return r
+        }
+        if report.events > 0 { compact() }
+        return report
+    }
+
+    /// The daily retention job: events older than `privacy.retentionDays`, unknown-face crops older
+    /// than `privacy.keepUnknownCropsDays` (all of them when it is 0), unknown-face counts older than
+    /// the event retention.
+    @discardableResult
+    public func purge(config: AttendanceConfig, now: Date = Date()) throws -> PurgeReport {
+        let zone = TimeZone(identifier: config.school.timezone) ?? .current
+        let today = LocalDate(now, in: zone)
+        var report = try purgeEvents(before: today.adding(days: -config.privacy.retentionDays))
+
+        let cropCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.keepUnknownCropsDays) * 86_400))
+        let countCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.retentionDays) * 86_400))
+        let crops = try dbPool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, crop_path FROM unknown_face WHERE crop_path IS NOT NULL AND seen_at < ?",
+                             arguments: [cropCutoff]).map { ($0[0] as Int64, $0[1] as String) }
+        }
+        for (_, path) in crops {
+            if unlink(path) == 0 { report.cropsDeleted += 1 }
+        }
+        try dbPool.write { db in
+            for (id, _) in crops {
+                try db.execute(sql: "UPDATE unknown_face SET crop_path = NULL WHERE id = ?", arguments: [id])
+            }
+            try db.execute(sql: "DELETE FROM unknown_face WHERE seen_at < ?", arguments: [countCutoff])
+            report.unknownFaces = db.changesCount
+            if report.cropsDeleted + report.unknownFaces > 0 {
+                try Self.audit(db, action: "purge.unknown_faces", subject: nil,
+                               detail: "crops=\(report.cropsDeleted); rows=\(report.unknownFaces)")
+            }
+        }
+        return report
+    }
+
+    /// Moves the WAL back into the database so deleted pages do not linger in the -wal file.
+    /// Best effort: a reader in another process (the daemon) can keep the WAL from being truncated.
+    func compact() {
+        try? dbPool.writeWithoutTransaction { db in
+            _ = try db.checkpoint(.truncate)
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import GRDB
+
+/// What importing a roster did (or, with a dry run, would do).
+public struct RosterImportReport: Sendable, Equatable, Codable {
+    public struct Change: Sendable, Equatable, Codable {
+        public var code: String
+        /// "full_name", "class", "date_of_birth", "gender", "reactivated".
+        public var fields: [String]
+    }
+    public var file: String
+    public var dryRun: Bool
+    public var added: [String] = []
+    public var changed: [Change] = []
+    public var unchanged = 0
+    /// Active students of the roster's classes (or of the school, with `wholeSchool`) it no longer lists.
+    public var deactivated: [String] = []
+    public var classesAdded: [String] = []
+    public var consentsRecorded: [String] = []
+    public var total: Int { added.count + changed.count + unchanged }
+}
+
+public struct RosterImportOptions: Sendable {
+    public var dryRun = false
+    /// The file is the whole school's roster: students of *any* class missing from it become
+    /// inactive. Without it only students of the classes the file lists are considered, so each
+    /// homeroom teacher can import their own class.
+    public var wholeSchool = false
+    public init(dryRun: Bool = false, wholeSchool: Bool = false) { self.dryRun = dryRun; self.wholeSchool = wholeSchool }
+}
+
+extension AttendanceStore {
+    /// Applies a parsed roster in one transaction: new students added, changed ones updated,
+    /// missing ones deactivated (never deleted), consent columns recorded. A dry run computes the
+    /// same report and rolls everything back.
+    public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport {
+        var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
+        let work = { (db: Database) throws -> Void in
+            report = try Self.applyRoster(db, roster, options: options)
+        }
+        if options.dryRun {
+            // Same code path as a real import, then roll back: the report cannot drift from reality.
+            try dbPool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try work(db)
+                    return .rollback
+                }
+            }
+        } else {
+            try dbPool.write(work)
+        }
+        return report
+    }
+
+    static func applyRoster(_ db: Database, _ roster: Roster, options: RosterImportOptions) throws -> RosterImportReport {
+        var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
+        let now = Timestamp.string(Date())
+        for c in roster.classes {
+            let grade = try String.fetchOne(db, sql: "SELECT grade_code FROM school_class WHERE code = ?", arguments: [c.code])
+            if grade == nil {
+                try db.execute(sql: "INSERT INTO school_class(code, grade_code) VALUES (?, ?)", arguments: [c.code, c.gradeCode])
+                report.classesAdded.append(c.code)
+            } else if grade != c.gradeCode {
+                try db.execute(sql: "UPDATE school_class SET grade_code = ? WHERE code = ?", arguments: [c.gradeCode, c.code])
+            }
+        }
+        var activeChanged = false
+        for e in roster.entries {
+            if let old = try student(db, code: e.code) {
+                var fields: [String] = []
+                if old.fullName != e.fullName { fields.append("full_name") }
+                if old.classCode != e.classCode { fields.append("class") }
+                if old.dateOfBirth != e.dateOfBirth { fields.append("date_of_birth") }
+                if old.gender != e.gender { fields.append("gender") }
+                if !old.active { fields.append("reactivated"); activeChanged = true }
+                if fields.isEmpty {
+                    report.unchanged += 1
+                } else {
+                    try db.execute(sql: """
+                        UPDATE student SET full_name = ?, class_code = ?, date_of_birth = ?, gender = ?, active = 1, updated_at = ?
+                        WHERE code = ?
+                        """, arguments: [e.fullName, e.classCode, e.dateOfBirth?.description, e.gender, now, e.code])
+                    report.changed.append(.init(code: e.code, fields: fields))
+                }
+            } else {
+                try db.execute(sql: """
+                    INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+                    """, arguments: [e.code, e.fullName, e.classCode, e.dateOfBirth?.description, e.gender, now, now])
+                report.added.append(e.code)
+            }
+            if let c = e.consent {
+                let same = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = ? AND revoked_at IS NULL
+                                   AND guardian_name = ? AND relation = ? AND consent_date = ?)
+                    """, arguments: [e.code, c.guardian, c.relation, c.date.description]) ?? false
+                // A revoked consent is not brought back by re-importing an old roster: only a new date does.
+                let revokedSame = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = ? AND revoked_at IS NOT NULL
+                                   AND guardian_name = ? AND consent_date = ?)
+                    """, arguments: [e.code, c.guardian, c.date.description]) ?? false
+                if !same && !revokedSame {
+                    _ = try recordConsent(db, student: e.code, guardian: c.guardian, relation: c.relation, date: c.date,
+                                          scope: c.scope ?? Consent.defaultScope, childAgreed: c.childAgreed,
+                                          source: "roster \((roster.file as NSString).lastPathComponent) line \(e.line)")
+                    report.consentsRecorded.append(e.code)
+                }
+            }
+        }
+        let listed = Set(roster.entries.map(\.code))
+        let classes = Set(roster.entries.map(\.classCode))
+        let active = try Row.fetchAll(db, sql: "SELECT code, class_code FROM student WHERE active = 1")
+        for row in active {
+            let code: String = row[0], cls: String = row[1]
+            guard !listed.contains(code), options.wholeSchool || classes.contains(cls) else { continue }
+            try db.execute(sql: "UPDATE student SET active = 0, updated_at = ? WHERE code = ?", arguments: [now, code])
+            report.deactivated.append(code)
+            activeChanged = true
+        }
+        report.deactivated.sort()
+        if activeChanged { try bumpGalleryVersion(db) }
+        try audit(db, action: "roster.import", subject: (roster.file as NSString).lastPathComponent, detail:
+            "added=\(report.added.count); changed=\(report.changed.count); unchanged=\(report.unchanged); "
+            + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)")
+        return report
+    }
+}

@@ -1,0 +1,232 @@
+import Foundation
+import GRDB
+import SectorConnector
+
+/// The attendance database: students, consent, sealed enrolments, events with their outbox,
+/// the audit log. One SQLite file in WAL mode, shared by the daemon and the CLI processes;
+/// every change that belongs together is one transaction.
+public final class AttendanceStore: Sendable {
+    /// For readers in other modules (connector, exports). Writers: go through the store's methods
+    /// so the outbox, the audit log and `gallery_version` stay consistent.
+    public let dbPool: DatabasePool
+    public let path: String
+    public let keyFile: String
+    let cipher: EmbeddingCipher
+
+    /// Opens the database named by the config, creating it (and its key) on first use.
+    public static func open(config: AttendanceConfig) throws -> AttendanceStore {
+        try AttendanceStore(path: config.database.path, keyFile: config.database.resolvedKeyFile)
+    }
+
+    /// Opens or creates `path` (mode 0600) and its AES key `keyFile` (mode 0600), runs the migrations,
+    /// and checks that the key is the one the database was created with.
+    ///
+    /// Refuses files other users can read, a missing key for a database with enrolments, and a wrong key.
+    public init(path: String, keyFile: String) throws {
+        self.path = path
+        self.keyFile = keyFile
+        for p in [path, path + "-wal", path + "-shm", keyFile] {
+            try FilePermissions.requirePrivate(p)
+        }
+        try FilePermissions.createPrivate(path)
+
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(15)
+        configuration.label = "attendance"
+        configuration.prepareDatabase { db in
+            // Deleted rows (embeddings, erased students) are overwritten, not left in free pages.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+        }
+        do {
+            dbPool = try DatabasePool(path: path, configuration: configuration)
+            try Schema.migrator.migrate(dbPool)
+        } catch let error as DatabaseError {
+            throw StoreError.io(path: path, reason: "cannot open the database: \(error.message ?? "\(error)")")
+        }
+
+        let (cipher, check) = try Self.loadKey(keyFile: keyFile, pool: dbPool)
+        self.cipher = cipher
+        if let check {
+            try dbPool.write { db in
+                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('key_check', ?) "
+                               + "ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [check])
+            }
+        }
+    }
+
+    /// The cipher for `keyFile`, and the key-check value to store when the database has none yet.
+    private static func loadKey(keyFile: String, pool: DatabasePool) throws -> (EmbeddingCipher, String?) {
+        let (storedCheck, enrolments) = try pool.read { db in
+            (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'"),
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment") ?? 0)
+        }
+        if let bytes = try KeyFile.load(keyFile) {
+            let cipher = try EmbeddingCipher(keyBytes: bytes)
+            if let storedCheck {
+                guard cipher.verifyCheck(storedCheck) else { throw StoreError.wrongKey(keyFile: keyFile) }
+                return (cipher, nil)
+            }
+            return (cipher, try cipher.sealCheck())
+        }
+        if enrolments > 0 { throw StoreError.missingKey(keyFile: keyFile, enrolments: enrolments) }
+        let cipher = try EmbeddingCipher(keyBytes: try KeyFile.create(keyFile))
+        return (cipher, try cipher.sealCheck())
+    }
+
+    // MARK: gallery
+
+    /// Bumped in the same transaction as every change to who can be recognised (enrol, unenrol,
+    /// consent revocation, erasure, roster (de)activation): poll it cheaply, reload on change.
+    public func galleryVersion() throws -> Int64 {
+        try dbPool.read { db in try Self.galleryVersion(db) }
+    }
+
+    static func galleryVersion(_ db: Database) throws -> Int64 {
+        Int64(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'gallery_version'") ?? "0") ?? 0
+    }
+
+    static func bumpGalleryVersion(_ db: Database) throws {
+        try db.execute(sql: """
+            UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'gallery_version'
+            """)
+    }
+
+    /// Decrypted embeddings of the students who may be recognised: active, with unrevoked consent.
+    public func enrolledEmbeddings() throws -> [(student: String, embedding: [Float])] {
+        try gallerySnapshot().embeddings
+    }
+
+    /// The embeddings and the gallery version they belong to, read in one transaction.
+    public func gallerySnapshot() throws -> (version: Int64, embeddings: [(student: String, embedding: [Float])]) {
+        let (version, rows) = try dbPool.read { db -> (Int64, [(String, Data)]) in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT e.student_code, e.sealed_embedding FROM enrolment e
+                JOIN student s ON s.code = e.student_code
+                WHERE s.active = 1
+                  AND EXISTS (SELECT 1 FROM consent c WHERE c.student_code = e.student_code AND c.revoked_at IS NULL)
+                ORDER BY e.student_code, e.id
+                """).map { ($0[0] as String, $0[1] as Data) }
+            return (try Self.galleryVersion(db), rows)
+        }
+        return (version, try rows.map { (student: $0.0, embedding: try open($0.1, student: $0.0)) })
+    }
+
+    func open(_ sealed: Data, student: String) throws -> [Float] {
+        do {
+            return try cipher.open(sealed, student: student)
+        } catch {
+            throw StoreError.wrongKey(keyFile: keyFile)
+        }
+    }
+
+    // MARK: events
+
+    /// Records an event and queues it for the sector database (outbox, NEW, version 1) in one
+    /// transaction. Returns false, changing nothing, when the student already has an event of
+    /// this kind for this day and session.
+    public func recordEvent(_ e: NewAttendanceEvent, schoolCode: String) throws -> Bool {
+        try dbPool.write { db in
+            guard let student = try Self.student(db, code: e.studentCode) else {
+                throw StoreError.unknownStudent(e.studentCode)
+            }
+            let exists = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM attendance_event
+                               WHERE student_code = ? AND school_day = ? AND session = ? AND kind = ?)
+                """, arguments: [e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue]) ?? false
+            if exists { return false }
+            let recordID = e.id.uuidString.lowercased()
+            let occurred = Timestamp.string(e.occurredAt)
+            let now = Timestamp.string(Date())
+            try db.execute(sql: """
+                INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
+                                             camera, distance, version, cancelled)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)
+                """, arguments: [recordID, e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue,
+                                 e.status.rawValue, occurred, e.camera, Double(e.distance)])
+            let record = SectorRecord(
+                recordID: recordID, eventKind: .new, version: 1, updatedAt: now, schoolCode: schoolCode,
+                gradeCode: student.gradeCode, classCode: student.classCode, studentCode: student.code,
+                schoolDay: e.schoolDay.description, session: e.session, kind: e.kind.rawValue,
+                status: e.status.rawValue, occurredAt: occurred, camera: e.camera)
+            let payload = String(decoding: try record.jsonData(), as: UTF8.self)
+            try db.execute(sql: """
+                INSERT INTO outbox(record_id, version, event_kind, payload, state, attempts, created_at)
+                VALUES (?, 1, 'NEW', ?, 'pending', 0, ?)
+                """, arguments: [recordID, payload, now])
+            return true
+        }
+    }
+
+    /// Counts a face nobody matched. `cropPath` only when the school opted in to keeping crops.
+    public func recordUnknownFace(at: Date, camera: String?, cropPath: String?) throws {
+        try dbPool.write { db in
+            try db.execute(sql: "INSERT INTO unknown_face(seen_at, camera, crop_path) VALUES (?, ?, ?)",
+                           arguments: [Timestamp.string(at), camera, cropPath])
+        }
+    }
+
+    // MARK: audit
+
+    /// Appends to the audit log (the log refuses updates and deletes). `subject` is stored as given:
+    /// to name a student, use `audit(action:student:detail:)`, which stores an erasable alias.
+    public func audit(action: String, subject: String?, detail: String?) throws {
+        try dbPool.write { db in try Self.audit(db, action: action, subject: subject, detail: detail) }
+    }
+
+    /// Appends an entry about a student, naming them by alias so erasure can unlink the log.
+    public func audit(action: String, student: String, detail: String?) throws {
+        try dbPool.write { db in try Self.audit(db, action: action, student: student, detail: detail) }
+    }
+
+    static func audit(_ db: Database, action: String, subject: String?, detail: String?) throws {
+        try db.execute(sql: "INSERT INTO audit_log(at, os_user, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [Timestamp.string(Date()), osUser, action, subject, detail])
+    }
+
+    static func audit(_ db: Database, action: String, student: String, detail: String?) throws {
+        try audit(db, action: action, subject: try alias(db, student: student), detail: detail)
+    }
+
+    /// The student's audit alias, made on first use.
+    static func alias(_ db: Database, student: String) throws -> String {
+        if let a = try String.fetchOne(db, sql: "SELECT alias FROM student_alias WHERE student_code = ?", arguments: [student]) {
+            return a
+        }
+        let alias = "S-" + EmbeddingCipher.randomKey().prefix(6).map { String(format: "%02x", $0) }.joined()
+        try db.execute(sql: "INSERT INTO student_alias(student_code, alias) VALUES (?, ?)", arguments: [student, alias])
+        return alias
+    }
+
+    /// Audit entries from `since` on (oldest first), student aliases resolved while the student exists.
+    public func auditEntries(since: Date? = nil, limit: Int? = nil) throws -> [AuditEntry] {
+        try dbPool.read { db in
+            var sql = """
+                SELECT a.id, a.at, a.os_user, a.action, a.subject, a.detail, sa.student_code
+                FROM audit_log a LEFT JOIN student_alias sa ON sa.alias = a.subject
+                """
+            var args: StatementArguments = []
+            if let since { sql += " WHERE a.at >= ?"; args += [Timestamp.string(since)] }
+            sql += " ORDER BY a.id DESC"
+            if let limit { sql += " LIMIT \(max(0, limit))" }
+            return try Row.fetchAll(db, sql: sql, arguments: args).map { r in
+                AuditEntry(id: r[0], at: r[1], osUser: r[2], action: r[3], subject: r[4], detail: r[5], studentCode: r[6])
+            }.reversed()
+        }
+    }
+
+    /// The operating-system user running this process, as the audit log names them.
+    public static let osUser: String = {
+        var name = "uid \(geteuid())"
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        if getpwuid_r(geteuid(), &pwd, &buffer, buffer.count, &result) == 0, result != nil, let n = pwd.pw_name {
+            name = String(cString: n)
+        }
+        if geteuid() == 0, let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty {
+            name += " (sudo by \(sudo))"
+        }
+        return name
+    }()
+}
