@@ -20,8 +20,10 @@ deps:
 models:
 	@scripts/fetch-models.sh
 
+## testdata: sample images (face_recognition 1.3.0 sdist, skimage, opencv-doc) and the dlib reference venv
 testdata:
 	@scripts/fetch-testdata.sh >/dev/null
+	@scripts/reference-venv.sh
 
 build:
 	$(SWIFT) build

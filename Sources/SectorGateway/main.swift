@@ -1,1 +1,0 @@
-print("sector-gateway: not yet")
