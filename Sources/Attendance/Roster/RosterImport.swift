@@ -33,6 +33,7 @@ extension AttendanceStore {
     /// Applies a parsed roster in one transaction: new students added, changed ones updated,
     /// missing ones deactivated (never deleted), consent columns recorded. A dry run computes the
     /// same report and rolls everything back.
+    @discardableResult
     public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport {
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
         let work = { (db: Database) throws -> Void in
@@ -67,6 +68,9 @@ extension AttendanceStore {
         var activeChanged = false
         for e in roster.entries {
             if let old = try student(db, code: e.code) {
+                var e = e
+                if !roster.hasDateOfBirth { e.dateOfBirth = old.dateOfBirth }
+                if !roster.hasGender { e.gender = old.gender }
                 var fields: [String] = []
                 if old.fullName != e.fullName { fields.append("full_name") }
                 if old.classCode != e.classCode { fields.append("class") }

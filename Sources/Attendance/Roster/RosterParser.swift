@@ -27,6 +27,9 @@ public struct RosterEntry: Sendable, Equatable {
 public struct Roster: Sendable, Equatable {
     public var file: String
     public var entries: [RosterEntry]
+    /// Whether the file has these columns at all: a roster without them leaves the stored values alone.
+    public var hasDateOfBirth = true
+    public var hasGender = true
     public var classes: [SchoolClass] {
         var seen: [String: SchoolClass] = [:]
         for e in entries where seen[e.classCode] == nil {
@@ -262,7 +265,8 @@ public enum RosterParser {
             fail(records[headerIndex].line, "the roster has a header but no students")
         }
         if !errors.isEmpty { throw RosterErrors(errors: errors.sorted { $0.line < $1.line }) }
-        return Roster(file: file, entries: entries)
+        return Roster(file: file, entries: entries, hasDateOfBirth: columns.values.contains(.dateOfBirth),
+                      hasGender: columns.values.contains(.gender))
     }
 
     /// Why a student code is unusable, or nil. Codes are the sector's fixed identifiers: letters,

@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+import XCTest
+@testable import Attendance
+
+final class PrivacyTests: XCTestCase {
+    func testDatabaseHoldsNoPlaintextEmbedding() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        let known = fakeEmbedding(42)
+        try store.addEnrolments(student: "0101", [(known, nil, "photo:a.jpg")], maxPerStudent: 5)
+        XCTAssertEqual(try store.enrolledEmbeddings().first?.embedding, known)
+        let bytes = tmp.databaseBytes()
+        XCTAssertGreaterThan(bytes.count, 0)
+        func le(_ floats: ArraySlice<Float>) -> Data {
+            var d = Data()
+            for f in floats { withUnsafeBytes(of: f.bitPattern.littleEndian) { d.append(contentsOf: $0) } }
+            return d
+        }
+        func be(_ floats: ArraySlice<Float>) -> Data {
+            var d = Data()
+            for f in floats { withUnsafeBytes(of: f.bitPattern.bigEndian) { d.append(contentsOf: $0) } }
+            return d
+        }
+        XCTAssertNotNil(bytes.range(of: Data("Nguyễn Văn An".utf8)), "the scan does see plaintext")
+        // No run of 3 consecutive floats of the embedding appears, in either byte order.
+        for i in 0..<(known.count - 2) {
+            XCTAssertNil(bytes.range(of: le(known[i..<(i + 3)])), "plaintext floats at \(i)")
+            XCTAssertNil(bytes.range(of: be(known[i..<(i + 3)])), "plaintext floats at \(i)")
+        }
+        // Nor as text (someone storing JSON by mistake).
+        XCTAssertNil(bytes.range(of: Data(String(known[0]).utf8)))
+        let blob = try store.dbPool.read { try Data.fetchOne($0, sql: "SELECT sealed_embedding FROM enrolment") }!
+        XCTAssertEqual(blob.count, 12 + 128 * 4 + 16, "nonce | ciphertext | tag")
+    }
+
+    func testWrongKeyIsRefusedAndMissingKeyIsExplained() throws {
+        let tmp = try TempStore()
+        do {
+            let store = try tmp.open()
+            try seedRoster(store, in: tmp)
+            try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+        }
+        let other = tmp.dir + "/other.key"
+        _ = try AttendanceStore(path: tmp.dir + "/other.sqlite", keyFile: other)
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: other)) { error in
+            XCTAssertEqual(error as? StoreError, .wrongKey(keyFile: other))
+            XCTAssertTrue("\(error)".contains("does not match this database"), "\(error)")
+        }
+        let truncated = tmp.dir + "/short.key"
+        XCTAssertTrue(try FilePermissions.createPrivate(truncated, contents: [1, 2, 3]))
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: truncated)) { error in
+            XCTAssertTrue("\(error)".contains("has 3 bytes"), "\(error)")
+        }
+        let missing = tmp.dir + "/missing.key"
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: missing)) { error in
+            XCTAssertEqual(error as? StoreError, .missingKey(keyFile: missing, enrolments: 1))
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "no new key is made for a database with enrolments")
+        // The right key still works, and the failed attempts changed nothing.
+        XCTAssertEqual(try tmp.open().enrolledEmbeddings().first?.embedding, fakeEmbedding(1))
+        // After discarding the enrolments, a new key may be made.
+        XCTAssertEqual(try AttendanceStore.discardAllEnrolments(path: tmp.path), 1)
+        XCTAssertNoThrow(try AttendanceStore(path: tmp.path, keyFile: missing))
+    }
+
+    func testSealedEmbeddingMovedToAnotherStudentDoesNotOpen() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+        try store.dbPool.write { try $0.execute(sql: "UPDATE enrolment SET student_code = '0102'") }
+        XCTAssertThrowsError(try store.enrolledEmbeddings()) { XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile)) }
+    }
+
+    func testEraseLeavesNoRowReferringToTheStudentButTheErasureEntry() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        try store.addEnrolments(student: "0102", [(fakeEmbedding(5), nil, "photo:binh.jpg")], maxPerStudent: 5)
+        for (i, kind) in [EventKind.checkIn, .checkOut].enumerated() {
+            XCTAssertTrue(try store.recordEvent(NewAttendanceEvent(studentCode: "0102", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
+                                                                   session: "morning", kind: kind, status: .present,
+                                                                   occurredAt: Date(timeIntervalSince1970: 1_725_500_000 + Double(i)),
+                                                                   camera: "gate", distance: 0.3), schoolCode: "S"))
+        }
+        XCTAssertTrue(try store.recordEvent(NewAttendanceEvent(studentCode: "0101", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
+                                                               session: "morning", kind: .checkIn, status: .present,
+                                                               occurredAt: Date(), camera: "gate", distance: 0.3), schoolCode: "S"))
+        try store.dbPool.write { db in
+            try db.execute(sql: "INSERT INTO excuse VALUES ('0102', '2024-09-06', 'ốm', 'gv', '2024-09-06T00:00:00.000Z')")
+        }
+        try store.audit(action: "export", student: "0102", detail: "daily report")
+        let v = try store.galleryVersion()
+
+        let report = try store.erase(student: "0102", reason: "parent's request")
+        XCTAssertEqual(report, ErasureReport(student: "0102", enrolments: 1, consents: 1, events: 2, outbox: 2, excuses: 1))
+        XCTAssertGreaterThan(try store.galleryVersion(), v)
+
+        // Scan every column of every row of every table for the code and the name.
+        let needles = ["0102", "Trần Thị Bình"]
+        var hits: [String] = []
+        try store.dbPool.read { db in
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+            for table in tables {
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\"") {
+                    let text = row.databaseValues.map { v -> String in
+                        if let d = Data.fromDatabaseValue(v) { return String(decoding: d, as: UTF8.self) }
+                        return "\(v)"
+                    }.joined(separator: "|")
+                    if needles.contains(where: { text.contains($0) }) { hits.append("\(table): \(text)") }
+                }
+            }
+        }
+        XCTAssertEqual(hits.count, 1, hits.joined(separator: "\n"))
+        XCTAssertTrue(hits.first?.hasPrefix("audit_log: ") == true && hits.first!.contains("student.erase"), hits.joined())
+        // Earlier audit entries name the student by an alias that no longer resolves.
+        let aliased = try store.auditEntries().filter { $0.action == "export" }
+        XCTAssertEqual(aliased.count, 1)
+        XCTAssertTrue(aliased[0].subject?.hasPrefix("S-") == true)
+        XCTAssertNil(aliased[0].studentCode)
+        // The other student is untouched.
+        XCTAssertEqual(try store.student(code: "0101")?.fullName, "Nguyễn Văn An")
+        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }, 1)
+        // secure_delete + checkpoint: the name is gone from the file's bytes too.
+        XCTAssertNil(tmp.databaseBytes().range(of: Data("Trần Thị Bình".utf8)))
+        XCTAssertThrowsError(try store.erase(student: "0102")) { XCTAssertEqual($0 as? StoreError, .unknownStudent("0102")) }
+    }
+
+    func testConsentRevocationDeletesEmbeddingsAndIsAudited() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        XCTAssertEqual(try store.revokeConsent(student: "0101", reason: "parent asked"), 2)
+        XCTAssertEqual(try store.enrolments(student: "0101"), [])
+        let history = try store.consents(student: "0101")
+        XCTAssertEqual(history.count, 1)
+        XCTAssertNotNil(history[0].revokedAt)
+        XCTAssertEqual(history[0].revokedBy, AttendanceStore.osUser)
+        let entry = try XCTUnwrap(try store.auditEntries().last)
+        XCTAssertEqual(entry.action, "consent.revoke")
+        XCTAssertEqual(entry.studentCode, "0101")
+        XCTAssertEqual(entry.detail, "embeddings deleted=2; reason=parent asked")
+        XCTAssertThrowsError(try store.revokeConsent(student: "0101"), "nothing left to revoke")
+    }
+
+    func testChildOfSevenMustAgreeToo() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp, consent: false)  // born 2013: 11 in 2024
+        XCTAssertThrowsError(try store.recordConsent(student: "0101", guardian: "Mẹ", relation: "mother",
+                                                     date: LocalDate(year: 2024, month: 9, day: 1))) {
+            XCTAssertTrue("\($0)".contains("--child-agrees"), "\($0)")
+        }
+        XCTAssertThrowsError(try store.recordConsent(student: "0101", guardian: "Mẹ", relation: "mother",
+                                                     date: LocalDate(year: 2099, month: 1, day: 1), childAgreed: true))
+        XCTAssertEqual(Consent.age(of: LocalDate(year: 2017, month: 9, day: 2), on: LocalDate(year: 2024, month: 9, day: 1)), 6)
+        XCTAssertEqual(Consent.age(of: LocalDate(year: 2017, month: 9, day: 1), on: LocalDate(year: 2024, month: 9, day: 1)), 7)
+    }
+
+    func testRetentionPurgesOldEventsAndUnknownFaceCrops() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        func event(_ day: LocalDate) -> NewAttendanceEvent {
+            NewAttendanceEvent(studentCode: "0101", schoolDay: day, session: "morning", kind: .checkIn, status: .present,
+                               occurredAt: day.at(LocalTime(hour: 7, minute: 0), in: .gmt), camera: "g", distance: 0.3)
+        }
+        let now = LocalDate(year: 2024, month: 9, day: 5).at(LocalTime(hour: 12, minute: 0), in: .gmt)
+        XCTAssertTrue(try store.recordEvent(event(LocalDate(year: 2021, month: 9, day: 1)), schoolCode: "S"))
+        XCTAssertTrue(try store.recordEvent(event(LocalDate(year: 2024, month: 9, day: 4)), schoolCode: "S"))
+        let oldCrop = tmp.dir + "/old.jpg", newCrop = tmp.dir + "/new.jpg"
+        for p in [oldCrop, newCrop] { _ = FileManager.default.createFile(atPath: p, contents: Data([1])) }
+        try store.recordUnknownFace(at: now.addingTimeInterval(-3 * 86_400), camera: "g", cropPath: oldCrop)
+        try store.recordUnknownFace(at: now.addingTimeInterval(-3_600), camera: "g", cropPath: newCrop)
+
+        var config = AttendanceConfig()
+        config.privacy.retentionDays = 365
+        config.privacy.keepUnknownCropsDays = 2
+        let report = try store.purge(config: config, now: now)
+        XCTAssertEqual(report.events, 1)
+        XCTAssertEqual(report.outbox, 1)
+        XCTAssertEqual(report.cropsDeleted, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: oldCrop))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: newCrop))
+        XCTAssertEqual(try store.dbPool.read { try String.fetchAll($0, sql: "SELECT school_day FROM attendance_event") }, ["2024-09-04"])
+        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face WHERE crop_path IS NOT NULL") }, 1)
+
+        config.privacy.keepUnknownCropsDays = 0  // the school turned crops off: every crop goes
+        XCTAssertEqual(try store.purge(config: config, now: now).cropsDeleted, 1)
+        XCTAssertEqual(try store.purgeEvents(olderThan: LocalDate(year: 2030, month: 1, day: 1)), 1)
+        XCTAssertTrue(try store.auditEntries().contains { $0.action == "purge.events" })
+    }
+}

@@ -1,0 +1,265 @@
+import Foundation
+import GRDB
+import SectorConnector
+import XCTest
+@testable import Attendance
+
+/// A fresh database and key in a private temporary folder, removed afterwards.
+final class TempStore {
+    let dir: String
+    var path: String { dir + "/school.sqlite" }
+    var keyFile: String { path + ".key" }
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "attendance-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    func open() throws -> AttendanceStore { try AttendanceStore(path: path, keyFile: keyFile) }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let p = dir + "/" + name
+        try Data(text.utf8).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    /// Every byte of the database, its WAL and its shared-memory file.
+    func databaseBytes() -> Data {
+        var all = Data()
+        for p in [path, path + "-wal", path + "-shm"] { all.append(FileManager.default.contents(atPath: p) ?? Data()) }
+        return all
+    }
+}
+
+/// Imports a small roster: two classes, three students.
+@discardableResult
+func seedRoster(_ store: AttendanceStore, in tmp: TempStore, consent: Bool = true) throws -> RosterImportReport {
+    let csv = """
+        Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính
+        0101,Nguyễn Văn An,6A1,05/09/2013,Nam
+        0102,Trần Thị Bình,6A1,2013-01-20,Nữ
+        0201,Lê Hoàng Cường,7B2,12/12/2012,Nam
+        """
+    let roster = try RosterParser.parse(contentsOf: try tmp.write("seed.csv", csv), today: LocalDate(year: 2024, month: 9, day: 1))
+    let report = try store.importRoster(roster)
+    if consent {
+        for code in ["0101", "0102", "0201"] {
+            try store.recordConsent(student: code, guardian: "Phụ huynh \(code)", relation: "mother",
+                                    date: LocalDate(year: 2024, month: 9, day: 1), childAgreed: true)
+        }
+    }
+    return report
+}
+
+/// A deterministic 128-D vector (not a real face; for storage tests).
+func fakeEmbedding(_ seed: Int) -> [Float] {
+    (0..<128).map { i in Float(sin(Double(seed * 131 + i) * 0.37)) * 0.1 + Float(seed) * 0.001 }
+}
+
+final class StoreTests: XCTestCase {
+    func testOpenCreatesPrivateFilesWALAndContractSchema() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        for p in [tmp.path, tmp.keyFile] {
+            let mode = (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as! NSNumber).intValue
+            XCTAssertEqual(mode, 0o600, p)
+        }
+        XCTAssertEqual(FileManager.default.contents(atPath: tmp.keyFile)?.count, 32)
+        try store.dbPool.read { db in
+            XCTAssertEqual(try String.fetchOne(db, sql: "PRAGMA journal_mode"), "wal")
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA foreign_keys"), 1)
+            let expected: [String: [String]] = [
+                "school_class": ["code", "grade_code", "name"],
+                "student": ["code", "full_name", "class_code", "date_of_birth", "gender", "active", "created_at", "updated_at"],
+                "consent": ["id", "student_code", "guardian_name", "relation", "consent_date", "scope", "recorded_by",
+                            "recorded_at", "revoked_at", "revoked_by"],
+                "enrolment": ["id", "student_code", "sealed_embedding", "quality", "source", "created_at", "created_by"],
+                "attendance_event": ["id", "student_code", "school_day", "session", "kind", "status", "occurred_at", "camera",
+                                     "distance", "version", "cancelled"],
+                "outbox": ["record_id", "version", "event_kind", "payload", "state", "attempts", "next_attempt_at",
+                           "last_error", "created_at", "delivered_at"],
+                "excuse": ["student_code", "school_day", "reason", "recorded_by", "recorded_at"],
+                "audit_log": ["id", "at", "os_user", "action", "subject", "detail"],
+                "unknown_face": ["id", "seen_at", "camera", "crop_path"],
+                "meta": ["key", "value"],
+            ]
+            for (table, columns) in expected {
+                XCTAssertEqual(try db.columns(in: table).map(\.name), columns, table)
+            }
+        }
+        XCTAssertEqual(try store.galleryVersion(), 0)
+        // Reopening runs no migration twice and keeps the key.
+        let key = FileManager.default.contents(atPath: tmp.keyFile)
+        _ = try tmp.open()
+        XCTAssertEqual(FileManager.default.contents(atPath: tmp.keyFile), key)
+    }
+
+    func testOpenFromConfigUsesDefaultKeyPathNextToTheDatabase() throws {
+        let tmp = try TempStore()
+        var config = AttendanceConfig()
+        config.database.path = tmp.dir + "/sub/dir/att.sqlite"
+        _ = try AttendanceStore.open(config: config)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.dir + "/sub/dir/att.sqlite.key"))
+    }
+
+    func testRefusesDatabaseOrKeyReadableByOthers() throws {
+        let tmp = try TempStore()
+        _ = try tmp.open()
+        chmod(tmp.path, 0o644)
+        XCTAssertThrowsError(try tmp.open()) { error in
+            XCTAssertEqual(error as? StoreError, .unsafePermissions(path: tmp.path, mode: 0o644))
+            XCTAssertTrue("\(error)".contains("chmod 600 '\(tmp.path)'"), "\(error)")
+        }
+        chmod(tmp.path, 0o600)
+        chmod(tmp.keyFile, 0o640)
+        XCTAssertThrowsError(try tmp.open()) { error in
+            XCTAssertEqual(error as? StoreError, .unsafePermissions(path: tmp.keyFile, mode: 0o640))
+        }
+        chmod(tmp.keyFile, 0o600)
+        XCTAssertNoThrow(try tmp.open())
+    }
+
+    func testRecordEventInsertsEventAndOutboxTogetherOnce() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        let id = UUID()
+        let at = Date(timeIntervalSince1970: 1_725_500_000.25)
+        let event = NewAttendanceEvent(id: id, studentCode: "0201", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
+                                       session: "morning", kind: .checkIn, status: .late, occurredAt: at,
+                                       camera: "gate-1", distance: 0.31)
+        XCTAssertTrue(try store.recordEvent(event, schoolCode: "THCS-01"))
+        var again = event
+        again.id = UUID()
+        again.status = .present
+        XCTAssertFalse(try store.recordEvent(again, schoolCode: "THCS-01"), "same student, day, session, kind")
+        var checkout = event
+        checkout.id = UUID()
+        checkout.kind = .checkOut
+        XCTAssertTrue(try store.recordEvent(checkout, schoolCode: "THCS-01"))
+
+        try store.dbPool.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event"), 2)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox"), 2)
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM attendance_event WHERE id = ?", arguments: [id.uuidString.lowercased()])!
+            XCTAssertEqual(row["status"] as String, "late")
+            XCTAssertEqual(row["occurred_at"] as String, "2024-09-05T01:33:20.250Z")
+            XCTAssertEqual(row["version"] as Int, 1)
+            let outbox = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE record_id = ?", arguments: [id.uuidString.lowercased()])!
+            XCTAssertEqual(outbox["event_kind"] as String, "NEW")
+            XCTAssertEqual(outbox["state"] as String, "pending")
+            XCTAssertEqual(outbox["version"] as Int, 1)
+            let record = try JSONDecoder().decode(SectorRecord.self, from: Data((outbox["payload"] as String).utf8))
+            XCTAssertEqual(record.recordID, id.uuidString.lowercased())
+            XCTAssertEqual(record.schoolCode, "THCS-01")
+            XCTAssertEqual(record.gradeCode, "7")
+            XCTAssertEqual(record.classCode, "7B2")
+            XCTAssertEqual(record.studentCode, "0201")
+            XCTAssertEqual(record.schoolDay, "2024-09-05")
+            XCTAssertEqual(record.kind, "check_in")
+            XCTAssertEqual(record.status, "late")
+            XCTAssertEqual(record.occurredAt, "2024-09-05T01:33:20.250Z")
+            XCTAssertEqual(record.camera, "gate-1")
+        }
+        var stranger = event
+        stranger.studentCode = "9999"
+        XCTAssertThrowsError(try store.recordEvent(stranger, schoolCode: "THCS-01")) {
+            XCTAssertEqual($0 as? StoreError, .unknownStudent("9999"))
+        }
+    }
+
+    func testAuditLogIsAppendOnly() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try store.audit(action: "export", subject: "daily-2024-09-05.xlsx", detail: "rows=3")
+        let entries = try store.auditEntries()
+        XCTAssertEqual(entries.last?.action, "export")
+        XCTAssertEqual(entries.last?.osUser, AttendanceStore.osUser)
+        XCTAssertFalse(AttendanceStore.osUser.isEmpty)
+        XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "UPDATE audit_log SET detail = 'x'") })
+        XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "DELETE FROM audit_log") })
+        XCTAssertEqual(try store.auditEntries().count, entries.count)
+    }
+
+    func testGalleryHoldsOnlyActiveConsentedStudentsAndVersionFollowsChanges() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        var v = try store.galleryVersion()
+        func bumped(_ line: UInt = #line) throws {
+            let now = try store.galleryVersion()
+            XCTAssertGreaterThan(now, v, line: line)
+            v = now
+        }
+        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, "test")], maxPerStudent: 5)
+        try bumped()
+        try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")], maxPerStudent: 5)
+        try bumped()
+        try store.addEnrolments(student: "0201", [(fakeEmbedding(4), nil, "test")], maxPerStudent: 5)
+        try bumped()
+        let gallery = try store.enrolledEmbeddings()
+        XCTAssertEqual(gallery.map(\.student), ["0101", "0102", "0102", "0201"])
+        XCTAssertEqual(gallery[0].embedding, fakeEmbedding(1), "decrypts bit for bit")
+
+        XCTAssertThrowsError(try store.addEnrolments(student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5),
+                                                     maxPerStudent: 5), "over the limit")
+        try store.revokeConsent(student: "0102")
+        try bumped()
+        XCTAssertEqual(try store.enrolments(student: "0102").count, 0, "revocation deletes the embeddings")
+        XCTAssertThrowsError(try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)) {
+            XCTAssertEqual($0 as? StoreError, .noConsent("0102"))
+        }
+        XCTAssertEqual(try store.unenroll(student: "0201"), 1)
+        try bumped()
+        XCTAssertEqual(try store.enrolledEmbeddings().map(\.student), ["0101"])
+
+        // The roster drops 0101's class mate: inactive students leave the gallery too.
+        let roster = try RosterParser.parse(text: "code,name,class\n0102,Trần Thị Bình,6A1\n", file: "r.csv")
+        let report = try store.importRoster(roster)
+        XCTAssertEqual(report.deactivated, ["0101"])
+        try bumped()
+        XCTAssertEqual(try store.enrolledEmbeddings().count, 0)
+    }
+
+    func testAnotherConnectionSeesAnEnrolmentWithoutReopening() throws {
+        // The daemon keeps its store open; the CLI is another connection (another process in real life).
+        let tmp = try TempStore()
+        let daemon = try tmp.open()
+        let cli = try tmp.open()
+        try seedRoster(cli, in: tmp)
+        let before = try daemon.galleryVersion()
+        try cli.addEnrolments(student: "0101", [(fakeEmbedding(7), nil, nil)], maxPerStudent: 5)
+        XCTAssertGreaterThan(try daemon.galleryVersion(), before)
+        let snapshot = try daemon.gallerySnapshot()
+        XCTAssertEqual(snapshot.version, try daemon.galleryVersion())
+        XCTAssertEqual(snapshot.embeddings.map(\.student), ["0101"])
+    }
+
+    func testStudentsAreListedInClassListOrder() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        XCTAssertEqual(try store.students(classCode: "6A1").map(\.code), ["0101", "0102"])  // An < Bình
+        XCTAssertEqual(try store.students().map(\.classCode), ["6A1", "6A1", "7B2"])
+        let s = try XCTUnwrap(try store.student(code: "0102"))
+        XCTAssertEqual(s.fullName, "Trần Thị Bình")
+        XCTAssertEqual(s.gradeCode, "6")
+        XCTAssertEqual(s.dateOfBirth, LocalDate(year: 2013, month: 1, day: 20))
+        XCTAssertEqual(s.gender, "female")
+        XCTAssertNil(try store.student(code: "nope"))
+    }
+
+    func testUnknownFacesAreCounted() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try store.recordUnknownFace(at: Date(), camera: "gate-1", cropPath: nil)
+        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face") }, 1)
+    }
+
+    func testTimestampsRoundTrip() {
+        let d = Date(timeIntervalSince1970: 1_725_500_000.25)
+        XCTAssertEqual(Timestamp.string(d), "2024-09-05T01:33:20.250Z")
+        XCTAssertEqual(Timestamp.date("2024-09-05T01:33:20.250Z"), d)
+    }
+}
