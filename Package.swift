@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "sector-gateway", targets: ["SectorGateway"]),
         .executable(name: "face-bench", targets: ["FaceBench"]),
         .executable(name: "match-bench", targets: ["MatchBench"]),
+        .executable(name: "capture-bench", targets: ["CaptureBench"]),
         .library(name: "FaceMatch", targets: ["FaceMatch"]),
         .library(name: "CaptureKit", targets: ["CaptureKit"]),
         .library(name: "Attendance", targets: ["Attendance"]),
@@ -46,7 +47,10 @@ let package = Package(
             name: "CV4L2",
             linkerSettings: [.linkedLibrary("v4l2"), .linkedLibrary("v4lconvert")]
         ),
-        .target(name: "CFakeV4L2", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(
+            name: "CFakeV4L2", cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("dl")]
+        ),
         .target(name: "CSimdKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CXLSXWriter", linkerSettings: [.linkedLibrary("xlsxwriter")]),
 
@@ -98,11 +102,12 @@ let package = Package(
         ),
         .executableTarget(name: "FaceBench", dependencies: ["FaceEngine"]),
         .executableTarget(name: "MatchBench", dependencies: ["FaceMatch"]),
+        .executableTarget(name: "CaptureBench", dependencies: ["CaptureKit", "CFakeV4L2"]),
 
         // MARK: Tests
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch"]),
-        .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2"]),
+        .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
         .testTarget(name: "SectorConnectorTests", dependencies: ["SectorConnector"]),
         .testTarget(name: "AttendanceTests", dependencies: ["Attendance", "FaceEngine", "FaceMatch"]),
     ],

@@ -1,0 +1,42 @@
+import Logging
+
+/// Makes a frame source from the text a user writes in a config file or on the command line.
+public enum CameraSource {
+    /// - `v4l2:/dev/video0` (or a bare `/dev/video0`): a V4L2 camera.
+    /// - `rtsp://user:pass@host/stream`: an IP camera.
+    /// - `file:PATH`: a video file, replayed (see `CaptureOptions.pacing` and `loop`).
+    /// - Parameter cameraID: names the camera in frames and logs; defaults to the spec
+    ///   (with any password in an RTSP URL hidden).
+    public static func make(
+        _ spec: String, cameraID: String? = nil, options: CaptureOptions = CaptureOptions(), logger: Logger? = nil
+    ) throws(CaptureError) -> any FrameSource {
+        let id = cameraID ?? redacted(spec)
+        if spec.hasPrefix("v4l2:") {
+            let path = String(spec.dropFirst(5))
+            guard !path.isEmpty else { throw CaptureError(.invalidSource, operation: "parse", source: spec) }
+            return V4L2Camera(path: path, cameraID: id, options: options, logger: logger)
+        }
+        if spec.hasPrefix("/dev/video") {
+            return V4L2Camera(path: spec, cameraID: id, options: options, logger: logger)
+        }
+        let lower = spec.lowercased()
+        if lower.hasPrefix("rtsp://") || lower.hasPrefix("rtsps://") {
+            return VideoSource(url: spec, cameraID: id, options: options, logger: logger)
+        }
+        if spec.hasPrefix("file:") {
+            var path = String(spec.dropFirst(5))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }  // file:///abs/path
+            guard !path.isEmpty else { throw CaptureError(.invalidSource, operation: "parse", source: spec) }
+            return VideoSource(url: path, cameraID: id, options: options, logger: logger)
+        }
+        throw CaptureError(.invalidSource, operation: "parse", source: spec)
+    }
+
+    /// The spec with an RTSP password replaced by `***`, safe for logs.
+    public static func redacted(_ spec: String) -> String {
+        guard let scheme = spec.range(of: "://"), let at = spec[scheme.upperBound...].firstIndex(of: "@") else { return spec }
+        let credentials = spec[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return spec }
+        return String(spec[..<colon]) + ":***" + String(spec[at...])
+    }
+}
