@@ -110,7 +110,7 @@ public struct Enroller: Sendable {
 }
 
 /// Nearest enrolled students to a descriptor: a plain scan over the store's gallery, for checks and
-/// tools (the daemon searches with FaceMatch's `Gallery`). Distances between L2-normalised vectors.
+/// tools (the daemon searches with FaceMatch's `Gallery`). Raw dlib L2 distances, like `recognition.threshold`.
 public enum GalleryScan {
     public struct Candidate: Sendable, Equatable {
         public var student: String
@@ -119,10 +119,9 @@ public enum GalleryScan {
 
     /// Each student once (closest embedding), closest first.
     public static func rank(_ probe: [Float], in gallery: [(student: String, embedding: [Float])]) -> [Candidate] {
-        let p = EnrolmentGate.unit(probe)
         var best: [String: Float] = [:]
         for (student, e) in gallery {
-            let d = EnrolmentGate.distance(p, EnrolmentGate.unit(e))
+            let d = EnrolmentGate.distance(probe, e)
             if d < best[student] ?? .infinity { best[student] = d }
         }
         return best.map { Candidate(student: $0.key, distance: $0.value) }

@@ -68,24 +68,21 @@ public struct EnrolmentGate: Sendable {
         if q.yaw.magnitude > recognition.maxYaw { return .failure(.turnedAway(yaw: q.yaw, maximum: recognition.maxYaw)) }
         guard let d = largest.descriptor else { return .failure(.noDescriptor) }
         if !force {
-            let probe = Self.unit(d.values)
-            if let nearest = others.map({ (student: $0.student, distance: Self.distance(probe, Self.unit($0.embedding))) })
+            let probe = d.values
+            if let nearest = others.map({ (student: $0.student, distance: Self.distance(probe, $0.embedding)) })
                 .min(by: { $0.distance < $1.distance }), nearest.distance < recognition.duplicateDistance {
                 return .failure(.looksLikeOtherStudent(nearest.student, distance: nearest.distance))
             }
-            if let closestOwn = own.map({ Self.distance(probe, Self.unit($0)) }).min(), closestOwn > recognition.threshold {
+            if let closestOwn = own.map({ Self.distance(probe, $0) }).min(), closestOwn > recognition.threshold {
                 return .failure(.unlikeOwnPhotos(distance: closestOwn, threshold: recognition.threshold))
             }
         }
         return .success(largest)
     }
 
-    /// Distances as the gallery computes them: between L2-normalised vectors.
-    static func unit(_ v: [Float]) -> [Float] {
-        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return n > 0 ? v.map { $0 / n } : v
-    }
-
+    /// L2 distance between raw dlib descriptors, the regime of `recognition.threshold` (dlib's 0.6).
+    /// Not between normalised vectors: dlib descriptors have a norm of about 1.4, so normalising
+    /// shrinks every distance by that factor (Obama/Biden: 0.85 raw, 0.61 normalised).
     static func distance(_ a: [Float], _ b: [Float]) -> Float {
         guard a.count == b.count else { return .infinity }
         var s: Float = 0

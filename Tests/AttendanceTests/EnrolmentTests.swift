@@ -1,0 +1,143 @@
+import FaceEngine
+import Foundation
+import GRDB
+import XCTest
+@testable import Attendance
+
+/// Enrolment from the real test images through the real face engine.
+final class EnrolmentTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    var testdata: String { Self.root + "/.testdata" }
+    func image(_ name: String) -> String { testdata + "/" + name }
+
+    var tmp: TempStore!
+    var store: AttendanceStore!
+    var engine: FaceEngine!
+    var enroller: Enroller!
+
+    override func setUpWithError() throws {
+        let models = ModelPaths(directory: Self.root + "/Models")
+        guard FileManager.default.fileExists(atPath: models.embedding), FileManager.default.fileExists(atPath: image("obama.jpg")) else {
+            throw XCTSkip("models or test images missing: run `make models testdata`")
+        }
+        tmp = try TempStore()
+        store = try tmp.open()
+        try seedRoster(store, in: tmp)  // 0101, 0102, 0201 with consent
+        engine = try FaceEngine(models: models)
+        enroller = Enroller(store: store, recognition: AttendanceConfig().recognition)
+    }
+
+    func testEnrolFromPhotosAndFlagTheWrongPerson() throws {
+        let first = try enroller.enrol(student: "0101", photos: [image("obama.jpg"), image("obama2.jpg")], engine: engine)
+        XCTAssertEqual(first.map(\.accepted), [true, true], "\(first)")
+        XCTAssertEqual(try store.enrolments(student: "0101").count, 2)
+        XCTAssertTrue(try store.enrolments(student: "0101")[0].quality!.contains("\"sharpness\""))
+
+        // Biden's photo filed under Obama's code: not like the student's other photos.
+        let wrong = try enroller.enrol(student: "0101", photos: [image("biden.jpg")], engine: engine)
+        guard case .unlikeOwnPhotos(let d, _)? = wrong[0].rejection else { return XCTFail("\(wrong)") }
+        XCTAssertGreaterThan(d, 0.6)
+
+        // Biden under his own code is fine; then Obama's third photo under Biden's code is a swap.
+        XCTAssertTrue(try enroller.enrol(student: "0102", photos: [image("biden.jpg")], engine: engine)[0].accepted)
+        let swapped = try enroller.enrol(student: "0201", photos: [image("obama3.jpg")], engine: engine)
+        guard case .looksLikeOtherStudent(let other, let distance)? = swapped[0].rejection else { return XCTFail("\(swapped)") }
+        XCTAssertEqual(other, "0101")
+        XCTAssertLessThan(distance, 0.45)
+        XCTAssertTrue(swapped[0].rejection!.description.contains("--force"))
+        XCTAssertEqual(try store.enrolments(student: "0201").count, 0)
+
+        // --force overrides the identity checks (twins), and the record says so.
+        let forced = try enroller.enrol(student: "0201", photos: [image("obama3.jpg")], engine: engine, force: true)
+        XCTAssertTrue(forced[0].accepted && forced[0].forced)
+        XCTAssertEqual(try store.enrolments(student: "0201").first?.source, "forced:photo:obama3.jpg")
+
+        // The gallery the daemon loads now recognises Obama's photo as 0101 by a clear margin.
+        let probe = try engine.faces(inFile: image("obama3.jpg"))[0].descriptor!.values
+        let ranked = GalleryScan.rank(probe, in: try store.enrolledEmbeddings().filter { $0.student != "0201" })
+        XCTAssertEqual(ranked.first?.student, "0101")
+        XCTAssertLessThan(ranked[0].distance, 0.6)
+        XCTAssertGreaterThan(ranked[1].distance - ranked[0].distance, 0.2)
+    }
+
+    func testPhotosWithoutAUsableFaceAreRejectedWithTheirReason() throws {
+        let blank = tmp.dir + "/blank.png"
+        try Image(width: 400, height: 300, blue: 200, green: 200, red: 200).write(to: blank)
+        let tiny = tmp.dir + "/tiny.jpg"
+        let obama = try Image(contentsOf: image("obama.jpg"))
+        try obama.resized(width: obama.width / 8, height: obama.height / 8).write(to: tiny)
+        let pair = tmp.dir + "/pair.jpg"
+        let biden = try Image(contentsOf: image("biden.jpg"))
+        let a = try obama.resized(width: 400, height: 400 * obama.height / obama.width)
+        let b = try biden.resized(width: 400, height: 400 * biden.height / biden.width)
+        let canvas = try Image(width: 820, height: max(a.height, b.height) + 20)
+        try canvas.paste(a, x: 0, y: 0)
+        try canvas.paste(b, x: 420, y: 0)
+        try canvas.write(to: pair)
+        let notAnImage = try tmp.write("notes.jpg", "not a jpeg")
+
+        let outcomes = try enroller.enrol(student: "0101", photos: [blank, tiny, pair, notAnImage], engine: engine)
+        XCTAssertEqual(outcomes[0].rejection, .noFace)
+        guard case .tooSmall? = outcomes[1].rejection else { return XCTFail("\(outcomes[1])") }
+        XCTAssertEqual(outcomes[2].rejection, .severalFaces(2))
+        guard case .unreadable? = outcomes[3].rejection else { return XCTFail("\(outcomes[3])") }
+        XCTAssertEqual(try store.enrolments(student: "0101").count, 0, "nothing stored")
+    }
+
+    func testConsentFirstAndLimitPerStudent() throws {
+        try store.revokeConsent(student: "0101")
+        XCTAssertThrowsError(try enroller.enrol(student: "0101", photos: [image("obama.jpg")], engine: engine)) {
+            XCTAssertEqual($0 as? StoreError, .noConsent("0101"))
+            XCTAssertTrue("\($0)".contains("attendance consent record 0101"))
+        }
+        XCTAssertThrowsError(try enroller.enrol(student: "nobody", photos: [image("obama.jpg")], engine: engine)) {
+            XCTAssertEqual($0 as? StoreError, .unknownStudent("nobody"))
+        }
+        var recognition = AttendanceConfig().recognition
+        recognition.maxEmbeddingsPerStudent = 2
+        let limited = Enroller(store: store, recognition: recognition)
+        let out = try limited.enrol(student: "0102", photos: [image("obama.jpg"), image("obama2.jpg"), image("obama3.jpg")], engine: engine)
+        XCTAssertEqual(out.map(\.accepted), [true, true, false])
+        XCTAssertEqual(out[2].rejection, .limitReached(2))
+    }
+
+    func testEnrolledImagesAreNotStored() throws {
+        _ = try enroller.enrol(student: "0101", photos: [image("obama.jpg")], engine: engine)
+        let jpeg = try Data(contentsOf: URL(fileURLWithPath: image("obama.jpg")))
+        let bytes = tmp.databaseBytes()
+        XCTAssertNil(bytes.range(of: jpeg.subdata(in: 1000..<1064)), "no image bytes in the database")
+        let files = try FileManager.default.contentsOfDirectory(atPath: tmp.dir)
+        XCTAssertTrue(files.allSatisfy { $0.hasPrefix("school.sqlite") || $0.hasSuffix(".csv") }, "\(files)")
+    }
+}
+
+/// The gate's rules on measured faces, without images.
+final class EnrolmentGateTests: XCTestCase {
+    /// `Face` has no public memberwise initialiser; it is Codable, so build it from JSON.
+    func face(size: Float = 150, sharpness: Float = 50, yaw: Float = 0, descriptor: [Float]? = fakeEmbedding(1)) -> Face {
+        let d = descriptor.map { "{\"values\":[\($0.map { "\($0)" }.joined(separator: ","))]}" } ?? "null"
+        let json = """
+            {"box":{"top":0,"right":\(Int(size)),"bottom":\(Int(size)),"left":0},"score":0.99,"landmarks":[],
+             "quality":{"boxSize":\(size),"sharpness":\(sharpness),"yaw":\(yaw),"score":0.99},"descriptor":\(d)}
+            """
+        return try! JSONDecoder().decode(Face.self, from: Data(json.utf8))
+    }
+
+    func testQualityRules() {
+        let gate = EnrolmentGate(recognition: AttendanceConfig().recognition)
+        func verdict(_ faces: [Face]) -> EnrolmentRejection? {
+            if case .failure(let r) = gate.assess(faces: faces, others: [], own: [], force: false) { return r }
+            return nil
+        }
+        XCTAssertNil(verdict([face()]))
+        XCTAssertEqual(verdict([]), .noFace)
+        XCTAssertEqual(verdict([face(), face(size: 120)]), .severalFaces(2))
+        XCTAssertNil(verdict([face(), face(size: 30)]), "a small face far behind is background")
+        XCTAssertEqual(verdict([face(size: 40)]), .tooSmall(size: 40, minimum: 60))
+        XCTAssertEqual(verdict([face(sharpness: 3)]), .blurred(sharpness: 3, minimum: 15))
+        XCTAssertEqual(verdict([face(yaw: -50)]), .turnedAway(yaw: -50, maximum: 35))
+        XCTAssertEqual(verdict([face(descriptor: nil)]), .noDescriptor)
+        XCTAssertTrue(EnrolmentRejection.turnedAway(yaw: -50, maximum: 35).description.contains("50°"))
+    }
+}
