@@ -1,0 +1,133 @@
+import ArgumentParser
+import Attendance
+import FaceEngine
+import Foundation
+
+struct EnrollCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll",
+        abstract: "Enrol a student's face from photos (consent must be recorded first).",
+        discussion: """
+        Each photo is checked and accepted or rejected with the reason: no face, several faces, face too small, blurred, turned away, or too close to *another* student's enrolled face (likely a swapped photo), or unlike this student's other photos. Only the face's measurements are kept, encrypted; the photos themselves are never stored. Up to recognition.max_embeddings_per_student faces per student (3 to 5 good photos, looking at the camera, work best). The gate daemon picks up a new enrolment within seconds, without a restart.
+
+        Examples:
+          attendance enroll 0123456789 --photo an-1.jpg --photo an-2.jpg
+          attendance enroll 0123456789 --dir photos/an/
+          attendance enroll --from-dir photos/6A1/        (photos/6A1/<student code>/*.jpg)
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Student code (mã định danh); not with --from-dir.") var student: String?
+    @Option(name: .customLong("photo"), help: "A photo of the student (repeat for several).") var photos: [String] = []
+    @Option(help: "Every .jpg/.jpeg/.png/.bmp in this folder is a photo of the student.") var dir: String?
+    @Option(help: "Enrol many students: this folder holds one folder per student code, with their photos.")
+    var fromDir: String?
+    @Flag(help: "Accept a photo even though it looks like another student, or unlike this one (twins, a new haircut after checking).")
+    var force = false
+
+    func validate() throws {
+        if fromDir != nil {
+            if student != nil || !photos.isEmpty || dir != nil {
+                throw ValidationError("--from-dir enrols every student of the folder: give no student code, --photo or --dir with it")
+            }
+        } else {
+            if student == nil { throw ValidationError("give the student code (or --from-dir FOLDER)") }
+            if photos.isEmpty && dir == nil { throw ValidationError("give at least one --photo FILE, or --dir FOLDER") }
+        }
+    }
+
+    func run() async throws {
+        let (store, config) = try global.openStore()
+        var jobs: [(student: String, photos: [String])] = []
+        if let fromDir {
+            let names = try storeCall { try FileManager.default.contentsOfDirectory(atPath: fromDir).sorted() }
+            for name in names {
+                var isDir: ObjCBool = false
+                let path = (fromDir as NSString).appendingPathComponent(name)
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { continue }
+                jobs.append((name, try storeCall { try Enroller.photos(in: path) }))
+            }
+            if jobs.isEmpty { throw failLine("\(fromDir) has no folders; expected \(fromDir)/<student code>/*.jpg") }
+        } else {
+            var list = photos
+            if let dir { list += try storeCall { try Enroller.photos(in: dir) } }
+            if list.isEmpty { throw failLine("no photos found (.jpg, .jpeg, .png, .bmp)") }
+            jobs.append((student!, list))
+        }
+
+        let enroller = Enroller(store: store, recognition: config.recognition)
+        // Check every student first: a batch should not stop half-way for a missing consent.
+        var failed = 0
+        var runnable: [(student: String, photos: [String])] = []
+        for job in jobs {
+            do { try enroller.checkEligible(job.student); runnable.append(job) } catch {
+                failed += 1
+                FileHandle.standardError.write(Data("error: \(job.student): \(error)\n".utf8))
+            }
+        }
+        guard !runnable.isEmpty else { throw ExitCode(1) }
+        let engine: FaceEngine
+        do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
+
+        for job in runnable {
+            let name = (try? store.student(code: job.student))??.fullName ?? ""
+            print("\(job.student) \(name)")
+            let outcomes: [PhotoOutcome]
+            do { outcomes = try enroller.enrol(student: job.student, photos: job.photos, engine: engine, force: force) } catch {
+                failed += 1
+                FileHandle.standardError.write(Data("error: \(job.student): \(error)\n".utf8))
+                continue
+            }
+            for o in outcomes {
+                let file = (o.source as NSString).lastPathComponent
+                if let why = o.rejection {
+                    print("  rejected  \(file): \(why)")
+                } else {
+                    let q = o.quality.map { " (face \(Int($0.boxSize)) px, sharpness \(Int($0.sharpness)))" } ?? ""
+                    print("  accepted  \(file)\(q)" + (o.forced ? " [--force]" : ""))
+                }
+            }
+            let accepted = outcomes.filter(\.accepted).count
+            let total = (try? store.enrolments(student: job.student).count) ?? 0
+            print("  \(accepted) of \(outcomes.count) photo\(outcomes.count == 1 ? "" : "s") accepted; "
+                  + "\(total) of \(config.recognition.maxEmbeddingsPerStudent) faces enrolled.")
+            if accepted == 0 { failed += 1 }
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+struct UnenrollCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unenroll",
+        abstract: "Delete a student's enrolled faces (consent and attendance records stay).",
+        discussion: """
+        Examples:
+          attendance unenroll 0123456789
+          attendance unenroll --all --yes     (every student; e.g. when the key file is lost)
+        """
+    )
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Student code (mã định danh).") var student: String?
+    @Flag(help: "Delete every enrolled face of every student (works without the key file).") var all = false
+    @Flag(help: "Confirm --all.") var yes = false
+
+    func validate() throws {
+        if all == (student != nil) { throw ValidationError("give a student code, or --all") }
+        if all && !yes { throw ValidationError("--all deletes every enrolled face in the school; add --yes to confirm") }
+    }
+
+    func run() async throws {
+        if all {
+            let config: AttendanceConfig
+            do { config = try global.loadConfig() } catch { throw failLine("\(error)") }
+            let n = try storeCall { try AttendanceStore.discardAllEnrolments(path: config.database.path) }
+            print("\(n) enrolled faces deleted. Students must be enrolled again.")
+            return
+        }
+        let (store, _) = try global.openStore()
+        let n = try storeCall { try store.unenroll(student: student!) }
+        print("\(n) enrolled face\(n == 1 ? "" : "s") of \(student!) deleted; the gate stops recognising them within seconds.")
+    }
+}

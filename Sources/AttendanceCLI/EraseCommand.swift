@@ -1,0 +1,61 @@
+import ArgumentParser
+import Attendance
+import Foundation
+
+struct StudentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "student",
+        abstract: "One student's data: erase on request.",
+        subcommands: [Erase.self]
+    )
+
+    struct Erase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase every trace of a student (roster entry, consent, faces, attendance, queued reports).",
+            discussion: """
+            For a request to delete a child's personal data (Decree 13/2023/NĐ-CP). Only one audit entry remains, recording that the erasure happened. Attendance already sent to the sector database is outside this system: tell whoever asked. Cannot be undone.
+
+            Example:
+              attendance student erase 0123456789 --reason "parent's request of 2 Oct" --yes
+            """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Student code (mã định danh).") var student: String
+        @Option(help: "Why (kept in the audit entry).") var reason: String?
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func run() async throws {
+            let (store, _) = try global.openStore()
+            guard let s = try storeCall({ try store.student(code: student) }) else {
+                throw failLine(StoreError.unknownStudent(student).description)
+            }
+            if !yes {
+                guard isatty(0) != 0 else { throw failLine("erasing cannot be undone: add --yes to confirm") }
+                print("Erase every record of \(s.code) \(s.fullName) (\(s.classCode))? This cannot be undone.")
+                print("Type the student code to confirm: ", terminator: "")
+                guard readLine()?.trimmingCharacters(in: .whitespaces) == s.code else { throw failLine("not confirmed; nothing erased") }
+            }
+            let r = try storeCall { try store.erase(student: student, reason: reason) }
+            print("Erased \(student): \(r.enrolments) enrolled faces, \(r.consents) consent records, \(r.events) attendance events, "
+                  + "\(r.outbox) queued reports, \(r.excuses) excuses. The audit log records the erasure.")
+        }
+    }
+}
+
+struct PurgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Apply the retention rules now (the daemon does it daily).",
+        discussion: """
+        Deletes attendance events older than privacy.retention_days, unknown-face crops older than privacy.keep_unknown_crops_days (all of them when it is 0), and unknown-face counts older than the retention period.
+        """
+    )
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let (store, config) = try global.openStore()
+        let r = try storeCall { try store.purge(config: config) }
+        print("Purged \(r.events) attendance events before \(r.eventsBefore) (\(r.outbox) queued reports, \(r.excuses) excuses), "
+              + "\(r.cropsDeleted) unknown-face crops, \(r.unknownFaces) unknown-face counts.")
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Attendance
+import FaceEngine
+import Foundation
+
+struct IdentifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "identify",
+        abstract: "Who is in this photo? Each face's nearest enrolled student, distance and margin.",
+        discussion: """
+        distance: how far the face is from the student's closest enrolled face (same person about 0.3-0.45, different people above 0.6). margin: how much closer the best student is than the next one. A face is recognised when distance <= recognition.threshold and margin >= recognition.min_margin, as at the gate.
+
+        Example:
+          attendance identify gate-snapshot.jpg
+        """
+    )
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Photos (JPEG, PNG, BMP).") var photos: [String]
+    @Flag(help: "Print JSON.") var json = false
+
+    struct FaceResult: Encodable {
+        var photo: String
+        var box: FaceBox
+        var student: String?
+        var name: String?
+        var nearest: String?
+        var distance: Float?
+        var margin: Float?
+        var recognised: Bool
+    }
+
+    func run() async throws {
+        let (store, config) = try global.openStore()
+        let gallery = try storeCall { try store.enrolledEmbeddings() }
+        if gallery.isEmpty { FileHandle.standardError.write(Data("warning: nobody is enrolled yet\n".utf8)) }
+        let engine: FaceEngine
+        do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
+        var results: [FaceResult] = []
+        var failed = false
+        for photo in photos {
+            let faces: [Face]
+            do { faces = try engine.faces(inFile: photo) } catch {
+                FileHandle.standardError.write(Data("error: \(photo): \(error)\n".utf8))
+                failed = true
+                continue
+            }
+            if faces.isEmpty && !json { print("\(photo): no face found") }
+            for face in faces {
+                guard let d = face.descriptor else { continue }
+                let ranked = GalleryScan.rank(d.values, in: gallery)
+                let best = ranked.first
+                let margin = ranked.count > 1 ? ranked[1].distance - ranked[0].distance : nil
+                let ok = best.map { $0.distance <= config.recognition.threshold && (margin ?? .infinity) >= config.recognition.minMargin } ?? false
+                let name = ok ? (try? store.student(code: best!.student))??.fullName : nil
+                results.append(FaceResult(photo: photo, box: face.box, student: ok ? best?.student : nil, name: name,
+                                          nearest: best?.student, distance: best?.distance, margin: margin, recognised: ok))
+            }
+        }
+        try? store.audit(action: "identify", subject: nil, detail: "photos=\(photos.count); faces=\(results.count)")
+        if json { try printJSON(results) } else {
+            for r in results {
+                let b = r.box
+                let where_ = "\((r.photo as NSString).lastPathComponent) face at \(b.left),\(b.top) \(b.width)x\(b.height)"
+                let dist = r.distance.map { String(format: "distance %.2f", $0) } ?? ""
+                let marg = r.margin.map { String(format: ", margin %.2f", $0) } ?? ""
+                if r.recognised {
+                    print("\(where_): \(r.student!) \(r.name ?? "") (\(dist)\(marg))")
+                } else if let nearest = r.nearest {
+                    print("\(where_): unknown (nearest \(nearest), \(dist)\(marg))")
+                } else {
+                    print("\(where_): unknown")
+                }
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
