@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only if missing.
 set -euo pipefail
+# libjpeg-dev: the fake V4L2 device (CaptureKit tests) encodes its MJPEG frames with libjpeg.
 # libopenblas0-pthread: dlib's ResNet through OpenBLAS takes ~35 ms a face, through reference BLAS ~270 ms.
 pkgs=(pkg-config libopencv-dev libdlib-dev libblas-dev liblapack-dev libv4l-dev v4l-utils
       libxlsxwriter-dev libsqlite3-dev python3-skimage opencv-doc python3-venv
-      libopenblas0-pthread)
+      libopenblas0-pthread libjpeg-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -55,7 +55,6 @@ let cases = [
     Case(name: "YUYV", format: FAKE_V4L2_YUYV, width: 1280, height: 720),
     Case(name: "MJPEG", format: FAKE_V4L2_MJPEG, width: 1280, height: 720),
 ]
-let args = CommandLine.arguments
 let trials = Int(ProcessInfo.processInfo.environment["BENCH_TRIALS"] ?? "") ?? 7
 let framesPerTrial = Int(ProcessInfo.processInfo.environment["BENCH_FRAMES"] ?? "") ?? 60
 let realtimeSeconds = Double(ProcessInfo.processInfo.environment["BENCH_SECONDS"] ?? "") ?? 4
@@ -63,7 +62,7 @@ let realtimeSeconds = Double(ProcessInfo.processInfo.environment["BENCH_SECONDS"
 print("capture-bench: libv4l2 mmap streaming + libv4lconvert to BGR, fake device, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 print("per-frame cost: \(trials) trials x \(framesPerTrial) frames, every frame delivered; CPU at 30 fps: \(realtimeSeconds) s per case")
 print("")
-print("format  size       ms/frame CPU  ms/frame convert  |  CPU % per camera at 30 fps  (fake drawing, excluded)")
+print("format  size        CPU ms/frame  convert ms/frame  |  CPU per camera at 30 fps (fake device's drawing, excluded)")
 
 for c in cases {
     // 1. Cost per frame: the device runs far faster than capture can take frames, so the
@@ -111,11 +110,12 @@ for c in cases {
     _ = consume iterator
 
     let size = "\(c.width)x\(c.height)"
+    func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
     print(
-        String(
-            format: "%-6@  %-9@  %8.2f      %8.2f          |  %5.1f %%  (%.1f %%)   delivered %llu, skipped %llu",
-            c.name as NSString, size as NSString, median(cpuPerFrame), median(convertPerFrame),
-            (cpu - gen) / wall * 100, gen / wall * 100, stats.framesDelivered, stats.framesSkipped))
+        pad(c.name, 8) + pad(size, 12)
+            + String(
+                format: "%12.2f  %16.2f  |  %5.1f %%  (%.1f %%)   delivered %llu, skipped %llu",
+                median(cpuPerFrame), median(convertPerFrame), (cpu - gen) / wall * 100, gen / wall * 100,
+                stats.framesDelivered, stats.framesSkipped))
     while fakeStats(path).open_fds > 0 { try await Task.sleep(for: .milliseconds(5)) }
 }
-_ = args

@@ -69,6 +69,7 @@ final class CaptureEngine: Sendable {
         var errorReported = false
         var statistics = CaptureStatistics()
         var state = CaptureState.idle
+        var everStreamed = false
     }
 
     init(cameraID: String, options: CaptureOptions, logger: Logger, makeDriver: @escaping @Sendable () -> any CaptureDriver) {
@@ -148,9 +149,12 @@ final class CaptureEngine: Sendable {
     }
 
     private func setState(_ new: CaptureState) {
-        let changed = shared.withLock { s -> Bool in
-            defer { s.state = new }
-            return s.state.kind != new.kind
+        let (changed, everStreamed) = shared.withLock { s -> (Bool, Bool) in
+            defer {
+                s.state = new
+                if case .streaming = new { s.everStreamed = true }
+            }
+            return (s.state.kind != new.kind, s.everStreamed)
         }
         guard changed else { return }
         var metadata: Logger.Metadata = ["camera": "\(cameraID)"]
@@ -162,7 +166,11 @@ final class CaptureEngine: Sendable {
             logger.info("camera streaming", metadata: metadata)
         case .reconnecting(let error):
             metadata["error"] = "\(error)"
-            logger.warning("camera lost; reopening with backoff", metadata: metadata)
+            if everStreamed {
+                logger.warning("camera lost; reopening with backoff", metadata: metadata)
+            } else {
+                logger.warning("camera unavailable; retrying with backoff", metadata: metadata)
+            }
         case .ended: logger.info("video ended", metadata: metadata)
         case .stopped: logger.info("camera stopped", metadata: metadata)
         case .failed(let error):
