@@ -96,7 +96,9 @@ let package = Package(
         .executableTarget(
             name: "SectorGateway",
             dependencies: [
+                "SectorConnector",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -108,7 +110,7 @@ let package = Package(
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch"]),
         .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
-        .testTarget(name: "SectorConnectorTests", dependencies: ["SectorConnector"]),
+        .testTarget(name: "SectorConnectorTests", dependencies: ["SectorConnector", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "AttendanceTests", dependencies: ["Attendance", "FaceEngine", "FaceMatch"]),
     ],
     swiftLanguageModes: [.v6],
