@@ -1,0 +1,107 @@
+/// A face descriptor: a fixed-length vector of floats (128 for dlib's ResNet).
+///
+/// The values are kept as given; the gallery and the search work on the
+/// L2-normalised vector (`normalized()`), so the distances they report are
+/// distances between unit vectors.
+public struct Embedding: Sendable, Equatable {
+    /// dlib's face descriptor length.
+    public static let dlibDimension = 128
+
+    public let values: [Float]
+
+    public init(_ values: [Float]) {
+        self.values = values
+    }
+
+    public var dimension: Int { values.count }
+
+    /// Euclidean length, computed in Double so that it is exact to float precision.
+    public var norm: Float {
+        var s = 0.0
+        for v in values { s += Double(v) * Double(v) }
+        return Float(s.squareRoot())
+    }
+
+    /// The unit vector in the same direction.
+    /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values,
+    ///   `FaceMatchError.zeroVector` for a vector of length 0 (it has no direction).
+    public func normalized() throws -> Embedding {
+        var s = 0.0
+        for v in values {
+            guard v.isFinite else { throw FaceMatchError.notFinite }
+            s += Double(v) * Double(v)
+        }
+        guard s > 0 else { throw FaceMatchError.zeroVector }
+        let inv = 1 / s.squareRoot()
+        return Embedding(values.map { Float(Double($0) * inv) })
+    }
+
+    /// L2 distance between two embeddings as they are (not normalised).
+    public static func distance(_ a: Embedding, _ b: Embedding) throws -> Float {
+        guard a.dimension == b.dimension else {
+            throw FaceMatchError.dimensionMismatch(expected: a.dimension, actual: b.dimension)
+        }
+        var s = 0.0
+        for i in 0..<a.dimension {
+            let d = Double(a.values[i]) - Double(b.values[i])
+            s += d * d
+        }
+        return Float(s.squareRoot())
+    }
+}
+
+/// Errors of the search and of the gallery (the file format has its own, `GalleryFileError`).
+public enum FaceMatchError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The query or enrolled embedding has a different length from the gallery's.
+    case dimensionMismatch(expected: Int, actual: Int)
+    /// `k` must be at least 1.
+    case invalidK(Int)
+    /// An embedding contains NaN or infinity.
+    case notFinite
+    /// An all-zero embedding has no direction and cannot be normalised.
+    case zeroVector
+    /// A snapshot of another dimension cannot be published into this gallery.
+    case invalidDimension(Int)
+    /// Row indices are 32-bit.
+    case tooManyRows(Int)
+
+    public var description: String {
+        switch self {
+        case let .dimensionMismatch(expected, actual):
+            return "embedding has \(actual) values, the gallery expects \(expected)"
+        case let .invalidK(k): return "k must be at least 1 (got \(k))"
+        case .notFinite: return "embedding contains NaN or infinity"
+        case .zeroVector: return "embedding is all zeros and cannot be normalised"
+        case let .tooManyRows(n): return "a gallery holds fewer than 2^32 rows (asked for \(n))"
+        case let .invalidDimension(d): return "dimension must be between 1 and \(GallerySnapshot.maxDimension) (got \(d))"
+        }
+    }
+}
+
+/// One candidate student for a query.
+///
+/// Results are per *student*, not per enrolled row: a student with several
+/// embeddings is represented by the closest one, and appears at most once.
+public struct Match: Sendable, Equatable {
+    /// dlib's reference threshold on the L2 distance between descriptors.
+    public static let dlibThreshold: Float = 0.6
+
+    /// The student's identifier, as enrolled.
+    public let student: String
+    /// L2 distance between the unit query and the student's closest unit embedding
+    /// (0 = identical, 2 = opposite). Comparable with dlib's 0.6.
+    public let distance: Float
+    /// Distance to the best *other* student minus `distance`: how far ahead this
+    /// student is. Positive for the best match (larger = less ambiguous), zero or
+    /// negative for the others; `.infinity` when the gallery has no other student.
+    public let margin: Float
+
+    public init(student: String, distance: Float, margin: Float) {
+        self.student = student
+        self.distance = distance
+        self.margin = margin
+    }
+
+    /// Whether the distance is within `threshold`.
+    public func isWithin(_ threshold: Float = Match.dlibThreshold) -> Bool { distance <= threshold }
+}
