@@ -103,12 +103,12 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "FaceBench", dependencies: ["FaceEngine"]),
-        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch"]),
+        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch", "CSimdKernels"]),
         .executableTarget(name: "CaptureBench", dependencies: ["CaptureKit", "CFakeV4L2"]),
 
         // MARK: Tests
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),
-        .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch"]),
+        .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels"]),
         .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
         .testTarget(name: "SectorConnectorTests", dependencies: ["SectorConnector", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "AttendanceTests", dependencies: ["Attendance", "FaceEngine", "FaceMatch"]),
