@@ -385,6 +385,27 @@ final class VideoSourceTests: XCTestCase {
         }
     }
 
+    /// An RTSP camera that cannot be reached is retried with backoff (never a busy loop,
+    /// logged once), and cancelling stops it.
+    func testUnreachableRTSPStreamIsRetriedWithBackoff() async throws {
+        let log = LogRecorder()
+        var options = CaptureOptions()
+        options.initialBackoff = .milliseconds(10)
+        options.maxBackoff = .milliseconds(40)
+        let source = try CameraSource.make("rtsp://127.0.0.1:9/gate", options: options, logger: log.logger)
+        let task = Task {
+            for try await _ in source { XCTFail("no frame expected") }
+        }
+        try await eventually("several reopen attempts") { source.statistics.failedOpens >= 3 }
+        guard case .reconnecting(let error) = source.state else { return XCTFail("state \(source.state)") }
+        XCTAssertEqual(error.operation, "cv_video_open")
+        task.cancel()
+        try await task.value
+        XCTAssertEqual(source.state, .stopped)
+        XCTAssertEqual(log.count("camera unavailable; retrying with backoff"), 1, "\(log.all)")
+        XCTAssertEqual(source.statistics.reconnects, 0)
+    }
+
     func testMissingFileFailsWithTheReason() async throws {
         let source = VideoSource(url: directory.appendingPathComponent("absent.avi").path)
         do {
