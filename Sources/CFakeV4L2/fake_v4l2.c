@@ -788,6 +788,7 @@ static int fake_dqbuf(int fd, struct v4l2_buffer *b) {
             describe_buffer_locked(h, index, b);
             h->bufs[index].state = BUF_APP;
             stats_of_locked(h)->frames_dequeued++;
+            stats_of_locked(h)->last_sequence = h->bufs[index].sequence;
             // More filled buffers wait: make poll report readable now, keeping the tick phase.
             if (h->dcount > 0) arm_timer(fd, h->start_ns + h->produced * h->period_ns, h->period_ns);
             pthread_mutex_unlock(&g_lock);
@@ -842,6 +843,7 @@ static ssize_t fake_read_frame(int fd, void *dst, size_t len) {
             st->generate_ns += cpu;
             st->frames_filled++;
             st->frames_dequeued++;
+            st->last_sequence = seq;
             h->busy--;
             if (h->closed && h->busy == 0) release_handle_locked(h);
             pthread_mutex_unlock(&g_lock);

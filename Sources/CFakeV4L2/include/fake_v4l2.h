@@ -60,6 +60,7 @@ typedef struct fake_v4l2_stats {
     uint64_t frames_filled;    /* frames written into a queued buffer */
     uint64_t frames_dropped;   /* produced while no buffer was queued (a sequence gap) */
     uint64_t frames_dequeued;  /* successful VIDIOC_DQBUF and read() frames */
+    uint64_t last_sequence;    /* sequence number of the last frame dequeued or read */
     uint64_t generate_ns;      /* thread CPU time spent drawing/encoding frames */
     uint32_t width, height;    /* current format */
     uint32_t pixelformat;      /* current V4L2 fourcc */
