@@ -23,7 +23,16 @@ struct AttendanceCommand: AsyncParsableCommand {
 
 /// Every verb, in the order `--help` shows them.
 let commandList: [any ParsableCommand.Type] = [
-    FacesCommand.self, CompareCommand.self, DemoCommand.self,
+    // the teacher
+    RosterCommand.self, ConsentCommand.self, EnrollCommand.self, UnenrollCommand.self, StudentsCommand.self,
+    IdentifyCommand.self,
+    // the admin
+    ExportCommand.self, ExcuseCommand.self, CorrectCommand.self, SyncCommand.self, AuditCommand.self,
+    StudentCommand.self, PurgeCommand.self,
+    // the gate box
+    ServeCommand.self, CamerasCommand.self, DemoCommand.self,
+    // the face engine
+    FacesCommand.self, CompareCommand.self,
 ]
 
 /// Prints a one-line reason on stderr and exits non-zero: what every command does on failure.

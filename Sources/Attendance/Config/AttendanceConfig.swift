@@ -168,7 +168,7 @@ extension AttendanceConfig {
         } catch {
             throw ConfigError(path: path, line: nil, reason: "\(error)")
         }
-        var r = Reader(path: path)
+        let r = Reader(path: path)
         var c = AttendanceConfig()
         try r.check(table, "", allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "privacy"])
         if let t = try r.table(table, "school") {

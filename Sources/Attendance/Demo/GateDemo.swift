@@ -1,0 +1,156 @@
+import FaceEngine
+import Foundation
+import GRDB
+
+/// The embedded default: a demo school with three students, two of them enrolled, and a
+/// replayed gate video in which the two enrolled students and one stranger walk past.
+/// `make run` shows it; the end-to-end tests check its known answer.
+public struct GateDemo: Sendable {
+    /// The roster a homeroom teacher would import (UTF-8 CSV, Vietnamese headers and names).
+    public static let rosterCSV = """
+        Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính
+        7900000001,Nguyễn Văn An,6A1,2014-03-12,Nam
+        7900000002,Trần Thị Bình,6A1,2014-07-30,Nữ
+        7900000003,Lê Hoàng Cường,6A2,2014-01-05,Nam
+
+        """
+
+    /// Who is enrolled from which sample photo.
+    public static let enrolments = [("7900000001", "obama.jpg"), ("7900000003", "biden.jpg")]
+
+    /// The video: a second of video is a minute of school time from 06:55.
+    /// obama2 (An) at 06:56 -> present; biden (Cường) at 07:02 -> late; the astronaut (not
+    /// enrolled) at 07:06 -> an unknown face; obama3 (An again) at 07:10 -> already recorded.
+    /// Bình never passes -> absent.
+    public static func script(samples: String) -> ReplayScript {
+        ReplayScript(duration: 19, passages: [
+            .init(image: samples + "/obama2.jpg", from: 1.0, to: 3.5),
+            .init(image: samples + "/biden.jpg", from: 7.0, to: 9.5),
+            .init(image: samples + "/astronaut.png", from: 11.0, to: 13.5),
+            .init(image: samples + "/obama3.jpg", from: 15.0, to: 17.5),
+        ])
+    }
+
+    public static let replayStartTime = LocalTime(hour: 6, minute: 55)
+    public static let timeScale = 60.0
+
+    public let directory: String
+    public let config: AttendanceConfig
+    public let video: String
+    public let day: LocalDate
+    public let replayStart: Date
+
+    /// Creates (afresh) the demo database, roster, consents, enrolments and video under `directory`.
+    public static func prepare(directory: String, samples: String, models: ModelPaths, day: LocalDate? = nil,
+                               cameras: Int = 1) throws -> GateDemo {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for f in ["demo.sqlite", "demo.sqlite-wal", "demo.sqlite-shm", "demo.sqlite.key"] {
+            try? fm.removeItem(atPath: directory + "/" + f)
+        }
+        var config = AttendanceConfig()
+        config.school.code = "79-DEMO"
+        config.school.name = "Trường THCS Demo"
+        config.database.path = directory + "/demo.sqlite"
+        config.schedule.schoolDays = Array(1...7)  // the demo runs on any day
+        config.schedule.sessions = [
+            .init(name: "morning", start: "07:00", end: "11:15", opens: "06:00", checkoutFrom: "11:00", checkoutUntil: "11:45"),
+        ]
+        let tz = TimeZone(identifier: config.school.timezone)!
+        let day = day ?? LocalDate(Date(), in: tz)
+        let video = directory + "/gate-replay.avi"
+        config.cameras = (1...cameras).map { AttendanceConfig.Camera(id: "gate-\($0)", source: "file:" + video) }
+
+        let store = try AttendanceStore.open(config: config)
+        let rosterPath = directory + "/roster.csv"
+        try Data(rosterCSV.utf8).write(to: URL(fileURLWithPath: rosterPath))
+        _ = try store.importRoster(try RosterParser.parse(contentsOf: rosterPath, today: day))
+        let engine = try FaceEngine(models: models)
+        let enroller = Enroller(store: store, recognition: config.recognition)
+        for (code, photo) in enrolments {
+            try store.recordConsent(student: code, guardian: "Phụ huynh \(code.suffix(3))", relation: "mother",
+                                    date: day, childAgreed: true, source: "demo")
+            let outcomes = try enroller.enrol(student: code, photos: [samples + "/" + photo], engine: engine)
+            guard outcomes.allSatisfy(\.accepted) else {
+                throw StoreError.invalid("demo enrolment of \(photo) was rejected: \(outcomes.compactMap(\.rejection))")
+            }
+        }
+        if !fm.fileExists(atPath: video) {
+            try script(samples: samples).write(to: video, engine: engine)
+        }
+        return GateDemo(directory: directory, config: config, video: video, day: day,
+                        replayStart: day.at(replayStartTime, in: tz))
+    }
+}
+
+/// One student's line in the day's status.
+public struct DayStatusLine: Sendable, Equatable {
+    public var classCode: String
+    public var studentCode: String
+    public var fullName: String
+    /// present, late, absent (never seen), excused, or the recorded status.
+    public var status: String
+    public var firstSeen: Date?
+    public var camera: String?
+}
+
+extension AttendanceStore {
+    /// The day's check-in status of every active student, class by class (the admin's overview).
+    public func dayStatus(_ day: LocalDate, session: String? = nil) throws -> [DayStatusLine] {
+        try dbPool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT s.class_code, s.code, s.full_name,
+                       (SELECT e.status FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = ?1
+                          AND e.kind = 'check_in' AND e.cancelled = 0 AND (?2 IS NULL OR e.session = ?2)
+                          ORDER BY e.occurred_at LIMIT 1) AS status,
+                       (SELECT e.occurred_at FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = ?1
+                          AND e.kind = 'check_in' AND e.cancelled = 0 AND (?2 IS NULL OR e.session = ?2)
+                          ORDER BY e.occurred_at LIMIT 1) AS first_seen,
+                       (SELECT e.camera FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = ?1
+                          AND e.kind = 'check_in' AND e.cancelled = 0 AND (?2 IS NULL OR e.session = ?2)
+                          ORDER BY e.occurred_at LIMIT 1) AS camera,
+                       (SELECT 1 FROM excuse x WHERE x.student_code = s.code AND x.school_day = ?1) AS excused
+                FROM student s WHERE s.active = 1 ORDER BY s.class_code, s.full_name, s.code
+                """, arguments: [day.description, session])
+            return rows.map { r in
+                let excused = (r["excused"] as Int?) != nil
+                let status: String = (r["status"] as String?) ?? (excused ? "excused" : "absent")
+                return DayStatusLine(classCode: r["class_code"], studentCode: r["code"], fullName: r["full_name"],
+                                     status: status, firstSeen: (r["first_seen"] as String?).flatMap(Timestamp.date),
+                                     camera: r["camera"])
+            }
+        }
+    }
+
+    /// Unknown faces counted on a day (in the school's time zone).
+    public func unknownFaceCount(on day: LocalDate, timeZone: TimeZone) throws -> Int {
+        let from = Timestamp.string(day.at(LocalTime(hour: 0, minute: 0), in: timeZone))
+        let to = Timestamp.string(day.adding(days: 1).at(LocalTime(hour: 0, minute: 0), in: timeZone))
+        return try dbPool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM unknown_face WHERE seen_at >= ? AND seen_at < ?", arguments: [from, to]) ?? 0
+        }
+    }
+}
+
+extension GateDemo {
+    /// The demo's config as a TOML file for `attendance serve --config` (metrics on a free port).
+    public func configTOML() -> String {
+        func q(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        var lines = [
+            "[school]", "code = \(q(config.school.code))", "name = \(q(config.school.name))", "timezone = \(q(config.school.timezone))",
+            "", "[database]", "path = \(q(config.database.path))",
+            "", "[schedule]", "school_days = [\(config.schedule.schoolDays.map(String.init).joined(separator: ", "))]",
+            "late_after_minutes = \(config.schedule.lateAfterMinutes)", "absent_after_minutes = \(config.schedule.absentAfterMinutes)",
+        ]
+        for s in config.schedule.sessions {
+            lines += ["", "[[schedule.session]]", "name = \(q(s.name))", "start = \(q(s.start))", "end = \(q(s.end))"]
+            if let o = s.opens { lines.append("opens = \(q(o))") }
+            if let f = s.checkoutFrom, let u = s.checkoutUntil { lines += ["checkout_from = \(q(f))", "checkout_until = \(q(u))"] }
+        }
+        for c in config.cameras {
+            lines += ["", "[[camera]]", "id = \(q(c.id))", "source = \(q(c.source))", "direction = \(q(c.direction))"]
+        }
+        lines += ["", "[metrics]", "bind = \"127.0.0.1\"", "port = 0", ""]
+        return lines.joined(separator: "\n")
+    }
+}

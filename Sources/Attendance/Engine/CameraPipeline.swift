@@ -1,0 +1,229 @@
+import CaptureKit
+import FaceEngine
+import FaceMatch
+import Foundation
+import Logging
+import Metrics
+
+/// Something the pipeline reports as it happens (the demo prints these; the daemon logs them).
+public enum PipelineEvent: Sendable {
+    case recorded(NewAttendanceEvent, decisionLatency: Duration)
+    case skipped(student: String, camera: String, result: DecisionResult)
+    case unknownFace(camera: String, at: Date)
+    case finished(camera: String, stats: PipelineStatistics)
+}
+
+/// Counters of one camera's pipeline.
+public struct PipelineStatistics: Sendable, Equatable {
+    public var frames = 0
+    public var faces = 0
+    public var embeddings = 0
+    public var decisions = 0
+    public var unknowns = 0
+    public var droppedFrames: UInt64 = 0
+    public var detectTime: Duration = .zero
+    public var landmarksTime: Duration = .zero
+    public var embedTime: Duration = .zero
+    public var searchTime: Duration = .zero
+    public var storeTime: Duration = .zero
+    public var wallTime: Duration = .zero
+    public init() {}
+}
+
+/// How frame times map to record times.
+public enum PipelineClock: Sendable {
+    /// Live cameras: records carry the frame's wall-clock time; tracking uses the monotonic capture time.
+    case live
+    /// Replay of a file: frame N happens at `start + N / fps * scale` (scale 60 turns a second of
+    /// video into a minute of school time, so a short clip can cover a morning).
+    case replay(start: Date, fps: Double, scale: Double)
+
+    func times(_ frame: Frame) -> (stream: Double, wall: Date) {
+        switch self {
+        case .live:
+            return (Double(frame.capturedAt.nanoseconds) / 1e9, frame.wallTime)
+        case let .replay(start, fps, scale):
+            let t = Double(frame.deviceSequence) / max(fps, 1)
+            return (t, start.addingTimeInterval(t * scale))
+        }
+    }
+}
+
+/// One camera: frames -> faces -> tracks -> votes -> decisions. Owns its face engine
+/// (not thread-safe), reads the shared gallery's current snapshot for every embedding,
+/// and hands decided students to the shared decider.
+public struct CameraPipeline: Sendable {
+    public let camera: AttendanceConfig.Camera
+    public let rules: RecognitionRules
+    public let models: ModelPaths
+    public let gallery: Gallery
+    public let decider: AttendanceDecider
+    public let clock: PipelineClock
+    public let privacy: AttendanceConfig.Privacy
+    public let logger: Logger
+
+    public init(camera: AttendanceConfig.Camera, rules: RecognitionRules, models: ModelPaths, gallery: Gallery,
+                decider: AttendanceDecider, clock: PipelineClock, privacy: AttendanceConfig.Privacy, logger: Logger) {
+        self.camera = camera; self.rules = rules; self.models = models; self.gallery = gallery
+        self.decider = decider; self.clock = clock; self.privacy = privacy; self.logger = logger
+    }
+
+    /// Runs until the source ends or the task is cancelled. Errors of single frames are
+    /// logged and counted, never fatal; only a source that cannot be opened at all throws.
+    public func run(source: some FrameSource, onEvent: @Sendable (PipelineEvent) -> Void = { _ in }) async throws -> PipelineStatistics {
+        let engine = try FaceEngine(models: models)
+        let tracker = FaceTracker(rules: rules)
+        let dims: [(String, String)] = [("camera", camera.id)]
+        let framesCounter = Counter(label: "attendance_frames_total", dimensions: dims)
+        let facesCounter = Counter(label: "attendance_faces_total", dimensions: dims)
+        let matchesCounter = Counter(label: "attendance_matches_total", dimensions: dims)
+        let unknownCounter = Counter(label: "attendance_unknown_faces_total", dimensions: dims)
+        let decisionsCounter = Counter(label: "attendance_decisions_total", dimensions: dims)
+        let droppedGauge = Gauge(label: "attendance_dropped_frames", dimensions: dims)
+        let stageTimer = { (stage: String) in Metrics.Timer(label: "attendance_stage_seconds", dimensions: dims + [("stage", stage)]) }
+        let detectTimer = stageTimer("detect"), landmarksTimer = stageTimer("landmarks"), embedTimer = stageTimer("embed")
+        let searchTimer = stageTimer("search"), storeTimer = stageTimer("store")
+        let latencyTimer = Metrics.Timer(label: "attendance_decision_latency_seconds", dimensions: dims)
+
+        var stats = PipelineStatistics()
+        let clockStart = ContinuousClock.now
+        var firstSeenReal: [Int: ContinuousClock.Instant] = [:]
+        var lastSequence: UInt64?
+
+        func timed<T>(_ total: inout Duration, _ timer: Metrics.Timer, _ body: () throws -> T) rethrows -> T {
+            let t0 = ContinuousClock.now
+            let r = try body()
+            let d = ContinuousClock.now - t0
+            total += d
+            timer.recordNanoseconds(Int64(d.components.seconds) * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+            return r
+        }
+
+        for try await frame in source {
+            try Task.checkCancellation()
+            stats.frames += 1
+            framesCounter.increment()
+            if let last = lastSequence, frame.sequence > last + 1 { stats.droppedFrames += frame.sequence - last - 1 }
+            lastSequence = frame.sequence
+            droppedGauge.record(Int64(stats.droppedFrames))
+            let (streamTime, wallTime) = clock.times(frame)
+            do {
+                let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
+                let found = try timed(&stats.detectTime, detectTimer) { try engine.detect(in: image) }
+                stats.faces += found.count
+                facesCounter.increment(by: found.count)
+                let ids = tracker.update(boxes: found.map(\.box), at: streamTime)
+                let now = ContinuousClock.now
+                for id in ids where firstSeenReal[id] == nil { firstSeenReal[id] = now }
+                let live = Set(tracker.tracks.map(\.id))
+                firstSeenReal = firstSeenReal.filter { live.contains($0.key) }
+
+                for (face, id) in zip(found, ids) {
+                    // Quality needs the landmarks; cheap compared with the embedding.
+                    let points = try timed(&stats.landmarksTime, landmarksTimer) {
+                        try engine.landmarks(in: image, box: face.box, score: face.score)
+                    }
+                    let quality = try engine.quality(in: image, box: face.box, score: face.score, landmarks: points)
+                    guard tracker.wantsEmbedding(track: id, quality: quality) else {
+                        logger.trace("face not embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
+                                                                     "sharpness": "\(quality.sharpness)", "yaw": "\(quality.yaw)"])
+                        continue
+                    }
+                    let descriptor = try timed(&stats.embedTime, embedTimer) { try engine.descriptor(in: image, landmarks: points) }
+                    stats.embeddings += 1
+                    let snapshot = gallery.snapshot()
+                    let best = try timed(&stats.searchTime, searchTimer) {
+                        try snapshot.search(Embedding(descriptor.values), k: 2).first
+                    }
+                    if let best, best.distance < rules.threshold { matchesCounter.increment() }
+                    logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
+                                                             "best": "\(best.map { "\($0.student) \($0.distance) margin \($0.margin)" } ?? "none")"])
+                    switch tracker.vote(track: id, best: best) {
+                    case let .decided(student, distance, _, _)?:
+                        let t0 = ContinuousClock.now
+                        let result = try await decider.decide(student: student, distance: distance, at: wallTime,
+                                                              camera: camera.id, direction: camera.direction)
+                        stats.storeTime += ContinuousClock.now - t0
+                        storeTimer.recordNanoseconds(Int64((ContinuousClock.now - t0) / .nanoseconds(1)))
+                        if case let .recorded(event) = result {
+                            stats.decisions += 1
+                            decisionsCounter.increment()
+                            let latency = ContinuousClock.now - (firstSeenReal[id] ?? t0)
+                            latencyTimer.recordNanoseconds(Int64(latency / .nanoseconds(1)))
+                            logger.info("recorded", metadata: ["student": "\(student)", "status": "\(event.status.rawValue)",
+                                                               "session": "\(event.session)", "kind": "\(event.kind.rawValue)",
+                                                               "camera": "\(camera.id)"])
+                            onEvent(.recorded(event, decisionLatency: latency))
+                        } else {
+                            onEvent(.skipped(student: student, camera: camera.id, result: result))
+                        }
+                    case .unknown?:
+                        stats.unknowns += 1
+                        unknownCounter.increment()
+                        let crop = try saveUnknownCrop(image: image, landmarks: points, at: wallTime)
+                        try decider.store.recordUnknownFace(at: wallTime, camera: camera.id, cropPath: crop)
+                        onEvent(.unknownFace(camera: camera.id, at: wallTime))
+                    case nil:
+                        break
+                    }
+                }
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                logger.warning("frame skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(frame.sequence)", "error": "\(error)"])
+            }
+        }
+        stats.wallTime = ContinuousClock.now - clockStart
+        onEvent(.finished(camera: camera.id, stats: stats))
+        return stats
+    }
+
+    /// Keeps an unknown face's aligned chip only when the school opted in (privacy.keep_unknown_crops_days > 0).
+    func saveUnknownCrop(image: Image, landmarks: [Point], at time: Date) throws -> String? {
+        guard privacy.keepUnknownCropsDays > 0 else { return nil }
+        try FileManager.default.createDirectory(atPath: privacy.unknownCropsDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let name = "\(camera.id)-\(Int(time.timeIntervalSince1970 * 1000)).jpg"
+        let path = privacy.unknownCropsDir + "/" + name
+        try faceChip(of: image, landmarks: landmarks).write(to: path)
+        return path
+    }
+}
+
+/// Keeps the shared gallery in step with the database: polls the store's gallery version
+/// (bumped in the same transaction as every enrolment change) and publishes a new snapshot,
+/// so new enrolments take effect within seconds without a restart.
+public struct GallerySync: Sendable {
+    public let store: AttendanceStore
+    public let gallery: Gallery
+
+    public init(store: AttendanceStore, gallery: Gallery) {
+        self.store = store
+        self.gallery = gallery
+    }
+
+    /// Loads the current embeddings; returns the version loaded.
+    @discardableResult
+    public func reload() throws -> Int64 {
+        let (version, rows) = try store.gallerySnapshot()
+        try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
+        return version
+    }
+
+    /// Polls until cancelled.
+    public func run(every interval: Duration = .seconds(2), logger: Logger) async {
+        var loaded: Int64 = -1
+        while !Task.isCancelled {
+            do {
+                let v = try store.galleryVersion()
+                if v != loaded {
+                    loaded = try reload()
+                    logger.info("gallery loaded", metadata: ["version": "\(loaded)", "embeddings": "\(gallery.snapshot().count)"])
+                }
+            } catch {
+                logger.error("gallery reload failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

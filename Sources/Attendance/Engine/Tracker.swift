@@ -1,0 +1,133 @@
+import FaceEngine
+import FaceMatch
+import Foundation
+
+/// Recognition rules shared by the tracker and the decider (from the config's [recognition]).
+public struct RecognitionRules: Sendable {
+    public var threshold: Float
+    public var minMargin: Float
+    public var votes: Int
+    public var minFaceSize: Float
+    public var minSharpness: Float
+    public var maxYaw: Float
+    /// Re-embed an undecided track every this many frames it is seen.
+    public var reembedEveryFrames = 3
+    /// A track not seen for this long (seconds of stream time) ends.
+    public var trackTimeout: Double = 1.0
+    /// Boxes overlapping at least this much (IoU) continue a track.
+    public var minOverlap: Double = 0.3
+
+    public init(_ c: AttendanceConfig.Recognition) {
+        threshold = c.threshold
+        minMargin = c.minMargin
+        votes = c.votes
+        minFaceSize = c.minFaceSize
+        minSharpness = c.minSharpness
+        maxYaw = c.maxYaw
+    }
+
+    /// Whether a face is good enough to embed at the gate.
+    public func passes(_ q: FaceQuality) -> Bool {
+        q.boxSize >= minFaceSize && q.sharpness >= minSharpness && abs(q.yaw) <= maxYaw
+    }
+}
+
+/// The outcome of one vote on a track.
+public enum TrackOutcome: Sendable, Equatable {
+    /// Enough agreeing matches: this student passed. `firstSeen` is when the track began (stream time).
+    case decided(student: String, distance: Float, margin: Float, firstSeen: Double)
+    /// Enough embeddings and none matched anyone: an unknown face (counted, never recorded as a student).
+    case unknown(firstSeen: Double)
+}
+
+/// Follows faces across the frames of one camera, and decides who a track is by voting.
+///
+/// Not thread-safe: one tracker per camera, owned by that camera's task. Times are stream
+/// seconds (monotonic), never wall-clock.
+public final class FaceTracker {
+    public struct Track {
+        public let id: Int
+        public var box: FaceBox
+        public let firstSeen: Double
+        public var lastSeen: Double
+        /// Frames seen since the last embedding (nil: never embedded).
+        var framesSinceEmbedding: Int?
+        var votes: [Match?] = []
+        public var outcome: TrackOutcome?
+    }
+
+    public let rules: RecognitionRules
+    public private(set) var tracks: [Track] = []
+    private var nextID = 1
+
+    public init(rules: RecognitionRules) { self.rules = rules }
+
+    /// Associates this frame's boxes with tracks (greedy by overlap), starts new tracks, ends stale ones.
+    /// Returns, for each box in order, the id of its track.
+    public func update(boxes: [FaceBox], at time: Double) -> [Int] {
+        tracks.removeAll { time - $0.lastSeen > rules.trackTimeout }
+        var pairs: [(overlap: Double, box: Int, track: Int)] = []
+        for (b, box) in boxes.enumerated() {
+            for (t, track) in tracks.enumerated() {
+                let o = box.iou(track.box)
+                if o >= rules.minOverlap { pairs.append((o, b, t)) }
+            }
+        }
+        pairs.sort { $0.overlap > $1.overlap }
+        var assigned = [Int?](repeating: nil, count: boxes.count)
+        var used = Set<Int>()
+        for p in pairs where assigned[p.box] == nil && !used.contains(p.track) {
+            assigned[p.box] = p.track
+            used.insert(p.track)
+        }
+        var ids: [Int] = []
+        for (b, box) in boxes.enumerated() {
+            if let t = assigned[b] {
+                tracks[t].box = box
+                tracks[t].lastSeen = time
+                if let n = tracks[t].framesSinceEmbedding { tracks[t].framesSinceEmbedding = n + 1 }
+                ids.append(tracks[t].id)
+            } else {
+                let track = Track(id: nextID, box: box, firstSeen: time, lastSeen: time)
+                nextID += 1
+                tracks.append(track)
+                ids.append(track.id)
+            }
+        }
+        return ids
+    }
+
+    /// Whether this track's face should be embedded now: good quality, not yet decided,
+    /// and either never embedded or not for `reembedEveryFrames` frames.
+    public func wantsEmbedding(track id: Int, quality: FaceQuality) -> Bool {
+        guard let t = tracks.first(where: { $0.id == id }), t.outcome == nil, rules.passes(quality) else { return false }
+        guard let n = t.framesSinceEmbedding else { return true }
+        return n >= rules.reembedEveryFrames
+    }
+
+    /// Adds the gallery's best match for a fresh embedding of the track (nil: empty gallery).
+    /// Returns the outcome when this vote settles the track.
+    public func vote(track id: Int, best: Match?) -> TrackOutcome? {
+        guard let i = tracks.firstIndex(where: { $0.id == id }), tracks[i].outcome == nil else { return nil }
+        tracks[i].framesSinceEmbedding = 0
+        let accepted = best.flatMap { m in m.distance < rules.threshold && m.margin >= rules.minMargin ? m : nil }
+        tracks[i].votes.append(accepted)
+        let votes = tracks[i].votes
+        if let student = accepted?.student {
+            let agreeing = votes.compactMap { $0 }.filter { $0.student == student }
+            let others = votes.compactMap { $0 }.count - agreeing.count
+            if agreeing.count >= rules.votes && agreeing.count > others {
+                let bestDistance = agreeing.map(\.distance).min()!
+                let margin = agreeing.map(\.margin).min()!
+                tracks[i].outcome = .decided(student: student, distance: bestDistance, margin: margin, firstSeen: tracks[i].firstSeen)
+                return tracks[i].outcome
+            }
+        }
+        // An unknown face: `votes` embeddings in a row and not one matched.
+        if votes.count >= rules.votes && votes.allSatisfy({ $0 == nil }) {
+            tracks[i].outcome = .unknown(firstSeen: tracks[i].firstSeen)
+            return tracks[i].outcome
+        }
+        return nil
+    }
+}

@@ -1,0 +1,169 @@
+import CaptureKit
+import FaceEngine
+import FaceMatch
+import Foundation
+import GRDB
+import Logging
+import XCTest
+
+@testable import Attendance
+
+/// End to end: a composed gate video with a known answer through the real pipeline
+/// (OpenCV + dlib + FaceMatch + SQLite), in-process and as a daemon process killed mid-run.
+final class GateReplayTests: XCTestCase {
+    static let root: String = {
+        if let r = ProcessInfo.processInfo.environment["ATTENDANCE_SOURCE_ROOT"] { return r }
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+    static var samples: String { root + "/.testdata" }
+    static var models: ModelPaths { ModelPaths(directory: root + "/Models") }
+
+    func prepare(cameras: Int = 1) throws -> GateDemo {
+        guard FileManager.default.fileExists(atPath: Self.samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
+        let dir = NSTemporaryDirectory() + "gate-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return try GateDemo.prepare(directory: dir, samples: Self.samples, models: Self.models,
+                                    day: LocalDate(year: 2026, month: 11, day: 23), cameras: cameras)
+    }
+
+    func replay(_ demo: GateDemo) async throws -> (stats: [PipelineStatistics], store: AttendanceStore) {
+        let store = try AttendanceStore.open(config: demo.config)
+        let gallery = try Gallery()
+        try GallerySync(store: store, gallery: gallery).reload()
+        let decider = AttendanceDecider(store: store, config: demo.config)
+        let fps = try VideoInfo(path: demo.video).fps
+        let clock = PipelineClock.replay(start: demo.replayStart, fps: fps, scale: GateDemo.timeScale)
+        let config = demo.config
+        let stats = try await withThrowingTaskGroup(of: PipelineStatistics.self) { group in
+            for camera in config.cameras {
+                group.addTask {
+                    var options = CaptureOptions()
+                    options.pacing = .asFastAsPossible
+                    let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options)
+                    let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(config.recognition), models: Self.models,
+                                                  gallery: gallery, decider: decider, clock: clock, privacy: config.privacy,
+                                                  logger: Logger(label: "test"))
+                    return try await pipeline.run(source: source)
+                }
+            }
+            var all: [PipelineStatistics] = []
+            for try await s in group { all.append(s) }
+            return all
+        }
+        return (stats, store)
+    }
+
+    struct EventRow: Equatable {
+        var student: String, kind: String, status: String, session: String, minute: String
+    }
+
+    func events(_ store: AttendanceStore, tz: TimeZone) throws -> [EventRow] {
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm"
+        f.timeZone = tz
+        return try store.dbPool.read { db in
+            try Row.fetchAll(db, sql: "SELECT student_code, kind, status, session, occurred_at FROM attendance_event ORDER BY occurred_at")
+                .map { EventRow(student: $0[0], kind: $0[1], status: $0[2], session: $0[3],
+                                minute: f.string(from: Timestamp.date($0[4] as String)!)) }
+        }
+    }
+
+    /// Every enrolled face recorded exactly once with the right status; the stranger never recorded.
+    func assertKnownAnswer(_ store: AttendanceStore, file: StaticString = #filePath, line: UInt = #line) throws {
+        let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
+        let rows = try events(store, tz: tz)
+        XCTAssertEqual(rows.map(\.student), ["7900000001", "7900000003"], "An then Cường, once each: \(rows)", file: file, line: line)
+        XCTAssertEqual(rows.map(\.status), ["present", "late"], file: file, line: line)
+        XCTAssertEqual(rows.map(\.kind), ["check_in", "check_in"], file: file, line: line)
+        // obama2 walks past 06:56-06:58:30, biden 07:02-07:04:30 (school time).
+        if rows.count == 2 {
+            XCTAssert(["06:56", "06:57", "06:58"].contains(rows[0].minute), "An at \(rows[0].minute)", file: file, line: line)
+            XCTAssert(["07:02", "07:03", "07:04"].contains(rows[1].minute), "Cường at \(rows[1].minute)", file: file, line: line)
+        }
+        let day = LocalDate(year: 2026, month: 11, day: 23)
+        let status = Dictionary(uniqueKeysWithValues: try store.dayStatus(day).map { ($0.studentCode, $0.status) })
+        XCTAssertEqual(status, ["7900000001": "present", "7900000002": "absent", "7900000003": "late"], file: file, line: line)
+        XCTAssertGreaterThanOrEqual(try store.unknownFaceCount(on: day, timeZone: tz), 1, "the astronaut is counted as unknown",
+                                    file: file, line: line)
+        let outbox = try store.dbPool.read { db in
+            try Row.fetchAll(db, sql: "SELECT o.record_id, o.version, o.event_kind FROM outbox o ORDER BY o.created_at")
+        }
+        XCTAssertEqual(outbox.count, rows.count, "one outbox record per event", file: file, line: line)
+        XCTAssert(outbox.allSatisfy { ($0[1] as Int) == 1 && ($0[2] as String) == "NEW" }, file: file, line: line)
+    }
+
+    func testReplayHasTheKnownAnswer() async throws {
+        let demo = try prepare()
+        let (stats, store) = try await replay(demo)
+        XCTAssertEqual(stats.count, 1)
+        XCTAssertEqual(stats[0].frames, 190, "every frame of the 19 s video at 10 fps")
+        XCTAssertGreaterThan(stats[0].embeddings, 0)
+        try assertKnownAnswer(store)
+    }
+
+    func testTwoCamerasAtOnceRecordEachStudentOnce() async throws {
+        let demo = try prepare(cameras: 2)
+        let (stats, store) = try await replay(demo)
+        XCTAssertEqual(stats.count, 2)
+        XCTAssertEqual(stats.map(\.frames), [190, 190])
+        try assertKnownAnswer(store)
+    }
+
+    /// The daemon killed with SIGKILL right after its first decision and started again on the
+    /// same replay: no event lost, none duplicated, the outbox in step with the events.
+    func testDaemonKilledMidRunLosesAndDuplicatesNothing() async throws {
+        let demo = try prepare()
+        let exe = try Self.executable()
+        let configPath = demo.directory + "/demo.toml"
+        try demo.configTOML().write(toFile: configPath, atomically: true, encoding: .utf8)
+        let start = ISO8601DateFormatter.string(from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+                                                formatOptions: [.withInternetDateTime])
+        let args = ["serve", "--config", configPath, "--replay-start", start, "--time-scale", "60", "--exit-when-done",
+                    "--log-level", "warning"]
+        let store = try AttendanceStore.open(config: demo.config)
+
+        let first = try Self.launch(exe, args)
+        // Wait for the first decision to be committed, then kill without warning.
+        var waited = 0
+        while try store.dbPool.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event") ?? 0 }) == 0 {
+            guard first.isRunning, waited < 1200 else { break }
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 1
+        }
+        XCTAssertTrue(first.isRunning, "the daemon should still be replaying when killed")
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationReason, .uncaughtSignal)
+        let afterKill = try events(store, tz: TimeZone(identifier: "Asia/Ho_Chi_Minh")!)
+        XCTAssertGreaterThanOrEqual(afterKill.count, 1)
+
+        let second = try Self.launch(exe, args)
+        second.waitUntilExit()
+        XCTAssertEqual(second.terminationStatus, 0, "the restarted daemon finishes the replay")
+        try assertKnownAnswer(store)
+    }
+
+    static func executable() throws -> String {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("attendance").path,
+            root + "/.build/debug/attendance",
+        ]
+        guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("the attendance executable is not built (swift build)")
+        }
+        return exe
+    }
+
+    static func launch(_ exe: String, _ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["ATTENDANCE_MODELS"] = root + "/Models"
+        p.environment = env
+        try p.run()
+        return p
+    }
+}
