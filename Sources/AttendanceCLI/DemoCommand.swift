@@ -46,15 +46,15 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let config = demo.config
         let store = try AttendanceStore.open(config: config)
-        let gallery = try Gallery()
-        try GallerySync(store: store, gallery: gallery).reload()
+        let faces = try EnrolledFaces(store: store)
+        try faces.reload()
         let decider = AttendanceDecider(store: store, config: config)
         let tz = TimeZone(identifier: config.school.timezone)!
         let timeFormat = DateFormatter()
         timeFormat.dateFormat = "HH:mm:ss"
         timeFormat.timeZone = tz
         let names = Dictionary(uniqueKeysWithValues: try store.students().map { ($0.code, $0.fullName) })
-        print("Demo school \(config.school.name), \(names.count) students, \(gallery.snapshot().studentCount) enrolled; day \(demo.day)")
+        print("Demo school \(config.school.name), \(names.count) students, \(faces.current().snapshot.studentCount) enrolled; day \(demo.day)")
         print("Replaying \(demo.video) on \(config.cameras.count) camera(s); school opens 07:00, late after +\(config.schedule.lateAfterMinutes) min\n")
 
         let fps = try VideoInfo(path: demo.video).fps
@@ -68,7 +68,7 @@ struct DemoCommand: AsyncParsableCommand {
                     options.pacing = .asFastAsPossible
                     let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options, logger: logger)
                     let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(config.recognition), models: models,
-                                                  gallery: gallery, decider: decider, clock: clock, privacy: config.privacy,
+                                                  faces: faces, decider: decider, clock: clock, privacy: config.privacy,
                                                   logger: logger)
                     return try await pipeline.run(source: source) { event in
                         switch event {

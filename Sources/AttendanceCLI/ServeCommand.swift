@@ -56,9 +56,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         let store: AttendanceStore
         do { store = try AttendanceStore.open(config: config) } catch { throw failLine("\(error)") }
-        let gallery = try Gallery()
-        let sync = GallerySync(store: store, gallery: gallery)
-        do { try sync.reload() } catch { throw failLine("cannot load the enrolled faces: \(error)") }
+        let faces = try EnrolledFaces(store: store)
+        do { try faces.reload() } catch { throw failLine("cannot load the enrolled faces: \(error)") }
         let models = ModelPaths.discover()
         // Fail now, clearly, rather than in every camera task.
         do { _ = try FaceEngine(models: models) } catch { throw failLine("\(error)") }
@@ -74,7 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         let rules = RecognitionRules(config.recognition)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let cameraServices = config.cameras.map { camera in
-            CameraService(camera: camera, rules: rules, models: models, gallery: gallery, decider: decider, clock: clock,
+            CameraService(camera: camera, rules: rules, models: models, faces: faces, decider: decider, clock: clock,
                           privacy: config.privacy, logger: logger)
         }
         let ended = EndedCameras(total: cameraServices.count)
@@ -83,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
                                   successTerminationBehavior: .ignore,
                                   failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "camera \(c.camera.id)"))
         }
-        services.append(.init(service: PollingService(name: "gallery") { await sync.run(logger: logger) }, serviceName: "gallery"))
+        services.append(.init(service: PollingService(name: "gallery") { await faces.run(logger: logger) }, serviceName: "gallery"))
         services.append(.init(service: PollingService(name: "retention") {
             while !Task.isCancelled {
                 do {
@@ -115,7 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
         groupConfig.maximumGracefulShutdownDuration = .seconds(4)
         groupConfig.maximumCancellationDuration = .seconds(1)
         logger.info("serving", metadata: ["cameras": "\(config.cameras.map(\.id))", "database": "\(config.database.path)",
-                                          "embeddings": "\(gallery.snapshot().count)"])
+                                          "embeddings": "\(faces.current().snapshot.count)"])
         try await ServiceGroup(configuration: groupConfig).run()
         logger.info("stopped")
     }
@@ -142,7 +141,7 @@ struct CameraService: Sendable {
     let camera: AttendanceConfig.Camera
     let rules: RecognitionRules
     let models: ModelPaths
-    let gallery: Gallery
+    let faces: EnrolledFaces
     let decider: AttendanceDecider
     let clock: PipelineClock
     let privacy: AttendanceConfig.Privacy
@@ -156,7 +155,7 @@ struct CameraService: Sendable {
             clock = .replay(start: start, fps: try Self.fps(of: camera.source), scale: scale)
         }
         let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options, logger: logger)
-        let pipeline = CameraPipeline(camera: camera, rules: rules, models: models, gallery: gallery, decider: decider,
+        let pipeline = CameraPipeline(camera: camera, rules: rules, models: models, faces: faces, decider: decider,
                                       clock: clock, privacy: privacy, logger: logger)
         let stats = try await pipeline.run(source: source)
         logger.info("camera finished", metadata: ["camera": "\(camera.id)", "frames": "\(stats.frames)", "decisions": "\(stats.decisions)"])

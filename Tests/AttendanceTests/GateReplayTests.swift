@@ -30,8 +30,8 @@ final class GateReplayTests: XCTestCase {
 
     func replay(_ demo: GateDemo) async throws -> (stats: [PipelineStatistics], store: AttendanceStore) {
         let store = try AttendanceStore.open(config: demo.config)
-        let gallery = try Gallery()
-        try GallerySync(store: store, gallery: gallery).reload()
+        let faces = try EnrolledFaces(store: store)
+        try faces.reload()
         let decider = AttendanceDecider(store: store, config: demo.config)
         let fps = try VideoInfo(path: demo.video).fps
         let clock = PipelineClock.replay(start: demo.replayStart, fps: fps, scale: GateDemo.timeScale)
@@ -43,7 +43,7 @@ final class GateReplayTests: XCTestCase {
                     options.pacing = .asFastAsPossible
                     let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options)
                     let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(config.recognition), models: Self.models,
-                                                  gallery: gallery, decider: decider, clock: clock, privacy: config.privacy,
+                                                  faces: faces, decider: decider, clock: clock, privacy: config.privacy,
                                                   logger: Logger(label: "test"))
                     return try await pipeline.run(source: source)
                 }

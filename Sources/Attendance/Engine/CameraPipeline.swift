@@ -50,21 +50,21 @@ public enum PipelineClock: Sendable {
 }
 
 /// One camera: frames -> faces -> tracks -> votes -> decisions. Owns its face engine
-/// (not thread-safe), reads the shared gallery's current snapshot for every embedding,
+/// (not thread-safe), reads the enrolled faces' current index for every embedding,
 /// and hands decided students to the shared decider.
 public struct CameraPipeline: Sendable {
     public let camera: AttendanceConfig.Camera
     public let rules: RecognitionRules
     public let models: ModelPaths
-    public let gallery: Gallery
+    public let faces: EnrolledFaces
     public let decider: AttendanceDecider
     public let clock: PipelineClock
     public let privacy: AttendanceConfig.Privacy
     public let logger: Logger
 
-    public init(camera: AttendanceConfig.Camera, rules: RecognitionRules, models: ModelPaths, gallery: Gallery,
+    public init(camera: AttendanceConfig.Camera, rules: RecognitionRules, models: ModelPaths, faces: EnrolledFaces,
                 decider: AttendanceDecider, clock: PipelineClock, privacy: AttendanceConfig.Privacy, logger: Logger) {
-        self.camera = camera; self.rules = rules; self.models = models; self.gallery = gallery
+        self.camera = camera; self.rules = rules; self.models = models; self.faces = faces
         self.decider = decider; self.clock = clock; self.privacy = privacy; self.logger = logger
     }
 
@@ -131,10 +131,8 @@ public struct CameraPipeline: Sendable {
                     }
                     let descriptor = try timed(&stats.embedTime, embedTimer) { try engine.descriptor(in: image, landmarks: points) }
                     stats.embeddings += 1
-                    let snapshot = gallery.snapshot()
-                    let best = try timed(&stats.searchTime, searchTimer) {
-                        try snapshot.search(Embedding(descriptor.values), k: 2).first
-                    }
+                    let index = faces.current()
+                    let best = try timed(&stats.searchTime, searchTimer) { try index.best(descriptor.values) }
                     if let best, best.distance < rules.threshold { matchesCounter.increment() }
                     logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
                                                              "best": "\(best.map { "\($0.student) \($0.distance) margin \($0.margin)" } ?? "none")"])
@@ -190,35 +188,71 @@ public struct CameraPipeline: Sendable {
     }
 }
 
-/// Keeps the shared gallery in step with the database: polls the store's gallery version
-/// (bumped in the same transaction as every enrolment change) and publishes a new snapshot,
-/// so new enrolments take effect within seconds without a restart.
-public struct GallerySync: Sendable {
-    public let store: AttendanceStore
-    public let gallery: Gallery
+/// The enrolled faces as the cameras search them, kept in step with the database.
+///
+/// FaceMatch finds the candidate students among unit vectors (fast, exact top-k); the final
+/// distance and margin are then recomputed as dlib's L2 distance between the raw descriptors,
+/// which is what the 0.6 threshold means (dlib descriptors are not unit length: about 1.38, so
+/// unit-vector distances are ~1.38x smaller and would let obama vs biden pass at 0.59).
+public final class EnrolledFaces: Sendable {
+    /// One consistent state: the FaceMatch snapshot and the raw rows it was built from.
+    public struct Index: Sendable {
+        public let version: Int64
+        public let snapshot: GallerySnapshot
+        let raw: [String: [[Float]]]
 
-    public init(store: AttendanceStore, gallery: Gallery) {
-        self.store = store
-        self.gallery = gallery
+        /// The best student for a descriptor, in dlib's metric; nil for an empty gallery.
+        public func best(_ descriptor: [Float], candidates: Int = 4) throws -> Match? {
+            let found = try snapshot.search(Embedding(descriptor), k: min(candidates, 16))
+            let scored = found.compactMap { m -> (String, Float)? in
+                guard let rows = raw[m.student] else { return nil }
+                return (m.student, rows.map { Self.l2(descriptor, $0) }.min() ?? .infinity)
+            }.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+            guard let first = scored.first else { return nil }
+            let margin = scored.count > 1 ? scored[1].1 - first.1 : .infinity
+            return Match(student: first.0, distance: first.1, margin: margin)
+        }
+
+        static func l2(_ a: [Float], _ b: [Float]) -> Float {
+            var sum: Float = 0
+            for i in 0..<min(a.count, b.count) { let d = a[i] - b[i]; sum += d * d }
+            return sum.squareRoot()
+        }
     }
 
-    /// Loads the current embeddings; returns the version loaded.
+    public let store: AttendanceStore
+    private let gallery: Gallery
+    private let published: LockedIndex
+
+    public init(store: AttendanceStore) throws {
+        self.store = store
+        gallery = try Gallery()
+        published = LockedIndex(Index(version: -1, snapshot: gallery.snapshot(), raw: [:]))
+    }
+
+    /// The current state (cheap; never blocks on a reload).
+    public func current() -> Index { published.get() }
+
+    /// Loads the current embeddings from the store; returns the version loaded.
     @discardableResult
     public func reload() throws -> Int64 {
         let (version, rows) = try store.gallerySnapshot()
         try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
+        var raw: [String: [[Float]]] = [:]
+        for r in rows { raw[r.student, default: []].append(r.embedding) }
+        published.set(Index(version: version, snapshot: gallery.snapshot(), raw: raw))
         return version
     }
 
-    /// Polls until cancelled.
+    /// Polls the store's gallery version (bumped in the same transaction as every enrolment
+    /// change) and reloads, so new enrolments take effect within seconds without a restart.
     public func run(every interval: Duration = .seconds(2), logger: Logger) async {
-        var loaded: Int64 = -1
         while !Task.isCancelled {
             do {
                 let v = try store.galleryVersion()
-                if v != loaded {
-                    loaded = try reload()
-                    logger.info("gallery loaded", metadata: ["version": "\(loaded)", "embeddings": "\(gallery.snapshot().count)"])
+                if v != current().version {
+                    let loaded = try reload()
+                    logger.info("gallery loaded", metadata: ["version": "\(loaded)", "embeddings": "\(current().snapshot.count)"])
                 }
             } catch {
                 logger.error("gallery reload failed", metadata: ["error": "\(error)"])
@@ -226,4 +260,13 @@ public struct GallerySync: Sendable {
             try? await Task.sleep(for: interval)
         }
     }
+}
+
+/// A reference swapped under a lock held only for the swap.
+final class LockedIndex: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: EnrolledFaces.Index
+    init(_ value: EnrolledFaces.Index) { self.value = value }
+    func get() -> EnrolledFaces.Index { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ v: EnrolledFaces.Index) { lock.lock(); value = v; lock.unlock() }
 }
