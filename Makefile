@@ -41,6 +41,10 @@ bench-match:
 bench-capture: deps
 	scripts/bench-capture.sh
 
+## bench-pipeline: replay frames/s with 1 and 2 cameras, stage and decision latency, vs face_recognition
+bench-pipeline: deps models testdata
+	scripts/bench-pipeline.sh
+
 fuzz: deps
 	scripts/fuzz.sh
 

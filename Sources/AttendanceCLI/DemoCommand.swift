@@ -104,5 +104,11 @@ struct DemoCommand: AsyncParsableCommand {
         print("  unknown faces: \(try store.unknownFaceCount(on: demo.day, timeZone: tz))")
         let seconds = Double(elapsed / .milliseconds(1)) / 1000
         print(String(format: "\n%d frames in %.1f s (%.1f frames/s on %d camera(s))", frames, seconds, Double(frames) / seconds, results.count))
+        for s in results.sorted(by: { $0.frames > $1.frames }) {
+            func ms(_ d: Duration, per n: Int) -> String { String(format: "%.1f", n == 0 ? 0 : Double(d / .microseconds(1)) / 1000 / Double(n)) }
+            print("  stages (ms): detect \(ms(s.detectTime, per: s.frames))/frame, landmarks \(ms(s.landmarksTime, per: s.faces))/face, "
+                  + "embed \(ms(s.embedTime, per: s.embeddings))/embedding, search \(ms(s.searchTime, per: s.embeddings))/embedding, "
+                  + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings")
+        }
     }
 }

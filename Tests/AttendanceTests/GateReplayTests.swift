@@ -127,7 +127,7 @@ final class GateReplayTests: XCTestCase {
         let first = try Self.launch(exe, args)
         // Wait for the first decision to be committed, then kill without warning.
         var waited = 0
-        while try store.dbPool.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event") ?? 0 }) == 0 {
+        while try Self.eventCount(store) == 0 {
             guard first.isRunning, waited < 1200 else { break }
             try await Task.sleep(for: .milliseconds(100))
             waited += 1
@@ -143,6 +143,10 @@ final class GateReplayTests: XCTestCase {
         second.waitUntilExit()
         XCTAssertEqual(second.terminationStatus, 0, "the restarted daemon finishes the replay")
         try assertKnownAnswer(store)
+    }
+
+    static func eventCount(_ store: AttendanceStore) throws -> Int {
+        try store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event") ?? 0 }
     }
 
     static func executable() throws -> String {
