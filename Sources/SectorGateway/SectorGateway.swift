@@ -47,6 +47,9 @@ struct SectorGatewayCommand: AsyncParsableCommand {
     @Option(help: "Delay after storing a batch, before answering, in milliseconds.")
     var delayAfterStoreMs = 0
 
+    @Flag(help: "Exit when standard input closes (a test harness that dies takes the gateway with it).")
+    var exitOnStdinEOF = false
+
     @Option(help: "Seed of the fault dice (same seed, same faults for the same requests).")
     var seed: UInt64 = 1
 
@@ -68,6 +71,12 @@ struct SectorGatewayCommand: AsyncParsableCommand {
         plan.delayAfterStoreMs = delayAfterStoreMs
         do { try plan.validate() } catch GatewayError.badRequest(let m) { throw ValidationError(m) }
         let state = try GatewayState(storePath: store, faults: plan, seed: seed)
+        if exitOnStdinEOF {
+            Thread.detachNewThread {
+                while !FileHandle.standardInput.availableData.isEmpty {}
+                Foundation.exit(0)
+            }
+        }
 
         let router = Router(context: GatewayContext.self)
         GatewayRoutes(state: state, token: token).add(to: router)

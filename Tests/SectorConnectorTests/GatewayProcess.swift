@@ -8,6 +8,7 @@ import XCTest
 /// The reference gateway as a real child process on a loopback port.
 final class GatewayProcess: @unchecked Sendable {
     let process = Process()
+    let stdinPipe = Pipe()
     let port: Int
     let token: String
     let storePath: String
@@ -36,9 +37,12 @@ final class GatewayProcess: @unchecked Sendable {
             throw TestFailure("sector-gateway not built at \(exe.path) (swift build --product sector-gateway)")
         }
         process.executableURL = exe
-        process.arguments = ["--port", "\(port)", "--store", storePath, "--token-file", tokenFile.path] + arguments
+        process.arguments = ["--port", "\(port)", "--store", storePath, "--token-file", tokenFile.path, "--exit-on-stdin-eof"] + arguments
         let out = Pipe()
         process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        // The gateway exits when this pipe closes, that is when this test process ends, however it ends.
+        process.standardInput = stdinPipe
         try process.run()
         let reader = out.fileHandleForReading
         let line: String = await withCheckedContinuation { cont in

@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import Logging
+import SectorConnector
+
+/// The store's `outbox` table as the sender's queue. Each method is one SQLite transaction, durable
+/// when it returns (WAL), so a sender killed at any point loses nothing: a record it had sent but not
+/// yet marked is sent again, and the gateway answers `duplicate`.
+public struct SQLiteOutbox: OutboxQueue {
+    public let dbPool: DatabasePool
+
+    public init(dbPool: DatabasePool) { self.dbPool = dbPool }
+    public init(store: AttendanceStore) { self.dbPool = store.dbPool }
+
+    public func pending(after: RecordKey?, dueBy: Date?, limit: Int) async throws -> [OutboxItem] {
+        try await dbPool.read { db in
+            var sql = "SELECT record_id, version, payload, attempts FROM outbox WHERE state = 'pending'"
+            var args: StatementArguments = []
+            if let after {
+                sql += " AND (record_id > ? OR (record_id = ? AND version > ?))"
+                args += [after.recordID, after.recordID, after.version]
+            }
+            if let dueBy {
+                sql += " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+                args += [Timestamp.string(dueBy)]
+            }
+            sql += " ORDER BY record_id, version LIMIT ?"
+            args += [max(0, limit)]
+            return try Row.fetchAll(db, sql: sql, arguments: args).map { row in
+                OutboxItem(key: RecordKey(recordID: row[0], version: row[1]), payload: Data((row[2] as String).utf8), attempts: row[3])
+            }
+        }
+    }
+
+    public func markDelivered(_ keys: [RecordKey], at: Date) async throws {
+        let when = Timestamp.string(at)
+        try await dbPool.write { db in
+            for k in keys {
+                try db.execute(sql: """
+                    UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = NULL
+                    WHERE record_id = ? AND version = ? AND state <> 'delivered'
+                    """, arguments: [when, k.recordID, k.version])
+            }
+        }
+    }
+
+    public func reschedule(_ retries: [OutboxRetry]) async throws {
+        try await dbPool.write { db in
+            for r in retries {
+                try db.execute(sql: """
+                    UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?
+                    WHERE record_id = ? AND version = ? AND state = 'pending'
+                    """, arguments: [r.attempts, Timestamp.string(r.nextAttemptAt), String(r.error.prefix(500)), r.key.recordID, r.key.version])
+            }
+        }
+    }
+
+    public func park(_ parkings: [OutboxParking]) async throws {
+        try await dbPool.write { db in
+            for p in parkings {
+                try db.execute(sql: """
+                    UPDATE outbox SET state = 'parked', last_error = ?
+                    WHERE record_id = ? AND version = ? AND state = 'pending'
+                    """, arguments: [String(p.reason.prefix(500)), p.key.recordID, p.key.version])
+            }
+        }
+    }
+
+    public func nextAttemptDate() async throws -> Date? {
+        try await dbPool.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*), SUM(next_attempt_at IS NULL), MIN(next_attempt_at) FROM outbox WHERE state = 'pending'
+                """)
+            guard let row, (row[0] as Int) > 0 else { return nil }
+            if (row[1] as Int? ?? 0) > 0 { return Date.distantPast }
+            return (row[2] as String?).flatMap(Timestamp.date) ?? Date.distantPast
+        }
+    }
+
+    // MARK: for `attendance sync status` and `--retry-parked`
+
+    /// The outbox at a glance.
+    public struct Status: Sendable, Equatable, Codable {
+        public var pending = 0
+        public var parked = 0
+        public var delivered = 0
+        /// When the oldest pending record was queued.
+        public var oldestPending: String?
+        public var nextAttempt: String?
+        public var lastDelivered: String?
+        /// The most recent errors of pending and parked records (newest first).
+        public var problems: [Problem] = []
+
+        public struct Problem: Sendable, Equatable, Codable {
+            public var recordID: String
+            public var version: Int
+            public var state: String
+            public var attempts: Int
+            public var error: String
+        }
+    }
+
+    public func status(problemLimit: Int = 10) throws -> Status {
+        try dbPool.read { db in
+            var s = Status()
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM outbox GROUP BY state") {
+                switch row[0] as String {
+                case "pending": s.pending = row[1]
+                case "parked": s.parked = row[1]
+                case "delivered": s.delivered = row[1]
+                default: break
+                }
+            }
+            s.oldestPending = try String.fetchOne(db, sql: "SELECT MIN(created_at) FROM outbox WHERE state = 'pending'")
+            s.nextAttempt = try String.fetchOne(db, sql: "SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox WHERE state = 'pending'")
+            s.lastDelivered = try String.fetchOne(db, sql: "SELECT MAX(delivered_at) FROM outbox WHERE state = 'delivered'")
+            s.problems = try Row.fetchAll(db, sql: """
+                SELECT record_id, version, state, attempts, last_error FROM outbox
+                WHERE state IN ('pending', 'parked') AND last_error IS NOT NULL
+                ORDER BY COALESCE(next_attempt_at, created_at) DESC LIMIT ?
+                """, arguments: [problemLimit]).map {
+                Status.Problem(recordID: $0[0], version: $0[1], state: $0[2], attempts: $0[3], error: $0[4])
+            }
+            return s
+        }
+    }
+
+    /// Puts parked records back in the queue (after fixing the token, say). Audited. Returns how many.
+    @discardableResult
+    public func requeueParked() throws -> Int {
+        try dbPool.write { db in
+            try db.execute(sql: """
+                UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL
+                WHERE state = 'parked'
+                """)
+            let n = db.changesCount
+            if n > 0 {
+                try AttendanceStore.audit(db, action: "outbox.requeue", subject: nil, detail: "\(n) parked record(s) queued again")
+            }
+            return n
+        }
+    }
+}
+
+/// Builds the HTTP connector from the config: the endpoint, the token file, timeouts and batch size.
+public enum SectorConnection {
+    /// The client and a sender over the store's outbox. Call `client.shutdown()` when done.
+    public static func make(config: AttendanceConfig, store: AttendanceStore, backoff: BackoffPolicy = BackoffPolicy(),
+                            logger: Logger = Logger(label: "sector")) throws -> (SectorSender<SQLiteOutbox>, SectorClient) {
+        let c = config.connector
+        guard !c.endpoint.isEmpty else {
+            throw ConnectorError.configuration("connector.endpoint is not set in the config (exports still work without it)")
+        }
+        guard let tokenFile = c.tokenFile else {
+            throw ConnectorError.configuration("connector.token_file is not set: name a file (mode 0600) holding the gateway's token")
+        }
+        let token = try BearerToken.load(fromFile: tokenFile)
+        let client = try SectorClient(endpoint: c.endpoint, token: token, timeoutSeconds: c.timeoutSeconds,
+                                      allowInsecureHTTP: c.allowInsecureHTTP, logger: logger)
+        let sender = SectorSender(queue: SQLiteOutbox(store: store), transport: client,
+                                  options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
+        return (sender, client)
+    }
+}
