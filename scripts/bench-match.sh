@@ -5,14 +5,18 @@
 #   facematch n=N batch=B k=K ours_ns=X faiss_ns=Y floor_ns=Z
 # (ns per query x vector, medians; floor only where measured: N = 1e6, whose
 # 512 MB gallery is exactly the streamed array), then the int8 / fp16 figures.
-# Environment: SIZES=1000,10000 REPS=7 to shorten; FACEMATCH_SCRATCH, FACEMATCH_VENV.
+# Each figure is the median over ROUNDS rounds of the median of REPS repetitions;
+# ours and faiss alternate within every round and size, so a change in the load of
+# this shared machine hits both sides alike.
+# Environment: SIZES=1000,10000 REPS=5 ROUNDS=3; FACEMATCH_SCRATCH, FACEMATCH_VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCRATCH=${FACEMATCH_SCRATCH:-.build-match}
 VENV=${FACEMATCH_VENV:-.venv-bench}
 SIZES=${SIZES:-1000,10000,100000,1000000}
-REPS=${REPS:-7}
+REPS=${REPS:-5}
+ROUNDS=${ROUNDS:-3}
 
 swift build -c release --scratch-path "$SCRATCH" --product match-bench >&2
 BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/match-bench
@@ -27,11 +31,11 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Ours and faiss alternate per N so that a change in the machine's load hits both.
+for round in $(seq 1 "$ROUNDS"); do
 for n in ${SIZES//,/ }; do
-    echo "bench-match: n=$n ours" >&2
+    echo "bench-match: round $round/$ROUNDS n=$n ours" >&2
     "$BIN" --sizes "$n" --reps "$REPS" >>"$work/ours.txt"
-    echo "bench-match: n=$n faiss" >&2
+    echo "bench-match: round $round/$ROUNDS n=$n faiss" >&2
     "$VENV/bin/python" - "$n" "$REPS" >>"$work/faiss.txt" <<'PY'
 import sys, time
 import numpy as np
@@ -62,8 +66,9 @@ for k in (1, 5):
         print(f"faiss n={n} batch={batch} k={k} ns={float(np.median(times)):.3f} version={faiss.__version__}")
 PY
 done
+done
 
-"$VENV/bin/python" - "$work/ours.txt" "$work/faiss.txt" <<'PY'
+"$VENV/bin/python" - "$work/ours.txt" "$work/faiss.txt" "$ROUNDS" "$REPS" <<'PY'
 import sys, statistics
 
 def fields(line):
@@ -77,20 +82,25 @@ for line in open(sys.argv[1]):
     elif line.startswith("floor"):
         floors.append((float(f["ns_per_vector"]), float(f["gbps"])))
     elif line.startswith("ours"):
-        ours[(f["storage"], int(f["n"]), int(f["batch"]), int(f["k"]))] = float(f["ns"])
+        ours.setdefault((f["storage"], int(f["n"]), int(f["batch"]), int(f["k"])), []).append(float(f["ns"]))
     elif line.startswith("recall"):
-        recall[(f["storage"], int(f["n"]), int(f["k"]))] = (f["recall1"], f["exact"], f["queries"])
+        r = recall.setdefault((f["storage"], int(f["n"]), int(f["k"])), [])
+        r.append((f["recall1"], f["exact"], f["queries"]))
 for line in open(sys.argv[2]):
     f = fields(line)
-    faiss[(int(f["n"]), int(f["batch"]), int(f["k"]))] = float(f["ns"])
+    faiss.setdefault((int(f["n"]), int(f["batch"]), int(f["k"])), []).append(float(f["ns"]))
     fversion = f["version"]
+ours = {key: statistics.median(v) for key, v in ours.items()}
+faiss = {key: statistics.median(v) for key, v in faiss.items()}
+# Recall and exactness must hold in every round: report the worst.
+recall = {key: (min(x[0] for x in v), min(x[1] for x in v), v[0][2]) for key, v in recall.items()}
 
 floor = statistics.median(x[0] for x in floors)
 gbps = statistics.median(x[1] for x in floors)
 print(f"\nFaceMatch exact search, d=128, one thread, kernels: {isa}; faiss-cpu {fversion} IndexFlatIP (from Python)")
 print(f"memory-bandwidth floor: stream 512 MB = {floor * 1e6 / 1e6:.1f} ms ({gbps:.2f} GB/s) = {floor:.2f} ns per 512-byte vector; "
       f"median of {len(floors)} runs")
-print("ns per query x vector (medians)\n")
+print(f"ns per query x vector: median over {sys.argv[3]} round(s) of the median of {sys.argv[4]} repetitions\n")
 print(f"{'n':>8} {'batch':>5} {'k':>2} {'ours':>8} {'faiss':>8} {'ours/faiss':>10} {'floor':>7} {'floor/ours':>10}")
 lines = []
 for (storage, n, b, k), x in sorted(ours.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][3])):

@@ -47,7 +47,11 @@ public enum GalleryFile {
         for s in snapshot.rowStudent { out.appendLE(s) }
         for r in 0..<rows {
             let row = UnsafeBufferPointer(start: snapshot.floats.pointer + r * snapshot.stride, count: d)
+            #if _endian(little)
+            out.append(contentsOf: UnsafeRawBufferPointer(row))
+            #else
             for v in row { out.appendLE(v.bitPattern) }
+            #endif
         }
         out.appendLE(CRC32.checksum(out))
         precondition(out.count == total)
@@ -113,10 +117,15 @@ public enum GalleryFile {
         let stride = GallerySnapshot.stride(for: d)
         let floats = AlignedBuffer<Float>(count: rows * stride)
         for r in 0..<rows {
-            for i in 0..<d {
-                let v = Float(bitPattern: try reader.read())
-                guard v.isFinite else { throw GalleryFileError.malformed("row \(r) holds a non-finite value") }
-                floats.pointer[r * stride + i] = v
+            let dst = floats.pointer + r * stride
+            #if _endian(little)
+            let raw = try reader.take(4 * d)
+            raw.withUnsafeBytes { src in UnsafeMutableRawPointer(dst).copyMemory(from: src.baseAddress!, byteCount: 4 * d) }
+            #else
+            for i in 0..<d { dst[i] = Float(bitPattern: try reader.read()) }
+            #endif
+            for i in 0..<d where !dst[i].isFinite {
+                throw GalleryFileError.malformed("row \(r) holds a non-finite value")
             }
         }
         guard reader.offset == Int(total) - 4 else {
