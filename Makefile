@@ -24,6 +24,7 @@ models:
 testdata:
 	@scripts/fetch-testdata.sh >/dev/null
 	@scripts/reference-venv.sh
+	@scripts/xlsx-reader-venv.sh >/dev/null
 
 build:
 	$(SWIFT) build

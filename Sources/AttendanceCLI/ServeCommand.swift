@@ -8,6 +8,7 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import SectorConnector
 import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
@@ -93,6 +94,20 @@ struct ServeCommand: AsyncParsableCommand {
                 try? await Task.sleep(for: .seconds(3600))
             }
         }, serviceName: "retention"))
+        if !config.connector.endpoint.isEmpty {
+            // The outbox drains to the sector gateway whatever the network does; records wait in SQLite meanwhile.
+            let connection: (SectorSender<SQLiteOutbox>, SectorClient)
+            do {
+                connection = try SectorConnection.make(config: config, store: store, logger: Logger(label: "attendance.sector"))
+            } catch { throw failLine("\(error)") }
+            let (sender, client) = connection
+            services.append(.init(service: PollingService(name: "sector") {
+                await sender.run()
+                await client.shutdown()
+            }, serviceName: "sector"))
+        } else {
+            logger.notice("connector.endpoint is empty: records stay in the outbox for `attendance sync` or exports")
+        }
         if config.metrics.enabled {
             let router = Router()
             router.get("/metrics") { _, _ in
