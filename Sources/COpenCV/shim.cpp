@@ -592,7 +592,9 @@ extern "C" cv_status cv_video_open(const char *url, cv_video **out) {
             if (S_ISDIR(st.st_mode)) return fail(CV_ERR_IO, std::string(url) + ": is a directory");
         }
         auto v = std::make_unique<cv_video>();
-        if (!v->cap.open(u, cv::CAP_FFMPEG) && !network) v->cap.open(u, cv::CAP_ANY);
+        // A stalled stream must not block a read forever: 5 s to open, 5 s per read, then reconnect.
+        const std::vector<int> timeouts = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv::CAP_PROP_READ_TIMEOUT_MSEC, 5000};
+        if (!v->cap.open(u, cv::CAP_FFMPEG, timeouts) && !network) v->cap.open(u, cv::CAP_ANY);
         if (!v->cap.isOpened()) return fail(CV_ERR_VIDEO, "cannot open " + u);
         *out = v.release();
         return CV_OK;
