@@ -330,6 +330,20 @@ FM_AVX2 FM_INLINE __m256 rows8_avx2(const float *r0, const float *r1, const floa
     return reduce8_avx2(a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
+// The same arithmetic as block8_avx2 (each row's chain over the chunks in order, then
+// the same tree), written row after row so that the loads leave in address order: the
+// DRAM-resident scan streams faster this way.
+FM_AVX2 FM_INLINE __m256 block8_seq_avx2(const float *r, size_t stride, const float *q, size_t chunks) {
+    __m256 a[8];
+    for (size_t j = 0; j < 8; j++) {
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t c = 0; c < chunks; c++)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(r + j * stride + 8 * c), _mm256_loadu_ps(q + 8 * c), acc);
+        a[j] = acc;
+    }
+    return reduce8_avx2(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+}
+
 FM_AVX2 FM_INLINE __m256 block8_avx2(const float *r, size_t stride, const float *q, size_t chunks) {
     return rows8_avx2(r, r + stride, r + 2 * stride, r + 3 * stride, r + 4 * stride, r + 5 * stride,
                       r + 6 * stride, r + 7 * stride, q, chunks);
@@ -337,6 +351,9 @@ FM_AVX2 FM_INLINE __m256 block8_avx2(const float *r, size_t stride, const float 
 
 #ifndef FM_PF_BLOCKS
 #define FM_PF_BLOCKS 2
+#endif
+#ifndef FM_SEQ
+#define FM_SEQ 1
 #endif
 
 // Software prefetch of the block FM_PF_BLOCKS ahead, spread over the current block's work.
@@ -409,7 +426,10 @@ FM_AVX2 FM_INLINE void search_avx2_body(const float *base, size_t n, size_t stri
                 offer8_avx2(&t[g + k], _mm256_loadu_ps(v), i, 8, rs);
             }
         }
-        for (size_t j = nq4; j < nq; j++) offer8_avx2(&t[j], block8_avx2(r, stride, queries + j * stride, chunks), i, 8, rs);
+        for (size_t j = nq4; j < nq; j++) {
+            const float *q = queries + j * stride;
+            offer8_avx2(&t[j], FM_SEQ && pf ? block8_seq_avx2(r, stride, q, chunks) : block8_avx2(r, stride, q, chunks), i, 8, rs);
+        }
     }
     if (i < n)
         for (size_t j = 0; j < nq; j++)

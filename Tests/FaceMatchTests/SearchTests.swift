@@ -46,6 +46,28 @@ final class SearchTests: XCTestCase {
         }
     }
 
+    /// Galleries past 4 MB take the prefetching, row-after-row path of the kernels.
+    func testLargeGalleryPathAgreesWithNaiveReference() throws {
+        var rng = SplitMix64(state: 17)
+        let d = 128, n = 9_003 // 4.6 MB of floats
+        var rows: [[Float]] = [], owners: [String] = []
+        for _ in 0..<n {
+            rows.append(rng.exactUnitVector(d))
+            owners.append("s\(rng.int(2_000))")
+        }
+        let gallery = try Gallery(dimension: d)
+        try gallery.add(zip(owners, rows).map { GalleryEntry(student: $0, embedding: Embedding($1)) })
+        let snap = gallery.snapshot()
+        let queries = (0..<6).map { i in i % 2 == 0 ? rows[rng.int(n)] : rng.exactUnitVector(d) }
+        let expected = queries.map { naiveSearch(rows: rows, students: owners, query: $0, k: 3) }
+        try forEachSimdLevel { level in
+            for (i, q) in queries.enumerated() {
+                XCTAssertEqual(try snap.search(Embedding(q), k: 3), expected[i], "\(level) query \(i)")
+            }
+            XCTAssertEqual(try snap.search(batch: queries.map(Embedding.init), k: 3), expected, "\(level) batch")
+        }
+    }
+
     /// Random float data: the answer matches a Double-precision reference wherever
     /// the reference is not a near-tie, and the portable kernels agree bit for bit.
     func testRandomDataMatchesReferenceAndKernelsAgree() throws {
