@@ -1,0 +1,1 @@
+../../../../Sources/Attendance/Privacy/ConsentRules.swift

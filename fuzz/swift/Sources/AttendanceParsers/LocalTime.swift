@@ -1,0 +1,1 @@
+../../../../Sources/Attendance/Domain/LocalTime.swift

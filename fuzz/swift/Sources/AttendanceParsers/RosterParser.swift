@@ -1,0 +1,1 @@
+../../../../Sources/Attendance/Roster/RosterParser.swift

@@ -1,0 +1,1 @@
+../../../../Sources/Attendance/Store/StoreError.swift
