@@ -57,37 +57,20 @@ struct DemoCommand: AsyncParsableCommand {
         print("Demo school \(config.school.name), \(names.count) students, \(faces.current().snapshot.studentCount) enrolled; day \(demo.day)")
         print("Replaying \(demo.video) on \(config.cameras.count) camera(s); school opens 07:00, late after +\(config.schedule.lateAfterMinutes) min\n")
 
-        let fps = try VideoInfo(path: demo.video).fps
-        let clock = PipelineClock.replay(start: demo.replayStart, fps: fps, scale: GateDemo.timeScale)
         let logger = Logger(label: "attendance.demo")
         let started = ContinuousClock.now
-        let results = try await withThrowingTaskGroup(of: PipelineStatistics.self) { group in
-            for camera in config.cameras {
-                group.addTask {
-                    var options = CaptureOptions()
-                    options.pacing = .asFastAsPossible
-                    let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options, logger: logger)
-                    let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(config.recognition), models: models,
-                                                  faces: faces, decider: decider, clock: clock, privacy: config.privacy,
-                                                  logger: logger)
-                    return try await pipeline.run(source: source) { event in
-                        switch event {
-                        case let .recorded(e, latency):
-                            let ms = Double(latency / .microseconds(1)) / 1000
-                            print("  \(timeFormat.string(from: e.occurredAt))  \(camera.id)  \(names[e.studentCode] ?? e.studentCode) (\(e.studentCode))  \(e.kind.rawValue)  \(e.status.rawValue.uppercased())  distance \(String(format: "%.3f", e.distance))  decided in \(String(format: "%.0f", ms)) ms")
-                        case let .unknownFace(cam, at):
-                            print("  \(timeFormat.string(from: at))  \(cam)  unknown face (counted, not recorded)")
-                        case let .skipped(student, cam, result) where result == .alreadyRecorded:
-                            print("  ........  \(cam)  \(names[student] ?? student) seen again: already recorded this session")
-                        default:
-                            break
-                        }
-                    }
-                }
+        let results = try await demo.replay(faces: faces, decider: decider, models: models, logger: logger) { event in
+            switch event {
+            case let .recorded(e, latency):
+                let ms = Double(latency / .microseconds(1)) / 1000
+                print("  \(timeFormat.string(from: e.occurredAt))  \(e.camera)  \(names[e.studentCode] ?? e.studentCode) (\(e.studentCode))  \(e.kind.rawValue)  \(e.status.rawValue.uppercased())  distance \(String(format: "%.3f", e.distance))  decided in \(String(format: "%.0f", ms)) ms")
+            case let .unknownFace(cam, at):
+                print("  \(timeFormat.string(from: at))  \(cam)  unknown face (counted, not recorded)")
+            case let .skipped(student, cam, result) where result == .alreadyRecorded:
+                print("  ........  \(cam)  \(names[student] ?? student) seen again: already recorded this session")
+            default:
+                break
             }
-            var all: [PipelineStatistics] = []
-            for try await s in group { all.append(s) }
-            return all
         }
         let elapsed = ContinuousClock.now - started
         let frames = results.reduce(0) { $0 + $1.frames }

@@ -33,25 +33,7 @@ final class GateReplayTests: XCTestCase {
         let faces = try EnrolledFaces(store: store)
         try faces.reload()
         let decider = AttendanceDecider(store: store, config: demo.config)
-        let fps = try VideoInfo(path: demo.video).fps
-        let clock = PipelineClock.replay(start: demo.replayStart, fps: fps, scale: GateDemo.timeScale)
-        let config = demo.config
-        let stats = try await withThrowingTaskGroup(of: PipelineStatistics.self) { group in
-            for camera in config.cameras {
-                group.addTask {
-                    var options = CaptureOptions()
-                    options.pacing = .asFastAsPossible
-                    let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options)
-                    let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(config.recognition), models: Self.models,
-                                                  faces: faces, decider: decider, clock: clock, privacy: config.privacy,
-                                                  logger: Logger(label: "test"))
-                    return try await pipeline.run(source: source)
-                }
-            }
-            var all: [PipelineStatistics] = []
-            for try await s in group { all.append(s) }
-            return all
-        }
+        let stats = try await demo.replay(faces: faces, decider: decider, models: Self.models, logger: Logger(label: "test"))
         return (stats, store)
     }
 

@@ -1,6 +1,8 @@
 import FaceEngine
 import Foundation
 import GRDB
+import CaptureKit
+import Logging
 
 /// The embedded default: a demo school with three students, two of them enrolled, and a
 /// replayed gate video in which the two enrolled students and one stranger walk past.
@@ -152,5 +154,32 @@ extension GateDemo {
         }
         lines += ["", "[metrics]", "bind = \"127.0.0.1\"", "port = 0", ""]
         return lines.joined(separator: "\n")
+    }
+}
+
+extension GateDemo {
+    /// Replays the demo video through one pipeline per configured camera, all at once, as fast as
+    /// frames can be processed (times come from the frame numbers, not the clock).
+    public func replay(faces: EnrolledFaces, decider: AttendanceDecider, models: ModelPaths, logger: Logger,
+                       onEvent: @escaping @Sendable (PipelineEvent) -> Void = { _ in }) async throws -> [PipelineStatistics] {
+        let fps = try VideoInfo(path: video).fps
+        let clock = PipelineClock.replay(start: replayStart, fps: fps, scale: GateDemo.timeScale)
+        let config = self.config
+        return try await withThrowingTaskGroup(of: PipelineStatistics.self) { group in
+            for camera in config.cameras {
+                group.addTask {
+                    var options = CaptureOptions()
+                    options.pacing = .asFastAsPossible
+                    let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options, logger: logger)
+                    let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(config.recognition), models: models,
+                                                  faces: faces, decider: decider, clock: clock, privacy: config.privacy,
+                                                  logger: logger)
+                    return try await pipeline.run(source: source, onEvent: onEvent)
+                }
+            }
+            var all: [PipelineStatistics] = []
+            for try await s in group { all.append(s) }
+            return all
+        }
     }
 }
