@@ -57,6 +57,10 @@ struct ServeCommand: AsyncParsableCommand {
 
         let store: AttendanceStore
         do { store = try AttendanceStore.open(config: config) } catch { throw failLine("\(error)") }
+        if let path = config.sourcePath, let text = FileManager.default.contents(atPath: path) {
+            // The audit log records every change of the daemon's configuration.
+            do { try store.auditConfigChange(path: path, contents: text) } catch { throw failLine("\(error)") }
+        }
         let faces = try EnrolledFaces(store: store)
         do { try faces.reload() } catch { throw failLine("cannot load the enrolled faces: \(error)") }
         let models = ModelPaths.discover()
@@ -87,9 +91,9 @@ struct ServeCommand: AsyncParsableCommand {
         services.append(.init(service: PollingService(name: "retention") {
             while !Task.isCancelled {
                 do {
-                    let tz = TimeZone(identifier: config.school.timezone) ?? .current
-                    let purged = try store.purgeEvents(olderThan: LocalDate(Date(), in: tz).adding(days: -config.privacy.retentionDays))
-                    if purged > 0 { logger.info("retention purge", metadata: ["events": "\(purged)"]) }
+                    // Old events and their outbox rows, expired unknown-face crops and counts.
+                    let report = try store.purge(config: config)
+                    logger.info("retention purge", metadata: ["report": "\(report)"])
                 } catch { logger.error("retention purge failed", metadata: ["error": "\(error)"]) }
                 try? await Task.sleep(for: .seconds(3600))
             }
@@ -113,6 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
             router.get("/metrics") { _, _ in
                 let depth = (try? store.outboxDepth()) ?? -1
                 Gauge(label: "attendance_outbox_depth").record(depth)
+                let index = faces.current()
+                Gauge(label: "attendance_gallery_version").record(index.version)
+                Gauge(label: "attendance_gallery_embeddings").record(index.snapshot.count)
                 return registry.emitToString()
             }
             router.get("/health") { _, _ in "ok\n" }

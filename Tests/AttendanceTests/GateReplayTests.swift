@@ -2,6 +2,9 @@ import CaptureKit
 import FaceEngine
 import FaceMatch
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import GRDB
 import Logging
 import XCTest
@@ -125,6 +128,53 @@ final class GateReplayTests: XCTestCase {
         second.waitUntilExit()
         XCTAssertEqual(second.terminationStatus, 0, "the restarted daemon finishes the replay")
         try assertKnownAnswer(store)
+    }
+
+    /// A teacher enrols a student with the CLI while the daemon serves: the daemon's gallery
+    /// (seen through its /metrics) grows within seconds, without a restart; SIGTERM then stops it.
+    func testEnrolmentWhileTheDaemonServesTakesEffectWithoutRestart() async throws {
+        let demo = try prepare()
+        let exe = try Self.executable()
+        let port = Int.random(in: 20000...45000)
+        let configPath = demo.directory + "/demo.toml"
+        let toml = demo.configTOML().replacingOccurrences(of: "port = 0", with: "port = \(port)")
+        try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let daemon = try Self.launch(exe, ["serve", "--config", configPath, "--log-level", "warning"])
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+
+        func gauge(_ name: String) async -> Double? {
+            guard let url = URL(string: "http://127.0.0.1:\(port)/metrics"),
+                  let (data, _) = try? await URLSession.shared.data(from: url) else { return nil }
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + " ") {
+                return Double(line.split(separator: " ").last ?? "")
+            }
+            return nil
+        }
+        func waitFor(_ name: String, _ value: Double) async throws {
+            for _ in 0..<300 {
+                if await gauge(name) == value { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            XCTFail("\(name) never reached \(value) (last: \(String(describing: await gauge(name))))")
+        }
+        try await waitFor("attendance_gallery_embeddings", 2)
+
+        // The teacher's commands, as a separate process on the same database.
+        let consent = try Self.launch(exe, ["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father",
+                                            "--date", "2026-11-20", "--child-agrees", "--config", configPath])
+        consent.waitUntilExit()
+        XCTAssertEqual(consent.terminationStatus, 0)
+        let enrol = try Self.launch(exe, ["enroll", "7900000002", "--photo", Self.samples + "/astronaut.png", "--config", configPath])
+        enrol.waitUntilExit()
+        XCTAssertEqual(enrol.terminationStatus, 0)
+        try await waitFor("attendance_gallery_embeddings", 3)
+
+        kill(daemon.processIdentifier, SIGTERM)
+        let stopAsked = ContinuousClock.now
+        while daemon.isRunning && ContinuousClock.now - stopAsked < .seconds(20) { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertFalse(daemon.isRunning, "SIGTERM stops the daemon")
+        XCTAssertEqual(daemon.terminationStatus, 0)
+        print("daemon stopped \(ContinuousClock.now - stopAsked) after SIGTERM")
     }
 
     static func eventCount(_ store: AttendanceStore) throws -> Int {
