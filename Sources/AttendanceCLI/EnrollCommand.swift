@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attendance
+import CaptureKit
 import FaceEngine
 import Foundation
 
@@ -14,6 +15,7 @@ struct EnrollCommand: AsyncParsableCommand {
           attendance enroll 0123456789 --photo an-1.jpg --photo an-2.jpg
           attendance enroll 0123456789 --dir photos/an/
           attendance enroll --from-dir photos/6A1/        (photos/6A1/<student code>/*.jpg)
+          attendance enroll 0123456789 --camera v4l2:/dev/video0 --shots 5   (live feedback per frame)
         """
     )
 
@@ -23,6 +25,10 @@ struct EnrollCommand: AsyncParsableCommand {
     @Option(help: "Every .jpg/.jpeg/.png/.bmp in this folder is a photo of the student.") var dir: String?
     @Option(help: "Enrol many students: this folder holds one folder per student code, with their photos.")
     var fromDir: String?
+    @Option(help: ArgumentHelp("Take the photos from a camera: v4l2:/dev/videoN, rtsp://..., file:PATH.", valueName: "source"))
+    var camera: String?
+    @Option(help: "With --camera: how many good shots to take.") var shots: Int = 5
+    @Option(help: "With --camera: give up after this many seconds.") var timeout: Double = 60
     @Flag(help: "Accept a photo even though it looks like another student, or unlike this one (twins, a new haircut after checking).")
     var force = false
 
@@ -33,12 +39,20 @@ struct EnrollCommand: AsyncParsableCommand {
             }
         } else {
             if student == nil { throw ValidationError("give the student code (or --from-dir FOLDER)") }
-            if photos.isEmpty && dir == nil { throw ValidationError("give at least one --photo FILE, or --dir FOLDER") }
+            if photos.isEmpty && dir == nil && camera == nil {
+                throw ValidationError("give at least one --photo FILE, --dir FOLDER or --camera SOURCE")
+            }
+            if camera != nil && (!photos.isEmpty || dir != nil) { throw ValidationError("--camera takes no --photo or --dir") }
+            if !(1...20).contains(shots) { throw ValidationError("--shots must be 1 to 20") }
         }
     }
 
     func run() async throws {
         let (store, config) = try global.openStore()
+        if let camera, let student {
+            try await enrolFromCamera(store: store, config: config, student: student, source: camera)
+            return
+        }
         var jobs: [(student: String, photos: [String])] = []
         if let fromDir {
             let names = try storeCall { try FileManager.default.contentsOfDirectory(atPath: fromDir).sorted() }
@@ -95,6 +109,63 @@ struct EnrollCommand: AsyncParsableCommand {
             if accepted == 0 { failed += 1 }
         }
         if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+extension EnrollCommand {
+    /// Takes `shots` good frames from a camera with a feedback line per frame, then enrols them
+    /// through the same gate as photos (consent, quality, swapped-photo check).
+    func enrolFromCamera(store: AttendanceStore, config: AttendanceConfig, student: String, source spec: String) async throws {
+        let enroller = Enroller(store: store, recognition: config.recognition)
+        do { try enroller.checkEligible(student) } catch { throw failLine("\(student): \(error)") }
+        let engine: FaceEngine
+        do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
+        let source: any FrameSource
+        do { source = try CameraSource.make(spec, cameraID: "enrol") } catch { throw failLine("\(error)") }
+        let rules = config.recognition
+        print("Look at the camera. Taking \(shots) good shot\(shots == 1 ? "" : "s") of \(student) (Ctrl-C to stop).")
+        var taken: [(source: String, faces: Result<[Face], EnrolmentRejection>)] = []
+        let started = ContinuousClock.now
+        var lastShot: ContinuousClock.Instant?
+        var lastFeedback = ""
+        do {
+            for try await frame in source {
+                if ContinuousClock.now - started > .seconds(timeout) { break }
+                let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
+                let faces = try engine.faces(in: image)
+                let feedback: String
+                if faces.isEmpty {
+                    feedback = "no face in view"
+                } else if faces.count > 1 {
+                    feedback = "\(faces.count) faces in view: only the student, please"
+                } else if faces[0].quality.boxSize < rules.minFaceSize {
+                    feedback = "face too small (\(Int(faces[0].quality.boxSize)) px, need \(Int(rules.minFaceSize))): come closer"
+                } else if faces[0].quality.sharpness < rules.minSharpness {
+                    feedback = "blurred: hold still"
+                } else if abs(faces[0].quality.yaw) > rules.maxYaw {
+                    feedback = "turned away (\(Int(faces[0].quality.yaw))°): look straight at the camera"
+                } else if let last = lastShot, ContinuousClock.now - last < .milliseconds(500) {
+                    continue
+                } else {
+                    lastShot = ContinuousClock.now
+                    taken.append((source: "camera shot \(taken.count + 1)", faces: .success(faces)))
+                    feedback = "good shot \(taken.count) of \(shots)"
+                }
+                if feedback != lastFeedback { print("  " + feedback); lastFeedback = feedback }
+                if taken.count >= shots { break }
+            }
+        } catch {
+            throw failLine("camera \(spec): \(error)")
+        }
+        guard !taken.isEmpty else { throw failLine("no good shot within \(Int(timeout)) s; nothing enrolled") }
+        let outcomes: [PhotoOutcome]
+        do { outcomes = try enroller.enrol(student: student, detected: taken, force: force) } catch { throw failLine("\(student): \(error)") }
+        for o in outcomes {
+            if let why = o.rejection { print("  rejected  \(o.source): \(why)") } else { print("  accepted  \(o.source)" + (o.forced ? " [--force]" : "")) }
+        }
+        let accepted = outcomes.filter(\.accepted).count
+        print("  \(accepted) of \(outcomes.count) shots accepted; \((try? store.enrolments(student: student).count) ?? 0) of \(rules.maxEmbeddingsPerStudent) faces enrolled.")
+        if accepted == 0 { throw ExitCode(1) }
     }
 }
 
