@@ -177,6 +177,49 @@ final class GateReplayTests: XCTestCase {
         print("daemon stopped \(ContinuousClock.now - stopAsked) after SIGTERM")
     }
 
+    /// `attendance enroll --camera`: shots of the right person are enrolled; shots of an enrolled
+    /// classmate are refused as a likely swap.
+    func testEnrolmentFromACameraSource() throws {
+        let demo = try prepare()
+        let exe = try Self.executable()
+        let db = demo.config.database.path
+        let consent = try Self.launch(exe, ["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father",
+                                            "--date", "2026-11-20", "--child-agrees", "--db", db])
+        consent.waitUntilExit()
+        XCTAssertEqual(consent.terminationStatus, 0)
+        // A camera that sees only Bình (the astronaut photo walking past).
+        let video = demo.directory + "/binh.avi"
+        try ReplayScript(duration: 3, passages: [.init(image: Self.samples + "/astronaut.png", from: 0, to: 3)])
+            .write(to: video, engine: FaceEngine(models: Self.models))
+        let (ok, okOut) = try Self.run(exe, ["enroll", "7900000002", "--camera", "file:" + video, "--shots", "2", "--db", db])
+        XCTAssertEqual(ok, 0, okOut)
+        XCTAssertTrue(okOut.contains("good shot 2 of 2"), okOut)
+        XCTAssertTrue(okOut.contains("2 of 2 shots accepted"), okOut)
+        // The gate video shows An first: enrolling those shots as Cường is refused.
+        let (bad, badOut) = try Self.run(exe, ["enroll", "7900000003", "--camera", "file:" + demo.video, "--shots", "1", "--db", db])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badOut.contains("looks like student 7900000001"), badOut)
+        let store = try AttendanceStore.open(config: demo.config)
+        XCTAssertEqual(try store.enrolments(student: "7900000002").count, 2)
+        XCTAssertEqual(try store.enrolments(student: "7900000003").count, 1, "the refused shot changed nothing")
+    }
+
+    static func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["ATTENDANCE_MODELS"] = root + "/Models"
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+    }
+
     static func eventCount(_ store: AttendanceStore) throws -> Int {
         try store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event") ?? 0 }
     }
