@@ -160,6 +160,9 @@ extension AttendanceConfig {
 
     /// Parses TOML text. Unknown keys are errors (a typo must not silently fall back to a default).
     public static func parse(_ text: String, path: String = "<config>") throws -> AttendanceConfig {
+        if let problem = TOMLPrecheck.check(text) {
+            throw ConfigError(path: path, line: problem.line, reason: problem.reason)
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

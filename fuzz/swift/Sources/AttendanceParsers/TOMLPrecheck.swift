@@ -1,0 +1,1 @@
+../../../../Sources/Attendance/Config/TOMLPrecheck.swift
