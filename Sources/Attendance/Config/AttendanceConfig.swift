@@ -175,6 +175,7 @@ extension AttendanceConfig {
         var c = AttendanceConfig()
         try r.check(table, "", allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "privacy"])
         if let t = try r.table(table, "school") {
+            r.section = "school"
             try r.check(t, "school", allowed: ["code", "name", "timezone"])
             c.school.code = try r.string(t, "code", c.school.code)
             c.school.name = try r.string(t, "name", c.school.name)
@@ -184,11 +185,13 @@ extension AttendanceConfig {
             }
         }
         if let t = try r.table(table, "database") {
+            r.section = "database"
             try r.check(t, "database", allowed: ["path", "key_file"])
             c.database.path = try r.string(t, "path", c.database.path)
             c.database.keyFile = try r.optionalString(t, "key_file")
         }
         if let t = try r.table(table, "recognition") {
+            r.section = "recognition"
             try r.check(t, "recognition", allowed: ["threshold", "min_margin", "votes", "min_face_size", "min_sharpness",
                                                      "max_yaw", "max_embeddings_per_student", "duplicate_distance"])
             c.recognition.threshold = try r.float(t, "threshold", c.recognition.threshold, range: 0.1...1.5)
@@ -201,6 +204,7 @@ extension AttendanceConfig {
             c.recognition.duplicateDistance = try r.float(t, "duplicate_distance", c.recognition.duplicateDistance, range: 0...1.5)
         }
         if let t = try r.table(table, "schedule") {
+            r.section = "schedule"
             try r.check(t, "schedule", allowed: ["school_days", "holidays", "late_after_minutes", "absent_after_minutes", "cooldown_seconds", "session"])
             c.schedule.schoolDays = try r.ints(t, "school_days", c.schedule.schoolDays, range: 1...7)
             c.schedule.holidays = try r.strings(t, "holidays", c.schedule.holidays)
@@ -229,6 +233,7 @@ extension AttendanceConfig {
                 }
             }
         }
+        r.section = ""
         if let cams = try r.tables(table, "camera") {
             c.cameras = try cams.enumerated().map { i, t in
                 let key = "camera[\(i)]"
@@ -243,6 +248,7 @@ extension AttendanceConfig {
             if Set(ids).count != ids.count { throw ConfigError(path: path, line: nil, reason: "two cameras share an id") }
         }
         if let t = try r.table(table, "connector") {
+            r.section = "connector"
             try r.check(t, "connector", allowed: ["endpoint", "token_file", "timeout_seconds", "batch_size", "allow_insecure_http", "token"])
             if t.contains(key: "token") {
                 throw ConfigError(path: path, line: nil, reason: "connector.token: put the token in a file (mode 0600) and name it with connector.token_file")
@@ -254,12 +260,14 @@ extension AttendanceConfig {
             c.connector.allowInsecureHTTP = try r.bool(t, "allow_insecure_http", false)
         }
         if let t = try r.table(table, "metrics") {
+            r.section = "metrics"
             try r.check(t, "metrics", allowed: ["bind", "port", "enabled"])
             c.metrics.bind = try r.string(t, "bind", c.metrics.bind)
             c.metrics.port = try r.int(t, "port", c.metrics.port, range: 0...65535)
             c.metrics.enabled = try r.bool(t, "enabled", c.metrics.enabled)
         }
         if let t = try r.table(table, "privacy") {
+            r.section = "privacy"
             try r.check(t, "privacy", allowed: ["keep_unknown_crops_days", "unknown_crops_dir", "retention_days"])
             c.privacy.keepUnknownCropsDays = try r.int(t, "keep_unknown_crops_days", 0, range: 0...365)
             c.privacy.unknownCropsDir = try r.string(t, "unknown_crops_dir", c.privacy.unknownCropsDir)
@@ -270,9 +278,15 @@ extension AttendanceConfig {
 }
 
 /// Typed access to TOML values with errors that name the key.
-private struct Reader {
+private final class Reader {
     let path: String
-    func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(path: path, line: nil, reason: "\(key): \(reason)") }
+    /// The table being read, so errors name the whole key ("recognition.threshold").
+    var section = ""
+    init(path: String) { self.path = path }
+    func fail(_ key: String, _ reason: String) -> ConfigError {
+        let full = section.isEmpty || key.contains(".") ? key : section + "." + key
+        return ConfigError(path: path, line: nil, reason: "\(full): \(reason)")
+    }
 
     func check(_ t: TOMLTable, _ prefix: String, allowed: Set<String>) throws {
         for key in t.keys where !allowed.contains(key) {

@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+
+@testable import Attendance
+
+final class ConfigTests: XCTestCase {
+    static let root: String = {
+        if let r = ProcessInfo.processInfo.environment["ATTENDANCE_SOURCE_ROOT"] { return r }
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    func testTheSampleConfigParses() throws {
+        let c = try AttendanceConfig.load(path: Self.root + "/deploy/attendance.toml")
+        XCTAssertEqual(c.school.timezone, "Asia/Ho_Chi_Minh")
+        XCTAssertEqual(c.schedule.sessions.map(\.name), ["morning", "afternoon"])
+        XCTAssertEqual(c.schedule.sessions[0].checkoutFrom, "11:00")
+        XCTAssertEqual(c.cameras, [AttendanceConfig.Camera(id: "gate-1", source: "v4l2:/dev/video0")])
+        XCTAssertEqual(c.metrics.bind, "127.0.0.1")
+        XCTAssertEqual(c.privacy.keepUnknownCropsDays, 0)
+    }
+
+    func testNoFileGivesTheDefaults() throws {
+        XCTAssertEqual(try AttendanceConfig.load(path: nil, environment: [:]), AttendanceConfig())
+    }
+
+    func testMistakesAreClearErrorsWithTheKey() {
+        func reason(_ text: String) -> String {
+            do { _ = try AttendanceConfig.parse(text, path: "x.toml"); return "parsed" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(reason("[school]\ncolor = 1").contains("school.color: unknown key"))
+        XCTAssertTrue(reason("[recognition]\nthreshold = 7").contains("recognition.threshold"))
+        XCTAssertTrue(reason("[school]\ntimezone = \"Mars/Base\"").contains("unknown time zone"))
+        XCTAssertTrue(reason("[connector]\ntoken = \"secret\"").contains("token_file"))
+        XCTAssertFalse(reason("[connector]\ntoken = \"secret\"").contains("secret"), "the token never appears in an error")
+        XCTAssertTrue(reason("[[schedule.session]]\nname = \"m\"\nstart = \"7h\"\nend = \"11:00\"").contains("not a time"))
+        XCTAssertTrue(reason("[[camera]]\nid = \"a\"\nsource = \"x\"\n[[camera]]\nid = \"a\"\nsource = \"y\"").contains("share an id"))
+    }
+
+    /// Inputs on which toml++ (TOMLKit 0.6.0) aborts the process, found by `make fuzz`: refused first.
+    func testInputsThatCrashTheTOMLLibraryAreRefusedWithALine() {
+        for (text, line) in [("[.", 1), ("a = 2026-01-01 8", 1), ("[school]\nname = \"x\"\n[.b]", 3), ("[[camera]\n", 1),
+                             ("[schedule]\nholidays = [2026-09-02]", 2)] {
+            XCTAssertThrowsError(try AttendanceConfig.parse(text, path: "bad.toml"), text) { error in
+                XCTAssertEqual((error as? ConfigError)?.line, line, "\(text): \(error)")
+            }
+        }
+        // Quoted dates and times, comments and multi-line arrays still parse.
+        XCTAssertNoThrow(try AttendanceConfig.parse("""
+            [schedule] # the timetable
+            holidays = [
+              "2026-09-02",  # Quốc khánh
+            ]
+            [[schedule.session]]
+            name = "morning"
+            start = "07:00"
+            end = "11:15"
+            """))
+    }
+}
