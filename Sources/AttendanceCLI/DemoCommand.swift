@@ -74,14 +74,13 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - started
         let frames = results.reduce(0) { $0 + $1.frames }
-        print("\nSummary for \(demo.day) (morning):")
-        var byClass: [String: [DayStatusLine]] = [:]
-        for line in try store.dayStatus(demo.day) { byClass[line.classCode, default: []].append(line) }
-        for (cls, lines) in byClass.sorted(by: { $0.key < $1.key }) {
-            let counts = Dictionary(grouping: lines, by: \.status).mapValues(\.count)
-            print("  class \(cls): " + ["present", "late", "absent", "excused"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
-            for l in lines {
-                print("    \(l.studentCode)  \(l.fullName.padding(toLength: 18, withPad: " ", startingAt: 0))  \(l.status)\(l.firstSeen.map { "  " + timeFormat.string(from: $0) } ?? "")")
+        let report = try AttendanceReports(store: store, config: config).daily(demo.day)
+        print("\nSummary for \(demo.day):")
+        for count in report.classes {
+            print("  class \(count.classCode): \(count.present) present, \(count.late) late, \(count.absent) absent, \(count.excused) excused")
+            for row in report.rows where row.classCode == count.classCode {
+                let seen = row.firstSeen.map { "  " + timeFormat.string(from: $0) } ?? ""
+                print("    \(row.studentCode)  \(row.fullName.padding(toLength: 18, withPad: " ", startingAt: 0))  \(row.status.rawValue)\(seen)")
             }
         }
         print("  unknown faces: \(try store.unknownFaceCount(on: demo.day, timeZone: tz))")

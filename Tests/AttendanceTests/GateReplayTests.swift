@@ -56,7 +56,7 @@ final class GateReplayTests: XCTestCase {
     }
 
     /// Every enrolled face recorded exactly once with the right status; the stranger never recorded.
-    func assertKnownAnswer(_ store: AttendanceStore, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertKnownAnswer(_ store: AttendanceStore, config: AttendanceConfig, file: StaticString = #filePath, line: UInt = #line) throws {
         let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
         let rows = try events(store, tz: tz)
         XCTAssertEqual(rows.map(\.student), ["7900000001", "7900000003"], "An then Cường, once each: \(rows)", file: file, line: line)
@@ -68,7 +68,8 @@ final class GateReplayTests: XCTestCase {
             XCTAssert(["07:02", "07:03", "07:04"].contains(rows[1].minute), "Cường at \(rows[1].minute)", file: file, line: line)
         }
         let day = LocalDate(year: 2026, month: 11, day: 23)
-        let status = Dictionary(uniqueKeysWithValues: try store.dayStatus(day).map { ($0.studentCode, $0.status) })
+        let report = try AttendanceReports(store: store, config: config).daily(day)
+        let status = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.studentCode, $0.status.rawValue) })
         XCTAssertEqual(status, ["7900000001": "present", "7900000002": "absent", "7900000003": "late"], file: file, line: line)
         XCTAssertGreaterThanOrEqual(try store.unknownFaceCount(on: day, timeZone: tz), 1, "the astronaut is counted as unknown",
                                     file: file, line: line)
@@ -85,7 +86,7 @@ final class GateReplayTests: XCTestCase {
         XCTAssertEqual(stats.count, 1)
         XCTAssertEqual(stats[0].frames, 190, "every frame of the 19 s video at 10 fps")
         XCTAssertGreaterThan(stats[0].embeddings, 0)
-        try assertKnownAnswer(store)
+        try assertKnownAnswer(store, config: demo.config)
     }
 
     func testTwoCamerasAtOnceRecordEachStudentOnce() async throws {
@@ -93,7 +94,7 @@ final class GateReplayTests: XCTestCase {
         let (stats, store) = try await replay(demo)
         XCTAssertEqual(stats.count, 2)
         XCTAssertEqual(stats.map(\.frames), [190, 190])
-        try assertKnownAnswer(store)
+        try assertKnownAnswer(store, config: demo.config)
     }
 
     /// The daemon killed with SIGKILL right after its first decision and started again on the
@@ -127,7 +128,7 @@ final class GateReplayTests: XCTestCase {
         let second = try Self.launch(exe, args)
         second.waitUntilExit()
         XCTAssertEqual(second.terminationStatus, 0, "the restarted daemon finishes the replay")
-        try assertKnownAnswer(store)
+        try assertKnownAnswer(store, config: demo.config)
     }
 
     /// A teacher enrols a student with the CLI while the daemon serves: the daemon's gallery

@@ -85,45 +85,7 @@ public struct GateDemo: Sendable {
     }
 }
 
-/// One student's line in the day's status.
-public struct DayStatusLine: Sendable, Equatable {
-    public var classCode: String
-    public var studentCode: String
-    public var fullName: String
-    /// present, late, absent (never seen), excused, or the recorded status.
-    public var status: String
-    public var firstSeen: Date?
-    public var camera: String?
-}
-
 extension AttendanceStore {
-    /// The day's check-in status of every active student, class by class (the admin's overview).
-    public func dayStatus(_ day: LocalDate, session: String? = nil) throws -> [DayStatusLine] {
-        try dbPool.read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT s.class_code, s.code, s.full_name,
-                       (SELECT e.status FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = ?1
-                          AND e.kind = 'check_in' AND e.cancelled = 0 AND (?2 IS NULL OR e.session = ?2)
-                          ORDER BY e.occurred_at LIMIT 1) AS status,
-                       (SELECT e.occurred_at FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = ?1
-                          AND e.kind = 'check_in' AND e.cancelled = 0 AND (?2 IS NULL OR e.session = ?2)
-                          ORDER BY e.occurred_at LIMIT 1) AS first_seen,
-                       (SELECT e.camera FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = ?1
-                          AND e.kind = 'check_in' AND e.cancelled = 0 AND (?2 IS NULL OR e.session = ?2)
-                          ORDER BY e.occurred_at LIMIT 1) AS camera,
-                       (SELECT 1 FROM excuse x WHERE x.student_code = s.code AND x.school_day = ?1) AS excused
-                FROM student s WHERE s.active = 1 ORDER BY s.class_code, s.full_name, s.code
-                """, arguments: [day.description, session])
-            return rows.map { r in
-                let excused = (r["excused"] as Int?) != nil
-                let status: String = (r["status"] as String?) ?? (excused ? "excused" : "absent")
-                return DayStatusLine(classCode: r["class_code"], studentCode: r["code"], fullName: r["full_name"],
-                                     status: status, firstSeen: (r["first_seen"] as String?).flatMap(Timestamp.date),
-                                     camera: r["camera"])
-            }
-        }
-    }
-
     /// Unknown faces counted on a day (in the school's time zone).
     public func unknownFaceCount(on day: LocalDate, timeZone: TimeZone) throws -> Int {
         let from = Timestamp.string(day.at(LocalTime(hour: 0, minute: 0), in: timeZone))
