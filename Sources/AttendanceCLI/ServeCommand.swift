@@ -196,9 +196,10 @@ struct CameraServiceRunner: Service {
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown { try await service.run() }
+        } catch is CancellationError {
         } catch {
-            await ended.end()
-            throw error
+            // One misconfigured camera must not take the other gates down: log it and carry on.
+            service.logger.error("camera stopped", metadata: ["camera": "\(service.camera.id)", "error": "\(error)"])
         }
         await ended.end()
         if !exitWhenDone {
