@@ -172,9 +172,14 @@ struct CameraService: Sendable {
     func run() async throws {
         var options = CaptureOptions()
         var clock = self.clock
-        if camera.source.hasPrefix("file:"), case let .replay(start, _, scale) = clock {
-            options.pacing = .asFastAsPossible
-            clock = .replay(start: start, fps: try Self.fps(of: camera.source), scale: scale)
+        if case let .replay(start, _, scale) = clock {
+            if camera.source.hasPrefix("file:") {
+                options.pacing = .asFastAsPossible
+                clock = .replay(start: start, fps: try Self.fps(of: camera.source), scale: scale)
+            } else {
+                // --replay-start is for recorded video; a live camera keeps the real clock.
+                clock = .live
+            }
         }
         let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options, logger: logger)
         let pipeline = CameraPipeline(camera: camera, rules: rules, models: models, faces: faces, decider: decider,

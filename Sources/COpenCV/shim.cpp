@@ -122,12 +122,22 @@ cv_status sniff(const uint8_t *b, size_t n, Header &h) {
     return fail(CV_ERR_DECODE, "not a JPEG, PNG or BMP image");
 }
 
-/// libjpeg pads a truncated JPEG with grey and reports success; refuse it instead.
+/// libjpeg pads a truncated JPEG with grey and reports success; refuse it instead. The end-of-image
+/// marker must come after the start of the scan (an EXIF thumbnail has one of its own); data after
+/// it is tolerated (phones append whole videos to "motion photos"), so the whole file is searched.
 bool jpeg_complete(const uint8_t *b, size_t n) {
-    // The end-of-image marker must follow the start of the scan data; trailing bytes are tolerated.
-    for (size_t i = n; i >= 2; i--) {
-        if (b[i - 2] == 0xFF && b[i - 1] == 0xD9) return true;
-        if (n - i > 65536) break;
+    size_t i = 2, scan = 0;
+    while (i + 4 <= n) {
+        if (b[i] != 0xFF) return false;
+        uint8_t marker = b[i + 1];
+        if (marker == 0xFF) { i++; continue; }
+        if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { i += 2; continue; }
+        if (marker == 0xDA) { scan = i; break; }
+        i += 2 + be16(b + i + 2);
+    }
+    if (scan == 0) return false;
+    for (size_t k = n; k >= scan + 4; k--) {
+        if (b[k - 2] == 0xFF && b[k - 1] == 0xD9) return true;
     }
     return false;
 }
@@ -141,7 +151,8 @@ cv_status decode(const uint8_t *bytes, size_t length, int64_t max_pixels, cv_ima
     cv_status s = sniff(bytes, length, h);
     if (s != CV_OK) return s;
     if (h.width <= 0 || h.height <= 0) return fail(CV_ERR_DECODE, "image header gives an empty size");
-    if (h.width * h.height > max_pixels) {
+    // Both are below 2^32 here, so the product cannot overflow int64 only if each is checked first.
+    if (h.width > INT32_MAX || h.height > INT32_MAX || h.width > max_pixels / h.height) {
         return fail(CV_ERR_TOO_LARGE, "image is " + std::to_string(h.width) + "x" + std::to_string(h.height) +
                                           ", over the limit of " + std::to_string(max_pixels) + " pixels");
     }
@@ -584,16 +595,19 @@ extern "C" cv_status cv_video_open(const char *url, cv_video **out) {
         std::string u(url);
         bool network = u.rfind("rtsp://", 0) == 0 || u.rfind("rtsps://", 0) == 0 || u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
         if (network) {
-            // RTSP over TCP: UDP loses packets on school networks and smears frames.
-            setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp", 0);
+            // RTSP over TCP: UDP loses packets on school networks and smears frames. Set once:
+            // setenv while other cameras' threads read the environment is not safe.
+            static const bool tcp_set = [] { return setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp", 0) == 0; }();
+            (void)tcp_set;
         } else {
             struct stat st;
             if (stat(url, &st) != 0) return fail(CV_ERR_IO, std::string(url) + ": " + std::strerror(errno));
             if (S_ISDIR(st.st_mode)) return fail(CV_ERR_IO, std::string(url) + ": is a directory");
         }
         auto v = std::make_unique<cv_video>();
-        // A stalled stream must not block a read forever: 5 s to open, 5 s per read, then reconnect.
-        const std::vector<int> timeouts = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv::CAP_PROP_READ_TIMEOUT_MSEC, 5000};
+        // A stalled stream must not block a read for long (shutdown waits for it): 3 s to open,
+        // 2 s per read, then the source reconnects.
+        const std::vector<int> timeouts = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, 3000, cv::CAP_PROP_READ_TIMEOUT_MSEC, 2000};
         if (!v->cap.open(u, cv::CAP_FFMPEG, timeouts) && !network) v->cap.open(u, cv::CAP_ANY);
         if (!v->cap.isOpened()) return fail(CV_ERR_VIDEO, "cannot open " + u);
         *out = v.release();

@@ -39,6 +39,10 @@ public struct FaceQuality: Sendable, Equatable, Codable {
     public var yaw: Float
     /// Detector confidence, 0...1.
     public var score: Float
+
+    public init(boxSize: Float, sharpness: Float, yaw: Float, score: Float) {
+        self.boxSize = boxSize; self.sharpness = sharpness; self.yaw = yaw; self.score = score
+    }
 }
 
 /// A 128-D dlib face descriptor. Same person: L2 distance about 0.3-0.45; different: above 0.6.
@@ -178,6 +182,7 @@ public final class FaceEngine {
     }
 
     public func quality(in image: Image, box: FaceBox, score: Float, landmarks: [Point]) throws(FaceEngineError) -> FaceQuality {
+        try checkLandmarks(landmarks, "face quality")
         let points = landmarks.map { cv_point(x: $0.x, y: $0.y) }
         var q = cv_quality()
         try check(cv_quality_of(image.handle, cv_detection(box: box.cBox, score: score), points, &q), "face quality")
@@ -186,9 +191,7 @@ public final class FaceEngine {
 
     /// The 128-D descriptor of the face aligned on these landmarks.
     public func descriptor(in image: Image, landmarks: [Point]) throws(FaceEngineError) -> FaceDescriptor {
-        guard landmarks.count == Int(CV_LANDMARK_COUNT) else {
-            throw FaceEngineError(kind: .argument, operation: "face descriptor", message: "expected 5 landmarks, got \(landmarks.count)")
-        }
+        try checkLandmarks(landmarks, "face descriptor")
         let points = landmarks.map { cv_point(x: $0.x, y: $0.y) }
         var values = [Float](repeating: 0, count: FaceDescriptor.dimension)
         try check(cv_embed(handle, image.handle, points, &values), "face descriptor")
@@ -215,10 +218,18 @@ public final class FaceEngine {
 
 /// The aligned 150x150 chip dlib embeds, for inspection.
 public func faceChip(of image: Image, landmarks: [Point]) throws(FaceEngineError) -> Image {
+    try checkLandmarks(landmarks, "face chip")
     let points = landmarks.map { cv_point(x: $0.x, y: $0.y) }
     var out: OpaquePointer?
     try check(cv_face_chip(image.handle, points, &out), "face chip")
     return Image(handle: out!)
+}
+
+/// The shim reads exactly 5 points: refuse anything else before it crosses the C boundary.
+func checkLandmarks(_ landmarks: [Point], _ operation: String) throws(FaceEngineError) {
+    guard landmarks.count == Int(CV_LANDMARK_COUNT) else {
+        throw FaceEngineError(kind: .argument, operation: operation, message: "expected 5 landmarks, got \(landmarks.count)")
+    }
 }
 
 extension cv_box {

@@ -154,6 +154,24 @@ extension AttendanceConfig {
         return config
     }
 
+    /// A session's times must make sense, or it would silently record nothing.
+    static func validate(_ s: Session, key: String, path: String) throws {
+        func t(_ v: String) -> Int { LocalTime(v)!.minutesSinceMidnight }
+        guard t(s.start) < t(s.end) else { throw ConfigError(path: path, line: nil, reason: "\(key): start \(s.start) is not before end \(s.end)") }
+        if let o = s.opens, t(o) > t(s.start) {
+            throw ConfigError(path: path, line: nil, reason: "\(key): opens \(o) is after start \(s.start)")
+        }
+        switch (s.checkoutFrom, s.checkoutUntil) {
+        case (nil, nil): break
+        case let (from?, until?):
+            guard t(from) < t(until) else {
+                throw ConfigError(path: path, line: nil, reason: "\(key): checkout_from \(from) is not before checkout_until \(until)")
+            }
+        default:
+            throw ConfigError(path: path, line: nil, reason: "\(key): give both checkout_from and checkout_until, or neither")
+        }
+    }
+
     static func resolve(_ p: String, base: String) -> String {
         p.hasPrefix("/") ? p : URL(fileURLWithPath: base).appendingPathComponent(p).standardizedFileURL.path
     }
@@ -229,7 +247,12 @@ extension AttendanceConfig {
                         checkoutFrom: try r.time(s, "checkout_from", in: key),
                         checkoutUntil: try r.time(s, "checkout_until", in: key),
                         classes: try r.strings(s, "classes", []))
+                    try Self.validate(session, key: key, path: path)
                     return session
+                }
+                let names = c.schedule.sessions.map(\.name)
+                if Set(names).count != names.count {
+                    throw ConfigError(path: path, line: nil, reason: "schedule.session: two sessions share a name")
                 }
             }
         }

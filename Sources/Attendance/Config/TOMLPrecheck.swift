@@ -8,9 +8,10 @@
 enum TOMLPrecheck {
     static func check(_ text: String) -> (line: Int, reason: String)? {
         var lineNumber = 1
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on scalars: Swift reads "\r\n" as one Character, so a CRLF file would be one line.
+        for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
             defer { lineNumber += 1 }
-            let line = rawLine.drop { $0 == " " || $0 == "\t" }
+            let line = String(String.UnicodeScalarView(rawLine)).drop { $0 == " " || $0 == "\t" }
             if line.first == "[" && !isHeader(Substring(line)) {
                 return (lineNumber, "malformed table header (expected [name] or [[name]], names joined by dots)")
             }
@@ -108,7 +109,7 @@ enum TOMLPrecheck {
             if c == "]" {
                 s = s.dropFirst()
                 if double { guard s.first == "]" else { return false }; s = s.dropFirst() }
-                let rest = s.drop { $0 == " " || $0 == "\t" || $0 == "\r" }
+                let rest = s.drop { $0 == " " || $0 == "\t" || $0 == "\r" }.filter { $0 != "\r" }
                 return rest.isEmpty || rest.first == "#"
             }
             return false

@@ -119,50 +119,71 @@ public struct CameraPipeline: Sendable {
                 firstSeenReal = firstSeenReal.filter { live.contains($0.key) }
 
                 for (face, id) in zip(found, ids) {
-                    // Quality needs the landmarks; cheap compared with the embedding.
-                    let points = try timed(&stats.landmarksTime, landmarksTimer) {
-                        try engine.landmarks(in: image, box: face.box, score: face.score)
-                    }
-                    let quality = try engine.quality(in: image, box: face.box, score: face.score, landmarks: points)
-                    guard tracker.wantsEmbedding(track: id, quality: quality) else {
-                        logger.trace("face not embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
-                                                                     "sharpness": "\(quality.sharpness)", "yaw": "\(quality.yaw)"])
-                        continue
-                    }
-                    let descriptor = try timed(&stats.embedTime, embedTimer) { try engine.descriptor(in: image, landmarks: points) }
-                    stats.embeddings += 1
-                    let index = faces.current()
-                    let best = try timed(&stats.searchTime, searchTimer) { try index.best(descriptor.values) }
-                    if let best, best.distance < rules.threshold { matchesCounter.increment() }
-                    logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
-                                                             "best": "\(best.map { "\($0.student) \($0.distance) margin \($0.margin)" } ?? "none")"])
-                    switch tracker.vote(track: id, best: best) {
-                    case let .decided(student, distance, _, _)?:
-                        let t0 = ContinuousClock.now
-                        let result = try await decider.decide(student: student, distance: distance, at: wallTime,
-                                                              camera: camera.id, direction: camera.direction)
-                        stats.storeTime += ContinuousClock.now - t0
-                        storeTimer.recordNanoseconds(Int64((ContinuousClock.now - t0) / .nanoseconds(1)))
-                        if case let .recorded(event) = result {
-                            stats.decisions += 1
-                            decisionsCounter.increment()
-                            let latency = ContinuousClock.now - (firstSeenReal[id] ?? t0)
-                            latencyTimer.recordNanoseconds(Int64(latency / .nanoseconds(1)))
-                            logger.info("recorded", metadata: ["student": "\(student)", "status": "\(event.status.rawValue)",
-                                                               "session": "\(event.session)", "kind": "\(event.kind.rawValue)",
-                                                               "camera": "\(camera.id)"])
-                            onEvent(.recorded(event, decisionLatency: latency))
-                        } else {
-                            onEvent(.skipped(student: student, camera: camera.id, result: result))
+                    // One face's failure costs that face only, never the other faces of the frame.
+                    do {
+                        // Quality needs the landmarks; cheap compared with the embedding.
+                        let points = try timed(&stats.landmarksTime, landmarksTimer) {
+                            try engine.landmarks(in: image, box: face.box, score: face.score)
                         }
-                    case .unknown?:
-                        stats.unknowns += 1
-                        unknownCounter.increment()
-                        let crop = try saveUnknownCrop(image: image, landmarks: points, at: wallTime)
-                        try decider.store.recordUnknownFace(at: wallTime, camera: camera.id, cropPath: crop)
-                        onEvent(.unknownFace(camera: camera.id, at: wallTime))
-                    case nil:
-                        break
+                        let quality = try engine.quality(in: image, box: face.box, score: face.score, landmarks: points)
+                        guard tracker.wantsEmbedding(track: id, quality: quality) else {
+                            logger.trace("face not embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
+                                                                         "sharpness": "\(quality.sharpness)", "yaw": "\(quality.yaw)"])
+                            continue
+                        }
+                        let descriptor = try timed(&stats.embedTime, embedTimer) { try engine.descriptor(in: image, landmarks: points) }
+                        stats.embeddings += 1
+                        let index = faces.current()
+                        let best = try timed(&stats.searchTime, searchTimer) { try index.best(descriptor.values) }
+                        if let best, best.distance < rules.threshold { matchesCounter.increment() }
+                        logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
+                                                                 "best": "\(best.map { "\($0.student) \($0.distance) margin \($0.margin)" } ?? "none")"])
+                        switch tracker.vote(track: id, best: best) {
+                        case let .decided(student, distance, _, _)?:
+                            let t0 = ContinuousClock.now
+                            let result: DecisionResult
+                            do {
+                                result = try await decider.decide(student: student, distance: distance, at: wallTime,
+                                                                  camera: camera.id, direction: camera.direction)
+                            } catch {
+                                // Not stored (database busy, disk full): let the track decide again on its next votes.
+                                tracker.reopen(track: id)
+                                throw error
+                            }
+                            stats.storeTime += ContinuousClock.now - t0
+                            storeTimer.recordNanoseconds(Int64((ContinuousClock.now - t0) / .nanoseconds(1)))
+                            if case let .recorded(event) = result {
+                                stats.decisions += 1
+                                decisionsCounter.increment()
+                                let latency = ContinuousClock.now - (firstSeenReal[id] ?? t0)
+                                latencyTimer.recordNanoseconds(Int64(latency / .nanoseconds(1)))
+                                logger.info("recorded", metadata: ["student": "\(student)", "status": "\(event.status.rawValue)",
+                                                                   "session": "\(event.session)", "kind": "\(event.kind.rawValue)",
+                                                                   "camera": "\(camera.id)"])
+                                onEvent(.recorded(event, decisionLatency: latency))
+                            } else {
+                                onEvent(.skipped(student: student, camera: camera.id, result: result))
+                            }
+                        case .unknown?:
+                            stats.unknowns += 1
+                            unknownCounter.increment()
+                            let crop = try saveUnknownCrop(image: image, landmarks: points, at: wallTime)
+                            do {
+                                try decider.store.recordUnknownFace(at: wallTime, camera: camera.id, cropPath: crop)
+                            } catch {
+                                // A crop no row points to would never be purged.
+                                if let crop { try? FileManager.default.removeItem(atPath: crop) }
+                                throw error
+                            }
+                            onEvent(.unknownFace(camera: camera.id, at: wallTime))
+                        case .ambiguous?, nil:
+                            break
+                        }
+                    } catch let error as CancellationError {
+                      throw error
+                    } catch {
+                      logger.warning("face skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(frame.sequence)",
+                                                             "track": "\(id)", "error": "\(error)"])
                     }
                 }
             } catch let error as CancellationError {
@@ -181,7 +202,7 @@ public struct CameraPipeline: Sendable {
         guard privacy.keepUnknownCropsDays > 0 else { return nil }
         try FileManager.default.createDirectory(atPath: privacy.unknownCropsDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let name = "\(camera.id)-\(Int(time.timeIntervalSince1970 * 1000)).jpg"
+        let name = "\(camera.id)-\(Int(time.timeIntervalSince1970 * 1000))-\(UUID().uuidString.prefix(8)).jpg"
         let path = privacy.unknownCropsDir + "/" + name
         try faceChip(of: image, landmarks: landmarks).write(to: path)
         return path
@@ -202,7 +223,9 @@ public final class EnrolledFaces: Sendable {
         let raw: [String: [[Float]]]
 
         /// The best student for a descriptor, in dlib's metric; nil for an empty gallery.
-        public func best(_ descriptor: [Float], candidates: Int = 4) throws -> Match? {
+        /// Candidates come from the unit-vector search (norms differ by a few %, which can reorder
+        /// close students), so take the 16 nearest and re-rank them by raw L2.
+        public func best(_ descriptor: [Float], candidates: Int = 16) throws -> Match? {
             let found = try snapshot.search(Embedding(descriptor), k: min(candidates, 16))
             let scored = found.compactMap { m -> (String, Float)? in
                 guard let rows = raw[m.student] else { return nil }

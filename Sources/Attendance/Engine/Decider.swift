@@ -23,7 +23,6 @@ public actor AttendanceDecider {
     public let schoolCode: String
     public let cooldown: TimeInterval
     private var lastRecorded: [String: Date] = [:]
-    private var classOf: [String: String] = [:]
 
     public init(store: AttendanceStore, config: AttendanceConfig) {
         self.store = store
@@ -36,14 +35,10 @@ public actor AttendanceDecider {
         if let last = lastRecorded[student], time.timeIntervalSince(last) >= 0, time.timeIntervalSince(last) < cooldown {
             return .coolingDown
         }
-        let classCode: String
-        if let c = classOf[student] {
-            classCode = c
-        } else {
-            guard let s = try store.student(code: student), s.active else { return .notOnRoster }
-            classOf[student] = s.classCode
-            classCode = s.classCode
-        }
+        // Read fresh each time (decisions are rare): a roster import in another process may have
+        // moved or deactivated the student.
+        guard let s = try store.student(code: student), s.active else { return .notOnRoster }
+        let classCode = s.classCode
         guard let slot = schedule.slot(at: time, classCode: classCode, direction: direction) else { return .outsideSchedule }
         let event = NewAttendanceEvent(studentCode: student, schoolDay: slot.day, session: slot.session, kind: slot.kind,
                                        status: slot.status, occurredAt: time, camera: camera, distance: distance)
@@ -51,7 +46,4 @@ public actor AttendanceDecider {
         lastRecorded[student] = time
         return .recorded(event)
     }
-
-    /// Forget cached classes (after a roster import).
-    public func rosterChanged() { classOf.removeAll() }
 }

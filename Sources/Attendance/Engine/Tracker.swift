@@ -12,6 +12,8 @@ public struct RecognitionRules: Sendable {
     public var maxYaw: Float
     /// Re-embed an undecided track every this many frames it is seen.
     public var reembedEveryFrames = 3
+    /// Re-check a decided track every this many frames (someone else may have taken its place).
+    public var verifyEveryFrames = 10
     /// A track not seen for this long (seconds of stream time) ends.
     public var trackTimeout: Double = 1.0
     /// Boxes overlapping at least this much (IoU) continue a track.
@@ -38,6 +40,9 @@ public enum TrackOutcome: Sendable, Equatable {
     case decided(student: String, distance: Float, margin: Float, firstSeen: Double)
     /// Enough embeddings and none matched anyone: an unknown face (counted, never recorded as a student).
     case unknown(firstSeen: Double)
+    /// Twice the needed votes and still no clear winner (matches too close to call): nothing is
+    /// recorded or counted, and the track stops spending embeddings.
+    case ambiguous(firstSeen: Double)
 }
 
 /// Follows faces across the frames of one camera, and decides who a track is by voting.
@@ -53,6 +58,8 @@ public final class FaceTracker {
         /// Frames seen since the last embedding (nil: never embedded).
         var framesSinceEmbedding: Int?
         var votes: [Match?] = []
+        /// Whether any embedding came under the threshold (so the face is not a stranger).
+        var nearMatch = false
         public var outcome: TrackOutcome?
     }
 
@@ -97,21 +104,41 @@ public final class FaceTracker {
         return ids
     }
 
-    /// Whether this track's face should be embedded now: good quality, not yet decided,
-    /// and either never embedded or not for `reembedEveryFrames` frames.
+    /// Whether this track's face should be embedded now: good quality, and either never embedded,
+    /// or not for `reembedEveryFrames` frames (undecided), or for `verifyEveryFrames` (decided: the
+    /// box may now belong to someone else who stepped into the decided student's place).
     public func wantsEmbedding(track id: Int, quality: FaceQuality) -> Bool {
-        guard let t = tracks.first(where: { $0.id == id }), t.outcome == nil, rules.passes(quality) else { return false }
+        guard let t = tracks.first(where: { $0.id == id }), rules.passes(quality) else { return false }
         guard let n = t.framesSinceEmbedding else { return true }
-        return n >= rules.reembedEveryFrames
+        switch t.outcome {
+        case .unknown?, .ambiguous?: return false
+        default: break
+        }
+        return n >= (t.outcome == nil ? rules.reembedEveryFrames : rules.verifyEveryFrames)
+    }
+
+    /// Forgets a decision that could not be stored, so the track decides again.
+    public func reopen(track id: Int) {
+        guard let i = tracks.firstIndex(where: { $0.id == id }) else { return }
+        tracks[i].outcome = nil
     }
 
     /// Adds the gallery's best match for a fresh embedding of the track (nil: empty gallery).
     /// Returns the outcome when this vote settles the track.
     public func vote(track id: Int, best: Match?) -> TrackOutcome? {
-        guard let i = tracks.firstIndex(where: { $0.id == id }), tracks[i].outcome == nil else { return nil }
+        guard let i = tracks.firstIndex(where: { $0.id == id }) else { return nil }
         tracks[i].framesSinceEmbedding = 0
         let accepted = best.flatMap { m in m.distance < rules.threshold && m.margin >= rules.minMargin ? m : nil }
+        if case let .decided(student, _, _, _)? = tracks[i].outcome {
+            // A decided track is verified now and then: a different face in the box starts a new track.
+            guard accepted?.student != student, best?.student != student || (best?.distance ?? .infinity) >= rules.threshold else { return nil }
+            let box = tracks[i].box, seen = tracks[i].lastSeen
+            tracks[i] = Track(id: nextID, box: box, firstSeen: seen, lastSeen: seen)
+            nextID += 1
+            tracks[i].framesSinceEmbedding = 0
+        }
         tracks[i].votes.append(accepted)
+        if let b = best, b.distance < rules.threshold { tracks[i].nearMatch = true }
         let votes = tracks[i].votes
         if let student = accepted?.student {
             let agreeing = votes.compactMap { $0 }.filter { $0.student == student }
@@ -123,9 +150,13 @@ public final class FaceTracker {
                 return tracks[i].outcome
             }
         }
-        // An unknown face: `votes` embeddings in a row and not one matched.
-        if votes.count >= rules.votes && votes.allSatisfy({ $0 == nil }) {
+        // An unknown face: `votes` embeddings and none of them near anyone.
+        if votes.count >= rules.votes && !tracks[i].nearMatch {
             tracks[i].outcome = .unknown(firstSeen: tracks[i].firstSeen)
+            return tracks[i].outcome
+        }
+        if votes.count >= 2 * rules.votes {
+            tracks[i].outcome = .ambiguous(firstSeen: tracks[i].firstSeen)
             return tracks[i].outcome
         }
         return nil
