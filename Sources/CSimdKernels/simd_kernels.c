@@ -365,6 +365,12 @@ FM_AVX2 FM_INLINE void prefetch_block(const void *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += FM_PF_STEP) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
+// The float32 scan reads every row once: a non-temporal prefetch brings it close without
+// evicting what stays hot (query, bookkeeping); measured 1-2 % closer to the floor here (AVX2).
+FM_AVX2 FM_INLINE void prefetch_block_nta(const void *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += FM_PF_STEP) _mm_prefetch((const char *)p + o, _MM_HINT_NTA);
+}
+
 // Rows r, r+stride against queries q, q+qstride, ..., q+3*qstride. Lanes: [r0q0 r1q0 r0q1 r1q1 ...].
 FM_AVX2 FM_INLINE __m256 tile2x4_avx2(const float *r, size_t stride, const float *q, size_t chunks) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -412,7 +418,7 @@ FM_AVX2 FM_INLINE void search_avx2_body(const float *base, size_t n, size_t stri
     const int pf = n * stride * sizeof(float) > ((size_t)4 << 20);
     for (; i + 8 <= n; i += 8) {
         const float *r = base + i * stride;
-        if (pf && i + (FM_PF_BLOCKS + 1) * 8 <= n) prefetch_block(r + FM_PF_BLOCKS * 8 * stride, 8 * stride * sizeof(float));
+        if (pf && i + (FM_PF_BLOCKS + 1) * 8 <= n) prefetch_block_nta(r + FM_PF_BLOCKS * 8 * stride, 8 * stride * sizeof(float));
         for (size_t g = 0; g < nq4; g += 4) {
             float sc[8][8]; // [pair][lane]
             const float *q = queries + g * stride;
