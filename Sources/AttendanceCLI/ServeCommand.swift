@@ -122,7 +122,12 @@ struct ServeCommand: AsyncParsableCommand {
                 Gauge(label: "attendance_gallery_embeddings").record(index.snapshot.count)
                 return registry.emitToString()
             }
-            router.get("/health") { _, _ in "ok\n" }
+            // 200 "ok" while no camera has failed; 503 with the failed camera's error otherwise.
+            router.get("/health") { _, _ -> String in
+                let (text, failed) = await ended.report()
+                if failed { throw HTTPError(.serviceUnavailable, message: "degraded\n" + text + "\n") }
+                return "ok\n" + text + "\n"
+            }
             let app = Application(router: router,
                                   configuration: .init(address: .hostname(config.metrics.bind, port: config.metrics.port)),
                                   logger: Logger(label: "attendance.metrics"))
@@ -142,19 +147,28 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// Counts the cameras whose source has ended (for --exit-when-done).
+/// Where each camera stands, for /health and --exit-when-done.
 actor EndedCameras {
     let total: Int
     var ended = 0
     var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Camera id -> "running", "ended" or "failed: <error>".
+    var states: [String: String] = [:]
     init(total: Int) { self.total = total }
-    func end() {
+    func started(_ camera: String) { states[camera] = "running" }
+    func end(_ camera: String, failure: String? = nil) {
+        states[camera] = failure.map { "failed: \($0)" } ?? "ended"
         ended += 1
         if ended >= total { waiters.forEach { $0.resume() }; waiters.removeAll() }
     }
     func waitAll() async {
         if ended >= total { return }
         await withCheckedContinuation { waiters.append($0) }
+    }
+    /// One line per camera, and whether any camera failed.
+    func report() -> (text: String, failed: Bool) {
+        let lines = states.sorted { $0.key < $1.key }.map { "camera \($0.key): \($0.value)" }
+        return (lines.joined(separator: "\n"), states.values.contains { $0.hasPrefix("failed") })
     }
 }
 
@@ -199,14 +213,17 @@ struct CameraServiceRunner: Service {
     let ended: EndedCameras
     let exitWhenDone: Bool
     func run() async throws {
+        await ended.started(service.camera.id)
+        var failure: String?
         do {
             try await cancelWhenGracefulShutdown { try await service.run() }
         } catch is CancellationError {
         } catch {
-            // One misconfigured camera must not take the other gates down: log it and carry on.
+            // One misconfigured camera must not take the other gates down: log it, show it in /health, carry on.
             service.logger.error("camera stopped", metadata: ["camera": "\(service.camera.id)", "error": "\(error)"])
+            failure = "\(error)"
         }
-        await ended.end()
+        await ended.end(service.camera.id, failure: failure)
         if !exitWhenDone {
             // A finished replay leaves the daemon serving metrics until stopped.
             try? await gracefulShutdown()

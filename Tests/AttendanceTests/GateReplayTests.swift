@@ -159,6 +159,9 @@ final class GateReplayTests: XCTestCase {
             XCTFail("\(name) never reached \(value) (last: \(String(describing: await gauge(name))))")
         }
         try await waitFor("attendance_gallery_embeddings", 2)
+        let (health, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!)
+        XCTAssertEqual((response as? HTTPURLResponse)?.statusCode, 200)
+        XCTAssertTrue(String(decoding: health, as: UTF8.self).contains("camera gate-1: "), String(decoding: health, as: UTF8.self))
 
         // The teacher's commands, as a separate process on the same database.
         let consent = try Self.launch(exe, ["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father",
