@@ -4,15 +4,8 @@ import XCTest
 @testable import Attendance
 
 final class ConfigTests: XCTestCase {
-    static let root: String = {
-        if let r = ProcessInfo.processInfo.environment["ATTENDANCE_SOURCE_ROOT"] { return r }
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
-
     func testTheSampleConfigParses() throws {
-        let c = try AttendanceConfig.load(path: Self.root + "/deploy/attendance.toml")
+        let c = try AttendanceConfig.load(path: GateReplayTests.root + "/deploy/attendance.toml")
         XCTAssertEqual(c.school.timezone, "Asia/Ho_Chi_Minh")
         XCTAssertEqual(c.schedule.sessions.map(\.name), ["morning", "afternoon"])
         XCTAssertEqual(c.schedule.sessions[0].checkoutFrom, "11:00")

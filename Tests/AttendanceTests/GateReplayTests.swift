@@ -208,17 +208,10 @@ final class GateReplayTests: XCTestCase {
         XCTAssertEqual(try store.enrolments(student: "7900000003").count, 1, "the refused shot changed nothing")
     }
 
+    /// Runs the command to its end; its exit status and everything it printed.
     static func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["ATTENDANCE_MODELS"] = root + "/Models"
-        p.environment = env
         let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
+        let p = try launch(exe, args, output: pipe)
         let out = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: out, as: UTF8.self))
@@ -239,13 +232,18 @@ final class GateReplayTests: XCTestCase {
         return exe
     }
 
-    static func launch(_ exe: String, _ args: [String]) throws -> Process {
+    /// Starts the command with the checkout's models; stdout and stderr go to `output` when given.
+    static func launch(_ exe: String, _ args: [String], output: Pipe? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["ATTENDANCE_MODELS"] = root + "/Models"
         p.environment = env
+        if let output {
+            p.standardOutput = output
+            p.standardError = output
+        }
         try p.run()
         return p
     }
