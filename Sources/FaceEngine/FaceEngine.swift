@@ -117,6 +117,21 @@ public final class Image {
         return Image(handle: out!)
     }
 
+    /// A copy of the part of the image inside `box` (clipped to the image).
+    public func cropped(to box: FaceBox) throws(FaceEngineError) -> Image {
+        let l = max(0, box.left), t = max(0, box.top), r = min(width, box.right), b = min(height, box.bottom)
+        guard r > l, b > t else {
+            throw FaceEngineError(kind: .argument, operation: "crop image", message: "\(box) lies outside the \(width)x\(height) image")
+        }
+        let all = bgrBytes, w = r - l
+        var out = [UInt8](repeating: 0, count: w * (b - t) * 3)
+        for y in t..<b {
+            let src = (y * width + l) * 3, dst = (y - t) * w * 3
+            out[dst..<(dst + w * 3)] = all[src..<(src + w * 3)]
+        }
+        return try Image(bgr: out, width: w, height: b - t)
+    }
+
     /// Copies `other` onto this image with its top-left corner at (x, y), clipped.
     public func paste(_ other: Image, x: Int, y: Int) throws(FaceEngineError) {
         try check(cv_image_paste(handle, other.handle, Int32(x), Int32(y)), "paste image")

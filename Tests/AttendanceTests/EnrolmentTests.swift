@@ -61,6 +61,25 @@ final class EnrolmentTests: XCTestCase {
         XCTAssertGreaterThan(ranked[1].distance - ranked[0].distance, 0.2)
     }
 
+    /// The 3x4 ID photo a school has for every student: a close crop of the face. res10 used to see a
+    /// second, phantom face in its bottom-right corner and the enrolment refused it as "2 faces".
+    func testAnIDPhotoCloseUpIsEnrolled() throws {
+        let full = try Image(contentsOf: image("obama.jpg"))
+        let face = try XCTUnwrap(try engine.detect(in: full).first?.box)
+        for padding in [0.1, 0.2, 0.3] {
+            let side = Double(max(face.width, face.height)) * (1 + 2 * padding)
+            let l = Int(face.centerX - side / 2), t = Int(face.centerY - side / 2)
+            let crop = try full.cropped(to: FaceBox(top: t, right: l + Int(side), bottom: t + Int(side), left: l))
+                .resized(width: 250, height: 250)
+            let path = tmp.dir + "/id-photo-\(Int(padding * 100)).jpg"
+            try crop.write(to: path)
+            let faces = try engine.faces(inFile: path, descriptors: false)
+            XCTAssertEqual(faces.count, 1, "padding \(padding): \(faces.map(\.box))")
+        }
+        let outcome = try enroller.enrol(student: "0102", photos: [tmp.dir + "/id-photo-20.jpg"], engine: engine)
+        XCTAssertEqual(outcome.map(\.accepted), [true], "\(outcome)")
+    }
+
     func testPhotosWithoutAUsableFaceAreRejectedWithTheirReason() throws {
         let blank = tmp.dir + "/blank.png"
         try Image(width: 400, height: 300, blue: 200, green: 200, red: 200).write(to: blank)
