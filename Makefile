@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: run test deps models testdata build release bench-face bench-match bench-capture bench-pipeline fuzz clean
+.PHONY: run test deps models testdata build release bench-face bench-match bench-capture bench-pipeline bench-accuracy fuzz clean
 
 ## run: install what is missing, fetch + verify the models, build in release, run the gate demo
 run: deps models testdata release
@@ -35,6 +35,11 @@ release:
 bench-face: deps models testdata
 	$(SWIFT) build -c release --product face-bench
 	.build/release/face-bench
+
+## bench-accuracy: same/different accept rates and the 1:N gate simulation on ../shared/faces-dev (or FACES=DIR)
+bench-accuracy: deps models
+	$(SWIFT) build -c release --product accuracy-bench
+	.build/release/accuracy-bench $(FACES)
 
 bench-match:
 	scripts/bench-match.sh

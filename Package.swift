@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "face-bench", targets: ["FaceBench"]),
         .executable(name: "match-bench", targets: ["MatchBench"]),
         .executable(name: "capture-bench", targets: ["CaptureBench"]),
+        .executable(name: "accuracy-bench", targets: ["AccuracyBench"]),
         .library(name: "FaceMatch", targets: ["FaceMatch"]),
         .library(name: "CaptureKit", targets: ["CaptureKit"]),
         .library(name: "Attendance", targets: ["Attendance"]),
@@ -105,6 +106,7 @@ let package = Package(
         .executableTarget(name: "FaceBench", dependencies: ["FaceEngine"]),
         .executableTarget(name: "MatchBench", dependencies: ["FaceMatch", "CSimdKernels"]),
         .executableTarget(name: "CaptureBench", dependencies: ["CaptureKit", "CFakeV4L2"]),
+        .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "FaceEngine"]),
 
         // MARK: Tests
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),

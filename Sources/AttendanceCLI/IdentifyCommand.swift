@@ -8,7 +8,7 @@ struct IdentifyCommand: AsyncParsableCommand {
         commandName: "identify",
         abstract: "Who is in this photo? Each face's nearest enrolled student, distance and margin.",
         discussion: """
-        distance: how far the face is from the student's closest enrolled face (same person about 0.3-0.45, different people above 0.6). margin: how much closer the best student is than the next one. A face is recognised when distance <= recognition.threshold and margin >= recognition.min_margin, as at the gate.
+        distance: how far the face is from the student's closest enrolled face (same person about 0.3-0.45, different people above 0.6). margin: how much closer the best student is than the next one. A face is recognised by the gate's own rule: distance under recognition.threshold and margin at least recognition.min_margin (recognition.lookalike_margin for a student with a look-alike classmate; see `attendance gallery check`).
 
         Example:
           attendance identify gate-snapshot.jpg
@@ -33,6 +33,8 @@ struct IdentifyCommand: AsyncParsableCommand {
         let (store, config) = try global.openStore()
         let gallery = try storeCall { try store.enrolledEmbeddings() }
         if gallery.isEmpty { FileHandle.standardError.write(Data("warning: nobody is enrolled yet\n".utf8)) }
+        let index = try EnrolledFaces.Index(version: 0, rows: gallery)
+        let rules = RecognitionRules(config.recognition)
         let engine: FaceEngine
         do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
         var results: [FaceResult] = []
@@ -47,10 +49,9 @@ struct IdentifyCommand: AsyncParsableCommand {
             if faces.isEmpty && !json { print("\(photo): no face found") }
             for face in faces {
                 guard let d = face.descriptor else { continue }
-                let ranked = GalleryScan.rank(d.values, in: gallery)
-                let best = ranked.first
-                let margin = ranked.count > 1 ? ranked[1].distance - ranked[0].distance : nil
-                let ok = best.map { $0.distance <= config.recognition.threshold && (margin ?? .infinity) >= config.recognition.minMargin } ?? false
+                let best = try index.best(d.values)
+                let margin = best.flatMap { $0.margin.isFinite ? $0.margin : nil }
+                let ok = best.map { rules.accepts($0, nearestOther: index.nearestOther[$0.student]) } ?? false
                 let name = ok ? (try? store.student(code: best!.student))??.fullName : nil
                 results.append(FaceResult(photo: photo, box: face.box, student: ok ? best?.student : nil, name: name,
                                           nearest: best?.student, distance: best?.distance, margin: margin, recognised: ok))

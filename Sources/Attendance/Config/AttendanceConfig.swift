@@ -21,8 +21,10 @@ public struct AttendanceConfig: Sendable, Equatable {
     }
 
     public struct Recognition: Sendable, Equatable {
-        /// L2 distance under which a face matches an enrolled student (dlib's reference: 0.6).
-        public var threshold: Float = 0.6
+        /// L2 distance under which a face matches an enrolled student. Not dlib's 0.6, chosen on LFW's
+        /// mostly Western adults: on East-Asian faces 0.6 accepts 37 % of different-person pairs
+        /// (faces-dev), 0.45 accepts 0.4 % (README, "Accuracy"; `make bench-accuracy`).
+        public var threshold: Float = 0.45
         /// The best student must beat the next one by this much.
         public var minMargin: Float = 0.05
         /// Agreeing matches on one track before a student is decided.
@@ -33,8 +35,19 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var maxYaw: Float = 35
         /// At most this many embeddings per student.
         public var maxEmbeddingsPerStudent = 5
-        /// Refuse an enrolment photo this close to *another* student's face (likely swapped).
-        public var duplicateDistance: Float = 0.45
+        /// Refuse an enrolment photo this close to *another* student's face (likely swapped). Default:
+        /// the match threshold, since a photo that close would be recognised as that other student.
+        public var duplicateDistance: Float?
+        public var swapGuardDistance: Float { duplicateDistance ?? threshold }
+        /// Refuse an enrolment photo farther than this from all of the student's own photos (someone
+        /// else?). Not the match threshold: at 0.45 a second photo of the same adult is that far in
+        /// 33 % of faces-dev's same-person pairs; at 0.6 in 2 % (0.4 % East-Asian), while 80 % of
+        /// different-person pairs are farther.
+        public var sameStudentDistance: Float = 0.6
+        /// A look-alike student (another student enrolled within threshold + min_margin) must win by this margin...
+        public var lookalikeMargin: Float = 0.07
+        /// ...and needs this many more agreeing votes.
+        public var lookalikeExtraVotes = 1
     }
 
     /// One school session (shift). Vietnamese schools often run a morning and an afternoon shift.
@@ -211,7 +224,8 @@ extension AttendanceConfig {
         if let t = try r.table(table, "recognition") {
             r.section = "recognition"
             try r.check(t, "recognition", allowed: ["threshold", "min_margin", "votes", "min_face_size", "min_sharpness",
-                                                     "max_yaw", "max_embeddings_per_student", "duplicate_distance"])
+                                                     "max_yaw", "max_embeddings_per_student", "duplicate_distance", "same_student_distance",
+                                                     "lookalike_margin", "lookalike_extra_votes"])
             c.recognition.threshold = try r.float(t, "threshold", c.recognition.threshold, range: 0.1...1.5)
             c.recognition.minMargin = try r.float(t, "min_margin", c.recognition.minMargin, range: 0...1)
             c.recognition.votes = try r.int(t, "votes", c.recognition.votes, range: 1...50)
@@ -219,7 +233,12 @@ extension AttendanceConfig {
             c.recognition.minSharpness = try r.float(t, "min_sharpness", c.recognition.minSharpness, range: 0...100000)
             c.recognition.maxYaw = try r.float(t, "max_yaw", c.recognition.maxYaw, range: 0...90)
             c.recognition.maxEmbeddingsPerStudent = try r.int(t, "max_embeddings_per_student", c.recognition.maxEmbeddingsPerStudent, range: 1...50)
-            c.recognition.duplicateDistance = try r.float(t, "duplicate_distance", c.recognition.duplicateDistance, range: 0...1.5)
+            if t["duplicate_distance"] != nil {
+                c.recognition.duplicateDistance = try r.float(t, "duplicate_distance", 0, range: 0...1.5)
+            }
+            c.recognition.sameStudentDistance = try r.float(t, "same_student_distance", c.recognition.sameStudentDistance, range: 0.1...1.5)
+            c.recognition.lookalikeMargin = try r.float(t, "lookalike_margin", c.recognition.lookalikeMargin, range: 0...1)
+            c.recognition.lookalikeExtraVotes = try r.int(t, "lookalike_extra_votes", c.recognition.lookalikeExtraVotes, range: 0...20)
         }
         if let t = try r.table(table, "schedule") {
             r.section = "schedule"

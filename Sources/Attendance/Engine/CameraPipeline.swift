@@ -138,7 +138,7 @@ public struct CameraPipeline: Sendable {
                         if let best, best.distance < rules.threshold { matchesCounter.increment() }
                         logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
                                                                  "best": "\(best.map { "\($0.student) \($0.distance) margin \($0.margin)" } ?? "none")"])
-                        switch tracker.vote(track: id, best: best) {
+                        switch tracker.vote(track: id, best: best, nearestOther: best.flatMap { index.nearestOther[$0.student] }) {
                         case let .decided(student, distance, _, _)?:
                             let t0 = ContinuousClock.now
                             let result: DecisionResult
@@ -216,24 +216,50 @@ public struct CameraPipeline: Sendable {
 /// which is what the 0.6 threshold means (dlib descriptors are not unit length: about 1.38, so
 /// unit-vector distances are ~1.38x smaller and would let obama vs biden pass at 0.59).
 public final class EnrolledFaces: Sendable {
-    /// One consistent state: the FaceMatch snapshot and the raw rows it was built from.
+    /// One consistent state: the FaceMatch snapshot, the raw rows it was built from, and each
+    /// student's risk radius.
     public struct Index: Sendable {
         public let version: Int64
         public let snapshot: GallerySnapshot
         let raw: [String: [[Float]]]
+        /// For each student, the L2 distance from any of their enrolled faces to the nearest face of
+        /// another student: how close the school's nearest look-alike is (absent: nobody else enrolled).
+        public let nearestOther: [String: Float]
+
+        /// Builds the index of these enrolled faces (raw dlib descriptors).
+        public init(version: Int64, rows: [(student: String, embedding: [Float])]) throws {
+            let gallery = try Gallery()
+            try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
+            var raw: [String: [[Float]]] = [:]
+            for r in rows { raw[r.student, default: []].append(r.embedding) }
+            self.version = version
+            self.snapshot = gallery.snapshot()
+            self.raw = raw
+            var nearest: [String: Float] = [:]
+            for r in rows {
+                guard let other = try Self.ranked(r.embedding, snapshot: snapshot, raw: raw).first(where: { $0.0 != r.student }) else { continue }
+                nearest[r.student] = min(nearest[r.student] ?? .infinity, other.1)
+            }
+            self.nearestOther = nearest
+        }
 
         /// The best student for a descriptor, in dlib's metric; nil for an empty gallery.
-        /// Candidates come from the unit-vector search (norms differ by a few %, which can reorder
-        /// close students), so take the 16 nearest and re-rank them by raw L2.
-        public func best(_ descriptor: [Float], candidates: Int = 16) throws -> Match? {
-            let found = try snapshot.search(Embedding(descriptor), k: min(candidates, 16))
-            let scored = found.compactMap { m -> (String, Float)? in
-                guard let rows = raw[m.student] else { return nil }
-                return (m.student, rows.map { Self.l2(descriptor, $0) }.min() ?? .infinity)
-            }.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        public func best(_ descriptor: [Float]) throws -> Match? {
+            let scored = try Self.ranked(descriptor, snapshot: snapshot, raw: raw)
             guard let first = scored.first else { return nil }
             let margin = scored.count > 1 ? scored[1].1 - first.1 : .infinity
             return Match(student: first.0, distance: first.1, margin: margin)
+        }
+
+        /// Candidates come from the unit-vector search (norms differ by a few %, which can reorder
+        /// close students), so take the 16 nearest and re-rank them by raw L2, closest first.
+        static func ranked(_ descriptor: [Float], snapshot: GallerySnapshot, raw: [String: [[Float]]],
+                           candidates: Int = 16) throws -> [(String, Float)] {
+            let found = try snapshot.search(Embedding(descriptor), k: candidates)
+            return found.compactMap { m -> (String, Float)? in
+                guard let rows = raw[m.student] else { return nil }
+                return (m.student, rows.map { Self.l2(descriptor, $0) }.min() ?? .infinity)
+            }.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
         }
 
         static func l2(_ a: [Float], _ b: [Float]) -> Float {
@@ -244,13 +270,11 @@ public final class EnrolledFaces: Sendable {
     }
 
     public let store: AttendanceStore
-    private let gallery: Gallery
     private let published: LockedIndex
 
     public init(store: AttendanceStore) throws {
         self.store = store
-        gallery = try Gallery()
-        published = LockedIndex(Index(version: -1, snapshot: gallery.snapshot(), raw: [:]))
+        published = LockedIndex(try Index(version: -1, rows: []))
     }
 
     /// The current state (cheap; never blocks on a reload).
@@ -260,10 +284,7 @@ public final class EnrolledFaces: Sendable {
     @discardableResult
     public func reload() throws -> Int64 {
         let (version, rows) = try store.gallerySnapshot()
-        try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
-        var raw: [String: [[Float]]] = [:]
-        for r in rows { raw[r.student, default: []].append(r.embedding) }
-        published.set(Index(version: version, snapshot: gallery.snapshot(), raw: raw))
+        published.set(try Index(version: version, rows: rows.map { ($0.student, $0.embedding) }))
         return version
     }
 

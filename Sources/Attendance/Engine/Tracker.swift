@@ -18,6 +18,10 @@ public struct RecognitionRules: Sendable {
     public var trackTimeout: Double = 1.0
     /// Boxes overlapping at least this much (IoU) continue a track.
     public var minOverlap: Double = 0.3
+    /// The margin demanded of a match for a look-alike student (see `isLookalike`).
+    public var lookalikeMargin: Float
+    /// Votes a look-alike student needs on top of `votes`.
+    public var lookalikeExtraVotes: Int
 
     public init(_ c: AttendanceConfig.Recognition) {
         threshold = c.threshold
@@ -26,6 +30,34 @@ public struct RecognitionRules: Sendable {
         minFaceSize = c.minFaceSize
         minSharpness = c.minSharpness
         maxYaw = c.maxYaw
+        lookalikeMargin = c.lookalikeMargin
+        lookalikeExtraVotes = c.lookalikeExtraVotes
+    }
+
+    /// A student is a look-alike when another enrolled student's face lies within the threshold plus
+    /// the margin of one of theirs (siblings, twins, or just close): a probe of either could land
+    /// under the threshold for both. `nearestOther` is that distance (the student's "risk radius";
+    /// nil: no other student enrolled).
+    public func isLookalike(nearestOther: Float?) -> Bool {
+        guard let d = nearestOther else { return false }
+        return d < threshold + minMargin
+    }
+
+    /// The margin a match must have over the next student.
+    public func requiredMargin(nearestOther: Float?) -> Float {
+        isLookalike(nearestOther: nearestOther) ? max(minMargin, lookalikeMargin) : minMargin
+    }
+
+    /// Agreeing votes a track needs before it is decided as this student.
+    public func requiredVotes(nearestOther: Float?) -> Int {
+        votes + (isLookalike(nearestOther: nearestOther) ? lookalikeExtraVotes : 0)
+    }
+
+    /// The one rule that says whether a single match counts for its student: close enough, and
+    /// clearly closer than the next student (by more for a look-alike). The gate's tracker, `identify`
+    /// and the accuracy bench all call this.
+    public func accepts(_ match: Match, nearestOther: Float?) -> Bool {
+        match.distance < threshold && match.margin >= requiredMargin(nearestOther: nearestOther)
     }
 
     /// Whether a face is good enough to embed at the gate.
@@ -124,11 +156,13 @@ public final class FaceTracker {
     }
 
     /// Adds the gallery's best match for a fresh embedding of the track (nil: empty gallery).
+    /// `nearestOther`: how close the best student's nearest other enrolled student is (their risk
+    /// radius, from `EnrolledFaces.Index.nearestOther`); look-alikes need a larger margin and more votes.
     /// Returns the outcome when this vote settles the track.
-    public func vote(track id: Int, best: Match?) -> TrackOutcome? {
+    public func vote(track id: Int, best: Match?, nearestOther: Float? = nil) -> TrackOutcome? {
         guard let i = tracks.firstIndex(where: { $0.id == id }) else { return nil }
         tracks[i].framesSinceEmbedding = 0
-        let accepted = best.flatMap { m in m.distance < rules.threshold && m.margin >= rules.minMargin ? m : nil }
+        let accepted = best.flatMap { m in rules.accepts(m, nearestOther: nearestOther) ? m : nil }
         if case let .decided(student, _, _, _)? = tracks[i].outcome {
             // A decided track is verified now and then: a different face in the box starts a new track.
             guard accepted?.student != student, best?.student != student || (best?.distance ?? .infinity) >= rules.threshold else { return nil }
@@ -143,7 +177,7 @@ public final class FaceTracker {
         if let student = accepted?.student {
             let agreeing = votes.compactMap { $0 }.filter { $0.student == student }
             let others = votes.compactMap { $0 }.count - agreeing.count
-            if agreeing.count >= rules.votes && agreeing.count > others {
+            if agreeing.count >= rules.requiredVotes(nearestOther: nearestOther) && agreeing.count > others {
                 let bestDistance = agreeing.map(\.distance).min()!
                 let margin = agreeing.map(\.margin).min()!
                 tracks[i].outcome = .decided(student: student, distance: bestDistance, margin: margin, firstSeen: tracks[i].firstSeen)
@@ -155,7 +189,7 @@ public final class FaceTracker {
             tracks[i].outcome = .unknown(firstSeen: tracks[i].firstSeen)
             return tracks[i].outcome
         }
-        if votes.count >= 2 * rules.votes {
+        if votes.count >= 2 * rules.requiredVotes(nearestOther: nearestOther) {
             tracks[i].outcome = .ambiguous(firstSeen: tracks[i].firstSeen)
             return tracks[i].outcome
         }

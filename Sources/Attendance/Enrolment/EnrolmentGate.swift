@@ -9,9 +9,9 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
     case tooSmall(size: Float, minimum: Float)
     case blurred(sharpness: Float, minimum: Float)
     case turnedAway(yaw: Float, maximum: Float)
-    /// Closer to another student's enrolled face than `duplicateDistance`: a swapped photo?
+    /// Closer to another student's enrolled face than the swap guard (the match threshold): a swapped photo?
     case looksLikeOtherStudent(String, distance: Float)
-    /// Farther from this student's other photos than the match threshold: someone else?
+    /// Farther from this student's other photos than `sameStudentDistance`: someone else?
     case unlikeOwnPhotos(distance: Float, threshold: Float)
     case limitReached(Int)
     case noDescriptor
@@ -32,7 +32,7 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
             return "looks like student \(other), who is already enrolled (distance \(f(distance))): "
                 + "is it the wrong student's photo? Check, then use --force if it is right (twins, siblings)"
         case let .unlikeOwnPhotos(distance, threshold):
-            return "does not look like this student's other photos (distance \(f(distance)), match threshold \(f(threshold))): "
+            return "does not look like this student's other photos (distance \(f(distance)), at most \(f(threshold)) expected): "
                 + "a photo of someone else? Check, then use --force if it is right"
         case .limitReached(let n): return "the student already has \(n) enrolled faces (the limit); `attendance unenroll` first to replace them"
         case .noDescriptor: return "the face could not be measured"
@@ -70,11 +70,11 @@ public struct EnrolmentGate: Sendable {
         if !force {
             let probe = d.values
             if let nearest = others.map({ (student: $0.student, distance: Self.distance(probe, $0.embedding)) })
-                .min(by: { $0.distance < $1.distance }), nearest.distance < recognition.duplicateDistance {
+                .min(by: { $0.distance < $1.distance }), nearest.distance < recognition.swapGuardDistance {
                 return .failure(.looksLikeOtherStudent(nearest.student, distance: nearest.distance))
             }
-            if let closestOwn = own.map({ Self.distance(probe, $0) }).min(), closestOwn > recognition.threshold {
-                return .failure(.unlikeOwnPhotos(distance: closestOwn, threshold: recognition.threshold))
+            if let closestOwn = own.map({ Self.distance(probe, $0) }).min(), closestOwn > recognition.sameStudentDistance {
+                return .failure(.unlikeOwnPhotos(distance: closestOwn, threshold: recognition.sameStudentDistance))
             }
         }
         return .success(largest)
