@@ -25,7 +25,7 @@ struct AttendanceCommand: AsyncParsableCommand {
 let commandList: [any ParsableCommand.Type] = [
     // the teacher
     RosterCommand.self, ConsentCommand.self, EnrollCommand.self, UnenrollCommand.self, StudentsCommand.self,
-    IdentifyCommand.self, GalleryCommand.self,
+    IdentifyCommand.self, GalleryCommand.self, SightingsCommand.self,
     // the admin
     ExportCommand.self, ExcuseCommand.self, CorrectCommand.self, SyncCommand.self, AuditCommand.self,
     StudentCommand.self, PurgeCommand.self,

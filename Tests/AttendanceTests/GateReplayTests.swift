@@ -89,6 +89,44 @@ final class GateReplayTests: XCTestCase {
         try assertKnownAnswer(store, config: demo.config)
     }
 
+    /// Learning from the gate: each recognised student leaves one sighting (128 numbers, sealed) for the
+    /// teacher; an approved one joins the enrolment, a rejected one and an erased student's leave nothing.
+    func testGateSightingsWaitForTheTeacher() async throws {
+        let demo = try prepare()
+        let (_, store) = try await replay(demo)
+        try assertKnownAnswer(store, config: demo.config)
+        let waiting = try store.pendingSightings()
+        XCTAssertEqual(waiting.map(\.student), ["7900000001", "7900000003"], "one per recorded student")
+        XCTAssertEqual(try store.pendingSightings(classCode: "6A2").map(\.student), ["7900000003"])
+        for w in waiting { XCTAssertLessThan(w.distance, demo.config.recognition.threshold) }
+        let sealed = try await store.dbPool.read { db in try Data.fetchAll(db, sql: "SELECT sealed_embedding FROM gate_sighting") }
+        let plain = try store.sightingEmbedding(id: waiting[0].id).embedding
+        let raw = plain.withUnsafeBytes { Data($0) }
+        XCTAssertFalse(sealed.contains { $0.range(of: raw.prefix(16)) != nil }, "sealed, not plain floats")
+
+        let enroller = Enroller(store: store, recognition: demo.config.recognition)
+        let before = try store.galleryVersion()
+        XCTAssertNil(try enroller.approveSighting(id: waiting[0].id))
+        XCTAssertEqual(try store.enrolments(student: "7900000001").map(\.source), ["photo:obama.jpg", "gate:gate-1"])
+        XCTAssertGreaterThan(try store.galleryVersion(), before, "the gate reloads")
+        XCTAssertThrowsError(try enroller.approveSighting(id: waiting[0].id), "approved once")
+        try store.rejectSighting(id: waiting[1].id, reason: "test")
+        XCTAssertEqual(try store.enrolments(student: "7900000003").count, 1)
+        XCTAssertTrue(try store.pendingSightings().isEmpty)
+        let actions = try store.auditEntries(since: nil, limit: nil).map(\.action)
+        XCTAssertTrue(actions.contains("enrol.sighting") && actions.contains("sighting.reject"), "\(actions)")
+
+        // Nothing waits for a student who is erased, or whose consent is revoked.
+        let (_, again) = try await replay(demo)
+        XCTAssertEqual(try again.pendingSightings().map(\.student), [], "already recorded this session: no new decision")
+        try store.proposeSighting(student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1", at: Date(),
+                                  maxPerStudent: 5)
+        _ = try store.revokeConsent(student: "7900000003")
+        XCTAssertTrue(try store.pendingSightings().isEmpty, "revoking consent deletes the waiting sighting")
+        XCTAssertFalse(try store.proposeSighting(student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
+                                                 at: Date(), maxPerStudent: 5), "no consent, nothing kept")
+    }
+
     func testTwoCamerasAtOnceRecordEachStudentOnce() async throws {
         let demo = try prepare(cameras: 2)
         let (stats, store) = try await replay(demo)

@@ -139,7 +139,7 @@ public struct CameraPipeline: Sendable {
                         logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
                                                                  "best": "\(best.map { "\($0.student) \($0.distance) margin \($0.margin)" } ?? "none")"])
                         switch tracker.vote(track: id, best: best, nearestOther: best.flatMap { index.nearestOther[$0.student] }) {
-                        case let .decided(student, distance, _, _)?:
+                        case let .decided(student, distance, margin, _)?:
                             let t0 = ContinuousClock.now
                             let result: DecisionResult
                             do {
@@ -161,6 +161,16 @@ public struct CameraPipeline: Sendable {
                                                                    "session": "\(event.session)", "kind": "\(event.kind.rawValue)",
                                                                    "camera": "\(camera.id)"])
                                 onEvent(.recorded(event, decisionLatency: latency))
+                                if rules.learnFromGate {
+                                    // For the teacher to approve (`attendance sightings`); a failure here costs nothing recorded.
+                                    do {
+                                        try decider.store.proposeSighting(student: student, embedding: descriptor.values, distance: distance,
+                                                                          margin: margin, camera: camera.id, at: wallTime,
+                                                                          maxPerStudent: rules.maxEmbeddings)
+                                    } catch {
+                                        logger.warning("gate sighting not kept", metadata: ["camera": "\(camera.id)", "error": "\(error)"])
+                                    }
+                                }
                             } else {
                                 onEvent(.skipped(student: student, camera: camera.id, result: result))
                             }

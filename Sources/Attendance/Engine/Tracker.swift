@@ -22,6 +22,9 @@ public struct RecognitionRules: Sendable {
     public var lookalikeMargin: Float
     /// Votes a look-alike student needs on top of `votes`.
     public var lookalikeExtraVotes: Int
+    /// Propose decided sightings for the teacher's approval, for students with fewer than `maxEmbeddings`.
+    public var learnFromGate: Bool
+    public var maxEmbeddings: Int
 
     public init(_ c: AttendanceConfig.Recognition) {
         threshold = c.threshold
@@ -32,6 +35,8 @@ public struct RecognitionRules: Sendable {
         maxYaw = c.maxYaw
         lookalikeMargin = c.lookalikeMargin
         lookalikeExtraVotes = c.lookalikeExtraVotes
+        learnFromGate = c.learnFromGate
+        maxEmbeddings = c.maxEmbeddingsPerStudent
     }
 
     /// A student is a look-alike when another enrolled student's face lies within the threshold plus

@@ -91,6 +91,21 @@ public struct Enroller: Sendable {
         return outcomes
     }
 
+    /// The teacher approves a gate sighting: the same identity checks as a photo, then it joins the
+    /// student's enrolment. Returns why not (nothing changed), or nil when it was added.
+    public func approveSighting(id: Int64, force: Bool = false) throws -> EnrolmentRejection? {
+        let (sighting, embedding) = try store.sightingEmbedding(id: id)
+        try checkEligible(sighting.student)
+        let all = try store.allEmbeddings()
+        if !force, let why = EnrolmentGate(recognition: recognition).identityProblem(
+            embedding, others: all.filter { $0.student != sighting.student },
+            own: all.filter { $0.student == sighting.student }.map(\.embedding)) {
+            return why
+        }
+        try store.promoteSighting(id: id, maxPerStudent: recognition.maxEmbeddingsPerStudent)
+        return nil
+    }
+
     static func qualityJSON(_ q: FaceQuality, forced: Bool) -> String {
         func r(_ x: Float) -> Double { (Double(x) * 100).rounded() / 100 }
         var fields = "\"box_size\":\(r(q.boxSize)),\"sharpness\":\(r(q.sharpness)),\"yaw\":\(r(q.yaw)),\"score\":\(r(q.score))"

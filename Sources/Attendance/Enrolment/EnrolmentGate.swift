@@ -67,17 +67,22 @@ public struct EnrolmentGate: Sendable {
         if q.sharpness < recognition.minSharpness { return .failure(.blurred(sharpness: q.sharpness, minimum: recognition.minSharpness)) }
         if q.yaw.magnitude > recognition.maxYaw { return .failure(.turnedAway(yaw: q.yaw, maximum: recognition.maxYaw)) }
         guard let d = largest.descriptor else { return .failure(.noDescriptor) }
-        if !force {
-            let probe = d.values
-            if let nearest = others.map({ (student: $0.student, distance: Self.distance(probe, $0.embedding)) })
-                .min(by: { $0.distance < $1.distance }), nearest.distance < recognition.swapGuardDistance {
-                return .failure(.looksLikeOtherStudent(nearest.student, distance: nearest.distance))
-            }
-            if let closestOwn = own.map({ Self.distance(probe, $0) }).min(), closestOwn > recognition.sameStudentDistance {
-                return .failure(.unlikeOwnPhotos(distance: closestOwn, threshold: recognition.sameStudentDistance))
-            }
-        }
+        if !force, let why = identityProblem(d.values, others: others, own: own) { return .failure(why) }
         return .success(largest)
+    }
+
+    /// Whether an embedding may join this student's enrolment: not closer to another student than the
+    /// swap guard (it would be recognised as them), not farther from the student's own faces than
+    /// `sameStudentDistance`. For photos, camera shots and approved gate sightings alike.
+    public func identityProblem(_ probe: [Float], others: [(student: String, embedding: [Float])], own: [[Float]]) -> EnrolmentRejection? {
+        if let nearest = others.map({ (student: $0.student, distance: Self.distance(probe, $0.embedding)) })
+            .min(by: { $0.distance < $1.distance }), nearest.distance < recognition.swapGuardDistance {
+            return .looksLikeOtherStudent(nearest.student, distance: nearest.distance)
+        }
+        if let closestOwn = own.map({ Self.distance(probe, $0) }).min(), closestOwn > recognition.sameStudentDistance {
+            return .unlikeOwnPhotos(distance: closestOwn, threshold: recognition.sameStudentDistance)
+        }
+        return nil
     }
 
     /// L2 distance between raw dlib descriptors, the regime of `recognition.threshold` (dlib's 0.6).

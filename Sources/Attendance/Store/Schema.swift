@@ -115,6 +115,20 @@ enum Schema {
                     alias TEXT NOT NULL UNIQUE);
                 """)
         }
+        // Learning from the gate: a confident sighting's embedding (sealed like an enrolment, never an
+        // image) waits here for the teacher's approval; erasure and consent revocation delete it.
+        m.registerMigration("v2-gate-sightings") { db in
+            try db.execute(sql: """
+                CREATE TABLE gate_sighting(
+                    id INTEGER PRIMARY KEY,
+                    student_code TEXT NOT NULL UNIQUE REFERENCES student(code) ON DELETE CASCADE,
+                    sealed_embedding BLOB NOT NULL,
+                    distance REAL NOT NULL,
+                    margin REAL NOT NULL,
+                    camera TEXT NOT NULL,
+                    seen_at TEXT NOT NULL);
+                """)
+        }
         return m
     }
 }

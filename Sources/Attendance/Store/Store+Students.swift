@@ -103,6 +103,7 @@ extension AttendanceStore {
                            arguments: [now, Self.osUser, student])
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let deleted = db.changesCount
+            try db.execute(sql: "DELETE FROM gate_sighting WHERE student_code = ?", arguments: [student])
             try Self.bumpGalleryVersion(db)
             try Self.audit(db, action: "consent.revoke", student: student,
                            detail: "embeddings deleted=\(deleted)" + (reason.map { "; reason=\($0)" } ?? ""))
@@ -184,6 +185,7 @@ extension AttendanceStore {
             guard try Self.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let n = db.changesCount
+            try db.execute(sql: "DELETE FROM gate_sighting WHERE student_code = ?", arguments: [student])
             try Self.bumpGalleryVersion(db)
             try Self.audit(db, action: "unenrol", student: student, detail: "embeddings deleted=\(n)")
             return n
@@ -205,6 +207,7 @@ extension AttendanceStore {
             try db.execute(sql: "PRAGMA secure_delete = ON")
             try db.execute(sql: "DELETE FROM enrolment")
             let n = db.changesCount
+            try db.execute(sql: "DELETE FROM gate_sighting")
             try db.execute(sql: "DELETE FROM meta WHERE key = 'key_check'")
             try bumpGalleryVersion(db)
             try audit(db, action: "unenrol.all", subject: nil, detail: "embeddings deleted=\(n)")
