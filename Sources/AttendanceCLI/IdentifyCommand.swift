@@ -8,7 +8,7 @@ struct IdentifyCommand: AsyncParsableCommand {
         commandName: "identify",
         abstract: "Who is in this photo? Each face's nearest enrolled student, distance and margin.",
         discussion: """
-        distance: how far the face is from the student's closest enrolled face (same person about 0.3-0.45, different people above 0.6). margin: how much closer the best student is than the next one. A face is recognised by the gate's own rule: distance under recognition.threshold and margin at least recognition.min_margin (recognition.lookalike_margin for a student with a look-alike classmate; see `attendance gallery check`).
+        distance: how far the face is from the student's closest enrolled face (same person about 0.3-0.45; different people mostly above 0.5, East-Asian faces closer together than others: see the README, "Accuracy"). margin: how much closer the best student is than the next one. A face is recognised by the gate's own rule: distance under recognition.threshold and margin at least recognition.min_margin (recognition.lookalike_margin for a student with a look-alike classmate; see `attendance gallery check`).
 
         Example:
           attendance identify gate-snapshot.jpg
