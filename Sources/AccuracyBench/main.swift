@@ -227,15 +227,9 @@ if FileManager.default.fileExists(atPath: setDir + "/pairs.csv") {
     } }
 }
 
-func l2(_ a: [Float], _ b: [Float]) -> Float {
-    var s: Float = 0
-    for i in 0..<min(a.count, b.count) { let d = a[i] - b[i]; s += d * d }
-    return s.squareRoot()
-}
-
 let measured = pairs.compactMap { p -> (pair: Pair, distance: Float)? in
     guard let a = descriptorOf[p.a], let b = descriptorOf[p.b] else { return nil }
-    return (p, l2(a, b))
+    return (p, FaceDescriptor(a).distance(to: FaceDescriptor(b)))
 }
 print("\npairs: \(measured.count) of \(pairs.count) measured (both photos with a face)")
 print("accept rate per threshold (a pair is accepted when its L2 distance is under the threshold)")

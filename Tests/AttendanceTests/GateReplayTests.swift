@@ -125,6 +125,12 @@ final class GateReplayTests: XCTestCase {
         XCTAssertTrue(try store.pendingSightings().isEmpty, "revoking consent deletes the waiting sighting")
         XCTAssertFalse(try store.proposeSighting(student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
                                                  at: Date(), maxPerStudent: 5), "no consent, nothing kept")
+        // Nobody reviewed it: the retention pass deletes it after privacy.keep_sightings_days.
+        XCTAssertTrue(try store.proposeSighting(student: "7900000001", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
+                                                at: Date(), maxPerStudent: 5))
+        XCTAssertEqual(try store.purge(config: demo.config, now: Date().addingTimeInterval(29 * 86_400)).sightings, 0)
+        XCTAssertEqual(try store.purge(config: demo.config, now: Date().addingTimeInterval(31 * 86_400)).sightings, 1)
+        XCTAssertTrue(try store.pendingSightings().isEmpty)
     }
 
     func testTwoCamerasAtOnceRecordEachStudentOnce() async throws {

@@ -125,6 +125,8 @@ public struct AttendanceConfig: Sendable, Equatable {
         /// Keep crops of unknown faces this many days (0: never store face images).
         public var keepUnknownCropsDays = 0
         public var unknownCropsDir = "unknown-faces"
+        /// A gate sighting nobody approved or rejected is deleted after this many days.
+        public var keepSightingsDays = 30
         /// Attendance events older than this are purged.
         public var retentionDays = 3 * 365
     }
@@ -315,10 +317,11 @@ extension AttendanceConfig {
         }
         if let t = try r.table(table, "privacy") {
             r.section = "privacy"
-            try r.check(t, "privacy", allowed: ["keep_unknown_crops_days", "unknown_crops_dir", "retention_days"])
+            try r.check(t, "privacy", allowed: ["keep_unknown_crops_days", "unknown_crops_dir", "retention_days", "keep_sightings_days"])
             c.privacy.keepUnknownCropsDays = try r.int(t, "keep_unknown_crops_days", 0, range: 0...365)
             c.privacy.unknownCropsDir = try r.string(t, "unknown_crops_dir", c.privacy.unknownCropsDir)
             c.privacy.retentionDays = try r.int(t, "retention_days", c.privacy.retentionDays, range: 1...36500)
+            c.privacy.keepSightingsDays = try r.int(t, "keep_sightings_days", c.privacy.keepSightingsDays, range: 0...365)
         }
         return c
     }

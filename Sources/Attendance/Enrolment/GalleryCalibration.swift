@@ -45,7 +45,7 @@ public struct GalleryCalibration: Sendable {
         for i in 0..<order.count {
             for j in (i + 1)..<max(i + 1, order.count) {
                 var d = Float.infinity
-                for a in faces[i] { for b in faces[j] { d = min(d, Self.l2(a, b)) } }
+                for a in faces[i] { for b in faces[j] { d = min(d, EnrolmentGate.distance(a, b)) } }
                 distances.append(d)
                 if d < Self.closePairLimit { close.append(Pair(a: min(order[i], order[j]), b: max(order[i], order[j]), distance: d)) }
                 if d < nearest[order[i]]?.distance ?? .infinity { nearest[order[i]] = (order[j], d) }
@@ -84,9 +84,5 @@ public struct GalleryCalibration: Sendable {
     /// closest first: siblings, twins, a photo enrolled under the wrong name.
     public func lookalikes(_ rules: RecognitionRules) -> [Pair] {
         closePairs.filter { rules.isLookalike(nearestOther: $0.distance) }
-    }
-
-    static func l2(_ a: [Float], _ b: [Float]) -> Float {
-        EnrolmentGate.distance(a, b)
     }
 }

@@ -19,6 +19,7 @@ public struct PurgeReport: Sendable, Equatable, Codable {
     public var excuses = 0
     public var unknownFaces = 0
     public var cropsDeleted = 0
+    public var sightings = 0
 }
 
 extension AttendanceStore {
@@ -87,7 +88,7 @@ extension AttendanceStore {
 
     /// The daily retention job: events older than `privacy.retentionDays`, unknown-face crops older
     /// than `privacy.keepUnknownCropsDays` (all of them when it is 0), unknown-face counts older than
-    /// the event retention.
+    /// the event retention, gate sightings nobody reviewed within `privacy.keepSightingsDays`.
     @discardableResult
     public func purge(config: AttendanceConfig, now: Date = Date()) throws -> PurgeReport {
         let zone = TimeZone(identifier: config.school.timezone) ?? .current
@@ -112,6 +113,12 @@ extension AttendanceStore {
             if report.cropsDeleted + report.unknownFaces > 0 {
                 try Self.audit(db, action: "purge.unknown_faces", subject: nil,
                                detail: "crops=\(report.cropsDeleted); rows=\(report.unknownFaces)")
+            }
+            let sightingCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.keepSightingsDays) * 86_400))
+            try db.execute(sql: "DELETE FROM gate_sighting WHERE seen_at < ?", arguments: [sightingCutoff])
+            report.sightings = db.changesCount
+            if report.sightings > 0 {
+                try Self.audit(db, action: "purge.sightings", subject: nil, detail: "rows=\(report.sightings)")
             }
         }
         return report
