@@ -133,6 +133,28 @@ final class GateReplayTests: XCTestCase {
         XCTAssertTrue(try store.pendingSightings().isEmpty)
     }
 
+    /// An admin cancels An's record (say it was a wrong match); An passes the gate again in the same
+    /// session: recorded again, as the same sector record.
+    func testCancelledRecordThenTheStudentPassesAgain() async throws {
+        let demo = try prepare()
+        let (_, store) = try await replay(demo)
+        try assertKnownAnswer(store, config: demo.config)
+        let day = LocalDate(year: 2026, month: 11, day: 23)
+        _ = try store.cancelEvent(student: "7900000001", day: day, session: "morning", reason: "test", config: demo.config)
+        let report = try AttendanceReports(store: store, config: demo.config).daily(day)
+        XCTAssertEqual(report.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "absent", "cancelled")
+        let (_, again) = try await replay(demo)
+        let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
+        XCTAssertEqual(try events(again, tz: tz).map(\.student), ["7900000001", "7900000003"], "the same record revived, no second one")
+        let after = try AttendanceReports(store: again, config: demo.config).daily(day)
+        XCTAssertEqual(after.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "present")
+        let kinds = try await again.dbPool.read { db in
+            try String.fetchAll(db, sql: "SELECT o.event_kind FROM outbox o JOIN attendance_event e ON e.id = o.record_id "
+                                + "WHERE e.student_code = '7900000001' ORDER BY o.version")
+        }
+        XCTAssertEqual(kinds, ["NEW", "CANCEL", "UPDATE"])
+    }
+
     func testTwoCamerasAtOnceRecordEachStudentOnce() async throws {
         let demo = try prepare(cameras: 2)
         let (stats, store) = try await replay(demo)

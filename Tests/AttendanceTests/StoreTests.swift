@@ -120,38 +120,106 @@ final class StoreTests: XCTestCase {
         XCTAssertNoThrow(try tmp.open())
     }
 
+    /// Power loss: every connection of the pool, the writer and each reader, commits with synchronous = FULL.
+    func testEveryConnectionIsSynchronousFull() async throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        let writer = try await store.dbPool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        XCTAssertEqual(writer, 2, "writer: FULL")
+        // Several readers at once, so the pool opens more than one reader connection.
+        let values = try await withThrowingTaskGroup(of: Int?.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await store.dbPool.read { db in
+                        Thread.sleep(forTimeInterval: 0.05)
+                        return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(values, [2, 2, 2, 2], "readers: FULL")
+    }
+
+    /// The record id follows from school, student, day, session and kind: a record lost and made again
+    /// reaches the sector as the same record.
+    func testRecordIDIsDeterministic() {
+        let day = LocalDate(year: 2026, month: 11, day: 23)
+        let a = AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn)
+        XCTAssertEqual(a, AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn))
+        XCTAssertEqual(a.count, 36)
+        XCTAssertNotNil(UUID(uuidString: a))
+        for other in [
+            AttendanceStore.recordID(school: "79000002", student: "7900000001", day: day, session: "morning", kind: .checkIn),
+            AttendanceStore.recordID(school: "79000001", student: "7900000002", day: day, session: "morning", kind: .checkIn),
+            AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day.adding(days: 1), session: "morning", kind: .checkIn),
+            AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "afternoon", kind: .checkIn),
+            AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkOut),
+        ] { XCTAssertNotEqual(a, other) }
+    }
+
+    /// An admin cancels a wrong match for student 0201; then 0201 arrives: recorded after all, as the
+    /// same sector record (NEW v1, CANCEL v2, UPDATE v3).
+    func testCancelledWrongMatchThenTheRealStudentArrives() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        var config = AttendanceConfig()
+        config.school.code = "THCS-01"
+        let day = LocalDate(year: 2024, month: 9, day: 5)
+        let wrong = NewAttendanceEvent(studentCode: "0201", schoolDay: day, session: "morning", kind: .checkIn, status: .present,
+                                       occurredAt: Date(timeIntervalSince1970: 1_725_498_000), camera: "gate-1", distance: 0.41)
+        XCTAssertTrue(try store.recordEvent(wrong, schoolCode: "THCS-01"))
+        _ = try store.cancelEvent(student: "0201", day: day, session: "morning", reason: "it was his classmate", config: config)
+        var real = wrong
+        real.status = .late
+        real.occurredAt = Date(timeIntervalSince1970: 1_725_500_000)
+        real.distance = 0.3
+        XCTAssertTrue(try store.recordEvent(real, schoolCode: "THCS-01"), "the real student's arrival is recorded")
+        XCTAssertFalse(try store.recordEvent(real, schoolCode: "THCS-01"), "once")
+        let id = AttendanceStore.recordID(school: "THCS-01", student: "0201", day: day, session: "morning", kind: .checkIn)
+        try store.dbPool.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT event_kind, version FROM outbox WHERE record_id = ? ORDER BY version", arguments: [id])
+            XCTAssertEqual(rows.map { "\($0[0] as String) v\($0[1] as Int)" }, ["NEW v1", "CANCEL v2", "UPDATE v3"])
+            let e = try Row.fetchOne(db, sql: "SELECT status, cancelled, version, distance FROM attendance_event WHERE id = ?", arguments: [id])!
+            XCTAssertEqual(e[0] as String, "late")
+            XCTAssertEqual(e[1] as Int, 0)
+            XCTAssertEqual(e[2] as Int, 3)
+            XCTAssertEqual(e[3] as Double, 0.3, accuracy: 1e-6)
+        }
+    }
+
     func testRecordEventInsertsEventAndOutboxTogetherOnce() throws {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        let id = UUID()
         let at = Date(timeIntervalSince1970: 1_725_500_000.25)
-        let event = NewAttendanceEvent(id: id, studentCode: "0201", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
+        let recordID = AttendanceStore.recordID(school: "THCS-01", student: "0201", day: LocalDate(year: 2024, month: 9, day: 5),
+                                                session: "morning", kind: .checkIn)
+        let event = NewAttendanceEvent(studentCode: "0201", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
                                        session: "morning", kind: .checkIn, status: .late, occurredAt: at,
                                        camera: "gate-1", distance: 0.31)
         XCTAssertTrue(try store.recordEvent(event, schoolCode: "THCS-01"))
         var again = event
-        again.id = UUID()
         again.status = .present
         XCTAssertFalse(try store.recordEvent(again, schoolCode: "THCS-01"), "same student, day, session, kind")
         var checkout = event
-        checkout.id = UUID()
         checkout.kind = .checkOut
         XCTAssertTrue(try store.recordEvent(checkout, schoolCode: "THCS-01"))
 
         try store.dbPool.read { db in
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event"), 2)
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox"), 2)
-            let row = try Row.fetchOne(db, sql: "SELECT * FROM attendance_event WHERE id = ?", arguments: [id.uuidString.lowercased()])!
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM attendance_event WHERE id = ?", arguments: [recordID])!
             XCTAssertEqual(row["status"] as String, "late")
             XCTAssertEqual(row["occurred_at"] as String, "2024-09-05T01:33:20.250Z")
             XCTAssertEqual(row["version"] as Int, 1)
-            let outbox = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE record_id = ?", arguments: [id.uuidString.lowercased()])!
+            let outbox = try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE record_id = ?", arguments: [recordID])!
             XCTAssertEqual(outbox["event_kind"] as String, "NEW")
             XCTAssertEqual(outbox["state"] as String, "pending")
             XCTAssertEqual(outbox["version"] as Int, 1)
             let record = try JSONDecoder().decode(SectorRecord.self, from: Data((outbox["payload"] as String).utf8))
-            XCTAssertEqual(record.recordID, id.uuidString.lowercased())
+            XCTAssertEqual(record.recordID, recordID)
             XCTAssertEqual(record.schoolCode, "THCS-01")
             XCTAssertEqual(record.gradeCode, "7")
             XCTAssertEqual(record.classCode, "7B2")

@@ -176,7 +176,7 @@ extension AttendanceStore {
             return EventChange(recordID: e.id, session: session, kind: kind, previousStatus: e.cancelled ? nil : e.status,
                                status: status, eventKind: .update, version: version)
         }
-        let id = UUID().uuidString.lowercased()
+        let id = recordID(school: schoolCode, student: s.code, day: day, session: session, kind: kind)
         try db.execute(sql: """
             INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at, camera, distance, version, cancelled)
             VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 1, 0)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import SectorConnector
@@ -37,9 +38,14 @@ public final class AttendanceStore: Sendable {
         configuration.prepareDatabase { db in
             // Deleted rows (embeddings, erased students) are overwritten, not left in free pages.
             try db.execute(sql: "PRAGMA secure_delete = ON")
+            // A commit that returned survives a power cut (WAL's default NORMAL can lose the last ones,
+            // after the record may already have reached the sector gateway). Every connection: writer and readers.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         do {
             dbPool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB sets the writer to NORMAL when it turns WAL on, after prepareDatabase: set it again.
+            try dbPool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Schema.migrator.migrate(dbPool)
         } catch let error as DatabaseError {
             throw StoreError.io(path: path, reason: "cannot open the database: \(error.message ?? "\(error)")")
@@ -122,21 +128,43 @@ public final class AttendanceStore: Sendable {
 
     // MARK: events
 
+    /// The sector record id of a student's event: derived from school, student, day, session and kind, so
+    /// an event lost to a power cut and recorded again reaches the sector as the same record, never a
+    /// second one. A UUID-shaped string (SHA-256, version 5 and variant bits set).
+    public static func recordID(school: String, student: String, day: LocalDate, session: String, kind: EventKind) -> String {
+        let key = ["attendance-record", school, student, day.description, session, kind.rawValue].joined(separator: "\u{1F}")
+        var b = Array(SHA256.hash(data: Data(key.utf8)).prefix(16))
+        b[6] = (b[6] & 0x0F) | 0x50
+        b[8] = (b[8] & 0x3F) | 0x80
+        let hex = b.map { String(format: "%02x", $0) }.joined()
+        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        return parts.joined(separator: "-")
+    }
+
     /// Records an event and queues it for the sector database (outbox, NEW, version 1) in one
     /// transaction. Returns false, changing nothing, when the student already has an event of
-    /// this kind for this day and session.
+    /// this kind for this day and session. An event an admin cancelled (a wrong match) does not count:
+    /// the student's own arrival then revives that record with the new time and status (an UPDATE with a
+    /// higher version), so the real student is recorded after all.
     public func recordEvent(_ e: NewAttendanceEvent, schoolCode: String) throws -> Bool {
         try dbPool.write { db in
             guard let student = try Self.student(db, code: e.studentCode) else {
                 throw StoreError.unknownStudent(e.studentCode)
             }
-            let exists = try Bool.fetchOne(db, sql: """
-                SELECT EXISTS (SELECT 1 FROM attendance_event
-                               WHERE student_code = ? AND school_day = ? AND session = ? AND kind = ?)
-                """, arguments: [e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue]) ?? false
-            if exists { return false }
-            let recordID = e.id.uuidString.lowercased()
             let occurred = Timestamp.string(e.occurredAt)
+            if let existing = try Self.event(db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind) {
+                guard existing.cancelled else { return false }
+                let version = try Self.nextVersion(db, existing)
+                try db.execute(sql: """
+                    UPDATE attendance_event SET status = ?, occurred_at = ?, camera = ?, distance = ?, version = ?, cancelled = 0
+                    WHERE id = ?
+                    """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
+                try Self.queue(db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
+                               session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
+                               schoolCode: schoolCode, now: Date())
+                return true
+            }
+            let recordID = Self.recordID(school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
             let now = Timestamp.string(Date())
             try db.execute(sql: """
                 INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,

@@ -97,7 +97,6 @@ public enum AttendanceStatus: String, Sendable, Codable, CaseIterable {
 
 /// A decided sighting, ready to be recorded (and queued for the sector database).
 public struct NewAttendanceEvent: Sendable, Equatable {
-    public var id: UUID
     public var studentCode: String
     public var schoolDay: LocalDate
     public var session: String
@@ -107,9 +106,9 @@ public struct NewAttendanceEvent: Sendable, Equatable {
     public var camera: String
     public var distance: Float
 
-    public init(id: UUID = UUID(), studentCode: String, schoolDay: LocalDate, session: String, kind: EventKind,
+    public init(studentCode: String, schoolDay: LocalDate, session: String, kind: EventKind,
                 status: AttendanceStatus, occurredAt: Date, camera: String, distance: Float) {
-        self.id = id; self.studentCode = studentCode; self.schoolDay = schoolDay; self.session = session
+        self.studentCode = studentCode; self.schoolDay = schoolDay; self.session = session
         self.kind = kind; self.status = status; self.occurredAt = occurredAt; self.camera = camera; self.distance = distance
     }
 }

@@ -199,6 +199,7 @@ extension AttendanceStore {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(15)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try FilePermissions.requirePrivate(path)
         guard FileManager.default.fileExists(atPath: path) else { throw StoreError.io(path: path, reason: "no such database") }
         let pool = try DatabasePool(path: path, configuration: configuration)
