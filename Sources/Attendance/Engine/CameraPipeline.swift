@@ -268,14 +268,8 @@ public final class EnrolledFaces: Sendable {
             let found = try snapshot.search(Embedding(descriptor), k: candidates)
             return found.compactMap { m -> (String, Float)? in
                 guard let rows = raw[m.student] else { return nil }
-                return (m.student, rows.map { Self.l2(descriptor, $0) }.min() ?? .infinity)
+                return (m.student, rows.map { EnrolmentGate.distance(descriptor, $0) }.min() ?? .infinity)
             }.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-        }
-
-        static func l2(_ a: [Float], _ b: [Float]) -> Float {
-            var sum: Float = 0
-            for i in 0..<min(a.count, b.count) { let d = a[i] - b[i]; sum += d * d }
-            return sum.squareRoot()
         }
     }
 
