@@ -123,23 +123,3 @@ public struct Enroller: Sendable {
             .sorted().map { (directory as NSString).appendingPathComponent($0) }
     }
 }
-
-/// Nearest enrolled students to a descriptor: a plain scan over the store's gallery, for checks and
-/// tools (the daemon searches with FaceMatch's `Gallery`). Raw dlib L2 distances, like `recognition.threshold`.
-public enum GalleryScan {
-    public struct Candidate: Sendable, Equatable {
-        public var student: String
-        public var distance: Float
-    }
-
-    /// Each student once (closest embedding), closest first.
-    public static func rank(_ probe: [Float], in gallery: [(student: String, embedding: [Float])]) -> [Candidate] {
-        var best: [String: Float] = [:]
-        for (student, e) in gallery {
-            let d = EnrolmentGate.distance(probe, e)
-            if d < best[student] ?? .infinity { best[student] = d }
-        }
-        return best.map { Candidate(student: $0.key, distance: $0.value) }
-            .sorted { ($0.distance, $0.student) < ($1.distance, $1.student) }
-    }
-}
