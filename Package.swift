@@ -54,6 +54,7 @@ let package = Package(
         ),
         .target(name: "CSimdKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CXLSXWriter", linkerSettings: [.linkedLibrary("xlsxwriter")]),
+        .target(name: "CClock"),
 
         // MARK: Swift modules (the design card's names)
         .target(name: "FaceEngine", dependencies: ["COpenCV"]),
@@ -72,12 +73,15 @@ let package = Package(
         .target(
             name: "Attendance",
             dependencies: [
-                "FaceMatch", "FaceEngine", "CaptureKit", "SectorConnector", "CXLSXWriter",
+                "FaceMatch", "FaceEngine", "CaptureKit", "SectorConnector", "CXLSXWriter", "CClock",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
 

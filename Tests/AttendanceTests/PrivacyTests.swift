@@ -179,6 +179,12 @@ final class PrivacyTests: XCTestCase {
         var config = AttendanceConfig()
         config.privacy.retentionDays = 365
         config.privacy.keepUnknownCropsDays = 2
+        // Retention never deletes a record the sector database has not acknowledged.
+        var keepCrops = config
+        keepCrops.privacy.keepUnknownCropsDays = 365
+        XCTAssertEqual(try store.purge(config: keepCrops, now: now).keptUndelivered, 1)
+        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attendance_event") }, 2)
+        try store.dbPool.write { try $0.execute(sql: "UPDATE outbox SET state = 'delivered'") }
         let report = try store.purge(config: config, now: now)
         XCTAssertEqual(report.events, 1)
         XCTAssertEqual(report.outbox, 1)

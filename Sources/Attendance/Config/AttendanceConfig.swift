@@ -119,6 +119,8 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var bind = "127.0.0.1"
         public var port = 9464
         public var enabled = true
+        /// A camera that has delivered no frame for this long (or failed) makes /health answer 503.
+        public var cameraUnavailableSeconds = 60
     }
 
     public struct Privacy: Sendable, Equatable {
@@ -291,7 +293,14 @@ extension AttendanceConfig {
                 guard ["in", "out"].contains(direction) else {
                     throw ConfigError(path: path, line: nil, reason: "\(key).direction must be \"in\" or \"out\"")
                 }
-                return Camera(id: try r.requiredString(t, "id", in: key), source: try r.requiredString(t, "source", in: key), direction: direction)
+                let id = try r.requiredString(t, "id", in: key)
+                // The id names files (unknown-face crops) and metric labels: letters, digits, '.', '_' and '-' only.
+                let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+                guard id.count <= 64, id.allSatisfy(allowed.contains), id.first.map({ $0.isLetter || $0.isNumber }) == true else {
+                    throw ConfigError(path: path, line: nil, reason: "\(key).id '\(id)': use up to 64 letters, digits, '.', '_' or '-', "
+                                      + "starting with a letter or digit (it becomes part of file names), e.g. \"gate-1\"")
+                }
+                return Camera(id: id, source: try r.requiredString(t, "source", in: key), direction: direction)
             }
             let ids = c.cameras.map(\.id)
             if Set(ids).count != ids.count { throw ConfigError(path: path, line: nil, reason: "two cameras share an id") }
@@ -310,10 +319,11 @@ extension AttendanceConfig {
         }
         if let t = try r.table(table, "metrics") {
             r.section = "metrics"
-            try r.check(t, "metrics", allowed: ["bind", "port", "enabled"])
+            try r.check(t, "metrics", allowed: ["bind", "port", "enabled", "camera_unavailable_seconds"])
             c.metrics.bind = try r.string(t, "bind", c.metrics.bind)
             c.metrics.port = try r.int(t, "port", c.metrics.port, range: 0...65535)
             c.metrics.enabled = try r.bool(t, "enabled", c.metrics.enabled)
+            c.metrics.cameraUnavailableSeconds = try r.int(t, "camera_unavailable_seconds", c.metrics.cameraUnavailableSeconds, range: 1...86400)
         }
         if let t = try r.table(table, "privacy") {
             r.section = "privacy"

@@ -8,9 +8,17 @@ import SectorConnector
 /// yet marked is sent again, and the gateway answers `duplicate`.
 public struct SQLiteOutbox: OutboxQueue {
     public let dbPool: DatabasePool
+    /// The longest wait a retry can have been given (the backoff's maximum). A stored next attempt further
+    /// away than this is the mark of a clock that jumped back: that record is due now, not in three years.
+    public let maximumWait: TimeInterval
 
-    public init(dbPool: DatabasePool) { self.dbPool = dbPool }
-    public init(store: AttendanceStore) { self.dbPool = store.dbPool }
+    public init(dbPool: DatabasePool, maximumWait: TimeInterval = BackoffPolicy().maximum) {
+        self.dbPool = dbPool
+        self.maximumWait = maximumWait
+    }
+    public init(store: AttendanceStore, maximumWait: TimeInterval = BackoffPolicy().maximum) {
+        self.init(dbPool: store.dbPool, maximumWait: maximumWait)
+    }
 
     public func pending(after: RecordKey?, dueBy: Date?, limit: Int) async throws -> [OutboxItem] {
         try await dbPool.read { db in
@@ -21,8 +29,8 @@ public struct SQLiteOutbox: OutboxQueue {
                 args += [after.recordID, after.recordID, after.version]
             }
             if let dueBy {
-                sql += " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-                args += [Timestamp.string(dueBy)]
+                sql += " AND (next_attempt_at IS NULL OR next_attempt_at <= ? OR next_attempt_at > ?)"
+                args += [Timestamp.string(dueBy), Timestamp.string(dueBy.addingTimeInterval(maximumWait))]
             }
             sql += " ORDER BY record_id, version LIMIT ?"
             args += [max(0, limit)]
@@ -73,7 +81,9 @@ public struct SQLiteOutbox: OutboxQueue {
                 """)
             guard let row, (row[0] as Int) > 0 else { return nil }
             if (row[1] as Int? ?? 0) > 0 { return Date.distantPast }
-            return (row[2] as String?).flatMap(Timestamp.date) ?? Date.distantPast
+            guard let next = (row[2] as String?).flatMap(Timestamp.date) else { return Date.distantPast }
+            // Never further than the longest backoff, whatever the clock did since it was stored.
+            return min(next, Date().addingTimeInterval(maximumWait))
         }
     }
 
@@ -157,7 +167,7 @@ public enum SectorConnection {
         let token = try BearerToken.load(fromFile: tokenFile)
         let client = try SectorClient(endpoint: c.endpoint, token: token, timeoutSeconds: c.timeoutSeconds,
                                       allowInsecureHTTP: c.allowInsecureHTTP, logger: logger)
-        let sender = SectorSender(queue: SQLiteOutbox(store: store), transport: client,
+        let sender = SectorSender(queue: SQLiteOutbox(store: store, maximumWait: backoff.maximum), transport: client,
                                   options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
         return (sender, client)
     }

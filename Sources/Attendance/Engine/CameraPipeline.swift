@@ -61,11 +61,14 @@ public struct CameraPipeline: Sendable {
     public let clock: PipelineClock
     public let privacy: AttendanceConfig.Privacy
     public let logger: Logger
+    /// Told when each frame starts and ends (the daemon's health and watchdog).
+    public let monitor: GateState?
 
     public init(camera: AttendanceConfig.Camera, rules: RecognitionRules, models: ModelPaths, faces: EnrolledFaces,
-                decider: AttendanceDecider, clock: PipelineClock, privacy: AttendanceConfig.Privacy, logger: Logger) {
+                decider: AttendanceDecider, clock: PipelineClock, privacy: AttendanceConfig.Privacy, logger: Logger,
+                monitor: GateState? = nil) {
         self.camera = camera; self.rules = rules; self.models = models; self.faces = faces
-        self.decider = decider; self.clock = clock; self.privacy = privacy; self.logger = logger
+        self.decider = decider; self.clock = clock; self.privacy = privacy; self.logger = logger; self.monitor = monitor
     }
 
     /// Runs until the source ends or the task is cancelled. Errors of single frames are
@@ -79,7 +82,9 @@ public struct CameraPipeline: Sendable {
         let matchesCounter = Counter(label: "attendance_matches_total", dimensions: dims)
         let unknownCounter = Counter(label: "attendance_unknown_faces_total", dimensions: dims)
         let decisionsCounter = Counter(label: "attendance_decisions_total", dimensions: dims)
-        let droppedGauge = Gauge(label: "attendance_dropped_frames", dimensions: dims)
+        let droppedCounter = Counter(label: "attendance_dropped_frames_total", dimensions: dims)
+        let clockRefusals = Counter(label: "attendance_clock_refusals_total", dimensions: dims)
+        let storeFailures = Counter(label: "attendance_store_failures_total", dimensions: dims)
         let stageTimer = { (stage: String) in Metrics.Timer(label: "attendance_stage_seconds", dimensions: dims + [("stage", stage)]) }
         let detectTimer = stageTimer("detect"), landmarksTimer = stageTimer("landmarks"), embedTimer = stageTimer("embed")
         let searchTimer = stageTimer("search"), storeTimer = stageTimer("store")
@@ -101,11 +106,15 @@ public struct CameraPipeline: Sendable {
 
         for try await frame in source {
             try Task.checkCancellation()
+            monitor?.frameStarted(camera.id)
+            defer { monitor?.frameFinished(camera.id) }
             stats.frames += 1
             framesCounter.increment()
-            if let last = lastSequence, frame.sequence > last + 1 { stats.droppedFrames += frame.sequence - last - 1 }
+            if let last = lastSequence, frame.sequence > last + 1 {
+                stats.droppedFrames += frame.sequence - last - 1
+                droppedCounter.increment(by: Int(frame.sequence - last - 1))
+            }
             lastSequence = frame.sequence
-            droppedGauge.record(Int64(stats.droppedFrames))
             let (streamTime, wallTime) = clock.times(frame)
             do {
                 let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
@@ -137,7 +146,7 @@ public struct CameraPipeline: Sendable {
                         let best = try timed(&stats.searchTime, searchTimer) { try index.best(descriptor.values) }
                         if let best, best.distance < rules.threshold { matchesCounter.increment() }
                         logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
-                                                                 "best": "\(best.map { "\($0.student) \($0.distance) margin \($0.margin)" } ?? "none")"])
+                                                                 "best": "\(best.map { "\(decider.store.pseudonym(of: $0.student)) \($0.distance) margin \($0.margin)" } ?? "none")"])
                         switch tracker.vote(track: id, best: best, nearestOther: best.flatMap { index.nearestOther[$0.student] }) {
                         case let .decided(student, distance, margin, _)?:
                             let t0 = ContinuousClock.now
@@ -157,7 +166,7 @@ public struct CameraPipeline: Sendable {
                                 decisionsCounter.increment()
                                 let latency = ContinuousClock.now - (firstSeenReal[id] ?? t0)
                                 latencyTimer.recordNanoseconds(Int64(latency / .nanoseconds(1)))
-                                logger.info("recorded", metadata: ["student": "\(student)", "status": "\(event.status.rawValue)",
+                                logger.info("recorded", metadata: ["student": "\(decider.store.pseudonym(of: student))", "status": "\(event.status.rawValue)",
                                                                    "session": "\(event.session)", "kind": "\(event.kind.rawValue)",
                                                                    "camera": "\(camera.id)"])
                                 onEvent(.recorded(event, decisionLatency: latency))
@@ -172,19 +181,24 @@ public struct CameraPipeline: Sendable {
                                     }
                                 }
                             } else {
+                                switch result {
+                                case .queued:
+                                    storeFailures.increment()
+                                    let error = await decider.storeError ?? ""
+                                    logger.error("decided, but the database refused the record: held in memory, retried until it is stored",
+                                                 metadata: ["student": "\(decider.store.pseudonym(of: student))", "camera": "\(camera.id)",
+                                                            "error": "\(error)"])
+                                case let .clockUntrusted(problem):
+                                    clockRefusals.increment()
+                                    logger.error("not recorded: the clock cannot be trusted", metadata: ["camera": "\(camera.id)", "problem": "\(problem)"])
+                                default: break
+                                }
                                 onEvent(.skipped(student: student, camera: camera.id, result: result))
                             }
                         case .unknown?:
                             stats.unknowns += 1
                             unknownCounter.increment()
-                            let crop = try saveUnknownCrop(image: image, landmarks: points, at: wallTime)
-                            do {
-                                try decider.store.recordUnknownFace(at: wallTime, camera: camera.id, cropPath: crop)
-                            } catch {
-                                // A crop no row points to would never be purged.
-                                if let crop { try? FileManager.default.removeItem(atPath: crop) }
-                                throw error
-                            }
+                            try recordUnknown(image: image, landmarks: points, at: wallTime)
                             onEvent(.unknownFace(camera: camera.id, at: wallTime))
                         case .ambiguous?, nil:
                             break
@@ -207,15 +221,32 @@ public struct CameraPipeline: Sendable {
         return stats
     }
 
-    /// Keeps an unknown face's aligned chip only when the school opted in (privacy.keep_unknown_crops_days > 0).
-    func saveUnknownCrop(image: Image, landmarks: [Point], at time: Date) throws -> String? {
-        guard privacy.keepUnknownCropsDays > 0 else { return nil }
-        try FileManager.default.createDirectory(atPath: privacy.unknownCropsDir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+    /// Counts an unknown face; keeps its aligned chip only when the school opted in (privacy.keep_unknown_crops_days > 0).
+    ///
+    /// The row that names the crop is committed before the file exists, and the file is created empty
+    /// with mode 0600 (in a 0700 folder) before the image goes in: a crash at any point leaves at worst
+    /// a row whose file is missing or partial, which retention deletes, never a file no row points to.
+    func recordUnknown(image: Image, landmarks: [Point], at time: Date) throws {
+        guard privacy.keepUnknownCropsDays > 0 else {
+            try decider.store.recordUnknownFace(at: time, camera: camera.id, cropPath: nil)
+            return
+        }
+        let dir = privacy.unknownCropsDir
+        try FilePermissions.createPrivateDirectory(dir)
         let name = "\(camera.id)-\(Int(time.timeIntervalSince1970 * 1000))-\(UUID().uuidString.prefix(8)).jpg"
-        let path = privacy.unknownCropsDir + "/" + name
-        try faceChip(of: image, landmarks: landmarks).write(to: path)
-        return path
+        let path = dir + "/" + name
+        let chip = try faceChip(of: image, landmarks: landmarks)
+        let row = try decider.store.recordUnknownFace(at: time, camera: camera.id, cropPath: path)
+        do {
+            guard try FilePermissions.createPrivate(path) else { throw StoreError.io(path: path, reason: "already exists") }
+            try chip.write(to: path)
+            // OpenCV's writer re-creates the file with the umask's mode; the 0700 folder kept it private meanwhile.
+            guard chmod(path, 0o600) == 0 else { throw StoreError.io(path: path, reason: String(cString: strerror(errno))) }
+        } catch {
+            unlink(path)
+            try? decider.store.forgetUnknownCrop(row: row)
+            throw error
+        }
     }
 }
 
@@ -235,9 +266,12 @@ public final class EnrolledFaces: Sendable {
         /// For each student, the L2 distance from any of their enrolled faces to the nearest face of
         /// another student: how close the school's nearest look-alike is (absent: nobody else enrolled).
         public let nearestOther: [String: Float]
+        /// Students whose enrolment could not be opened (skipped, see `AttendanceStore.gallerySnapshot`).
+        public let unreadable: [String]
 
         /// Builds the index of these enrolled faces (raw dlib descriptors).
-        public init(version: Int64, rows: [(student: String, embedding: [Float])]) throws {
+        public init(version: Int64, rows: [(student: String, embedding: [Float])], unreadable: [String] = []) throws {
+            self.unreadable = unreadable
             let gallery = try Gallery()
             try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
             var raw: [String: [[Float]]] = [:]
@@ -287,8 +321,8 @@ public final class EnrolledFaces: Sendable {
     /// Loads the current embeddings from the store; returns the version loaded.
     @discardableResult
     public func reload() throws -> Int64 {
-        let (version, rows) = try store.gallerySnapshot()
-        published.set(try Index(version: version, rows: rows.map { ($0.student, $0.embedding) }))
+        let (version, rows, unreadable) = try store.gallerySnapshot()
+        published.set(try Index(version: version, rows: rows.map { ($0.student, $0.embedding) }, unreadable: unreadable))
         return version
     }
 
@@ -300,7 +334,17 @@ public final class EnrolledFaces: Sendable {
                 let v = try store.galleryVersion()
                 if v != current().version {
                     let loaded = try reload()
-                    logger.info("gallery loaded", metadata: ["version": "\(loaded)", "embeddings": "\(current().snapshot.count)"])
+                    let index = current()
+                    logger.info("gallery loaded", metadata: ["version": "\(loaded)", "embeddings": "\(index.snapshot.count)"])
+                    for student in index.unreadable {
+                        logger.error("an enrolment of this student cannot be opened (damaged row?): skipped; re-enrol the student",
+                                     metadata: ["student": "\(store.pseudonym(of: student))"])
+                    }
+                    // The change may have been an erasure: fold the WAL back so its old pages go (the CLI's own
+                    // checkpoint can fail while this process reads).
+                    do { try store.compact() } catch {
+                        logger.warning("checkpoint after a gallery change failed; retrying at the next change", metadata: ["error": "\(error)"])
+                    }
                 }
             } catch {
                 logger.error("gallery reload failed", metadata: ["error": "\(error)"])

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// What happened to a decided sighting.
 public enum DecisionResult: Sendable, Equatable {
@@ -12,6 +13,14 @@ public enum DecisionResult: Sendable, Equatable {
     case outsideSchedule
     /// The student is not (or no longer) on the roster.
     case notOnRoster
+    /// The student's consent was revoked (or never recorded): never recorded, even if the gallery still
+    /// held their face for the seconds before it reloads.
+    case noConsent
+    /// Decided, but the store refused the write (disk full, database locked): held in memory and
+    /// written as soon as the store accepts it again (`AttendanceDecider.retryUnstored`).
+    case queued(NewAttendanceEvent)
+    /// The system clock cannot be trusted to date it (see `ClockPolicy`): not recorded.
+    case clockUntrusted(ClockProblem)
 }
 
 /// Turns "this student passed camera C at time T" into an attendance event, across all cameras:
@@ -24,26 +33,87 @@ public actor AttendanceDecider {
     public let cooldown: TimeInterval
     private var lastRecorded: [String: Date] = [:]
 
-    public init(store: AttendanceStore, config: AttendanceConfig) {
+    public init(store: AttendanceStore, config: AttendanceConfig, unstoredCapacity: Int = 10_000) {
+        self.unstoredCapacity = unstoredCapacity
         self.store = store
         self.schedule = SchoolSchedule(config)
         self.schoolCode = config.school.code
         self.cooldown = TimeInterval(config.schedule.cooldownSeconds)
     }
 
+    /// Decided records the store refused (disk full, locked), oldest first; bounded.
+    private var unstored: [NewAttendanceEvent] = []
+    /// How many decided records the queue can hold; beyond it the oldest are dropped (and counted).
+    public let unstoredCapacity: Int
+    public private(set) var storeFailures = 0
+    public private(set) var droppedRecords = 0
+    /// The store's last write error, nil once a write succeeded again.
+    public private(set) var storeError: String?
+
     public func decide(student: String, distance: Float, at time: Date, camera: String, direction: String) throws -> DecisionResult {
         if let last = lastRecorded[student], time.timeIntervalSince(last) >= 0, time.timeIntervalSince(last) < cooldown {
             return .coolingDown
         }
-        // Read fresh each time (decisions are rare): a roster import in another process may have
-        // moved or deactivated the student.
+        // Read fresh each time (decisions are rare): a roster import or a consent revocation in another
+        // process takes effect at once, before the gallery reloads.
         guard let s = try store.student(code: student), s.active else { return .notOnRoster }
+        guard try store.hasActiveConsent(student: student) else { return .noConsent }
         let classCode = s.classCode
         guard let slot = schedule.slot(at: time, classCode: classCode, direction: direction) else { return .outsideSchedule }
         let event = NewAttendanceEvent(studentCode: student, schoolDay: slot.day, session: slot.session, kind: slot.kind,
                                        status: slot.status, occurredAt: time, camera: camera, distance: distance)
-        guard try store.recordEvent(event, schoolCode: schoolCode) else { return .alreadyRecorded }
+        if unstored.contains(where: { $0.sameRecord(as: event) }) { return .alreadyRecorded }
+        do {
+            guard try store.recordEvent(event, schoolCode: schoolCode) else { return .alreadyRecorded }
+            storeError = nil
+        } catch let problem as ClockProblem {
+            return .clockUntrusted(problem)
+        } catch let error as DatabaseError {
+            // The store refuses writes (SQLITE_FULL, BUSY, IOERR, READONLY): keep the decision, retry later.
+            storeFailures += 1
+            storeError = "\(error)"
+            unstored.append(event)
+            if unstored.count > unstoredCapacity {
+                unstored.removeFirst(unstored.count - unstoredCapacity)
+                droppedRecords += 1
+            }
+            lastRecorded[student] = time
+            return .queued(event)
+        }
         lastRecorded[student] = time
         return .recorded(event)
+    }
+
+    /// Writes the held records, oldest first, until the store refuses again. Returns the ones stored now
+    /// (a record the store already had, from another process say, is simply dropped from the queue).
+    public func retryUnstored() -> [NewAttendanceEvent] {
+        var stored: [NewAttendanceEvent] = []
+        while let event = unstored.first {
+            do {
+                if try store.recordEvent(event, schoolCode: schoolCode) { stored.append(event) }
+                storeError = nil
+                unstored.removeFirst()
+            } catch let error as DatabaseError {
+                storeFailures += 1
+                storeError = "\(error)"
+                break
+            } catch {
+                // Not the store's refusal (the student was erased meanwhile, the clock went wrong): drop it, say so.
+                storeError = nil
+                unstored.removeFirst()
+                droppedRecords += 1
+            }
+        }
+        return stored
+    }
+
+    /// The decided records not stored yet.
+    public var unstoredCount: Int { unstored.count }
+}
+
+extension NewAttendanceEvent {
+    /// The same student, day, session and kind: the store keeps one of these.
+    func sameRecord(as other: NewAttendanceEvent) -> Bool {
+        studentCode == other.studentCode && schoolDay == other.schoolDay && session == other.session && kind == other.kind
     }
 }

@@ -24,6 +24,7 @@ public struct EmbeddingCipher: Sendable {
     }
 
     private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    var rawKey: [UInt8] { keyBytes }
 
     public func seal(_ embedding: [Float], student: String) throws -> Data {
         var plain = [UInt8]()

@@ -9,6 +9,8 @@ public struct ErasureReport: Sendable, Equatable, Codable {
     public var events = 0
     public var outbox = 0
     public var excuses = 0
+    /// Set when the erasure was committed but the write-ahead log could not be folded back yet (see `compact()`).
+    public var compaction: String?
 }
 
 /// What a retention purge removed.
@@ -20,6 +22,8 @@ public struct PurgeReport: Sendable, Equatable, Codable {
     public var unknownFaces = 0
     public var cropsDeleted = 0
     public var sightings = 0
+    /// Events older than the retention period kept because their record has not been delivered.
+    public var keptUndelivered = 0
 }
 
 extension AttendanceStore {
@@ -30,7 +34,7 @@ extension AttendanceStore {
     /// Records already delivered to the sector database are outside this database; say so to whoever asked.
     @discardableResult
     public func erase(student code: String, reason: String? = nil) throws -> ErasureReport {
-        let report = try dbPool.write { db -> ErasureReport in
+        var report = try dbPool.write { db -> ErasureReport in
             guard try Self.student(db, code: code) != nil else { throw StoreError.unknownStudent(code) }
             var r = ErasureReport(student: code)
             func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql, arguments: [code]) ?? 0 }
@@ -52,13 +56,13 @@ extension AttendanceStore {
                 + (reason.map { "; reason=\($0.normalizedText)" } ?? ""))
             return r
         }
-        compact()
+        do { try compact() } catch { report.compaction = "\(error)" }
         return report
     }
 
-    /// Deletes attendance events of school days before `day`, their queued outbox rows and excuses.
-    /// Returns how many events went.
-    @discardableResult
+    /// Deletes attendance events of school days before `day`, their delivered outbox rows and excuses.
+    /// An event whose record has not reached the sector database yet (pending or parked in the outbox)
+    /// stays, with its outbox rows, however old: retention must never lose a record. Returns how many events went.
     public func purgeEvents(olderThan day: LocalDate) throws -> Int {
         try purgeEvents(before: day).events
     }
@@ -67,12 +71,18 @@ extension AttendanceStore {
         let report = try dbPool.write { db -> PurgeReport in
             var r = PurgeReport(eventsBefore: day.description)
             let d = day.description
+            let undelivered = "SELECT record_id FROM outbox WHERE state <> 'delivered'"
+            r.keptUndelivered = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM attendance_event WHERE school_day < ? AND id IN (\(undelivered))
+                """, arguments: [d]) ?? 0
             try db.execute(sql: """
-                DELETE FROM outbox WHERE record_id IN (SELECT id FROM attendance_event WHERE school_day < ?)
-                   OR json_extract(payload, '$.school_day') < ?
-                """, arguments: [d, d])
+                DELETE FROM outbox
+                WHERE state = 'delivered' AND record_id NOT IN (\(undelivered))
+                  AND (record_id IN (SELECT id FROM attendance_event WHERE school_day < ?1)
+                       OR json_extract(payload, '$.school_day') < ?1)
+                """, arguments: [d])
             r.outbox = db.changesCount
-            try db.execute(sql: "DELETE FROM attendance_event WHERE school_day < ?", arguments: [d])
+            try db.execute(sql: "DELETE FROM attendance_event WHERE school_day < ? AND id NOT IN (\(undelivered))", arguments: [d])
             r.events = db.changesCount
             try db.execute(sql: "DELETE FROM excuse WHERE school_day < ?", arguments: [d])
             r.excuses = db.changesCount
@@ -82,17 +92,22 @@ extension AttendanceStore {
             }
             return r
         }
-        if report.events > 0 { compact() }
+        if report.events > 0 { try compact() }
         return report
     }
 
     /// The daily retention job: events older than `privacy.retentionDays`, unknown-face crops older
     /// than `privacy.keepUnknownCropsDays` (all of them when it is 0), unknown-face counts older than
     /// the event retention, gate sightings nobody reviewed within `privacy.keepSightingsDays`.
+    ///
+    /// Events are judged against the earlier of `now` and the clock's high-water mark, so a clock that
+    /// jumped ahead cannot age the records it has not even dated yet.
     @discardableResult
-    public func purge(config: AttendanceConfig, now: Date = Date()) throws -> PurgeReport {
+    public func purge(config: AttendanceConfig, now: Date? = nil) throws -> PurgeReport {
+        let now = now ?? self.now()
         let zone = TimeZone(identifier: config.school.timezone) ?? .current
-        let today = LocalDate(now, in: zone)
+        let eventClock = min(now, try clockHighWater() ?? now)
+        let today = LocalDate(eventClock, in: zone)
         var report = try purgeEvents(before: today.adding(days: -config.privacy.retentionDays))
 
         let cropCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.keepUnknownCropsDays) * 86_400))
@@ -124,11 +139,23 @@ extension AttendanceStore {
         return report
     }
 
-    /// Moves the WAL back into the database so deleted pages do not linger in the -wal file.
-    /// Best effort: a reader in another process (the daemon) can keep the WAL from being truncated.
-    func compact() {
-        try? dbPool.writeWithoutTransaction { db in
-            _ = try db.checkpoint(.truncate)
+    /// Moves the WAL back into the database and truncates it, so deleted pages (zeroed in the database
+    /// file by `secure_delete`) do not linger as old frames in the -wal file. A daemon reading at the same
+    /// moment can keep the WAL from being truncated: that is an error for the caller to report (the daemon
+    /// checkpoints again on its next gallery change, which the erasure itself caused).
+    public func compact() throws {
+        do {
+            try dbPool.writeWithoutTransaction { db in
+                // A reader in another process makes the checkpoint wait; never hold the writer (and the
+                // gate's records) for the whole 15 s busy timeout: 2 s, then report.
+                try db.execute(sql: "PRAGMA busy_timeout = 2000")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = 15000") }
+                _ = try db.checkpoint(.truncate)
+            }
+        } catch let error as DatabaseError {
+            throw StoreError.io(path: path + "-wal", reason: "could not fold the write-ahead log back into the database "
+                                + "(\(error.message ?? "\(error)")): deleted data stays in the -wal file until the next checkpoint; "
+                                + "run the command again, or stop the daemon and retry")
         }
     }
 }

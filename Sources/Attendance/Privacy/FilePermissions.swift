@@ -13,6 +13,16 @@ enum FilePermissions {
         if mode & 0o077 != 0 { throw StoreError.unsafePermissions(path: path, mode: mode) }
     }
 
+    /// Creates `path` (and its parents) with mode 0700, or tightens an existing folder to 0700.
+    static func createPrivateDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+        } catch {
+            throw StoreError.io(path: path, reason: "cannot create the private folder: \(error.localizedDescription)")
+        }
+    }
+
     /// Creates an empty file readable and writable by its owner only; false if it already existed.
     @discardableResult
     static func createPrivate(_ path: String, contents: [UInt8] = []) throws -> Bool {

@@ -13,6 +13,11 @@ public final class AttendanceStore: Sendable {
     public let path: String
     public let keyFile: String
     let cipher: EmbeddingCipher
+    let pseudonymKey: PseudonymKey
+    /// Which clock times may date a record (see `ClockPolicy`).
+    public let clockPolicy: ClockPolicy
+    /// The wall clock the store dates its writes with (a parameter so tests can set it wrong).
+    public let now: @Sendable () -> Date
 
     /// Opens the database named by the config, creating it (and its key) on first use.
     public static func open(config: AttendanceConfig) throws -> AttendanceStore {
@@ -23,9 +28,12 @@ public final class AttendanceStore: Sendable {
     /// and checks that the key is the one the database was created with.
     ///
     /// Refuses files other users can read, a missing key for a database with enrolments, and a wrong key.
-    public init(path: String, keyFile: String) throws {
+    public init(path: String, keyFile: String, clockPolicy: ClockPolicy = ClockPolicy(),
+                now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.path = path
         self.keyFile = keyFile
+        self.clockPolicy = clockPolicy
+        self.now = now
         for p in [path, path + "-wal", path + "-shm", keyFile] {
             try FilePermissions.requirePrivate(p)
         }
@@ -58,6 +66,11 @@ public final class AttendanceStore: Sendable {
                 try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('key_check', ?) "
                                + "ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [check])
             }
+        }
+        do {
+            pseudonymKey = try PseudonymKey.loadOrCreate(pool: dbPool, cipher: cipher)
+        } catch is EmbeddingCipher.CipherError {
+            throw StoreError.wrongKey(keyFile: keyFile)
         }
     }
 
@@ -104,7 +117,10 @@ public final class AttendanceStore: Sendable {
     }
 
     /// The embeddings and the gallery version they belong to, read in one transaction.
-    public func gallerySnapshot() throws -> (version: Int64, embeddings: [(student: String, embedding: [Float])]) {
+    ///
+    /// A row that does not open (one damaged byte) is skipped and its student listed in `unreadable`:
+    /// one bad row must not stop the gate. When every row fails, the key is wrong: that throws.
+    public func gallerySnapshot() throws -> (version: Int64, embeddings: [(student: String, embedding: [Float])], unreadable: [String]) {
         let (version, rows) = try dbPool.read { db -> (Int64, [(String, Data)]) in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT e.student_code, e.sealed_embedding FROM enrolment e
@@ -115,7 +131,25 @@ public final class AttendanceStore: Sendable {
                 """).map { ($0[0] as String, $0[1] as Data) }
             return (try Self.galleryVersion(db), rows)
         }
-        return (version, try rows.map { (student: $0.0, embedding: try open($0.1, student: $0.0)) })
+        var embeddings: [(student: String, embedding: [Float])] = []
+        var unreadable: [String] = []
+        for (student, sealed) in rows {
+            if let e = try? cipher.open(sealed, student: student) {
+                embeddings.append((student, e))
+            } else if unreadable.last != student {
+                unreadable.append(student)
+            }
+        }
+        if !rows.isEmpty, embeddings.isEmpty { throw StoreError.wrongKey(keyFile: keyFile) }
+        return (version, embeddings, unreadable)
+    }
+
+    /// Students with an enrolment row that does not open (for `attendance students`), any state.
+    public func unreadableEnrolments() throws -> Set<String> {
+        let rows = try dbPool.read { db in
+            try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment").map { ($0[0] as String, $0[1] as Data) }
+        }
+        return Set(rows.filter { (try? cipher.open($0.1, student: $0.0)) == nil }.map(\.0))
     }
 
     func open(_ sealed: Data, student: String) throws -> [Float] {
@@ -146,8 +180,12 @@ public final class AttendanceStore: Sendable {
     /// this kind for this day and session. An event an admin cancelled (a wrong match) does not count:
     /// the student's own arrival then revives that record with the new time and status (an UPDATE with a
     /// higher version), so the real student is recorded after all.
+    ///
+    /// Throws `ClockProblem`, changing nothing, while the clock cannot be trusted to date the record.
     public func recordEvent(_ e: NewAttendanceEvent, schoolCode: String) throws -> Bool {
-        try dbPool.write { db in
+        let clockNow = now()
+        return try dbPool.write { db in
+            try Self.checkAndAdvanceClock(db, now: clockNow, policy: clockPolicy)
             guard let student = try Self.student(db, code: e.studentCode) else {
                 throw StoreError.unknownStudent(e.studentCode)
             }
@@ -161,11 +199,11 @@ public final class AttendanceStore: Sendable {
                     """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
                 try Self.queue(db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
                                session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
-                               schoolCode: schoolCode, now: Date())
+                               schoolCode: schoolCode, now: clockNow)
                 return true
             }
             let recordID = Self.recordID(school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
-            let now = Timestamp.string(Date())
+            let now = Timestamp.string(clockNow)
             try db.execute(sql: """
                 INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
                                              camera, distance, version, cancelled)
@@ -186,11 +224,20 @@ public final class AttendanceStore: Sendable {
         }
     }
 
-    /// Counts a face nobody matched. `cropPath` only when the school opted in to keeping crops.
-    public func recordUnknownFace(at: Date, camera: String?, cropPath: String?) throws {
+    /// Counts a face nobody matched. `cropPath` only when the school opted in to keeping crops. Returns the row id.
+    @discardableResult
+    public func recordUnknownFace(at: Date, camera: String?, cropPath: String?) throws -> Int64 {
         try dbPool.write { db in
             try db.execute(sql: "INSERT INTO unknown_face(seen_at, camera, crop_path) VALUES (?, ?, ?)",
                            arguments: [Timestamp.string(at), camera, cropPath])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// The crop of an unknown-face row could not be written: the row keeps the count, not the path.
+    public func forgetUnknownCrop(row: Int64) throws {
+        try dbPool.write { db in
+            try db.execute(sql: "UPDATE unknown_face SET crop_path = NULL WHERE id = ?", arguments: [row])
         }
     }
 

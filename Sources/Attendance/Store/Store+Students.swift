@@ -46,6 +46,11 @@ extension AttendanceStore {
         try dbPool.read { db in try Self.activeConsent(db, student: student) }
     }
 
+    /// Whether a consent is in force for the student (the decider asks before every record).
+    public func hasActiveConsent(student: String) throws -> Bool {
+        try dbPool.read { db in try Self.activeConsent(db, student: student) != nil }
+    }
+
     static func activeConsent(_ db: Database, student: String) throws -> Consent? {
         try Row.fetchOne(db, sql: "SELECT * FROM consent WHERE student_code = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1",
                          arguments: [student]).map(Consent.init(row:))
@@ -209,7 +214,7 @@ extension AttendanceStore {
             try db.execute(sql: "DELETE FROM enrolment")
             let n = db.changesCount
             try db.execute(sql: "DELETE FROM gate_sighting")
-            try db.execute(sql: "DELETE FROM meta WHERE key = 'key_check'")
+            try db.execute(sql: "DELETE FROM meta WHERE key IN ('key_check', 'pseudonym_key')")
             try bumpGalleryVersion(db)
             try audit(db, action: "unenrol.all", subject: nil, detail: "embeddings deleted=\(n)")
             return n
