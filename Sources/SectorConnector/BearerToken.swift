@@ -14,8 +14,15 @@ public struct BearerToken: Sendable, Equatable, CustomStringConvertible, CustomD
         self.secret = trimmed
     }
 
-    /// Reads the token from a file (trailing newline ignored). The file should be mode 0600.
+    /// Reads the token from a file (trailing newline ignored). Refuses a file that group or others can
+    /// read or write: the token opens the sector database for the whole school (make it 0600, owned by
+    /// the daemon's user).
     public static func load(fromFile path: String) throws -> BearerToken {
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & 0o077 != 0, (st.st_mode & S_IFMT) == S_IFREG {
+            throw ConnectorError.configuration("the token file \(path) can be read by other users (mode \(String(st.st_mode & 0o777, radix: 8))); "
+                                               + "fix it with: chmod 600 '\(path)' (and chown it to the daemon's user)")
+        }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConnectorError.configuration("cannot read the token file \(path)")
         }

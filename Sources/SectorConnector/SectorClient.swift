@@ -56,7 +56,10 @@ public final class SectorClient: BatchTransport {
         }
         switch scheme {
         case "https": break
-        case "http" where allowInsecureHTTP: break
+        case "http" where allowInsecureHTTP && isLoopback(url.host!): break
+        case "http" where allowInsecureHTTP:
+            throw ConnectorError.configuration("endpoint '\(endpoint)' is plain http to another machine: allow_insecure_http is only for a "
+                                               + "gateway on this box (127.0.0.1, ::1, localhost); use https")
         case "http": throw ConnectorError.configuration("endpoint '\(endpoint)' is plain http; use https (or allow_insecure_http for a loopback test gateway)")
         default: throw ConnectorError.configuration("endpoint '\(endpoint)': unsupported scheme \(scheme)")
         }
@@ -64,6 +67,14 @@ public final class SectorClient: BatchTransport {
             throw ConnectorError.configuration("endpoint '\(endpoint)' must not carry a query or fragment")
         }
         return (trimmed.hasSuffix("/") ? trimmed : trimmed + "/") + WireContract.recordsPath
+    }
+
+    /// 127.0.0.0/8, ::1 or localhost: where plain http cannot leave the box.
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if h == "localhost" || h == "::1" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     /// Closes the connection pool. Call once, when done.

@@ -205,49 +205,69 @@ actor GatewayState {
     func setFaults(_ plan: FaultPlan) { faults = plan }
 
     /// Applies a batch: idempotent by (record_id, version); a version below the highest stored is stale.
-    /// The new lines are on disk (fsync) before this returns, so an acknowledged record survives a crash.
+    /// The new lines are on disk (write, then fsync) before the dedupe map learns them and before this
+    /// returns: a record is acknowledged only once it would survive a crash, and a failed write leaves the
+    /// map (and the file, cut back to its old end) as they were, so the sender's retry is stored, not "duplicate".
     func apply(_ slots: [IncomingSlot], receivedAt: Date) throws -> [RecordResult] {
         var results: [RecordResult] = []
         var lines = Data()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let at = ISO8601.string(receivedAt)
+        // This batch's new versions, applied to the maps only after the write.
+        var staged: [(id: String, version: Int, canonical: Data, stored: StoredRecord)] = []
+        var counts = (duplicate: 0, rejected: 0, stale: 0)
         for slot in slots {
             guard let record = slot.record else {
                 results.append(RecordResult(recordID: slot.recordID, version: slot.version, status: .rejected,
                                             reason: slot.problem ?? "unreadable record"))
-                stats.rejected += 1
+                counts.rejected += 1
                 continue
             }
             let canonical = try record.jsonData()
             let id = record.recordID, v = record.version
-            if let existing = versions[id]?[v] {
+            let top = ([highest[id]] + staged.filter { $0.id == id }.map { Optional($0.version) }).compactMap { $0 }.max()
+            if let existing = versions[id]?[v] ?? staged.first(where: { $0.id == id && $0.version == v })?.canonical {
                 if existing == canonical {
                     results.append(RecordResult(recordID: id, version: v, status: .duplicate))
-                    stats.duplicate += 1
+                    counts.duplicate += 1
                 } else {
                     results.append(RecordResult(recordID: id, version: v, status: .rejected,
                                                 reason: "version \(v) of \(id) is already stored with different content; send a higher version"))
-                    stats.rejected += 1
+                    counts.rejected += 1
                 }
-            } else if let top = highest[id], v < top {
+            } else if let top, v < top {
                 results.append(RecordResult(recordID: id, version: v, status: .stale, reason: "version \(top) is stored"))
-                stats.stale += 1
+                counts.stale += 1
             } else {
                 let stored = StoredRecord(receivedAt: at, record: record)
                 lines.append(try encoder.encode(stored))
                 lines.append(UInt8(ascii: "\n"))
-                versions[id, default: [:]][v] = canonical
-                highest[id] = v
-                log.append(stored)
+                staged.append((id, v, canonical, stored))
                 results.append(RecordResult(recordID: id, version: v, status: .accepted))
-                stats.accepted += 1
             }
         }
         if !lines.isEmpty {
-            try file.write(contentsOf: lines)
-            try file.synchronize()
+            let end = try file.seekToEnd()
+            do {
+                try file.write(contentsOf: lines)
+                try file.synchronize()
+            } catch {
+                // Nothing of this batch is acknowledged: cut off what may have been half-written.
+                try? file.truncate(atOffset: end)
+                try? file.synchronize()
+                throw error
+            }
         }
+        for s in staged {
+            versions[s.id, default: [:]][s.version] = s.canonical
+            highest[s.id] = max(highest[s.id] ?? s.version, s.version)
+            log.append(s.stored)
+        }
+        stats.accepted += staged.count
+        stats.duplicate += counts.duplicate
+        stats.rejected += counts.rejected
+        stats.stale += counts.stale
         stats.stored = log.count
         return results
     }

@@ -71,6 +71,9 @@ struct SectorGatewayCommand: AsyncParsableCommand {
         plan.delayAfterStoreMs = delayAfterStoreMs
         do { try plan.validate() } catch GatewayError.badRequest(let m) { throw ValidationError(m) }
         let state = try GatewayState(storePath: store, faults: plan, seed: seed)
+        // A store file that cannot grow (a full disk, a file-size limit) must fail the write, answered 500,
+        // not kill the gateway with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         if exitOnStdinEOF {
             Thread.detachNewThread {
                 while !FileHandle.standardInput.availableData.isEmpty {}

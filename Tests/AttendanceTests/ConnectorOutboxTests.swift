@@ -55,7 +55,7 @@ final class ConnectorOutboxTests: XCTestCase {
         let due = try await outbox.nextAttemptDate()
         XCTAssertEqual(due, .distantPast, "new records are due at once")
 
-        let later = Date().addingTimeInterval(3600)
+        let later = Date().addingTimeInterval(600)  // within the backoff's maximum (900 s)
         try await outbox.reschedule([OutboxRetry(key: all[0].key, attempts: 1, nextAttemptAt: later, error: "transport: refused")])
         try await outbox.park([OutboxParking(key: all[1].key, reason: "HTTP 403: no")])
         try await outbox.markDelivered([all[2].key], at: Date())

@@ -127,6 +127,44 @@ final class ConnectorFaultTests: XCTestCase {
         try await assertExactlyOnce(gateway, records)
     }
 
+    /// The gateway acknowledges only what is on disk: while its store file cannot grow (a full disk,
+    /// made here with a file-size limit on the running gateway) nothing is acknowledged nor remembered,
+    /// so once the disk has room the retries are stored, not answered "duplicate" for records it never kept.
+    func testAGatewayThatCannotWriteAcknowledgesNothingAndStoresTheRetry() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else { throw XCTSkip("prlimit (util-linux) is not installed") }
+        let gateway = try await GatewayProcess(directory: dir)
+        defer { gateway.stop() }
+        func limitFileSize(_ soft: String) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            p.arguments = ["--pid", "\(gateway.process.processIdentifier)", "--fsize=\(soft):unlimited"]
+            try p.run()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "prlimit --fsize=\(soft)")
+        }
+        let outbox = MemoryOutbox()
+        let records = sampleRecords(20)
+        for r in records { try await outbox.add(r) }
+        let (sender, client) = try makeSender(outbox, port: gateway.port, token: gateway.token, batch: 5)
+        defer { Task { await client.shutdown() } }
+
+        let size = (try FileManager.default.attributesOfItem(atPath: gateway.storePath)[.size] as? Int) ?? 0
+        try limitFileSize("\(size)")
+        _ = try await sender.drain(ignoringSchedule: true)
+        let deliveredWhileFull = await outbox.count(.delivered)
+        XCTAssertEqual(deliveredWhileFull, 0, "nothing acknowledged while the gateway could not write")
+        let heldWhileFull = try await gateway.records()
+        XCTAssertEqual(heldWhileFull.count, 0)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: gateway.storePath)[.size] as? Int, size, "no half-written line left")
+
+        try limitFileSize("unlimited")
+        try await drainUntilEmpty(sender, outbox)
+        let stats = try await gateway.stats()
+        XCTAssertEqual(stats.duplicate, 0, "a record the gateway never stored is not a duplicate")
+        XCTAssertEqual(stats.accepted, records.count)
+        try await assertExactlyOnce(gateway, records)
+    }
+
     func testTimeoutIsRetriedAndTheLateStoreAbsorbed() async throws {
         let gateway = try await GatewayProcess(directory: dir, arguments: ["--delay-ms", "1500"])
         defer { gateway.stop() }

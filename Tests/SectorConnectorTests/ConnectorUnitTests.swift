@@ -55,6 +55,14 @@ final class ConnectorUnitTests: XCTestCase {
                        "https://gw.example/v1/attendance-records")
         XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: "http://gw.example", allowInsecureHTTP: false))
         XCTAssertNoThrow(try SectorClient.recordsURL(endpoint: "http://127.0.0.1:8080", allowInsecureHTTP: true))
+        XCTAssertNoThrow(try SectorClient.recordsURL(endpoint: "http://localhost:8080", allowInsecureHTTP: true))
+        XCTAssertNoThrow(try SectorClient.recordsURL(endpoint: "http://[::1]:8080", allowInsecureHTTP: true))
+        // allow_insecure_http is for a gateway on this box only: plain http to another host stays refused.
+        for host in ["http://gw.example", "http://192.168.1.10:8080", "http://127.0.0.1.evil.example", "http://localhost.example"] {
+            XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: host, allowInsecureHTTP: true), host) { error in
+                XCTAssertTrue("\(error)".contains("only for a gateway on this box") || "\(error)".contains("plain http"), "\(error)")
+            }
+        }
         XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: "ftp://gw.example", allowInsecureHTTP: true))
         XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: "gw.example", allowInsecureHTTP: true))
         XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: "https://gw.example/?token=x", allowInsecureHTTP: false))
@@ -142,5 +150,22 @@ final class CountingTransport: BatchTransport, @unchecked Sendable {
             return RecordResult(recordID: r?.recordID, version: r?.version, status: .accepted)
         }
         return .results(results)
+    }
+
+    /// The token file is refused while group or others can read it (the docs say 0600).
+    func testATokenFileOthersCanReadIsRefused() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sector.token").path
+        try Data("s3cret-token\n".utf8).write(to: URL(fileURLWithPath: path))
+        for mode in [0o640, 0o644, 0o604] as [mode_t] {
+            chmod(path, mode)
+            XCTAssertThrowsError(try BearerToken.load(fromFile: path)) { error in
+                XCTAssertTrue("\(error)".contains("chmod 600"), "\(error)")
+                XCTAssertFalse("\(error)".contains("s3cret"), "the error never shows the token")
+            }
+        }
+        chmod(path, 0o600)
+        XCTAssertEqual(try BearerToken.load(fromFile: path).authorizationValue, "Bearer s3cret-token")
     }
 }

@@ -30,6 +30,7 @@ final class GatewayProcess: @unchecked Sendable {
     init(directory: URL, port: Int = 0, token: String = "test-token-\(UUID().uuidString)", arguments: [String] = []) async throws {
         let tokenFile = directory.appendingPathComponent("gateway.token")
         try Data((token + "\n").utf8).write(to: tokenFile)
+        chmod(tokenFile.path, 0o600)
         self.token = token
         self.storePath = directory.appendingPathComponent("gateway-store.jsonl").path
         let exe = Self.executable
