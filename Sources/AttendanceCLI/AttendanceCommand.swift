@@ -30,7 +30,7 @@ let commandList: [any ParsableCommand.Type] = [
     ExportCommand.self, ExcuseCommand.self, CorrectCommand.self, SyncCommand.self, AuditCommand.self,
     StudentCommand.self, PurgeCommand.self,
     // the gate box
-    ServeCommand.self, CamerasCommand.self, DemoCommand.self,
+    ServeCommand.self, CamerasCommand.self, DemoCommand.self, ClockCommand.self, KeyCommand.self,
     // the face engine
     FacesCommand.self, CompareCommand.self,
 ]

@@ -43,11 +43,15 @@ struct StudentView: Encodable {
     var active: Bool
     var enrolledFaces: Int
     var consent: Bool
+    /// An enrolment row of theirs does not open (damaged): the gate skips it.
+    var unreadableFace: Bool
+    /// The name the daemon's log and /health give the student (a keyed hash, never the code).
+    var logName: String
 
-    init(_ s: Student, faces: Int, consent: Bool) {
+    init(_ s: Student, faces: Int, consent: Bool, unreadable: Bool, logName: String) {
         code = s.code; fullName = s.fullName; classCode = s.classCode; gradeCode = s.gradeCode
         dateOfBirth = s.dateOfBirth?.description; gender = s.gender; active = s.active
-        enrolledFaces = faces; self.consent = consent
+        enrolledFaces = faces; self.consent = consent; unreadableFace = unreadable; self.logName = logName
     }
 }
 
@@ -77,8 +81,10 @@ struct StudentsCommand: AsyncParsableCommand {
             let (students, counts) = try storeCall {
                 (try store.students(classCode: classCode?.uppercased(), activeOnly: !all), try store.enrolmentCounts())
             }
+            let unreadable = try storeCall { try store.unreadableEnrolments() }
             let views = try storeCall {
-                try students.map { StudentView($0, faces: counts[$0.code] ?? 0, consent: try store.activeConsent(student: $0.code) != nil) }
+                try students.map { StudentView($0, faces: counts[$0.code] ?? 0, consent: try store.activeConsent(student: $0.code) != nil,
+                                               unreadable: unreadable.contains($0.code), logName: store.pseudonym(of: $0.code)) }
             }
             if json { return try printJSON(views) }
             if views.isEmpty {
@@ -87,9 +93,14 @@ struct StudentsCommand: AsyncParsableCommand {
             }
             var rows = [["CODE", "NAME", "CLASS", "CONSENT", "FACES"] + (all ? ["ACTIVE"] : [])]
             for v in views {
-                rows.append([v.code, v.fullName, v.classCode, v.consent ? "yes" : "no", "\(v.enrolledFaces)"] + (all ? [v.active ? "yes" : "no"] : []))
+                rows.append([v.code, v.fullName, v.classCode, v.consent ? "yes" : "no",
+                             "\(v.enrolledFaces)" + (v.unreadableFace ? " (DAMAGED)" : "")] + (all ? [v.active ? "yes" : "no"] : []))
             }
             print(table(rows))
+            for v in views where v.unreadableFace {
+                print("\n\(v.code) (\(v.logName) in the daemon's log): an enrolled face does not open (damaged row); the gate skips it. "
+                      + "Re-enrol: attendance unenroll \(v.code) && attendance enroll \(v.code) --photo PHOTO.jpg")
+            }
             let noConsent = views.filter { !$0.consent }.count
             let notEnrolled = views.filter { $0.consent && $0.enrolledFaces == 0 }.count
             print("\n\(views.count) students; \(noConsent) without consent, \(notEnrolled) with consent but no enrolled face.")
@@ -115,9 +126,11 @@ struct StudentsCommand: AsyncParsableCommand {
             }
             let consents = try storeCall { try store.consents(student: student) }
             let enrolments = try storeCall { try store.enrolments(student: student) }
-            let view = StudentView(s, faces: enrolments.count, consent: consents.contains { $0.isActive })
+            let unreadable = try storeCall { try store.unreadableEnrolments() }
+            let view = StudentView(s, faces: enrolments.count, consent: consents.contains { $0.isActive },
+                                   unreadable: unreadable.contains(s.code), logName: store.pseudonym(of: s.code))
             if json { return try printJSON(Detail(student: view, consents: consents, enrolments: enrolments)) }
-            print("\(s.code)  \(s.fullName)")
+            print("\(s.code)  \(s.fullName)  (\(view.logName) in the daemon's log)")
             print("class \(s.classCode) (grade \(s.gradeCode))" + (s.dateOfBirth.map { ", born \($0)" } ?? "")
                   + (s.gender.map { ", \($0)" } ?? "") + (s.active ? "" : ", INACTIVE (not on the latest roster)"))
             print("\nConsent:")

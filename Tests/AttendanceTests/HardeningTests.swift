@@ -159,6 +159,50 @@ final class HardeningTests: XCTestCase {
         XCTAssertThrowsError(try store.gallerySnapshot()) { XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile)) }
     }
 
+    // MARK: point 11: the key
+
+    func testKeyRotationReSealsEverythingAndTheOldKeyOpensNothing() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(3), nil, nil)], maxPerStudent: 5)
+        try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        let pseudonym = store.pseudonym(of: "0101")
+        let oldKey = try XCTUnwrap(FileManager.default.contents(atPath: tmp.keyFile))
+        let before = try store.gallerySnapshot().embeddings.map { $0.embedding }
+        let version = try store.galleryVersion()
+
+        let report = try store.rotateKey()
+        XCTAssertEqual(report, KeyRotationReport(enrolments: 3, sightings: 0, unreadable: 0))
+        XCTAssertNotEqual(FileManager.default.contents(atPath: tmp.keyFile), oldKey)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.keyFile + ".new"))
+        XCTAssertGreaterThan(try store.galleryVersion(), version, "the daemon's gallery reloads")
+        let reopened = try tmp.open()
+        XCTAssertEqual(try reopened.gallerySnapshot().embeddings.map { $0.embedding }, before)
+        XCTAssertEqual(reopened.pseudonym(of: "0101"), pseudonym, "log names survive a rotation")
+        XCTAssertTrue(try reopened.auditEntries().contains { $0.action == "key.rotate" })
+        // The old key (from a stolen backup, say) opens nothing.
+        let old = tmp.dir + "/old.key"
+        XCTAssertTrue(try FilePermissions.createPrivate(old, contents: [UInt8](oldKey)))
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: old)) { XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: old)) }
+    }
+
+    func testARotationInterruptedBeforeTheKeyFileWasReplacedIsFinishedOnOpen() throws {
+        let tmp = try TempStore()
+        let store = try tmp.open()
+        try seedRoster(store, in: tmp)
+        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+        let oldKey = try XCTUnwrap(FileManager.default.contents(atPath: tmp.keyFile))
+        try store.rotateKey()
+        // Put the box back in the state of a power cut after the commit, before the rename.
+        XCTAssertEqual(rename(tmp.keyFile, tmp.keyFile + ".new"), 0)
+        XCTAssertTrue(try FilePermissions.createPrivate(tmp.keyFile, contents: [UInt8](oldKey)))
+        let reopened = try tmp.open()
+        XCTAssertEqual(try reopened.gallerySnapshot().embeddings.map { $0.embedding }, [fakeEmbedding(1)])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.keyFile + ".new"), "the rotation was finished")
+        XCTAssertNotEqual(FileManager.default.contents(atPath: tmp.keyFile), oldKey)
+    }
+
     // MARK: point 12: camera ids become file names
 
     func testACameraIDThatIsNotAFileNameIsRefused() {

@@ -51,7 +51,12 @@ extension AttendanceStore {
             // ON DELETE CASCADE takes consent, enrolment, attendance_event, excuse and student_alias.
             try db.execute(sql: "DELETE FROM student WHERE code = ?", arguments: [code])
             try Self.bumpGalleryVersion(db)
-            try Self.audit(db, action: "student.erase", subject: code, detail:
+            let pseudonym = pseudonymKey.pseudonym(of: code)
+            try db.execute(sql: "INSERT INTO erased_student(pseudonym, erased_at) VALUES (?, ?) ON CONFLICT(pseudonym) DO UPDATE SET erased_at = excluded.erased_at",
+                           arguments: [pseudonym, Timestamp.string(now())])
+            // The audit names the erased student by the keyed hash: it proves which code was erased to whoever
+            // holds the code and the database, and tells nobody else anything.
+            try Self.audit(db, action: "student.erase", subject: pseudonym, detail:
                 "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)"
                 + (reason.map { "; reason=\($0.normalizedText)" } ?? ""))
             return r

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The database and the key file hold children's biometric data: only their owner may read them.
 enum FilePermissions {
@@ -11,6 +14,14 @@ enum FilePermissions {
         }
         let mode = UInt16(st.st_mode & 0o777)
         if mode & 0o077 != 0 { throw StoreError.unsafePermissions(path: path, mode: mode) }
+    }
+
+    /// Flushes a file or folder to disk.
+    static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.io(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        guard Glibc.fsync(fd) == 0 else { throw StoreError.io(path: path, reason: "fsync: " + String(cString: strerror(errno))) }
     }
 
     /// Creates `path` (and its parents) with mode 0700, or tightens an existing folder to 0700.

@@ -17,6 +17,9 @@ public struct RosterImportReport: Sendable, Equatable, Codable {
     public var deactivated: [String] = []
     public var classesAdded: [String] = []
     public var consentsRecorded: [String] = []
+    /// Students erased earlier whose roster consent predates the erasure: not recorded again (a consent given
+    /// after the erasure, with a later date, is).
+    public var consentsRefusedErased: [String] = []
     public var total: Int { added.count + changed.count + unchanged }
 }
 
@@ -37,7 +40,7 @@ extension AttendanceStore {
     public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport {
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
         let work = { (db: Database) throws -> Void in
-            report = try Self.applyRoster(db, roster, options: options)
+            report = try Self.applyRoster(db, roster, options: options, pseudonymKey: self.pseudonymKey)
         }
         if options.dryRun {
             // Same code path as a real import, then roll back: the report cannot drift from reality.
@@ -53,7 +56,8 @@ extension AttendanceStore {
         return report
     }
 
-    static func applyRoster(_ db: Database, _ roster: Roster, options: RosterImportOptions) throws -> RosterImportReport {
+    static func applyRoster(_ db: Database, _ roster: Roster, options: RosterImportOptions,
+                            pseudonymKey: PseudonymKey) throws -> RosterImportReport {
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
         let now = Timestamp.string(Date())
         for c in roster.classes {
@@ -103,7 +107,13 @@ extension AttendanceStore {
                     SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = ? AND revoked_at IS NOT NULL
                                    AND guardian_name = ? AND consent_date = ?)
                     """, arguments: [e.code, c.guardian, c.date.description]) ?? false
-                if !same && !revokedSame {
+                // An erased student's old consent is not brought back either: the erasure register (a keyed
+                // hash of the code, never the code) remembers the day of the erasure.
+                let erasedOn = try String.fetchOne(db, sql: "SELECT erased_at FROM erased_student WHERE pseudonym = ?",
+                                                   arguments: [pseudonymKey.pseudonym(of: e.code)])
+                if let erasedOn, c.date.description <= String(erasedOn.prefix(10)) {
+                    report.consentsRefusedErased.append(e.code)
+                } else if !same && !revokedSame {
                     _ = try recordConsent(db, student: e.code, guardian: c.guardian, relation: c.relation, date: c.date,
                                           scope: c.scope ?? Consent.defaultScope, childAgreed: c.childAgreed,
                                           source: "roster \((roster.file as NSString).lastPathComponent) line \(e.line)")
@@ -125,7 +135,8 @@ extension AttendanceStore {
         if activeChanged { try bumpGalleryVersion(db) }
         try audit(db, action: "roster.import", subject: (roster.file as NSString).lastPathComponent, detail:
             "added=\(report.added.count); changed=\(report.changed.count); unchanged=\(report.unchanged); "
-            + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)")
+            + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)"
+            + (report.consentsRefusedErased.isEmpty ? "" : "; consents refused (erased before)=\(report.consentsRefusedErased.count)"))
         return report
     }
 }

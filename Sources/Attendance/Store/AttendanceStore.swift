@@ -83,7 +83,16 @@ public final class AttendanceStore: Sendable {
         if let bytes = try KeyFile.load(keyFile) {
             let cipher = try EmbeddingCipher(keyBytes: bytes)
             if let storedCheck {
-                guard cipher.verifyCheck(storedCheck) else { throw StoreError.wrongKey(keyFile: keyFile) }
+                guard cipher.verifyCheck(storedCheck) else {
+                    // A key rotation that committed but did not get to rename its new key file: finish it.
+                    if let pending = try? KeyFile.load(keyFile + ".new"), let next = try? EmbeddingCipher(keyBytes: pending),
+                       next.verifyCheck(storedCheck) {
+                        try finishRotation(keyFile: keyFile)
+                        return (next, nil)
+                    }
+                    throw StoreError.wrongKey(keyFile: keyFile)
+                }
+                unlink(keyFile + ".new")  // a rotation that never committed
                 return (cipher, nil)
             }
             return (cipher, try cipher.sealCheck())

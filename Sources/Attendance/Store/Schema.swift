@@ -129,6 +129,15 @@ enum Schema {
                     seen_at TEXT NOT NULL);
                 """)
         }
+        // The erasure register: a student erased on request is remembered by a keyed hash of the code
+        // (PseudonymKey), never the code, so an old roster re-imported later cannot bring back their consent.
+        m.registerMigration("v3-erasure-register") { db in
+            try db.execute(sql: """
+                CREATE TABLE erased_student(
+                    pseudonym TEXT PRIMARY KEY,
+                    erased_at TEXT NOT NULL);
+                """)
+        }
         return m
     }
 }
