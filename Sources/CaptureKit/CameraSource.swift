@@ -32,6 +32,28 @@ public enum CameraSource {
         throw CaptureError(.invalidSource, operation: "parse", source: spec)
     }
 
+    /// `text` with the password of every `scheme://user:password@` in it replaced by `***` (a library's
+    /// message may quote the URL it was given).
+    public static func redactingCredentials(in text: String) -> String {
+        guard text.contains("://"), text.contains("@") else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let scheme = rest.range(of: "://") {
+            out += rest[..<scheme.upperBound]
+            rest = rest[scheme.upperBound...]
+            // The authority ends at the first '/', whitespace or quote; credentials end at its last '@'.
+            let end = rest.firstIndex { $0 == "/" || $0.isWhitespace || $0 == "\"" || $0 == "'" } ?? rest.endIndex
+            let authority = rest[..<end]
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                out += authority[..<colon] + ":***" + authority[at...]
+            } else {
+                out += authority
+            }
+            rest = rest[end...]
+        }
+        return out + rest
+    }
+
     /// The spec with an RTSP password replaced by `***`, safe for logs.
     public static func redacted(_ spec: String) -> String {
         guard let scheme = spec.range(of: "://"), let at = spec[scheme.upperBound...].firstIndex(of: "@") else { return spec }

@@ -21,7 +21,7 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible 
     public var code: Code
     /// What was being done: "open", "VIDIOC_DQBUF", "cv_video_read", ...
     public var operation: String
-    /// The device path or URL.
+    /// The device path or URL, its password (if any) replaced by `***`: errors reach logs and /health.
     public var source: String
     /// Extra words from the library (libv4lconvert's or OpenCV's message), if any.
     public var detail: String
@@ -29,8 +29,8 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible 
     public init(_ code: Code, operation: String, source: String, detail: String = "") {
         self.code = code
         self.operation = operation
-        self.source = source
-        self.detail = detail
+        self.source = CameraSource.redacted(source)
+        self.detail = CameraSource.redactingCredentials(in: detail)
     }
 
     /// The errno, for `.system` errors.
@@ -64,7 +64,7 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible 
             text = "\(source): not a camera source; use v4l2:/dev/videoN, rtsp://HOST/PATH or file:PATH"
         }
         if !detail.isEmpty { text += ": \(detail)" }
-        return text
+        return CameraSource.redactingCredentials(in: text)
     }
 
     /// From a cv4l2 return code, naming the failed operation the shim recorded.

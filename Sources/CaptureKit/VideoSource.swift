@@ -26,7 +26,7 @@ public final class VideoSource: FrameSource {
         self.url = url
         let live = ["rtsp://", "rtsps://", "http://", "https://"].contains { url.lowercased().hasPrefix($0) }
         self.isLive = live
-        let id = cameraID ?? url
+        let id = cameraID ?? CameraSource.redacted(url)
         self.cameraID = id
         self.options = options
         self.runner = SourceRunner(

@@ -274,6 +274,49 @@ final class GateReplayTests: XCTestCase {
         XCTAssertEqual(try store.enrolments(student: "7900000003").count, 1, "the refused shot changed nothing")
     }
 
+    /// Issue #12 point 10: nothing the daemon writes (its log, OpenCV's and FFmpeg's messages on the same
+    /// stderr) holds a camera password, a student code or a student name, at the default level `info`.
+    func testTheDaemonLogsNoSecretAndNoStudentCode() async throws {
+        let demo = try prepare()
+        let exe = try Self.executable()
+        let configPath = demo.directory + "/demo.toml"
+        let toml = demo.configTOML() + """
+
+            [[camera]]
+            id = "gate-rtsp"
+            source = "rtsp://admin:secret-pw-123@127.0.0.1:9/stream1"
+
+            """
+        try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let start = ISO8601DateFormatter.string(from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+                                                formatOptions: [.withInternetDateTime])
+        let output = Pipe()
+        let daemon = try Self.launch(exe, ["serve", "--config", configPath, "--replay-start", start, "--time-scale", "60"], output: output)
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        let collected = LogBuffer()
+        let reader = Thread { while case let d = output.fileHandleForReading.availableData, !d.isEmpty { collected.append(d) } }
+        reader.start()
+        let store = try AttendanceStore.open(config: demo.config)
+        for _ in 0..<1200 where try Self.eventCount(store) < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        XCTAssertEqual(try Self.eventCount(store), 2, "the replay camera recorded while the RTSP camera kept failing")
+        try await Task.sleep(for: .seconds(3))  // a few reconnect attempts of the RTSP camera
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        try await Task.sleep(for: .milliseconds(300))
+        let log = collected.text
+        XCTAssertTrue(log.contains("gate-rtsp"), "the RTSP camera's failures are logged:\n\(log)")
+        XCTAssertTrue(log.contains("recorded"), log)
+        var needles = ["secret-pw-123"]
+        for line in GateDemo.rosterCSV.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: ",").map(String.init)
+            needles += [fields[0], fields[1]]  // the code and the full name
+        }
+        for needle in needles {
+            XCTAssertFalse(log.contains(needle), "the log holds '\(needle)':\n\(log.split(separator: "\n").filter { $0.contains(needle) }.joined(separator: "\n"))")
+        }
+        XCTAssertTrue(log.contains(store.pseudonym(of: "7900000001")), "students are named by their pseudonym")
+    }
+
     /// Runs the command to its end; its exit status and everything it printed.
     static func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {
         let pipe = Pipe()
@@ -313,4 +356,12 @@ final class GateReplayTests: XCTestCase {
         try p.run()
         return p
     }
+}
+
+/// Bytes read from a pipe on another thread.
+final class LogBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }
