@@ -54,6 +54,7 @@ struct ConsentCommand: AsyncParsableCommand {
             let (store, _) = try global.openStore()
             let n = try storeCall { try store.revokeConsent(student: student, reason: reason) }
             print("Consent revoked for \(student); \(n) enrolled face\(n == 1 ? "" : "s") deleted. The gate stops recognising them within seconds.")
+            reportCompaction(store)
         }
     }
 

@@ -200,5 +200,6 @@ struct UnenrollCommand: AsyncParsableCommand {
         let (store, _) = try global.openStore()
         let n = try storeCall { try store.unenroll(student: student!) }
         print("\(n) enrolled face\(n == 1 ? "" : "s") of \(student!) deleted; the gate stops recognising them within seconds.")
+        reportCompaction(store)
     }
 }

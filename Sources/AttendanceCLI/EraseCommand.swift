@@ -38,6 +38,7 @@ struct StudentCommand: AsyncParsableCommand {
             let r = try storeCall { try store.erase(student: student, reason: reason) }
             print("Erased \(student): \(r.enrolments) enrolled faces, \(r.consents) consent records, \(r.events) attendance events, "
                   + "\(r.outbox) queued reports, \(r.excuses) excuses. The audit log records the erasure.")
+            if let problem = r.compaction { warnCompaction(problem) }
         }
     }
 }
@@ -47,15 +48,26 @@ struct PurgeCommand: AsyncParsableCommand {
         commandName: "purge",
         abstract: "Apply the retention rules now (the daemon does it daily).",
         discussion: """
-        Deletes attendance events older than privacy.retention_days, unknown-face crops older than privacy.keep_unknown_crops_days (all of them when it is 0), and unknown-face counts older than the retention period.
+        Deletes attendance events older than privacy.retention_days, unknown-face crops older than privacy.keep_unknown_crops_days (all of them when it is 0), and unknown-face counts older than the retention period. A record the sector database has not received yet is kept, however old (`attendance sync status`).
+
+        --compact-only folds the write-ahead log back into the database (what erasures do), so deleted data leaves no old page behind.
         """
     )
     @OptionGroup var global: GlobalOptions
+    @Flag(help: "Only fold the write-ahead log back into the database; delete nothing.") var compactOnly = false
 
     func run() async throws {
         let (store, config) = try global.openStore()
+        if compactOnly {
+            try storeCall { try store.compact() }
+            print("Write-ahead log folded back; no deleted data is left in it.")
+            return
+        }
         let r = try storeCall { try store.purge(config: config) }
         print("Purged \(r.events) attendance events before \(r.eventsBefore) (\(r.outbox) queued reports, \(r.excuses) excuses), "
               + "\(r.cropsDeleted) unknown-face crops, \(r.unknownFaces) unknown-face counts.")
+        if r.keptUndelivered > 0 {
+            print("\(r.keptUndelivered) older record(s) kept: the sector database has not received them yet (attendance sync status).")
+        }
     }
 }

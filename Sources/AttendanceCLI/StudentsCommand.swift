@@ -16,6 +16,17 @@ func storeCall<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as ExitCode { throw e } catch { throw failLine("\(error)") }
 }
 
+/// After deleting biometric data: folds the write-ahead log back so no old page keeps the bytes, and
+/// says so when it could not (a daemon reading at that moment); never silently.
+func reportCompaction(_ store: AttendanceStore) {
+    do { try store.compact() } catch { warnCompaction("\(error)") }
+}
+
+func warnCompaction(_ problem: String) {
+    FileHandle.standardError.write(Data(("warning: the deletion is committed, but " + problem
+        + ". A running daemon checkpoints within seconds of the change; check with `attendance purge --compact-only` later.\n").utf8))
+}
+
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -317,6 +317,70 @@ final class GateReplayTests: XCTestCase {
         XCTAssertTrue(log.contains(store.pseudonym(of: "7900000001")), "students are named by their pseudonym")
     }
 
+    /// Issue #12 point 8: `consent revoke`, `unenroll` and `student erase` leave no sealed embedding (nor, for
+    /// erase, the student's code) in the database file, its -wal or its -shm, while a daemon runs and reads:
+    /// its gallery drops the student within seconds and its checkpoint removes the old pages.
+    func testErasureLeavesNoBytesWhileTheDaemonRuns() async throws {
+        let demo = try prepare()
+        let exe = try Self.executable()
+        let port = Int.random(in: 20000...45000)
+        let configPath = demo.directory + "/demo.toml"
+        try demo.configTOML().replacingOccurrences(of: "port = 0", with: "port = \(port)").write(toFile: configPath, atomically: true, encoding: .utf8)
+        let daemon = try Self.launch(exe, ["serve", "--config", configPath, "--log-level", "warning"])
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        func embeddings() async -> Double? {
+            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!) else { return nil }
+            return String(decoding: data, as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix("attendance_gallery_embeddings ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
+            for _ in 0..<300 { if try await condition() { return }; try await Task.sleep(for: .milliseconds(100)) }
+            XCTFail("timed out: \(what)")
+        }
+        let path = demo.config.database.path
+        func fileBytes() -> Data {
+            var all = Data()
+            for p in [path, path + "-wal", path + "-shm"] { all.append(FileManager.default.contents(atPath: p) ?? Data()) }
+            return all
+        }
+        let store = try AttendanceStore.open(config: demo.config)
+        func sealed(_ student: String) throws -> [Data] {
+            try store.dbPool.read { try Data.fetchAll($0, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = ?", arguments: [student]) }
+                .map { $0.prefix(40) }
+        }
+        // A third student to unenroll.
+        for args in [["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father", "--date", "2026-11-20", "--child-agrees"],
+                     ["enroll", "7900000002", "--photo", Self.samples + "/astronaut.png"]] {
+            let (status, out) = try Self.run(exe, args + ["--config", configPath])
+            XCTAssertEqual(status, 0, out)
+        }
+        try await waitFor("the daemon loaded 3 faces") { await embeddings() == 3 }
+
+        let steps: [(student: String, command: [String], codeGoes: Bool)] = [
+            ("7900000001", ["consent", "revoke", "7900000001", "--reason", "parent's letter"], false),
+            ("7900000002", ["unenroll", "7900000002"], false),
+            ("7900000003", ["student", "erase", "7900000003", "--yes", "--reason", "parent's request"], true),
+        ]
+        var expected = 3.0
+        for step in steps {
+            var needles = try sealed(step.student)
+            XCTAssertFalse(needles.isEmpty)
+            XCTAssertTrue(needles.allSatisfy { fileBytes().range(of: $0) != nil }, "the sealed embedding is on disk before \(step.command[0])")
+            if step.codeGoes { needles.append(Data(step.student.utf8)) }
+            let (status, out) = try Self.run(exe, step.command + ["--config", configPath])
+            XCTAssertEqual(status, 0, out)
+            expected -= 1
+            try await waitFor("the daemon's gallery dropped \(step.student)") { await embeddings() == expected }
+            try await waitFor("no byte of \(step.student)'s data left after \(step.command.joined(separator: " "))") {
+                let bytes = fileBytes()
+                return needles.allSatisfy { bytes.range(of: $0) == nil }
+            }
+        }
+        XCTAssertTrue(daemon.isRunning, "the daemon served throughout")
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+    }
+
     /// Runs the command to its end; its exit status and everything it printed.
     static func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {
         let pipe = Pipe()
