@@ -5,7 +5,10 @@ set -euo pipefail
 # libopenblas0-pthread: dlib's ResNet through OpenBLAS takes ~35 ms a face, through reference BLAS ~270 ms.
 pkgs=(pkg-config libopencv-dev libdlib-dev libblas-dev liblapack-dev libv4l-dev v4l-utils
       libxlsxwriter-dev libsqlite3-dev python3-skimage opencv-doc python3-venv
-      libopenblas0-pthread libjpeg-dev python3-openpyxl)
+      libopenblas0-pthread libjpeg-dev python3-openpyxl
+      prometheus systemd util-linux)
+# prometheus: its promtool checks the daemon's /metrics (GateReplayTests); systemd: systemd-analyze checks the unit;
+# util-linux: prlimit fills the reference gateway's disk (ConnectorFaultTests).
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -239,6 +239,30 @@ final class GateReplayTests: XCTestCase {
         XCTAssertEqual(enrol.terminationStatus, 0)
         try await waitFor("attendance_gallery_embeddings", 3)
 
+        // The live daemon's metrics follow Prometheus' conventions (issue #12 point 14).
+        let (metrics, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+        let text = String(decoding: metrics, as: UTF8.self)
+        XCTAssertTrue(text.contains("# HELP attendance_frames_total "), text)
+        XCTAssertTrue(text.contains("attendance_dropped_frames_total"), "dropped frames are a counter")
+        if let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile(atPath:)) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: promtool)
+            p.arguments = ["check", "metrics"]
+            let input = Pipe(), out = Pipe()
+            p.standardInput = input
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            input.fileHandleForWriting.write(metrics)
+            try input.fileHandleForWriting.close()
+            let report = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "promtool check metrics:\n\(report)")
+            XCTAssertEqual(report.trimmingCharacters(in: .whitespacesAndNewlines), "", "promtool check metrics:\n\(report)")
+        } else {
+            print("promtool is not installed (Debian package prometheus): the metrics' conventions were not checked")
+        }
+
         kill(daemon.processIdentifier, SIGTERM)
         let stopAsked = ContinuousClock.now
         while daemon.isRunning && ContinuousClock.now - stopAsked < .seconds(20) { try await Task.sleep(for: .milliseconds(50)) }
