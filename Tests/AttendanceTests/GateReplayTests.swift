@@ -341,6 +341,58 @@ final class GateReplayTests: XCTestCase {
         XCTAssertTrue(log.contains(store.pseudonym(of: "7900000001")), "students are named by their pseudonym")
     }
 
+    /// Issue #12 point 6: a crash loop. The daemon replays the gate video with the reference gateway
+    /// receiving, and is SIGKILLed at 30 random moments (while loading, recording, sending); then it runs
+    /// to the end and `attendance sync` drains. The database passes `PRAGMA integrity_check`, and every
+    /// expected student is recorded exactly once, in the store and at the gateway.
+    func testThirtyKillsAtRandomMomentsLoseAndDuplicateNothing() async throws {
+        let demo = try prepare()
+        let exe = try Self.executable()
+        let dir = URL(fileURLWithPath: demo.directory)
+        let gateway = try await GatewayChild(directory: dir)
+        defer { gateway.stop() }
+        let configPath = demo.directory + "/demo.toml"
+        let toml = demo.configTOML() + """
+
+            [connector]
+            endpoint = "http://127.0.0.1:\(gateway.port)"
+            token_file = "\(gateway.tokenFile)"
+            batch_size = 1
+            allow_insecure_http = true
+
+            """
+        try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let start = ISO8601DateFormatter.string(from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+                                                formatOptions: [.withInternetDateTime])
+        let args = ["serve", "--config", configPath, "--replay-start", start, "--time-scale", "60", "--exit-when-done", "--log-level", "error"]
+        let store = try AttendanceStore.open(config: demo.config)
+        var delays: [Double] = []
+        var killedWithEvents = 0
+        for _ in 0..<30 {
+            let delay = Double.random(in: 0.2...6)
+            delays.append(delay)
+            let p = try Self.launch(exe, args, output: Pipe())
+            try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+            if try Self.eventCount(store) > 0 { killedWithEvents += 1 }
+        }
+        print("kill delays (s): \(delays.map { String(format: "%.1f", $0) }.joined(separator: " ")); kills after a record: \(killedWithEvents)")
+        let (status, out) = try Self.run(exe, Array(args.dropLast(2)))
+        XCTAssertEqual(status, 0, out)
+        let (synced, syncOut) = try Self.run(exe, ["sync", "--config", configPath])
+        XCTAssertEqual(synced, 0, syncOut)
+
+        let integrity = try await store.dbPool.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
+        XCTAssertEqual(integrity, ["ok"])
+        try assertKnownAnswer(store, config: demo.config)
+        let held = try await gateway.records()
+        XCTAssertEqual(held.map(\.studentCode).sorted(), ["7900000001", "7900000003"], "each student once at the gateway")
+        XCTAssertEqual(Set(held.map(\.recordID)).count, 2)
+        let outbox = try await store.dbPool.read { try String.fetchAll($0, sql: "SELECT state FROM outbox") }
+        XCTAssertEqual(outbox, ["delivered", "delivered"])
+    }
+
     /// Issue #12 point 8: `consent revoke`, `unenroll` and `student erase` leave no sealed embedding (nor, for
     /// erase, the student's code) in the database file, its -wal or its -shm, while a daemon runs and reads:
     /// its gallery drops the student within seconds and its checkpoint removes the old pages.
