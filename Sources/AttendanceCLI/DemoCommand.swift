@@ -46,20 +46,17 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let config = demo.config
         let store = try AttendanceStore.open(config: config)
-        let faces = try EnrolledFaces(store: store)
-        try faces.reload()
-        let decider = AttendanceDecider(store: store, config: config)
         let tz = TimeZone(identifier: config.school.timezone)!
         let timeFormat = DateFormatter()
         timeFormat.dateFormat = "HH:mm:ss"
         timeFormat.timeZone = tz
         let names = Dictionary(uniqueKeysWithValues: try store.students().map { ($0.code, $0.fullName) })
-        print("Demo school \(config.school.name), \(names.count) students, \(faces.current().snapshot.studentCount) enrolled; day \(demo.day)")
+        print("Demo school \(config.school.name), \(names.count) students, \(Set(try store.enrolledEmbeddings().map(\.student)).count) enrolled; day \(demo.day)")
         print("Replaying \(demo.video) on \(config.cameras.count) camera(s); school opens 07:00, late after +\(config.schedule.lateAfterMinutes) min\n")
 
         let logger = Logger(label: "attendance.demo")
         let started = ContinuousClock.now
-        let results = try await demo.replay(faces: faces, decider: decider, models: models, logger: logger) { event in
+        let results = try await demo.replay(store: store, models: models, logger: logger) { event in
             switch event {
             case let .recorded(e, latency):
                 let ms = Double(latency / .microseconds(1)) / 1000

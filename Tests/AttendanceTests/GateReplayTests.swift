@@ -33,10 +33,7 @@ final class GateReplayTests: XCTestCase {
 
     func replay(_ demo: GateDemo) async throws -> (stats: [PipelineStatistics], store: AttendanceStore) {
         let store = try AttendanceStore.open(config: demo.config)
-        let faces = try EnrolledFaces(store: store)
-        try faces.reload()
-        let decider = AttendanceDecider(store: store, config: demo.config)
-        let stats = try await demo.replay(faces: faces, decider: decider, models: Self.models, logger: Logger(label: "test"))
+        let stats = try await demo.replay(store: store, models: Self.models, logger: Logger(label: "test"))
         return (stats, store)
     }
 

@@ -120,28 +120,37 @@ extension GateDemo {
 }
 
 extension GateDemo {
-    /// Replays the demo video through one pipeline per configured camera, all at once, as fast as
-    /// frames can be processed (times come from the frame numbers, not the clock).
-    public func replay(faces: EnrolledFaces, decider: AttendanceDecider, models: ModelPaths, logger: Logger,
+    /// Replays the demo video through the gate daemon itself (one pipeline per configured camera, all at
+    /// once, as fast as frames can be processed; times come from the frame numbers, not the clock), with
+    /// metrics off, until every camera has ended. Returns each camera's statistics.
+    public func replay(store: AttendanceStore, models: ModelPaths, logger: Logger,
                        onEvent: @escaping @Sendable (PipelineEvent) -> Void = { _ in }) async throws -> [PipelineStatistics] {
-        let fps = try VideoInfo(path: video).fps
-        let clock = PipelineClock.replay(start: replayStart, fps: fps, scale: GateDemo.timeScale)
-        let config = self.config
-        return try await withThrowingTaskGroup(of: PipelineStatistics.self) { group in
-            for camera in config.cameras {
-                group.addTask {
-                    var options = CaptureOptions()
-                    options.pacing = .asFastAsPossible
-                    let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options, logger: logger)
-                    let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(config.recognition), models: models,
-                                                  faces: faces, decider: decider, clock: clock, privacy: config.privacy,
-                                                  logger: logger)
-                    return try await pipeline.run(source: source, onEvent: onEvent)
-                }
-            }
-            var all: [PipelineStatistics] = []
-            for try await s in group { all.append(s) }
-            return all
+        var config = self.config
+        config.metrics.enabled = false
+        let collected = CollectedStatistics()
+        var options = GateDaemon.Options()
+        options.replayStart = replayStart
+        options.timeScale = GateDemo.timeScale
+        options.exitWhenDone = true
+        options.systemd = SystemdNotifier(environment: [:])
+        options.onEvent = { event in
+            if case let .finished(_, stats) = event { collected.add(stats) }
+            onEvent(event)
         }
+        let daemon = try GateDaemon(config: config, store: store, models: models, options: options, logger: logger)
+        try await daemon.run()
+        let failures = daemon.state.report().compactMap { c -> String? in
+            if case let .failed(error) = c.phase { return "camera \(c.id): \(error)" } else { return nil }
+        }
+        if !failures.isEmpty { throw StoreError.invalid("the replay failed: " + failures.joined(separator: "; ")) }
+        return collected.all
     }
+}
+
+/// Statistics reported by the cameras' pipelines, from any task.
+final class CollectedStatistics: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stats: [PipelineStatistics] = []
+    func add(_ s: PipelineStatistics) { lock.lock(); stats.append(s); lock.unlock() }
+    var all: [PipelineStatistics] { lock.lock(); defer { lock.unlock() }; return stats }
 }
