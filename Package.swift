@@ -3,7 +3,7 @@
 import PackageDescription
 
 /// Only the OpenCV libraries the shim uses: linking all 56 that pkg-config lists
-/// costs ~0.15 s and 40 MB at start-up (DESIGN.md).
+/// costs ~0.15 s and 40 MB at start-up.
 let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn", "opencv_videoio"]
 
 /// The shim is always built optimised: dlib's templates at -O0 make one embedding take seconds.
@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
     ],
     targets: [
         // MARK: C shims (C/C++ lives only here, behind plain C headers)
@@ -56,7 +57,7 @@ let package = Package(
         .target(name: "CXLSXWriter", linkerSettings: [.linkedLibrary("xlsxwriter")]),
         .target(name: "CClock"),
 
-        // MARK: Swift modules (the design card's names)
+        // MARK: Swift modules, one stage of the data flow each (ARCHITECTURE.md)
         .target(name: "FaceEngine", dependencies: ["COpenCV"]),
         .target(
             name: "CaptureKit",
@@ -67,6 +68,7 @@ let package = Package(
             name: "SectorConnector",
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -103,6 +105,7 @@ let package = Package(
             dependencies: [
                 "SectorConnector",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -116,8 +119,18 @@ let package = Package(
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels"]),
         .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
-        .testTarget(name: "SectorConnectorTests", dependencies: ["SectorConnector", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
-        .testTarget(name: "AttendanceTests", dependencies: ["Attendance", "FaceEngine", "FaceMatch"]),
+        .testTarget(name: "SectorConnectorTests", dependencies: [
+            "SectorConnector",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "AttendanceTests", dependencies: [
+            "Attendance", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -96,7 +96,7 @@ struct EnrollCommand: AsyncParsableCommand {
             for o in outcomes {
                 let file = (o.source as NSString).lastPathComponent
                 if let why = o.rejection {
-                    print("  rejected  \(file): \(why)")
+                    print("  rejected  \(file): \(why)" + (why.isForceable ? " [--force]" : ""))
                 } else {
                     let q = o.quality.map { " (face \(Int($0.boxSize)) px, sharpness \(Int($0.sharpness)))" } ?? ""
                     print("  accepted  \(file)\(q)" + (o.forced ? " [--force]" : ""))
@@ -134,19 +134,11 @@ extension EnrollCommand {
                 let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
                 let faces = try engine.faces(in: image)
                 let feedback: String
-                if faces.isEmpty {
-                    feedback = "no face in view"
-                } else if faces.count > 1 {
-                    feedback = "\(faces.count) faces in view: only the student, please"
-                } else if faces[0].quality.boxSize < rules.minFaceSize {
-                    feedback = "face too small (\(Int(faces[0].quality.boxSize)) px, need \(Int(rules.minFaceSize))): come closer"
-                } else if faces[0].quality.sharpness < rules.minSharpness {
-                    feedback = "blurred: hold still"
-                } else if abs(faces[0].quality.yaw) > rules.maxYaw {
-                    feedback = "turned away (\(Int(faces[0].quality.yaw))°): look straight at the camera"
-                } else if let last = lastShot, ContinuousClock.now - last < .milliseconds(500) {
-                    continue
-                } else {
+                switch EnrolmentGate(recognition: rules).quality(faces) {
+                case .failure(let why):
+                    feedback = why.liveHint
+                case .success:
+                    if let last = lastShot, ContinuousClock.now - last < .milliseconds(500) { continue }
                     lastShot = ContinuousClock.now
                     taken.append((source: "camera shot \(taken.count + 1)", faces: .success(faces)))
                     feedback = "good shot \(taken.count) of \(shots)"

@@ -10,10 +10,6 @@ func parseDay(_ text: String, option: String) throws -> LocalDate {
     return d
 }
 
-/// Today in the school's time zone.
-func today(_ config: AttendanceConfig) -> LocalDate {
-    LocalDate(Date(), in: TimeZone(identifier: config.school.timezone) ?? .current)
-}
 
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,17 +53,11 @@ struct ExportDailyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, config) = try global.openStore()
-        let day = try date.map { try parseDay($0, option: "--date") } ?? today(config)
-        let format = format ?? ExportFormat(path: output) ?? .csv
         let reports = AttendanceReports(store: store, config: config)
+        let day = try date.map { try parseDay($0, option: "--date") } ?? reports.today
+        let format = format ?? ExportFormat(path: output) ?? .csv
         let files: [String] = try storeCall {
-            let report = try reports.daily(day, classCode: classCode)
-            if let classCode, report.rows.isEmpty {
-                throw StoreError.invalid("class \(classCode) has no active students")
-            }
-            let files = try ReportWriter.write(report, format: format, to: output, timeZone: reports.timeZone)
-            try store.audit(action: "export.daily", subject: nil,
-                            detail: "\(day) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(output)")
+            let (report, files) = try reports.exportDaily(day, classCode: classCode, format: format, to: output)
             if !report.isSchoolDay {
                 FileHandle.standardError.write(Data("note: \(day) is not a school day in the config's schedule\n".utf8))
             }
@@ -113,19 +103,12 @@ struct ExportAbsencesCommand: AsyncParsableCommand {
     func run() async throws {
         let (store, config) = try global.openStore()
         let first = try parseDay(from, option: "--from")
-        let now = today(config)
-        var last = try to.map { try parseDay($0, option: "--to") } ?? now
-        if last > now {
-            FileHandle.standardError.write(Data("note: counting up to today (\(now)), not \(last)\n".utf8))
-            last = now
-        }
+        let last = try to.map { try parseDay($0, option: "--to") }
         let format = format ?? ExportFormat(path: output) ?? .xlsx
         let reports = AttendanceReports(store: store, config: config)
         try storeCall {
-            let report = try reports.absences(from: first, to: last, classCode: classCode)
-            try ReportWriter.write(report, format: format, to: output)
-            try store.audit(action: "export.absences", subject: nil,
-                            detail: "\(first)..\(last) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(output)")
+            let (report, counted, cut) = try reports.exportAbsences(from: first, to: last, classCode: classCode, format: format, to: output)
+            if cut { FileHandle.standardError.write(Data("note: counting up to today (\(counted.upperBound)), not \(last!)\n".utf8)) }
             let absent = report.rows.reduce(0) { $0 + $1.absentDays }
             print("\(report.rows.count) students, \(report.schoolDays.count) school days, \(absent) days absent in all")
         }

@@ -49,15 +49,16 @@ struct IdentifyCommand: AsyncParsableCommand {
             if faces.isEmpty && !json { print("\(photo): no face found") }
             for face in faces {
                 guard let d = face.descriptor else { continue }
-                let best = try index.best(d.values)
-                let margin = best.flatMap { $0.margin.isFinite ? $0.margin : nil }
-                let ok = best.map { rules.accepts($0, nearestOther: index.nearestOther[$0.student]) } ?? false
-                let name = ok ? (try? store.student(code: best!.student))??.fullName : nil
-                results.append(FaceResult(photo: photo, box: face.box, student: ok ? best?.student : nil, name: name,
-                                          nearest: best?.student, distance: best?.distance, margin: margin, recognised: ok))
+                let who = try index.identify(d.values, rules: rules)
+                let margin = who.nearest.flatMap { $0.margin.isFinite ? $0.margin : nil }
+                let name = who.student.flatMap { (try? store.student(code: $0))??.fullName }
+                results.append(FaceResult(photo: photo, box: face.box, student: who.student, name: name, nearest: who.nearest?.student,
+                                          distance: who.nearest?.distance, margin: margin, recognised: who.recognised))
             }
         }
-        try? store.audit(action: "identify", subject: nil, detail: "photos=\(photos.count); faces=\(results.count)")
+        do { try store.audit(action: "identify", subject: nil, detail: "photos=\(photos.count); faces=\(results.count)") } catch {
+            throw failLine("the audit log refused the entry, so nothing is shown: \(error)")
+        }
         if json { try printJSON(results) } else {
             for r in results {
                 let b = r.box

@@ -13,7 +13,25 @@ extension GlobalOptions {
 
 /// Runs a store call, turning its error into the one-line message every command prints.
 func storeCall<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as ExitCode { throw e } catch { throw failLine("\(error)") }
+    do { return try body() } catch let e as ExitCode { throw e } catch { throw failLine("\(error)" + (commandHint(error).map { "\n" + $0 } ?? "")) }
+}
+
+/// The command that fixes what a library error describes (the library itself names no command or flag).
+func commandHint(_ error: Error) -> String? {
+    switch error {
+    case let StoreError.noConsent(code):
+        return "  attendance consent record \(code) --guardian NAME --relation mother|father|guardian --date yyyy-MM-dd [--child-agrees]"
+    case let StoreError.childMustAgree(code):
+        return "  attendance consent record \(code) ... --child-agrees"
+    case StoreError.missingKey:
+        return "  to discard the enrolments: attendance unenroll --all --yes"
+    case StoreError.unknownStudent:
+        return "  attendance students --all   lists the codes"
+    case let rejection as EnrolmentRejection where rejection.isForceable:
+        return "  add --force to enrol it anyway"
+    default:
+        return nil
+    }
 }
 
 /// After deleting biometric data: folds the write-ahead log back so no old page keeps the bytes, and

@@ -45,14 +45,3 @@ public struct BearerToken: Sendable, Equatable, CustomStringConvertible, CustomD
     public var description: String { "<redacted token>" }
     public var debugDescription: String { "<redacted token>" }
 }
-
-/// Errors of the connector's set-up (delivery problems are outcomes, not errors).
-public enum ConnectorError: Error, CustomStringConvertible, Sendable {
-    case configuration(String)
-
-    public var description: String {
-        switch self {
-        case .configuration(let s): return "connector: \(s)"
-        }
-    }
-}

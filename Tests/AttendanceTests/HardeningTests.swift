@@ -316,6 +316,25 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(queued, 2)
     }
 
+    /// A clock behind the high-water mark shows on /health (503) before any face arrives.
+    func testAWrongClockMakesHealthSay503() async throws {
+        let demo = try prepareDemo()
+        let clock = TestClock(Date())
+        let store = try AttendanceStore(path: demo.config.database.path, keyFile: demo.config.database.resolvedKeyFile, now: { clock.now })
+        let mark = Timestamp.string(clock.now)
+        try await store.dbPool.write { db in
+            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('clock_high_water', ?)", arguments: [mark])
+        }
+        let daemon = try demoDaemon(demo, store: store)
+        let before = await daemon.health()
+        XCTAssertNil(before.clockProblem)
+        clock.advance(-2 * 86_400)  // the RTC battery died over the weekend
+        let health = await daemon.health()
+        XCTAssertFalse(health.healthy)
+        XCTAssertTrue(health.text.contains("problem: clock: the system clock says"), health.text)
+        XCTAssertTrue(health.text.contains("clock: NOT trusted"), health.text)
+    }
+
     /// systemd hears READY once the camera delivered its first frame, then WATCHDOG while the pipeline runs.
     func testTheDaemonTellsSystemdItIsReadyAndAlive() async throws {
         let demo = try prepareDemo()

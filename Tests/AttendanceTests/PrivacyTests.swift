@@ -155,7 +155,7 @@ final class PrivacyTests: XCTestCase {
         try seedRoster(store, in: tmp, consent: false)  // born 2013: 11 in 2024
         XCTAssertThrowsError(try store.recordConsent(student: "0101", guardian: "Mẹ", relation: "mother",
                                                      date: LocalDate(year: 2024, month: 9, day: 1))) {
-            XCTAssertTrue("\($0)".contains("--child-agrees"), "\($0)")
+            XCTAssertTrue("\($0)".contains("the child's own agreement"), "\($0)")
         }
         XCTAssertThrowsError(try store.recordConsent(student: "0101", guardian: "Mẹ", relation: "mother",
                                                      date: LocalDate(year: 2099, month: 1, day: 1), childAgreed: true))

@@ -30,16 +30,28 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
             return "face turned away (\(Int(yaw.magnitude))°, at most \(Int(maximum))°); the student should look at the camera"
         case let .looksLikeOtherStudent(other, distance):
             return "looks like student \(other), who is already enrolled (distance \(f(distance))): "
-                + "is it the wrong student's photo? Check, then use --force if it is right (twins, siblings)"
+                + "is it the wrong student's photo? Check; if it is right (twins, siblings), enrol it anyway (force)"
         case let .unlikeOwnPhotos(distance, threshold):
             return "does not look like this student's other photos (distance \(f(distance)), at most \(f(threshold)) expected): "
-                + "a photo of someone else? Check, then use --force if it is right"
+                + "a photo of someone else? Check; if it is right, enrol it anyway (force)"
         case .limitReached(let n): return "the student already has \(n) enrolled faces (the limit); `attendance unenroll` first to replace them"
         case .noDescriptor: return "the face could not be measured"
         }
     }
 
-    /// Rejections a teacher may override with --force (the photo itself is fine).
+    /// The same reason as a short instruction for the person in front of a camera (live enrolment feedback).
+    public var liveHint: String {
+        switch self {
+        case .noFace: return "no face in view"
+        case .severalFaces(let n): return "\(n) faces in view: only the student, please"
+        case let .tooSmall(size, minimum): return "face too small (\(Int(size)) px, need \(Int(minimum))): come closer"
+        case .blurred: return "blurred: hold still"
+        case let .turnedAway(yaw, _): return "turned away (\(Int(yaw.magnitude))°): look straight at the camera"
+        default: return description
+        }
+    }
+
+    /// Rejections a teacher may override (the photo itself is fine; `force`).
     public var isForceable: Bool {
         switch self {
         case .looksLikeOtherStudent, .unlikeOwnPhotos: return true
@@ -59,6 +71,19 @@ public struct EnrolmentGate: Sendable {
     /// The face to enrol, or why not. `others`: every other student's embeddings; `own`: this student's.
     public func assess(faces: [Face], others: [(student: String, embedding: [Float])], own: [[Float]],
                        force: Bool) -> Result<Face, EnrolmentRejection> {
+        let largest: Face
+        switch quality(faces) {
+        case .failure(let why): return .failure(why)
+        case .success(let face): largest = face
+        }
+        guard let d = largest.descriptor else { return .failure(.noDescriptor) }
+        if !force, let why = identityProblem(d.values, others: others, own: own) { return .failure(why) }
+        return .success(largest)
+    }
+
+    /// The one face of a photo or camera frame good enough to enrol, or why not: exactly one person (faces
+    /// much smaller than the largest are people in the background), large, sharp and frontal enough.
+    public func quality(_ faces: [Face]) -> Result<Face, EnrolmentRejection> {
         guard let largest = faces.max(by: { $0.quality.boxSize < $1.quality.boxSize }) else { return .failure(.noFace) }
         let people = faces.filter { $0.quality.boxSize >= largest.quality.boxSize * Self.backgroundFaceRatio }
         if people.count > 1 { return .failure(.severalFaces(people.count)) }
@@ -66,8 +91,6 @@ public struct EnrolmentGate: Sendable {
         if q.boxSize < recognition.minFaceSize { return .failure(.tooSmall(size: q.boxSize, minimum: recognition.minFaceSize)) }
         if q.sharpness < recognition.minSharpness { return .failure(.blurred(sharpness: q.sharpness, minimum: recognition.minSharpness)) }
         if q.yaw.magnitude > recognition.maxYaw { return .failure(.turnedAway(yaw: q.yaw, maximum: recognition.maxYaw)) }
-        guard let d = largest.descriptor else { return .failure(.noDescriptor) }
-        if !force, let why = identityProblem(d.values, others: others, own: own) { return .failure(why) }
         return .success(largest)
     }
 

@@ -34,7 +34,7 @@ extension AttendanceStore {
     public func correct(student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
                         status: AttendanceStatus, reason: String, config: AttendanceConfig, now: Date = Date()) throws -> EventChange? {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("a correction needs a reason (--reason)") }
+        guard !reason.isEmpty else { throw StoreError.invalid("a correction needs a reason (kept in the audit log)") }
         return try dbPool.write { db in
             let s = try Self.correctionStudent(db, code)
             let session = try Self.resolveSession(session, for: s, config: config)
@@ -52,7 +52,7 @@ extension AttendanceStore {
     public func cancelEvent(student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
                             reason: String, config: AttendanceConfig, now: Date = Date()) throws -> EventChange {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("a cancellation needs a reason (--reason)") }
+        guard !reason.isEmpty else { throw StoreError.invalid("a cancellation needs a reason (kept in the audit log)") }
         return try dbPool.write { db in
             let s = try Self.correctionStudent(db, code)
             let session = try Self.resolveSession(session, for: s, config: config)
@@ -78,7 +78,7 @@ extension AttendanceStore {
     /// erased with the student; the append-only audit log does not copy it.
     public func excuse(student code: String, day: LocalDate, reason: String, config: AttendanceConfig, now: Date = Date()) throws -> ExcuseResult {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("an excuse needs a reason (--reason)") }
+        guard !reason.isEmpty else { throw StoreError.invalid("an excuse needs a reason (kept in the audit log)") }
         let schedule = SchoolSchedule(config)
         guard schedule.isSchoolDay(day) else {
             throw StoreError.invalid("\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")

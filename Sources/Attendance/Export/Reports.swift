@@ -184,7 +184,7 @@ public struct AttendanceReports: Sendable {
     }
 
     public func absences(from: LocalDate, to: LocalDate, classCode: String? = nil) throws -> AbsenceReport {
-        guard from <= to else { throw StoreError.invalid("--from \(from) is after --to \(to)") }
+        guard from <= to else { throw StoreError.invalid("the range starts on \(from), after its last day \(to)") }
         let days = schoolDays(from: from, to: to)
         let students = try store.students(classCode: classCode)
         let (events, excuses) = try store.dbPool.read { db in

@@ -19,11 +19,7 @@ extension Consent {
         return age(of: dob, on: date) >= childConsentAge
     }
 
-    static func childConsentMessage(_ s: Student) -> String {
-        "student '\(s.code)' is \(childConsentAge) or older: Decree 13/2023 requires the child's own agreement "
-            + "besides the guardian's. Ask the child, then record it with --child-agrees "
-            + "(or a \"Học sinh đồng ý\"/child_agrees column in the roster)"
-    }
+    static func childConsentMessage(_ s: Student) -> String { StoreError.childMustAgree(s.code).description }
 
     static func checkDate(_ date: LocalDate, student: Student) throws {
         let today = LocalDate(Date(), in: .current)

@@ -314,3 +314,14 @@ public final class AttendanceStore: Sendable {
         return name
     }()
 }
+
+extension AttendanceStore {
+    /// Unknown faces counted on a day (in the school's time zone).
+    public func unknownFaceCount(on day: LocalDate, timeZone: TimeZone) throws -> Int {
+        let from = Timestamp.string(day.at(LocalTime(hour: 0, minute: 0), in: timeZone))
+        let to = Timestamp.string(day.adding(days: 1).at(LocalTime(hour: 0, minute: 0), in: timeZone))
+        return try dbPool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM unknown_face WHERE seen_at >= ? AND seen_at < ?", arguments: [from, to]) ?? 0
+        }
+    }
+}

@@ -77,7 +77,7 @@ extension AttendanceStore {
         var scope = scope.normalizedText
         if scope.isEmpty { scope = Consent.defaultScope }
         if Consent.childMustAgree(s, on: date) {
-            guard childAgreed else { throw StoreError.invalid(Consent.childConsentMessage(s)) }
+            guard childAgreed else { throw StoreError.childMustAgree(s.code) }
         }
         if childAgreed { scope += Consent.childAgreedSuffix }
         let now = Timestamp.string(Date())

@@ -15,6 +15,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     case inactiveStudent(String)
     /// Enrolment needs the guardian's recorded consent first (Decree 13/2023, biometric data).
     case noConsent(String)
+    /// The child is 7 or older: their own agreement is needed besides the guardian's (Decree 13/2023).
+    case childMustAgree(String)
     case io(path: String, reason: String)
     case invalid(String)
 
@@ -30,16 +32,20 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case let .missingKey(keyFile, n):
             return "the key file \(keyFile) is missing, but the database holds \(n) encrypted face enrolment(s). "
                 + "Restore the key file from your backup; without it those enrolments cannot be used "
-                + "(run `attendance unenroll --all` to discard them and start over)."
+                + "(or discard every enrolment and enrol the students again)."
         case let .badKeyFile(path, reason):
             return "\(path) is not a usable key file: \(reason)"
         case let .unknownStudent(code):
-            return "no student with code '\(code)' (check the code with `attendance students`, or import the roster first)"
+            return "no student with code '\(code)' (check the code in the student list, or import the roster first)"
         case let .inactiveStudent(code):
             return "student '\(code)' is inactive (not on the latest roster); re-import a roster that lists them first"
         case let .noConsent(code):
-            return "no guardian consent is recorded for student '\(code)'. Record it first: "
-                + "attendance consent record \(code) --guardian NAME --relation mother|father|guardian --date yyyy-MM-dd"
+            return "no guardian consent is recorded for student '\(code)'. Record the guardian's consent first "
+                + "(who gave it, their relation to the child, the date)"
+        case let .childMustAgree(code):
+            return "student '\(code)' is \(Consent.childConsentAge) or older: Decree 13/2023 requires the child's own agreement "
+                + "besides the guardian's. Ask the child, then record that they agree "
+                + "(or fill the \"Học sinh đồng ý\"/child_agrees column of the roster)"
         case let .io(path, reason):
             return "\(path): \(reason)"
         case let .invalid(reason):
