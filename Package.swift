@@ -116,18 +116,17 @@ let package = Package(
         .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "FaceEngine"]),
 
         // MARK: Tests
+        // One test-support module (like HummingbirdTesting): the reference gateway harness, the seeded generator.
+        .target(name: "AttendanceTesting", dependencies: ["SectorConnector"], path: "Tests/AttendanceTesting"),
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),
-        .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels"]),
+        .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels", "AttendanceTesting"]),
         .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
         .testTarget(name: "SectorConnectorTests", dependencies: [
-            "SectorConnector",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
+            "SectorConnector", "AttendanceTesting",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "AttendanceTests", dependencies: [
-            "Attendance", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
+            "Attendance", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector", "AttendanceTesting",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

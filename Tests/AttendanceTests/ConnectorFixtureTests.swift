@@ -1,4 +1,5 @@
 import Attendance
+import AttendanceTesting
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -114,79 +115,3 @@ enum Fixture {
     }
 }
 
-/// The reference gateway as a child process (see Tests/SectorConnectorTests for the connector's own tests).
-final class GatewayChild: @unchecked Sendable {
-    let process = Process()
-    let stdinPipe = Pipe()
-    let port: Int
-    let token: String
-    let tokenFile: String
-    var baseURL: String { "http://127.0.0.1:\(port)" }
-
-    init(directory: URL, port: Int = 0, token: String = "tok-\(UUID().uuidString)", arguments: [String] = []) async throws {
-        self.token = token
-        tokenFile = directory.appendingPathComponent("gateway.token").path
-        try Data((token + "\n").utf8).write(to: URL(fileURLWithPath: tokenFile))
-        chmod(tokenFile, 0o600)
-        process.executableURL = try Fixture.executable("sector-gateway")
-        process.arguments = ["--port", "\(port)", "--store", directory.appendingPathComponent("gateway.jsonl").path,
-                             "--token-file", tokenFile, "--exit-on-stdin-eof"] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        // The gateway exits when this pipe closes, that is when this test process ends, however it ends.
-        process.standardInput = stdinPipe
-        try process.run()
-        let reader = out.fileHandleForReading
-        let line: String = await withCheckedContinuation { cont in
-            DispatchQueue.global().async {
-                var buffer = Data()
-                while !buffer.contains(UInt8(ascii: "\n")) {
-                    let chunk = reader.availableData
-                    if chunk.isEmpty { break }
-                    buffer.append(chunk)
-                }
-                cont.resume(returning: String(decoding: buffer, as: UTF8.self))
-            }
-        }
-        guard let r = line.range(of: "listening on http://127.0.0.1:"), let p = Int(line[r.upperBound...].prefix(while: \.isNumber)) else {
-            process.terminate()
-            throw FixtureError("gateway did not start: \(line)")
-        }
-        self.port = p
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
-
-    deinit { stop() }
-
-    func call(_ method: String, _ path: String, json: Any? = nil) async throws -> Data {
-        var r = URLRequest(url: URL(string: baseURL + path)!)
-        r.httpMethod = method
-        r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        if let json {
-            r.httpBody = try JSONSerialization.data(withJSONObject: json)
-            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response) = try await URLSession.shared.data(for: r)
-        guard (response as? HTTPURLResponse)?.statusCode == 200 else {
-            throw FixtureError("\(method) \(path): \((response as? HTTPURLResponse)?.statusCode ?? 0) \(String(decoding: data, as: UTF8.self))")
-        }
-        return data
-    }
-
-    func setFaults(_ faults: [String: Any]) async throws { _ = try await call("PUT", "/admin/faults", json: faults) }
-
-    struct Stats: Decodable { var posts: Int, accepted: Int, duplicate: Int, stale: Int, rejected: Int, stored: Int }
-    func stats() async throws -> Stats { try JSONDecoder().decode(Stats.self, from: try await call("GET", "/admin/stats")) }
-
-    struct Stored: Decodable { var record: SectorRecord }
-    struct Listing: Decodable { var records: [Stored] }
-    func records(latestOnly: Bool = false) async throws -> [SectorRecord] {
-        try JSONDecoder().decode(Listing.self, from: try await call("GET", "/v1/attendance-records" + (latestOnly ? "?latest=true" : ""))).records.map(\.record)
-    }
-}

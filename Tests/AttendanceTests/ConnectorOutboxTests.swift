@@ -1,4 +1,5 @@
 import Attendance
+import AttendanceTesting
 import Foundation
 import GRDB
 import Logging
@@ -30,7 +31,7 @@ final class ConnectorOutboxTests: XCTestCase {
     }
 
     /// The gateway holds each outbox (record_id, version) exactly once, with the payload the outbox stored.
-    func assertGatewayMatchesOutbox(_ gateway: GatewayChild, _ store: AttendanceStore, file: StaticString = #filePath, line: UInt = #line) async throws {
+    func assertGatewayMatchesOutbox(_ gateway: ReferenceGateway, _ store: AttendanceStore, file: StaticString = #filePath, line: UInt = #line) async throws {
         let rows = try Fixture.outbox(store)
         XCTAssertTrue(rows.allSatisfy { $0.state == "delivered" }, "\(rows.filter { $0.state != "delivered" }.count) not delivered", file: file, line: line)
         let held = try await gateway.records()
@@ -87,7 +88,7 @@ final class ConnectorOutboxTests: XCTestCase {
     func testGatewayDownThenUpDeliversEveryOutboxRowExactlyOnce() async throws {
         let store = try Fixture.makeStore(in: dir)
         try Fixture.recordEvents(store, count: 40)
-        let probe = try await GatewayChild(directory: dir)
+        let probe = try await ReferenceGateway(directory: dir)
         let port = probe.port, token = probe.token
         probe.stop()
 
@@ -100,7 +101,7 @@ final class ConnectorOutboxTests: XCTestCase {
         XCTAssertEqual(try SQLiteOutbox(store: store).status().pending, 40)
         XCTAssertEqual(try SQLiteOutbox(store: store).status().parked, 0)
 
-        let gateway = try await GatewayChild(directory: dir, port: port, token: token)
+        let gateway = try await ReferenceGateway(directory: dir, port: port, token: token)
         defer { gateway.stop() }
         try await drainAll(s, store)
         await client.shutdown()
@@ -112,7 +113,7 @@ final class ConnectorOutboxTests: XCTestCase {
     func testServerErrorsAndLostAcknowledgementsWithSQLite() async throws {
         let store = try Fixture.makeStore(in: dir)
         try Fixture.recordEvents(store, count: 60)
-        let gateway = try await GatewayChild(directory: dir, arguments: ["--fail-rate", "0.3", "--fail-after-store-rate", "0.2", "--seed", "11"])
+        let gateway = try await ReferenceGateway(directory: dir, arguments: ["--fail-rate", "0.3", "--fail-after-store-rate", "0.2", "--seed", "11"])
         defer { gateway.stop() }
         let (s, client) = try sender(store, port: gateway.port, token: gateway.token, batch: 7)
         try await drainAll(s, store)
@@ -127,7 +128,7 @@ final class ConnectorOutboxTests: XCTestCase {
         try Fixture.recordEvents(store, count: 5)
         let config = Self.config(port: 1, tokenFile: "/dev/null")
         let day = LocalDate("2026-09-07")!
-        let gateway = try await GatewayChild(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let (s, client) = try sender(store, port: gateway.port, token: gateway.token)
         try await drainAll(s, store)
@@ -156,7 +157,7 @@ final class ConnectorOutboxTests: XCTestCase {
         let attendance = try Fixture.executable("attendance")
         let store = try Fixture.makeStore(in: dir)
         try Fixture.recordEvents(store, count: 30)
-        let gateway = try await GatewayChild(directory: dir, arguments: ["--delay-after-store-ms", "3000"])
+        let gateway = try await ReferenceGateway(directory: dir, arguments: ["--delay-after-store-ms", "3000"])
         defer { gateway.stop() }
         let configPath = try writeConfig(port: gateway.port, tokenFile: gateway.tokenFile, batch: 5)
 

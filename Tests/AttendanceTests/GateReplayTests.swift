@@ -1,6 +1,7 @@
 import CaptureKit
 import FaceEngine
 import FaceMatch
+import AttendanceTesting
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -346,7 +347,7 @@ final class GateReplayTests: XCTestCase {
         let demo = try prepare()
         let exe = try Self.executable()
         let dir = URL(fileURLWithPath: demo.directory)
-        let gateway = try await GatewayChild(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let configPath = demo.directory + "/demo.toml"
         let toml = demo.configTOML() + """

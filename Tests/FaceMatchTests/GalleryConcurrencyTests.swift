@@ -1,3 +1,4 @@
+import AttendanceTesting
 import Dispatch
 import Foundation
 import XCTest

@@ -1,3 +1,4 @@
+import AttendanceTesting
 import CSimdKernels
 import XCTest
 @testable import FaceMatch

@@ -1,25 +1,10 @@
+import AttendanceTesting
 import CSimdKernels
 import Foundation
 @testable import FaceMatch
 
-/// Deterministic generator for test data.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-    mutating func gaussian() -> Float {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
-    }
-    mutating func gaussianVector(_ d: Int) -> [Float] { (0..<d).map { _ in gaussian() } }
-
+/// Test data from the shared seeded generator (AttendanceTesting).
+extension SplitMix64 {
     /// A unit vector whose dot products with its kind are exact in float in any
     /// summation order: 16 components of +-0.25, the rest 0. Dots are multiples of
     /// 1/16, so ties are frequent and every kernel must agree bit for bit.

@@ -1,3 +1,4 @@
+import AttendanceTesting
 import Foundation
 import Logging
 import SectorConnector
@@ -33,7 +34,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     /// The gateway holds exactly the outbox's keys, each once.
-    func assertExactlyOnce(_ gateway: GatewayProcess, _ records: [SectorRecord], file: StaticString = #filePath, line: UInt = #line) async throws {
+    func assertExactlyOnce(_ gateway: ReferenceGateway, _ records: [SectorRecord], file: StaticString = #filePath, line: UInt = #line) async throws {
         let held = try await gateway.records()
         let keys = held.map(\.key)
         XCTAssertEqual(keys.count, Set(keys).count, "a (record_id, version) stored twice", file: file, line: line)
@@ -45,7 +46,7 @@ final class ConnectorFaultTests: XCTestCase {
 
     func testGatewayDownThenUpDeliversEverythingExactlyOnce() async throws {
         // Learn a free port, then take the gateway down for the first part of the run.
-        let first = try await GatewayProcess(directory: dir)
+        let first = try await ReferenceGateway(directory: dir)
         let port = first.port, token = first.token
         first.stop()
 
@@ -72,7 +73,7 @@ final class ConnectorFaultTests: XCTestCase {
             XCTAssertTrue(row.lastError?.hasPrefix("transport:") == true, row.lastError ?? "")
         }
 
-        let gateway = try await GatewayProcess(directory: dir, port: port, token: token)
+        let gateway = try await ReferenceGateway(directory: dir, port: port, token: token)
         defer { gateway.stop() }
         try await drainUntilEmpty(sender, outbox)
 
@@ -85,7 +86,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     func testThirtyPercentServerErrorsStillDeliverEverything() async throws {
-        let gateway = try await GatewayProcess(directory: dir, arguments: ["--fail-rate", "0.3", "--seed", "7"])
+        let gateway = try await ReferenceGateway(directory: dir, arguments: ["--fail-rate", "0.3", "--seed", "7"])
         defer { gateway.stop() }
         let outbox = MemoryOutbox()
         let records = sampleRecords(200)
@@ -106,7 +107,7 @@ final class ConnectorFaultTests: XCTestCase {
 
     func testRetriedDuplicatesAreAbsorbed() async throws {
         // Half the acknowledgements are lost after storing, and a fifth of connections are dropped.
-        let gateway = try await GatewayProcess(directory: dir, arguments: ["--fail-after-store-rate", "0.5", "--drop-rate", "0.2", "--seed", "3"])
+        let gateway = try await ReferenceGateway(directory: dir, arguments: ["--fail-after-store-rate", "0.5", "--drop-rate", "0.2", "--seed", "3"])
         defer { gateway.stop() }
         let outbox = MemoryOutbox()
         let records = sampleRecords(150)
@@ -132,7 +133,7 @@ final class ConnectorFaultTests: XCTestCase {
     /// so once the disk has room the retries are stored, not answered "duplicate" for records it never kept.
     func testAGatewayThatCannotWriteAcknowledgesNothingAndStoresTheRetry() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else { throw XCTSkip("prlimit (util-linux) is not installed") }
-        let gateway = try await GatewayProcess(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         func limitFileSize(_ soft: String) throws {
             let p = Process()
@@ -166,7 +167,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     func testTimeoutIsRetriedAndTheLateStoreAbsorbed() async throws {
-        let gateway = try await GatewayProcess(directory: dir, arguments: ["--delay-ms", "1500"])
+        let gateway = try await ReferenceGateway(directory: dir, arguments: ["--delay-ms", "1500"])
         defer { gateway.stop() }
         let outbox = MemoryOutbox()
         let records = Array(sampleRecords(4))
@@ -193,7 +194,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     func testGatewayRestartKeepsWhatItStored() async throws {
-        let gateway = try await GatewayProcess(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         let outbox = MemoryOutbox()
         let records = sampleRecords(30)
         for r in records { try await outbox.add(r) }
@@ -202,18 +203,18 @@ final class ConnectorFaultTests: XCTestCase {
         try await drainUntilEmpty(sender, outbox)
         gateway.stop()
 
-        let again = try await GatewayProcess(directory: dir, port: gateway.port, token: gateway.token)
+        let again = try await ReferenceGateway(directory: dir, port: gateway.port, token: gateway.token)
         defer { again.stop() }
         try await assertExactlyOnce(again, records)
         // A record sent again after the restart is a duplicate, not a second copy.
-        let (status, data) = try await again.request(.POST, "/v1/attendance-records",
+        let (status, data) = try await again.request("POST", "/v1/attendance-records",
                                                      body: Data(SectorClient.body(for: [try records[0].jsonData()]).readableBytesView))
         XCTAssertEqual(status, 200)
         XCTAssertEqual(try JSONDecoder().decode(BatchResult.self, from: data).results.map(\.status), [.duplicate])
     }
 
     func testStaleVersionCountsAsDelivered() async throws {
-        let gateway = try await GatewayProcess(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let all = sampleRecords(1)  // v1 NEW and v2 UPDATE of the same record
         XCTAssertEqual(all.map(\.version), [1, 2])
@@ -234,7 +235,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     func testConflictingContentIsParkedWithTheGatewaysReason() async throws {
-        let gateway = try await GatewayProcess(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let original = sampleRecords(3)
         let outbox = MemoryOutbox()
@@ -264,7 +265,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     func testNonRetryableStatusParksAndRetryableStatusKeeps() async throws {
-        let gateway = try await GatewayProcess(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let records = sampleRecords(5)
 
@@ -287,7 +288,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     func testWrongTokenIsRefusedAndNeverLogged() async throws {
-        let gateway = try await GatewayProcess(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let secret = "s3cret-\(UUID().uuidString)"
         let capture = LogCapture()
@@ -310,7 +311,7 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     func testMalformedRecordsAreRejectedWith422AndAReason() async throws {
-        let gateway = try await GatewayProcess(directory: dir)
+        let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let good = try String(decoding: sampleRecords(1)[0].jsonData(), as: UTF8.self)
         let missing = #"{"record_id":"evt-x","version":1,"event_kind":"NEW"}"#
@@ -320,7 +321,7 @@ final class ConnectorFaultTests: XCTestCase {
         bad.schoolDay = "2026-02-30"
         let badJSON = try String(decoding: bad.jsonData(), as: UTF8.self)
         let body = Data("{\"records\":[\(good),\(missing),\(badJSON),42]}".utf8)
-        let (status, data) = try await gateway.request(.POST, "/v1/attendance-records", body: body)
+        let (status, data) = try await gateway.request("POST", "/v1/attendance-records", body: body)
         XCTAssertEqual(status, 422)
         let results = try JSONDecoder().decode(BatchResult.self, from: data).results
         XCTAssertEqual(results.map(\.status), [.accepted, .rejected, .rejected, .rejected])
@@ -331,19 +332,19 @@ final class ConnectorFaultTests: XCTestCase {
         let held = try await gateway.records().map(\.recordID)
         XCTAssertEqual(held, [sampleRecords(1)[0].recordID])
 
-        let (s400, _) = try await gateway.request(.POST, "/v1/attendance-records", body: Data("not json".utf8))
+        let (s400, _) = try await gateway.request("POST", "/v1/attendance-records", body: Data("not json".utf8))
         XCTAssertEqual(s400, 400)
-        let (sEmpty, _) = try await gateway.request(.POST, "/v1/attendance-records", body: Data(#"{"records":[]}"#.utf8))
+        let (sEmpty, _) = try await gateway.request("POST", "/v1/attendance-records", body: Data(#"{"records":[]}"#.utf8))
         XCTAssertEqual(sEmpty, 400)
-        let (s401, _) = try await gateway.request(.POST, "/v1/attendance-records", body: body, token: "wrong")
+        let (s401, _) = try await gateway.request("POST", "/v1/attendance-records", body: body, token: "wrong")
         XCTAssertEqual(s401, 401)
-        let (sList401, _) = try await gateway.request(.GET, "/v1/attendance-records", token: "wrong")
+        let (sList401, _) = try await gateway.request("GET", "/v1/attendance-records", token: "wrong")
         XCTAssertEqual(sList401, 401)
     }
 
     func testGatewayRefusesNonLoopbackBind() throws {
         let p = Process()
-        p.executableURL = GatewayProcess.executable
+        p.executableURL = ReferenceGateway.executable
         p.arguments = ["--host", "0.0.0.0", "--store", dir.appendingPathComponent("x.jsonl").path, "--token-file", "/dev/null"]
         let err = Pipe()
         p.standardError = err
