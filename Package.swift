@@ -72,10 +72,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The domain: time types, records, config, roster parsing, consent rules, the schedule. No OpenCV, no
+        // SQLite: it builds and tests in seconds, and the fuzzers depend on it.
+        .target(name: "AttendanceCore", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
         .target(
             name: "Attendance",
             dependencies: [
-                "FaceMatch", "FaceEngine", "CaptureKit", "SectorConnector", "CXLSXWriter", "CClock",
+                "AttendanceCore", "FaceMatch", "FaceEngine", "CaptureKit", "SectorConnector", "CXLSXWriter", "CClock",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -91,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "AttendanceCLI",
             dependencies: [
-                "Attendance", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
+                "Attendance", "AttendanceCore", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -113,7 +116,7 @@ let package = Package(
         .executableTarget(name: "FaceBench", dependencies: ["FaceEngine"]),
         .executableTarget(name: "MatchBench", dependencies: ["FaceMatch", "CSimdKernels"]),
         .executableTarget(name: "CaptureBench", dependencies: ["CaptureKit", "CFakeV4L2"]),
-        .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "FaceEngine"]),
+        .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "AttendanceCore", "FaceEngine"]),
 
         // MARK: Tests
         // One test-support module (like HummingbirdTesting): the reference gateway harness, the seeded generator.
@@ -126,7 +129,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "AttendanceTests", dependencies: [
-            "Attendance", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector", "AttendanceTesting",
+            "Attendance", "AttendanceCore", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector", "AttendanceTesting",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

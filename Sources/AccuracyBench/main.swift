@@ -9,6 +9,7 @@
 //   accuracy part=all|east_asian tracks=N correct=C wrong=W unknown=U threshold=T
 // Embeddings are cached under .build/accuracy-cache (never committed: they are derived from the photos).
 
+import AttendanceCore
 import Attendance
 import FaceEngine
 import Foundation

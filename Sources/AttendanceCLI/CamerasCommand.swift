@@ -1,3 +1,4 @@
+import AttendanceCore
 import ArgumentParser
 import CaptureKit
 import Foundation

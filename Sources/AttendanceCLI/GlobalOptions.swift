@@ -1,3 +1,4 @@
+import AttendanceCore
 import ArgumentParser
 import Attendance
 import Foundation

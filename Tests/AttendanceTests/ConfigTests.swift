@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import Attendance
+@testable import AttendanceCore
 
 final class ConfigTests: XCTestCase {
     func testTheSampleConfigParses() throws {

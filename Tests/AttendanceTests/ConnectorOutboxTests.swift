@@ -1,4 +1,5 @@
 import Attendance
+import AttendanceCore
 import AttendanceTesting
 import Foundation
 import GRDB

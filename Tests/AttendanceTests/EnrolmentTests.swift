@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import XCTest
 @testable import Attendance
+@testable import AttendanceCore
 
 /// Enrolment from the real test images through the real face engine.
 final class EnrolmentTests: XCTestCase {

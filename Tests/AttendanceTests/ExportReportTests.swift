@@ -1,4 +1,5 @@
 import Attendance
+import AttendanceCore
 import Foundation
 import GRDB
 import SectorConnector

@@ -3,6 +3,7 @@ import Foundation
 import XCTest
 
 @testable import Attendance
+@testable import AttendanceCore
 
 /// `attendance gallery check` on the demo school, and on a school enrolled from the development set
 /// (../shared/faces-dev: evaluation only, never committed; skipped when absent).

@@ -11,6 +11,7 @@ import Logging
 import XCTest
 
 @testable import Attendance
+@testable import AttendanceCore
 
 /// End to end: a composed gate video with a known answer through the real pipeline
 /// (OpenCV + dlib + FaceMatch + SQLite), in-process and as a daemon process killed mid-run.

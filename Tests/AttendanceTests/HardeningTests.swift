@@ -5,6 +5,7 @@ import Logging
 import XCTest
 
 @testable import Attendance
+@testable import AttendanceCore
 
 /// Issue #12: a wrong clock, a full disk, a damaged row, systemd's view of the daemon.
 final class HardeningTests: XCTestCase {

@@ -4,6 +4,7 @@ import Foundation
 import XCTest
 
 @testable import Attendance
+@testable import AttendanceCore
 
 /// The risk radius: a student with a close look-alike among the enrolled students must win by more,
 /// over more votes; `gallery check` finds those pairs from the school's own faces.

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import XCTest
 @testable import Attendance
+@testable import AttendanceCore
 
 final class PrivacyTests: XCTestCase {
     func testDatabaseHoldsNoPlaintextEmbedding() throws {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import XCTest
 @testable import Attendance
+@testable import AttendanceCore
 
 final class RosterTests: XCTestCase {
     let today = LocalDate(year: 2024, month: 9, day: 1)

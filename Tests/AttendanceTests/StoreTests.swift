@@ -3,6 +3,7 @@ import GRDB
 import SectorConnector
 import XCTest
 @testable import Attendance
+@testable import AttendanceCore
 
 /// A fresh database and key in a private temporary folder, removed afterwards.
 final class TempStore {

@@ -4,6 +4,7 @@ import Foundation
 import XCTest
 
 @testable import Attendance
+@testable import AttendanceCore
 
 /// The decision rules on their own: voting, identity checks, the timetable.
 final class TrackerScheduleTests: XCTestCase {

@@ -1,3 +1,4 @@
+import AttendanceCore
 import CaptureKit
 import FaceEngine
 import Foundation

@@ -1,3 +1,4 @@
+import AttendanceCore
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import AttendanceCore
 import FaceMatch
 
 /// Who a single face is, by the gate's own rule (`RecognitionRules.accepts`): what `attendance identify`

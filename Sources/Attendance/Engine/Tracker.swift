@@ -1,3 +1,4 @@
+import AttendanceCore
 import FaceEngine
 import FaceMatch
 import Foundation

@@ -1,3 +1,4 @@
+import AttendanceCore
 import Foundation
 
 /// What a school's own enrolled faces say about its recognition: the distances between *different*

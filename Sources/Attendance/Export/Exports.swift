@@ -1,3 +1,4 @@
+import AttendanceCore
 import Foundation
 
 /// An export as the admin asks for it: the report, written, and recorded in the audit log (one place for

@@ -1,3 +1,4 @@
+import AttendanceCore
 import Foundation
 
 /// The file formats of the exports.

@@ -1,3 +1,4 @@
+import AttendanceCore
 import Crypto
 import Foundation
 import GRDB

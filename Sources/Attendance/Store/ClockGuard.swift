@@ -1,3 +1,4 @@
+import AttendanceCore
 import CClock
 import Foundation
 import GRDB

@@ -1,3 +1,4 @@
+import AttendanceCore
 import GRDB
 
 /// The database schema: a contract with the daemon, the connector and the exports.

@@ -1,3 +1,4 @@
+import AttendanceCore
 import Foundation
 import GRDB
 
@@ -239,14 +240,5 @@ extension Student {
         let f = a.fullName.compare(b.fullName, options: [.caseInsensitive], range: nil, locale: vi)
         if f != .orderedSame { return f == .orderedAscending }
         return a.code < b.code
-    }
-}
-
-extension String {
-    /// NFC, trimmed, inner runs of white space collapsed to one space: how names are stored.
-    public var normalizedText: String {
-        precomposedStringWithCanonicalMapping
-            .split(whereSeparator: { $0.isWhitespace })
-            .joined(separator: " ")
     }
 }

@@ -1,6 +1,6 @@
 // libFuzzer harness: the TOML config parser (TOMLKit/toml++ then every key's checks).
 // Any crash, trap or ASan report is a finding; a thrown ConfigError is fine.
-import AttendanceParsers
+import AttendanceCore
 import Foundation
 
 /// Known bug, reported, not ours: toml++ as vendored by TOMLKit 0.6.0 aborts on an assertion

@@ -1,6 +1,6 @@
 // libFuzzer harness: the roster import's parser, from the file's bytes (encoding detection, CSV,
 // header search, per-line checks). Any crash, trap or ASan report is a finding; thrown errors are fine.
-import AttendanceParsers
+import AttendanceCore
 import Foundation
 
 private let today = LocalDate(year: 2025, month: 9, day: 5)

@@ -4,7 +4,7 @@ import Foundation
 /// consent, and from age 7 the child's own agreement as well.
 extension Consent {
     public static let childConsentAge = 7
-    static let childAgreedSuffix = "; the child (7 or older) agreed"
+    public static let childAgreedSuffix = "; the child (7 or older) agreed"
 
     /// Whole years from `dateOfBirth` to `date`.
     public static func age(of dateOfBirth: LocalDate, on date: LocalDate) -> Int {
@@ -19,9 +19,9 @@ extension Consent {
         return age(of: dob, on: date) >= childConsentAge
     }
 
-    static func childConsentMessage(_ s: Student) -> String { StoreError.childMustAgree(s.code).description }
+    public static func childConsentMessage(_ s: Student) -> String { StoreError.childMustAgree(s.code).description }
 
-    static func checkDate(_ date: LocalDate, student: Student) throws {
+    public static func checkDate(_ date: LocalDate, student: Student) throws {
         let today = LocalDate(Date(), in: .current)
         if date > today.adding(days: 1) {
             throw StoreError.invalid("the consent date \(date) is in the future")

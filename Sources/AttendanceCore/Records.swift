@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// A student on the roster. `code` is the sector database's mã định danh: fixed, never reused.
 public struct Student: Sendable, Equatable, Codable {
@@ -21,18 +20,6 @@ public struct Student: Sendable, Equatable, Codable {
         self.code = code; self.fullName = fullName; self.classCode = classCode; self.gradeCode = gradeCode
         self.dateOfBirth = dateOfBirth; self.gender = gender; self.active = active
         self.createdAt = createdAt; self.updatedAt = updatedAt
-    }
-
-    static let selectSQL = """
-        SELECT s.code, s.full_name, s.class_code, c.grade_code, s.date_of_birth, s.gender, s.active,
-               s.created_at, s.updated_at
-        FROM student s JOIN school_class c ON c.code = s.class_code
-        """
-
-    init(row: Row) {
-        code = row[0]; fullName = row[1]; classCode = row[2]; gradeCode = row[3]
-        dateOfBirth = (row[4] as String?).flatMap(LocalDate.init)
-        gender = row[5]; active = row[6]; createdAt = row[7]; updatedAt = row[8]
     }
 }
 
@@ -68,11 +55,11 @@ public struct Consent: Sendable, Equatable, Codable {
     public var revokedBy: String?
     public var isActive: Bool { revokedAt == nil }
 
-    init(row: Row) {
-        id = row["id"]; studentCode = row["student_code"]; guardianName = row["guardian_name"]
-        relation = row["relation"]; consentDate = LocalDate(row["consent_date"] as String) ?? LocalDate(year: 1970, month: 1, day: 1)
-        scope = row["scope"]; recordedBy = row["recorded_by"]; recordedAt = row["recorded_at"]
-        revokedAt = row["revoked_at"]; revokedBy = row["revoked_by"]
+    public init(id: Int64, studentCode: String, guardianName: String, relation: String, consentDate: LocalDate, scope: String,
+                recordedBy: String, recordedAt: String, revokedAt: String? = nil, revokedBy: String? = nil) {
+        self.id = id; self.studentCode = studentCode; self.guardianName = guardianName; self.relation = relation
+        self.consentDate = consentDate; self.scope = scope; self.recordedBy = recordedBy; self.recordedAt = recordedAt
+        self.revokedAt = revokedAt; self.revokedBy = revokedBy
     }
 }
 
@@ -85,6 +72,11 @@ public struct EnrolmentInfo: Sendable, Equatable, Codable {
     public var source: String?
     public var createdAt: String
     public var createdBy: String
+
+    public init(id: Int64, studentCode: String, quality: String?, source: String?, createdAt: String, createdBy: String) {
+        self.id = id; self.studentCode = studentCode; self.quality = quality; self.source = source
+        self.createdAt = createdAt; self.createdBy = createdBy
+    }
 }
 
 public enum EventKind: String, Sendable, Codable, CaseIterable {
@@ -124,4 +116,9 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     public var detail: String?
     /// The student the alias stands for, while that student exists (nil after erasure).
     public var studentCode: String?
+
+    public init(id: Int64, at: String, osUser: String, action: String, subject: String?, detail: String?, studentCode: String?) {
+        self.id = id; self.at = at; self.osUser = osUser; self.action = action
+        self.subject = subject; self.detail = detail; self.studentCode = studentCode
+    }
 }

@@ -1,1 +1,0 @@
-../../../../Sources/Attendance/Roster/CSVReader.swift

@@ -1,1 +1,0 @@
-../../../../Sources/Attendance/Privacy/ConsentRules.swift

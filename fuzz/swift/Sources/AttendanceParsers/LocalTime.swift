@@ -1,1 +1,0 @@
-../../../../Sources/Attendance/Domain/LocalTime.swift

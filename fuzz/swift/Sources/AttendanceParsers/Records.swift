@@ -1,1 +1,0 @@
-../../../../Sources/Attendance/Store/Records.swift

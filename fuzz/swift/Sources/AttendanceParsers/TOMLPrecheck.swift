@@ -1,1 +1,0 @@
-../../../../Sources/Attendance/Config/TOMLPrecheck.swift
