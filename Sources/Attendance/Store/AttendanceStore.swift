@@ -213,23 +213,16 @@ public final class AttendanceStore: Sendable {
                 return true
             }
             let recordID = Self.recordID(school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
-            let now = Timestamp.string(clockNow)
             try db.execute(sql: """
                 INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
                                              camera, distance, version, cancelled)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)
                 """, arguments: [recordID, e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue,
                                  e.status.rawValue, occurred, e.camera, Double(e.distance)])
-            let record = SectorRecord(
-                recordID: recordID, eventKind: .new, version: 1, updatedAt: now, schoolCode: schoolCode,
-                gradeCode: student.gradeCode, classCode: student.classCode, studentCode: student.code,
-                schoolDay: e.schoolDay.description, session: e.session, kind: e.kind.rawValue,
-                status: e.status.rawValue, occurredAt: occurred, camera: e.camera)
-            let payload = String(decoding: try record.jsonData(), as: UTF8.self)
-            try db.execute(sql: """
-                INSERT INTO outbox(record_id, version, event_kind, payload, state, attempts, created_at)
-                VALUES (?, 1, 'NEW', ?, 'pending', 0, ?)
-                """, arguments: [recordID, payload, now])
+            // The same one outbox write as corrections and revivals use.
+            try Self.queue(db, id: recordID, kind: .new, version: 1, student: student, day: e.schoolDay, session: e.session,
+                           eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
+                           schoolCode: schoolCode, now: clockNow)
             return true
         }
     }
