@@ -167,15 +167,18 @@ public struct GateDaemon: Sendable {
         notifier.notify("READY=1\nSTATUS=serving \(config.cameras.count) camera(s)")
         logger.info("told systemd the daemon is ready")
         guard let interval = notifier.watchdogInterval else { return }
+        // A frame may legitimately wait out the database's 15 s busy timeout; one stuck for longer than
+        // 2/3 of WatchdogSec is hung: stop pinging, and systemd restarts the daemon within the rest of it.
+        let hungAfter = max(interval + interval / 3, .seconds(10))
         while !Task.isCancelled {
-            let hung = state.hungCameras(longerThan: max(interval, .seconds(10)))
+            let hung = state.hungCameras(longerThan: hungAfter)
             if hung.isEmpty {
                 notifier.notify("WATCHDOG=1")
             } else {
                 logger.critical("camera pipeline stuck inside one frame: not feeding the watchdog, systemd will restart the daemon",
                                 metadata: ["cameras": "\(hung)"])
             }
-            try? await Task.sleep(for: interval)
+            try? await Task.sleep(for: interval / 2)
         }
     }
 
