@@ -336,6 +336,30 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(health.text.contains("clock: NOT trusted"), health.text)
     }
 
+    /// A camera that delivers nothing for `metrics.camera_unavailable_seconds` makes /health 503, without its
+    /// password, while the other camera records; systemd still hears READY (the camera is known unavailable).
+    func testAnUnavailableCameraMakesHealthSay503AndIsRetried() async throws {
+        let demo = try prepareDemo()
+        let store = try AttendanceStore.open(config: demo.config)
+        let daemon = try demoDaemon(demo, store: store, configure: { c in
+            c.cameras.append(AttendanceConfig.Camera(id: "gate-rtsp", source: "rtsp://admin:secret-pw@127.0.0.1:9/stream1"))
+            c.metrics.cameraUnavailableSeconds = 2
+        })
+        let running = Task { try await daemon.run() }
+        defer { running.cancel() }
+        try await waitUntil("the RTSP camera counts as unavailable", seconds: 60) {
+            await daemon.health().problems.contains { $0.hasPrefix("camera gate-rtsp has delivered no frame") }
+        }
+        let health = await daemon.health()
+        XCTAssertFalse(health.healthy)
+        XCTAssertTrue(health.text.contains("camera gate-rtsp: running; unavailable, retrying"), health.text)
+        XCTAssertFalse(health.text.contains("secret-pw"), health.text)
+        XCTAssertTrue(daemon.state.everyCameraReported, "READY does not wait for a camera that is known unavailable")
+        try await waitUntil("the file camera recorded both students", seconds: 120) { try GateReplayTests.eventCount(store) == 2 }
+        running.cancel()
+        _ = try? await running.value
+    }
+
     /// systemd hears READY once the camera delivered its first frame, then WATCHDOG while the pipeline runs.
     func testTheDaemonTellsSystemdItIsReadyAndAlive() async throws {
         let demo = try prepareDemo()

@@ -22,8 +22,8 @@ public final class GateState: @unchecked Sendable {
         var lastFrame: ContinuousClock.Instant?
         /// Set while a frame is being processed: the watchdog's view of a hung pipeline.
         var busySince: ContinuousClock.Instant?
-        /// Since when the source has not been streaming (nil while it streams).
-        var unavailableSince: ContinuousClock.Instant?
+        /// When the pipeline opened the source.
+        var startedAt: ContinuousClock.Instant?
     }
 
     private let lock = NSLock()
@@ -41,12 +41,12 @@ public final class GateState: @unchecked Sendable {
     }
 
     func started(_ id: String, source: any FrameSource) {
-        update(id) { $0.phase = .running; $0.source = source; $0.unavailableSince = .now }
+        update(id) { $0.phase = .running; $0.source = source; $0.startedAt = .now }
     }
 
     func frameStarted(_ id: String) {
         let now = ContinuousClock.now
-        update(id) { $0.firstFrame = true; $0.lastFrame = now; $0.busySince = now; $0.unavailableSince = nil }
+        update(id) { $0.firstFrame = true; $0.lastFrame = now; $0.busySince = now }
     }
 
     func frameFinished(_ id: String) { update(id) { $0.busySince = nil } }
@@ -83,11 +83,12 @@ public final class GateState: @unchecked Sendable {
                 case .failed(let error): capture = "failed: \(error)"
                 case .idle: capture = "idle"
                 }
-                if case .streaming = source.state {} else if c.phase == .running, let since = c.unavailableSince {
-                    unavailable = (now - since).seconds
-                }
-                if case .streaming = source.state, c.phase == .running, let last = c.lastFrame, (now - last).seconds > 10 {
-                    unavailable = (now - last).seconds
+                // Delivering nothing while it should: not streaming (lost, retrying), or streaming without a frame for 10 s.
+                let streaming: Bool
+                if case .streaming = source.state { streaming = true } else { streaming = false }
+                if c.phase == .running, let since = c.lastFrame ?? c.startedAt {
+                    let silent = (now - since).seconds
+                    if !streaming || silent > 10 { unavailable = silent }
                 }
             }
             return CameraReport(id: id, phase: c.phase, capture: capture,
