@@ -98,8 +98,11 @@ public actor AttendanceDecider {
                 storeFailures += 1
                 storeError = "\(error)"
                 break
+            } catch is ClockProblem {
+                // The record was dated while the clock was right; keep it until the clock is right again.
+                break
             } catch {
-                // Not the store's refusal (the student was erased meanwhile, the clock went wrong): drop it, say so.
+                // Not the store's refusal (the student was erased meanwhile): drop it (counted in droppedRecords, shown on /health).
                 storeError = nil
                 unstored.removeFirst()
                 droppedRecords += 1
