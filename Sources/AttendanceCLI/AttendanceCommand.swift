@@ -11,7 +11,7 @@ struct AttendanceCommand: AsyncParsableCommand {
         Typical first steps for a school:
           attendance roster import lop6a1.csv          import the class list (CSV, UTF-8)
           attendance consent record 0123456789 --guardian "Nguyễn Văn A" --relation father --date 2026-09-01
-          attendance enroll 0123456789 --photo an.jpg   enrol a student's face
+          attendance enrol 0123456789 --photo an.jpg   enrol a student's face
           attendance serve --config /etc/attendance/attendance.toml   run the gate daemon
           attendance export daily --date 2026-11-23 --format xlsx -o today.xlsx
 
@@ -25,7 +25,7 @@ struct AttendanceCommand: AsyncParsableCommand {
 /// Every verb, in the order `--help` shows them.
 let commandList: [any ParsableCommand.Type] = [
     // the teacher
-    RosterCommand.self, ConsentCommand.self, EnrollCommand.self, UnenrollCommand.self, StudentsCommand.self,
+    RosterCommand.self, ConsentCommand.self, EnrolCommand.self, UnenrolCommand.self, StudentsCommand.self,
     IdentifyCommand.self, GalleryCommand.self, SightingsCommand.self,
     // the admin
     ExportCommand.self, ExcuseCommand.self, CorrectCommand.self, SyncCommand.self, AuditCommand.self,

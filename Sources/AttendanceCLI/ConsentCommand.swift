@@ -40,7 +40,7 @@ struct ConsentCommand: AsyncParsableCommand {
             }
             let name = (try? store.student(code: student))??.fullName ?? student
             print("Consent recorded for \(student) \(name): \(c.guardianName) (\(c.relation)), \(c.consentDate), scope: \(c.scope).")
-            print("Next: attendance enroll \(student) --photo PHOTO.jpg")
+            print("Next: attendance enrol \(student) --photo PHOTO.jpg")
         }
     }
 

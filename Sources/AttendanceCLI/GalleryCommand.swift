@@ -18,7 +18,7 @@ struct GalleryCheckCommand: AsyncParsableCommand {
         discussion: """
         The school knows every enrolled student's faces, so it knows how close *different* students of this school are. For every pair of students, the smallest distance between a face of one and a face of the other is measured; the share of pairs under the threshold is the per-pair false-accept rate, and a face of someone not enrolled is compared with every student, so its chance of being taken for someone grows with the number of students.
 
-        Look-alike pairs (siblings, twins, or a photo enrolled under the wrong name) are students closer than recognition.threshold + recognition.min_margin. The gate demands more of them: a margin of recognition.lookalike_margin and recognition.lookalike_extra_votes more votes. Check each pair: if one photo is of the wrong child, `attendance unenroll` and enrol again.
+        Look-alike pairs (siblings, twins, or a photo enrolled under the wrong name) are students closer than recognition.threshold + recognition.min_margin. The gate demands more of them: a margin of recognition.lookalike_margin and recognition.lookalike_extra_votes more votes. Check each pair: if one photo is of the wrong child, `attendance unenrol` and enrol again.
 
         Examples:
           attendance gallery check

@@ -73,7 +73,7 @@ struct RosterCommand: AsyncParsableCommand {
                 print("\nDry run: nothing was changed. Run the same command without --dry-run to import.")
             } else {
                 print("\nNext: record each guardian's consent (attendance consent record CODE --guardian NAME --relation R --date D),")
-                print("then enrol faces (attendance enroll CODE --photo PHOTO.jpg). See who is missing: attendance students")
+                print("then enrol faces (attendance enrol CODE --photo PHOTO.jpg). See who is missing: attendance students")
             }
         }
     }

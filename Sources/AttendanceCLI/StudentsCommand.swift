@@ -25,7 +25,7 @@ func commandHint(_ error: Error) -> String? {
     case let StoreError.childMustAgree(code):
         return "  attendance consent record \(code) ... --child-agrees"
     case StoreError.missingKey:
-        return "  to discard the enrolments: attendance unenroll --all --yes"
+        return "  to discard the enrolments: attendance unenrol --all --yes"
     case StoreError.unknownStudent:
         return "  attendance students --all   lists the codes"
     case let rejection as EnrolmentRejection where rejection.isForceable:
@@ -129,7 +129,7 @@ struct StudentsCommand: AsyncParsableCommand {
             print(table(rows))
             for v in views where v.unreadableFace {
                 print("\n\(v.code) (\(v.logName) in the daemon's log): an enrolled face does not open (damaged row); the gate skips it. "
-                      + "Re-enrol: attendance unenroll \(v.code) && attendance enroll \(v.code) --photo PHOTO.jpg")
+                      + "Re-enrol: attendance unenrol \(v.code) && attendance enrol \(v.code) --photo PHOTO.jpg")
             }
             let noConsent = views.filter { !$0.consent }.count
             let notEnrolled = views.filter { $0.consent && $0.enrolledFaces == 0 }.count
@@ -172,7 +172,7 @@ struct StudentsCommand: AsyncParsableCommand {
             print("\nEnrolled faces: \(enrolments.count)")
             for e in enrolments { print("  #\(e.id) \(e.createdAt) by \(e.createdBy), \(e.source ?? "") \(e.quality ?? "")") }
             if enrolments.isEmpty, consents.contains(where: \.isActive) {
-                print("  none yet. Enrol: attendance enroll \(s.code) --photo PHOTO.jpg")
+                print("  none yet. Enrol: attendance enrol \(s.code) --photo PHOTO.jpg")
             }
         }
     }

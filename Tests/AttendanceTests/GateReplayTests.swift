@@ -233,7 +233,7 @@ final class GateReplayTests: XCTestCase {
                                             "--date", "2026-11-20", "--child-agrees", "--config", configPath])
         consent.waitUntilExit()
         XCTAssertEqual(consent.terminationStatus, 0)
-        let enrol = try Self.launch(exe, ["enroll", "7900000002", "--photo", Self.samples + "/astronaut.png", "--config", configPath])
+        let enrol = try Self.launch(exe, ["enrol", "7900000002", "--photo", Self.samples + "/astronaut.png", "--config", configPath])
         enrol.waitUntilExit()
         XCTAssertEqual(enrol.terminationStatus, 0)
         try await waitFor("attendance_gallery_embeddings", 3)
@@ -270,7 +270,7 @@ final class GateReplayTests: XCTestCase {
         print("daemon stopped \(ContinuousClock.now - stopAsked) after SIGTERM")
     }
 
-    /// `attendance enroll --camera`: shots of the right person are enrolled; shots of an enrolled
+    /// `attendance enrol --camera`: shots of the right person are enrolled; shots of an enrolled
     /// classmate are refused as a likely swap.
     func testEnrolmentFromACameraSource() throws {
         let demo = try prepare()
@@ -284,12 +284,12 @@ final class GateReplayTests: XCTestCase {
         let video = demo.directory + "/binh.avi"
         try ReplayScript(duration: 3, passages: [.init(image: Self.samples + "/astronaut.png", from: 0, to: 3)])
             .write(to: video, engine: FaceEngine(models: Self.models))
-        let (ok, okOut) = try Self.run(exe, ["enroll", "7900000002", "--camera", "file:" + video, "--shots", "2", "--db", db])
+        let (ok, okOut) = try Self.run(exe, ["enrol", "7900000002", "--camera", "file:" + video, "--shots", "2", "--db", db])
         XCTAssertEqual(ok, 0, okOut)
         XCTAssertTrue(okOut.contains("good shot 2 of 2"), okOut)
         XCTAssertTrue(okOut.contains("2 of 2 shots accepted"), okOut)
         // The gate video shows An first: enrolling those shots as Cường is refused.
-        let (bad, badOut) = try Self.run(exe, ["enroll", "7900000003", "--camera", "file:" + demo.video, "--shots", "1", "--db", db])
+        let (bad, badOut) = try Self.run(exe, ["enrol", "7900000003", "--camera", "file:" + demo.video, "--shots", "1", "--db", db])
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badOut.contains("looks like student 7900000001"), badOut)
         let store = try AttendanceStore.open(config: demo.config)
@@ -392,7 +392,7 @@ final class GateReplayTests: XCTestCase {
         XCTAssertEqual(outbox, ["delivered", "delivered"])
     }
 
-    /// Issue #12 point 8: `consent revoke`, `unenroll` and `student erase` leave no sealed embedding (nor, for
+    /// Issue #12 point 8: `consent revoke`, `unenrol` and `student erase` leave no sealed embedding (nor, for
     /// erase, the student's code) in the database file, its -wal or its -shm, while a daemon runs and reads:
     /// its gallery drops the student within seconds and its checkpoint removes the old pages.
     func testErasureLeavesNoBytesWhileTheDaemonRuns() async throws {
@@ -423,9 +423,9 @@ final class GateReplayTests: XCTestCase {
             try store.dbPool.read { try Data.fetchAll($0, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = ?", arguments: [student]) }
                 .map { $0.prefix(40) }
         }
-        // A third student to unenroll.
+        // A third student to unenrol.
         for args in [["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father", "--date", "2026-11-20", "--child-agrees"],
-                     ["enroll", "7900000002", "--photo", Self.samples + "/astronaut.png"]] {
+                     ["enrol", "7900000002", "--photo", Self.samples + "/astronaut.png"]] {
             let (status, out) = try Self.run(exe, args + ["--config", configPath])
             XCTAssertEqual(status, 0, out)
         }
@@ -433,7 +433,7 @@ final class GateReplayTests: XCTestCase {
 
         let steps: [(student: String, command: [String], codeGoes: Bool)] = [
             ("7900000001", ["consent", "revoke", "7900000001", "--reason", "parent's letter"], false),
-            ("7900000002", ["unenroll", "7900000002"], false),
+            ("7900000002", ["unenrol", "7900000002"], false),
             ("7900000003", ["student", "erase", "7900000003", "--yes", "--reason", "parent's request"], true),
         ]
         var expected = 3.0

@@ -279,7 +279,7 @@ final class StoreTests: XCTestCase {
         XCTAssertThrowsError(try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)) {
             XCTAssertEqual($0 as? StoreError, .noConsent("0102"))
         }
-        XCTAssertEqual(try store.unenroll(student: "0201"), 1)
+        XCTAssertEqual(try store.unenrol(student: "0201"), 1)
         try bumped()
         XCTAssertEqual(try store.enrolledEmbeddings().map(\.student), ["0101"])
 

@@ -35,7 +35,7 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
         case let .unlikeOwnPhotos(distance, threshold):
             return "does not look like this student's other photos (distance \(f(distance)), at most \(f(threshold)) expected): "
                 + "a photo of someone else? Check; if it is right, enrol it anyway (force)"
-        case .limitReached(let n): return "the student already has \(n) enrolled faces (the limit); `attendance unenroll` first to replace them"
+        case .limitReached(let n): return "the student already has \(n) enrolled faces (the limit); `attendance unenrol` first to replace them"
         case .noDescriptor: return "the face could not be measured"
         }
     }

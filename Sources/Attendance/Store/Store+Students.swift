@@ -186,7 +186,7 @@ extension AttendanceStore {
 
     /// Deletes the student's embeddings (consent stays). Returns how many.
     @discardableResult
-    public func unenroll(student: String) throws -> Int {
+    public func unenrol(student: String) throws -> Int {
         try dbPool.write { db in
             guard try Self.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])

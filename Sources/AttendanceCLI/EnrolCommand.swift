@@ -5,19 +5,20 @@ import CaptureKit
 import FaceEngine
 import Foundation
 
-struct EnrollCommand: AsyncParsableCommand {
+struct EnrolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "enroll",
+        commandName: "enrol",
         abstract: "Enrol a student's face from photos (consent must be recorded first).",
         discussion: """
         Each photo is checked and accepted or rejected with the reason: no face, several faces, face too small, blurred, turned away, or too close to *another* student's enrolled face (likely a swapped photo), or unlike this student's other photos. Only the face's measurements are kept, encrypted; the photos themselves are never stored. Up to recognition.max_embeddings_per_student faces per student (3 to 5 good photos, looking at the camera, work best). The gate daemon picks up a new enrolment within seconds, without a restart.
 
         Examples:
-          attendance enroll 0123456789 --photo an-1.jpg --photo an-2.jpg
-          attendance enroll 0123456789 --dir photos/an/
-          attendance enroll --from-dir photos/6A1/        (photos/6A1/<student code>/*.jpg)
-          attendance enroll 0123456789 --camera v4l2:/dev/video0 --shots 5   (live feedback per frame)
-        """
+          attendance enrol 0123456789 --photo an-1.jpg --photo an-2.jpg
+          attendance enrol 0123456789 --dir photos/an/
+          attendance enrol --from-dir photos/6A1/        (photos/6A1/<student code>/*.jpg)
+          attendance enrol 0123456789 --camera v4l2:/dev/video0 --shots 5   (live feedback per frame)
+        """,
+        aliases: ["enroll"]  // the American spelling still works
     )
 
     @OptionGroup var global: GlobalOptions
@@ -113,7 +114,7 @@ struct EnrollCommand: AsyncParsableCommand {
     }
 }
 
-extension EnrollCommand {
+extension EnrolCommand {
     /// Takes `shots` good frames from a camera with a feedback line per frame, then enrols them
     /// through the same gate as photos (consent, quality, swapped-photo check).
     func enrolFromCamera(store: AttendanceStore, config: AttendanceConfig, student: String, source spec: String) async throws {
@@ -162,15 +163,16 @@ extension EnrollCommand {
     }
 }
 
-struct UnenrollCommand: AsyncParsableCommand {
+struct UnenrolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "unenroll",
+        commandName: "unenrol",
         abstract: "Delete a student's enrolled faces (consent and attendance records stay).",
         discussion: """
         Examples:
-          attendance unenroll 0123456789
-          attendance unenroll --all --yes     (every student; e.g. when the key file is lost)
-        """
+          attendance unenrol 0123456789
+          attendance unenrol --all --yes     (every student; e.g. when the key file is lost)
+        """,
+        aliases: ["unenroll"]  // the American spelling still works
     )
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Student code (mã định danh).") var student: String?
@@ -191,7 +193,7 @@ struct UnenrollCommand: AsyncParsableCommand {
             return
         }
         let (store, _) = try global.openStore()
-        let n = try storeCall { try store.unenroll(student: student!) }
+        let n = try storeCall { try store.unenrol(student: student!) }
         print("\(n) enrolled face\(n == 1 ? "" : "s") of \(student!) deleted; the gate stops recognising them within seconds.")
         reportCompaction(store)
     }
