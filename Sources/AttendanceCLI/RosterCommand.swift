@@ -67,7 +67,8 @@ struct RosterCommand: AsyncParsableCommand {
                 "  (\(list(r.deactivated)); no longer on the roster, \(verb)kept but not recognised)"))
             if !r.consentsRecorded.isEmpty { print("  consent:     \(r.consentsRecorded.count) \(verb)recorded from the consent columns") }
             if !r.consentsRefusedErased.isEmpty {
-                print("  NOT recorded: the consent of \(r.consentsRefusedErased.joined(separator: ", ")), erased on request after that consent; record a new consent (dated after the erasure) if the family agrees again")
+                print("  NOT recorded: the consent of \(r.consentsRefusedErased.joined(separator: ", ")), given before the student's erasure on request "
+                      + "(or before the key file was lost, which hid who had been erased); record a new consent if the family agrees again")
             }
             if dryRun {
                 print("\nDry run: nothing was changed. Run the same command without --dry-run to import.")

@@ -41,13 +41,14 @@ public enum CameraSource {
         while let scheme = rest.range(of: "://") {
             out += rest[..<scheme.upperBound]
             rest = rest[scheme.upperBound...]
-            // The authority ends at the first '/', whitespace or quote; credentials end at its last '@'.
-            let end = rest.firstIndex { $0 == "/" || $0.isWhitespace || $0 == "\"" || $0 == "'" } ?? rest.endIndex
-            let authority = rest[..<end]
-            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
-                out += authority[..<colon] + ":***" + authority[at...]
+            // The URL ends at whitespace or a quote. Its credentials end at the last '@' in it (a raw password
+            // may hold '/', '?', '#' or '@'): everything between the first ':' and that '@' goes.
+            let end = rest.firstIndex { $0.isWhitespace || $0 == "\"" || $0 == "'" } ?? rest.endIndex
+            let url = rest[..<end]
+            if let at = url.lastIndex(of: "@"), let colon = url[..<at].firstIndex(of: ":") {
+                out += url[..<colon] + ":***" + url[at...]
             } else {
-                out += authority
+                out += url
             }
             rest = rest[end...]
         }
@@ -55,10 +56,5 @@ public enum CameraSource {
     }
 
     /// The spec with an RTSP password replaced by `***`, safe for logs.
-    public static func redacted(_ spec: String) -> String {
-        guard let scheme = spec.range(of: "://"), let at = spec[scheme.upperBound...].firstIndex(of: "@") else { return spec }
-        let credentials = spec[scheme.upperBound..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return spec }
-        return String(spec[..<colon]) + ":***" + String(spec[at...])
-    }
+    public static func redacted(_ spec: String) -> String { redactingCredentials(in: spec) }
 }

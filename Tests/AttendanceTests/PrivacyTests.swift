@@ -241,6 +241,32 @@ final class PrivacyTests: XCTestCase {
         XCTAssertEqual(result, .noConsent)
         XCTAssertEqual(try GateReplayTests.eventCount(store), 0)
     }
+
+    /// After the key file is lost (`unenrol --all`), the erasure register can no longer name who was erased:
+    /// no roster consent dated before that day comes back, for anyone.
+    func testAfterAKeyLossNoOldRosterConsentComesBack() throws {
+        let tmp = try TempStore()
+        let csv = """
+            Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính,Người đại diện,Quan hệ,Ngày đồng ý,Học sinh đồng ý
+            0101,Nguyễn Văn An,6A1,05/09/2013,Nam,Nguyễn Văn Ba,father,2024-09-01,yes
+            0102,Trần Thị Bình,6A1,2013-01-20,Nữ,Trần Văn Cả,father,2024-09-01,yes
+            """
+        let path = try tmp.write("with-consent.csv", csv)
+        do {
+            let store = try tmp.open()
+            _ = try store.importRoster(try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
+            try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+            try store.erase(student: "0102")
+        }
+        // The key file is lost: the admin discards the enrolments and starts over with a new key.
+        try FileManager.default.removeItem(atPath: tmp.keyFile)
+        XCTAssertEqual(try AttendanceStore.discardAllEnrolments(path: tmp.path), 1)
+        let store = try tmp.open()
+        let again = try store.importRoster(try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
+        XCTAssertEqual(again.consentsRefusedErased, ["0102"], "the erased student's old consent stays out")
+        XCTAssertFalse(try store.hasActiveConsent(student: "0102"))
+        XCTAssertTrue(try store.hasActiveConsent(student: "0101"), "a consent on record is untouched")
+    }
 }
 
 /// One number from the store (callable from async tests, where GRDB's `read` is ambiguous).

@@ -103,9 +103,16 @@ public struct GateDaemon: Sendable {
         }
         var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = .seconds(4)
-        groupConfig.maximumCancellationDuration = .seconds(1)
+        // A store call can be inside SQLite's 15 s busy wait, which cancellation cannot cut short; past this
+        // limit swift-service-lifecycle aborts the process (and the held records with it).
+        groupConfig.maximumCancellationDuration = .seconds(20)
         logger.info("serving", metadata: ["cameras": "\(config.cameras.map(\.id))", "embeddings": "\(faces.current().snapshot.count)"])
-        try await ServiceGroup(configuration: groupConfig).run()
+        do {
+            try await ServiceGroup(configuration: groupConfig).run()
+        } catch {
+            await stopped()
+            throw error
+        }
         await stopped()
     }
 

@@ -64,25 +64,36 @@ public actor AttendanceDecider {
         let event = NewAttendanceEvent(studentCode: student, schoolDay: slot.day, session: slot.session, kind: slot.kind,
                                        status: slot.status, occurredAt: time, camera: camera, distance: distance)
         if unstored.contains(where: { $0.sameRecord(as: event) }) { return .alreadyRecorded }
+        if !unstored.isEmpty {
+            // The store is refusing writes: join the queue rather than wait out another busy timeout per face
+            // (a group at the gate would hold the frame past the watchdog); `retryUnstored` writes them in order.
+            return hold(event, student: student, at: time)
+        }
         do {
             guard try store.recordEvent(event, schoolCode: schoolCode) else { return .alreadyRecorded }
             storeError = nil
         } catch let problem as ClockProblem {
             return .clockUntrusted(problem)
+        } catch StoreError.unknownStudent {
+            return .notOnRoster  // erased between the read above and the write
         } catch let error as DatabaseError {
             // The store refuses writes (SQLITE_FULL, BUSY, IOERR, READONLY): keep the decision, retry later.
             storeFailures += 1
             storeError = "\(error)"
-            unstored.append(event)
-            if unstored.count > unstoredCapacity {
-                unstored.removeFirst(unstored.count - unstoredCapacity)
-                droppedRecords += 1
-            }
-            lastRecorded[student] = time
-            return .queued(event)
+            return hold(event, student: student, at: time)
         }
         lastRecorded[student] = time
         return .recorded(event)
+    }
+
+    private func hold(_ event: NewAttendanceEvent, student: String, at time: Date) -> DecisionResult {
+        unstored.append(event)
+        if unstored.count > unstoredCapacity {
+            unstored.removeFirst(unstored.count - unstoredCapacity)
+            droppedRecords += 1
+        }
+        lastRecorded[student] = time
+        return .queued(event)
     }
 
     /// Writes the held records, oldest first, until the store refuses again. Returns the ones stored now

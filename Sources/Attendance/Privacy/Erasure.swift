@@ -25,6 +25,8 @@ public struct PurgeReport: Sendable, Equatable, Codable {
     public var sightings = 0
     /// Events older than the retention period kept because their record has not been delivered.
     public var keptUndelivered = 0
+    /// Set when the deletions were committed but the write-ahead log could not be folded back yet.
+    public var compaction: String?
 }
 
 extension AttendanceStore {
@@ -98,8 +100,11 @@ extension AttendanceStore {
             }
             return r
         }
-        if report.events > 0 { try compact() }
-        return report
+        var done = report
+        if report.events > 0 {
+            do { try compact() } catch { done.compaction = "\(error)" }
+        }
+        return done
     }
 
     /// The daily retention job: events older than `privacy.retentionDays`, unknown-face crops older

@@ -57,6 +57,15 @@ extension AttendanceStore {
         return report
     }
 
+    /// The last consent date a roster may not bring back for this student: the day of their erasure, or of the
+    /// loss of the key file (which hid who had been erased, `discardAllEnrolments`), whichever is later. Both are
+    /// stored in UTC; the school's day can be a day ahead (Asia/Ho_Chi_Minh is UTC+7), so the day after counts too.
+    static func consentCutoff(_ db: Database, erasedAt: String?) throws -> LocalDate? {
+        let keyLoss = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'consent_cutoff'")
+        let days = [erasedAt, keyLoss].compactMap { $0.flatMap { LocalDate(String($0.prefix(10))) } }
+        return days.max()?.adding(days: 1)
+    }
+
     static func applyRoster(_ db: Database, _ roster: Roster, options: RosterImportOptions,
                             pseudonymKey: PseudonymKey) throws -> RosterImportReport {
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
@@ -112,7 +121,7 @@ extension AttendanceStore {
                 // hash of the code, never the code) remembers the day of the erasure.
                 let erasedOn = try String.fetchOne(db, sql: "SELECT erased_at FROM erased_student WHERE pseudonym = ?",
                                                    arguments: [pseudonymKey.pseudonym(of: e.code)])
-                if let erasedOn, c.date.description <= String(erasedOn.prefix(10)) {
+                if !same && !revokedSame, let until = try Self.consentCutoff(db, erasedAt: erasedOn), c.date <= until {
                     report.consentsRefusedErased.append(e.code)
                 } else if !same && !revokedSame {
                     _ = try recordConsent(db, student: e.code, guardian: c.guardian, relation: c.relation, date: c.date,

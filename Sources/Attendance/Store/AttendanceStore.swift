@@ -88,12 +88,15 @@ public final class AttendanceStore: Sendable {
                     // A key rotation that committed but did not get to rename its new key file: finish it.
                     if let pending = try? KeyFile.load(keyFile + ".new"), let next = try? EmbeddingCipher(keyBytes: pending),
                        next.verifyCheck(storedCheck) {
-                        try finishRotation(keyFile: keyFile)
+                        // A process that cannot write the key's folder (the daemon: read-only there) uses the new
+                        // key as it is; the next command that can, renames it.
+                        try? finishRotation(keyFile: keyFile)
                         return (next, nil)
                     }
                     throw StoreError.wrongKey(keyFile: keyFile)
                 }
-                unlink(keyFile + ".new")  // a rotation that never committed
+                // A `.new` file beside a key that still matches is a rotation under way (or one that never
+                // committed): never touch it here; `rotateKey` replaces it under its lock.
                 return (cipher, nil)
             }
             return (cipher, try cipher.sealCheck())

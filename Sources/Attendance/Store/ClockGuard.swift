@@ -48,7 +48,8 @@ public enum ClockProblem: Error, Sendable, Equatable, CustomStringConvertible {
                 + "it is wrong (a dead RTC battery?). Nothing is recorded until it is set: check `timedatectl` and NTP."
         case let .behindHighWater(now, highWater):
             return "the system clock says \(Timestamp.string(now)), but this database already recorded at \(Timestamp.string(highWater)): "
-                + "the clock went back. Nothing is recorded until it is right again: check `timedatectl` and NTP."
+                + "the clock went back. Nothing is recorded until it is right again: check `timedatectl` and NTP. If the clock is "
+                + "right now and the earlier time was the wrong one (a clock that ran ahead), run `attendance clock accept`."
         case let .farAhead(now, highWater):
             let days = Int(now.timeIntervalSince(highWater) / 86_400)
             return "the system clock says \(Timestamp.string(now)), \(days) days after this database last recorded "
@@ -82,16 +83,14 @@ extension AttendanceStore {
             """, arguments: [Timestamp.string(now)])
     }
 
-    /// The admin's word that the clock is right after a long gap (`attendance clock accept`): the mark
-    /// moves to now. Refuses a clock before the release or behind the mark: those are never right.
+    /// The admin's word that the clock is right (`attendance clock accept`): the mark moves to now, forward
+    /// after a long gap, or back when a clock that ran ahead dated a record. Refuses a clock before the
+    /// release: that is never right.
     public func acceptClock() throws {
         let now = now()
         try dbPool.write { db in
             let old = try Self.highWater(db)
-            switch clockPolicy.problem(now: now, highWater: old) {
-            case let problem? where !(problem.isFarAhead): throw problem
-            default: break
-            }
+            if case let problem? = clockPolicy.problem(now: now, highWater: old), case .beforeRelease = problem { throw problem }
             try db.execute(sql: """
                 INSERT INTO meta(key, value) VALUES ('clock_high_water', ?1)
                 ON CONFLICT(key) DO UPDATE SET value = excluded.value
@@ -100,10 +99,6 @@ extension AttendanceStore {
                            detail: "high-water mark \(old.map(Timestamp.string) ?? "none") -> \(Timestamp.string(now))")
         }
     }
-}
-
-extension ClockProblem {
-    var isFarAhead: Bool { if case .farAhead = self { return true } else { return false } }
 }
 
 /// The kernel's view of the clock: whether NTP (or chrony, or timesyncd) has synchronised it.

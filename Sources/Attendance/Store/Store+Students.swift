@@ -215,6 +215,15 @@ extension AttendanceStore {
             try db.execute(sql: "DELETE FROM enrolment")
             let n = db.changesCount
             try db.execute(sql: "DELETE FROM gate_sighting")
+            // The erasure register is keyed by the lost key's pseudonym secret: it no longer says who was erased.
+            // Remember the day instead, so no roster consent dated before it comes back (see RosterImport).
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM erased_student") ?? 0 > 0 {
+                try db.execute(sql: """
+                    INSERT INTO meta(key, value) VALUES ('consent_cutoff', ?)
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                    """, arguments: [Timestamp.string(Date())])
+                try db.execute(sql: "DELETE FROM erased_student")
+            }
             try db.execute(sql: "DELETE FROM meta WHERE key IN ('key_check', 'pseudonym_key')")
             try bumpGalleryVersion(db)
             try audit(db, action: "unenrol.all", subject: nil, detail: "embeddings deleted=\(n)")
