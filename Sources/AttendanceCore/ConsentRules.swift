@@ -19,8 +19,6 @@ extension Consent {
         return age(of: dob, on: date) >= childConsentAge
     }
 
-    public static func childConsentMessage(_ s: Student) -> String { StoreError.childMustAgree(s.code).description }
-
     public static func checkDate(_ date: LocalDate, student: Student) throws {
         let today = LocalDate(Date(), in: .current)
         if date > today.adding(days: 1) {
