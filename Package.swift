@@ -116,12 +116,12 @@ let package = Package(
         .executableTarget(name: "FaceBench", dependencies: ["FaceEngine"]),
         .executableTarget(name: "MatchBench", dependencies: ["FaceMatch", "CSimdKernels"]),
         .executableTarget(name: "CaptureBench", dependencies: ["CaptureKit", "CFakeV4L2"]),
-        .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "AttendanceCore", "FaceEngine"]),
+        .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "AttendanceCore", "FaceEngine", "FaceMatch"]),
 
         // MARK: Tests
         // One test-support module (like HummingbirdTesting): the reference gateway harness, the seeded generator.
         .target(name: "AttendanceTesting", dependencies: ["SectorConnector"], path: "Tests/AttendanceTesting"),
-        .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine"]),
+        .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine", "FaceMatch"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels", "AttendanceTesting"]),
         .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
         .testTarget(name: "SectorConnectorTests", dependencies: [

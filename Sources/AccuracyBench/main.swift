@@ -12,6 +12,7 @@
 import AttendanceCore
 import Attendance
 import FaceEngine
+import FaceMatch
 import Foundation
 
 
@@ -230,7 +231,7 @@ if FileManager.default.fileExists(atPath: setDir + "/pairs.csv") {
 
 let measured = pairs.compactMap { p -> (pair: Pair, distance: Float)? in
     guard let a = descriptorOf[p.a], let b = descriptorOf[p.b] else { return nil }
-    return (p, FaceDescriptor(a).distance(to: FaceDescriptor(b)))
+    return (p, (try? Embedding.distance(Embedding(a), Embedding(b))) ?? .infinity)
 }
 print("\npairs: \(measured.count) of \(pairs.count) measured (both photos with a face)")
 print("accept rate per threshold (a pair is accepted when its L2 distance is under the threshold)")

@@ -1,6 +1,8 @@
 import AttendanceCore
 import ArgumentParser
+import Attendance
 import FaceEngine
+import FaceMatch
 import Foundation
 
 struct FacesCommand: ParsableCommand {
@@ -88,19 +90,25 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Is this the same person? L2 distance between the largest faces of two images.",
         discussion: """
-        Same person usually lands around 0.3 to 0.45, different people above 0.6.
-        Prints the distance and `match` or `no match`; exit code 0 either way, 1 on error.
+        Same person usually lands around 0.3 to 0.45, different people above 0.6 (East-Asian faces lie
+        closer together: see the README, "Accuracy"). Prints the distance and `match` or `no match` by the
+        gate's own threshold (recognition.threshold of the config, or --threshold); exit code 0 either
+        way, 1 on error.
 
         Example:
           attendance compare enrolment.jpg gate-snapshot.jpg --threshold 0.55
         """
     )
 
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "First image.") var first: String
     @Argument(help: "Second image.") var second: String
-    @Option(help: "Distance below which the faces match.") var threshold: Float = 0.6
+    @Option(help: "Distance below which the faces match (default: recognition.threshold of the config).")
+    var threshold: Float?
 
     func run() throws {
+        var rules = RecognitionRules(try global.loadConfig().recognition)
+        if let threshold { rules.threshold = threshold }
         let engine: FaceEngine
         do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
         func largest(_ path: String) throws -> FaceDescriptor {
@@ -114,7 +122,7 @@ struct CompareCommand: ParsableCommand {
                 return try engine.descriptor(in: image, landmarks: points)
             } catch { throw failLine("\(path): \(error)") }
         }
-        let d = try largest(first).distance(to: try largest(second))
-        print(String(format: "%.4f %@", d, d < threshold ? "match" : "no match"))
+        let d = try Embedding.distance(Embedding(try largest(first).values), Embedding(try largest(second).values))
+        print(String(format: "%.4f %@", d, rules.sameFace(d) ? "match" : "no match"))
     }
 }

@@ -88,9 +88,14 @@ typedef struct {
     fm_hit *h;  // sorted: score descending, row ascending
     size_t len, m;
     float thr;  // a row must score strictly above this to enter; -inf until full
+    const float *bias; // added to each row's dot product (NULL: none)
 } topm;
 
-static void topm_init(topm *t, fm_hit *h, size_t m) {
+// A row's score: its dot product with the query plus its bias (one float add, the same on every path).
+FM_INLINE float fm_bias(const float *bias, size_t row) { return bias ? bias[row] : 0.0f; }
+
+static void topm_init(topm *t, fm_hit *h, size_t m, const float *bias) {
+    t->bias = bias;
     t->h = h;
     t->len = 0;
     t->m = m;
@@ -190,26 +195,26 @@ static float dot_scalar(const float *x, const float *q, size_t stride) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-static void search_scalar(const float *base, size_t n, size_t stride, const uint32_t *rs,
+static void search_scalar(const float *base, const float *bias, size_t n, size_t stride, const uint32_t *rs,
                           const float *queries, size_t nq, size_t m, fm_hit *hits, size_t *counts) {
     for (size_t j = 0; j < nq; j++) {
         topm t;
-        topm_init(&t, hits + j * m, m);
+        topm_init(&t, hits + j * m, m, bias);
         const float *q = queries + j * stride;
         for (size_t i = 0; i < n; i++) {
-            float s = dot_scalar(base + i * stride, q, stride);
+            float s = dot_scalar(base + i * stride, q, stride) + fm_bias(bias, i);
             if (s > t.thr) topm_offer(&t, s, (uint32_t)i, rs[i]);
         }
         counts[j] = t.len;
     }
 }
 
-static void rerank_scalar(const float *base, size_t stride, const uint32_t *rs, const uint32_t *rows,
+static void rerank_scalar(const float *base, const float *bias, size_t stride, const uint32_t *rs, const uint32_t *rows,
                           size_t nrows, const float *q, size_t m, fm_hit *hits, size_t *count) {
     topm t;
-    topm_init(&t, hits, m);
+    topm_init(&t, hits, m, bias);
     for (size_t i = 0; i < nrows; i++) {
-        float s = dot_scalar(base + (size_t)rows[i] * stride, q, stride);
+        float s = dot_scalar(base + (size_t)rows[i] * stride, q, stride) + fm_bias(bias, rows[i]);
         if (s > t.thr) topm_offer(&t, s, rows[i], rs[rows[i]]);
     }
     *count = t.len;
@@ -224,7 +229,7 @@ static int32_t dot_i8_scalar(const int8_t *x, const int8_t *q, size_t stride) {
 static long scan_i8_scalar(const int8_t *base, const float *scales, size_t n, size_t stride,
                            const uint32_t *rs, const int8_t *q, float qscale, collector *c) {
     for (size_t i = 0; i < n && !c->overflow; i++) {
-        float v = ((float)dot_i8_scalar(base + i * stride, q, stride) * scales[i]) * qscale;
+        float v = ((float)dot_i8_scalar(base + i * stride, q, stride) * scales[i]) * qscale + fm_bias(c->t.bias, i);
         collector_lanes(c, &v, i, 1, rs);
     }
     return collector_finish(c);
@@ -290,7 +295,7 @@ static long scan_f16_scalar(const uint16_t *base, size_t n, size_t stride, const
     if (!row) return -1;
     for (size_t i = 0; i < n && !c->overflow; i++) {
         fm_f16_to_f32(base + i * stride, row, stride);
-        float v = dot_scalar(row, q, stride);
+        float v = dot_scalar(row, q, stride) + fm_bias(c->t.bias, i);
         collector_lanes(c, &v, i, 1, rs);
     }
     free(row);
@@ -395,6 +400,15 @@ FM_AVX2 FM_INLINE __m256 tile2x4_avx2(const float *r, size_t stride, const float
 }
 
 FM_AVX2 FM_INLINE void offer8_avx2(topm *t, __m256 s, size_t i, size_t valid, const uint32_t *rs) {
+    if (t->bias) {
+        if (valid >= 8) {
+            s = _mm256_add_ps(s, _mm256_loadu_ps(t->bias + i));
+        } else {
+            float b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (size_t l = 0; l < valid; l++) b[l] = t->bias[i + l];
+            s = _mm256_add_ps(s, _mm256_loadu_ps(b));
+        }
+    }
     unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s, _mm256_set1_ps(t->thr), _CMP_GT_OQ));
     if (valid < 8) mask &= (1u << valid) - 1;
     if (!mask) return;
@@ -462,8 +476,10 @@ FM_AVX2 static void rerank_avx2(const float *base, size_t stride, const uint32_t
         __m256 s = rows8_avx2(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], q, chunks);
         float v[8];
         _mm256_storeu_ps(v, s);
-        for (size_t l = 0; l < valid; l++)
-            if (v[l] > t->thr) topm_offer(t, v[l], rr[l], rs[rr[l]]);
+        for (size_t l = 0; l < valid; l++) {
+            float sc = v[l] + fm_bias(t->bias, rr[l]);
+            if (sc > t->thr) topm_offer(t, sc, rr[l], rs[rr[l]]);
+        }
     }
 }
 
@@ -507,6 +523,7 @@ FM_AVX2 FM_INLINE void scan_i8_avx2_body(const int8_t *base, const float *scales
         __m256 s = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(reduce8_epi32(a0, a1, a2, a3, a4, a5, a6, a7)),
                                                _mm256_loadu_ps(scales + i)),
                                  qs);
+        if (c->t.bias) s = _mm256_add_ps(s, _mm256_loadu_ps(c->t.bias + i));
         __m256 lim = _mm256_set1_ps(c->t.thr - c->window);
         if (_mm256_movemask_ps(_mm256_cmp_ps(s, lim, _CMP_GE_OQ))) {
             float v[8];
@@ -515,7 +532,7 @@ FM_AVX2 FM_INLINE void scan_i8_avx2_body(const int8_t *base, const float *scales
         }
     }
     for (; i < n && !c->overflow; i++) {
-        float v = ((float)dot_i8_scalar(base + i * stride, query, stride) * scales[i]) * qscale;
+        float v = ((float)dot_i8_scalar(base + i * stride, query, stride) * scales[i]) * qscale + fm_bias(c->t.bias, i);
         collector_lanes(c, &v, i, 1, rs);
     }
 }
@@ -550,6 +567,7 @@ FM_AVX2 FM_INLINE void scan_f16_avx2_body(const uint16_t *base, size_t n, size_t
             a7 = _mm256_fmadd_ps(ld_f16(r + 7 * stride + o), qv, a7);
         }
         __m256 s = reduce8_avx2(a0, a1, a2, a3, a4, a5, a6, a7);
+        if (c->t.bias) s = _mm256_add_ps(s, _mm256_loadu_ps(c->t.bias + i));
         __m256 lim = _mm256_set1_ps(c->t.thr - c->window);
         if (_mm256_movemask_ps(_mm256_cmp_ps(s, lim, _CMP_GE_OQ))) {
             float v[8];
@@ -565,7 +583,7 @@ FM_AVX2 FM_INLINE void scan_f16_avx2_body(const uint16_t *base, size_t n, size_t
         }
         for (; i < n && !c->overflow; i++) {
             fm_f16_to_f32(base + i * stride, row, stride);
-            float v = dot_scalar(row, q, stride);
+            float v = dot_scalar(row, q, stride) + fm_bias(c->t.bias, i);
             collector_lanes(c, &v, i, 1, rs);
         }
         free(row);
@@ -701,8 +719,10 @@ FM_AVX512 static void rerank_avx512(const float *base, size_t stride, const uint
         __m256 s = rows8_avx512(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], q, stride / 16);
         float v[8];
         _mm256_storeu_ps(v, s);
-        for (size_t l = 0; l < valid; l++)
-            if (v[l] > t->thr) topm_offer(t, v[l], rr[l], rs[rr[l]]);
+        for (size_t l = 0; l < valid; l++) {
+            float sc = v[l] + fm_bias(t->bias, rr[l]);
+            if (sc > t->thr) topm_offer(t, sc, rr[l], rs[rr[l]]);
+        }
     }
 }
 
@@ -746,6 +766,7 @@ static void search_neon(const float *base, size_t n, size_t stride, const uint32
         for (size_t j = 0; j < nq; j++) {
             float v[4];
             rows4_neon(r, r + stride, r + 2 * stride, r + 3 * stride, queries + j * stride, stride, v);
+            for (unsigned l = 0; l < 4; l++) v[l] += fm_bias(t[j].bias, i + l);
             unsigned mask = 0;
             for (unsigned l = 0; l < 4; l++) mask |= (unsigned)(v[l] > t[j].thr) << l;
             topm_offer_lanes(&t[j], v, mask, i, rs);
@@ -753,7 +774,7 @@ static void search_neon(const float *base, size_t n, size_t stride, const uint32
     }
     for (; i < n; i++)
         for (size_t j = 0; j < nq; j++) {
-            float s = dot_scalar(base + i * stride, queries + j * stride, stride);
+            float s = dot_scalar(base + i * stride, queries + j * stride, stride) + fm_bias(t[j].bias, i);
             if (s > t[j].thr) topm_offer(&t[j], s, (uint32_t)i, rs[i]);
         }
 }
@@ -769,7 +790,7 @@ static long scan_i8_neon(const int8_t *base, const float *scales, size_t n, size
             p = vmlal_s8(p, vget_high_s8(xv), vget_high_s8(qv)); // |sum| <= 2 * 127 * 127, fits int16
             acc = vpadalq_s16(acc, p);
         }
-        float v = ((float)vaddvq_s32(acc) * scales[i]) * qscale;
+        float v = ((float)vaddvq_s32(acc) * scales[i]) * qscale + fm_bias(c->t.bias, i);
         collector_lanes(c, &v, i, 1, rs);
     }
     return collector_finish(c);
@@ -786,7 +807,7 @@ static long scan_f16_neon(const uint16_t *base, size_t n, size_t stride, const u
             lo = vfmaq_f32(lo, xl, vld1q_f32(q + o));
             hi = vfmaq_f32(hi, xh, vld1q_f32(q + o + 4));
         }
-        float v = reduce_neon(lo, hi);
+        float v = reduce_neon(lo, hi) + fm_bias(c->t.bias, i);
         collector_lanes(c, &v, i, 1, rs);
     }
     return collector_finish(c);
@@ -796,8 +817,8 @@ static long scan_f16_neon(const uint16_t *base, size_t n, size_t stride, const u
 
 // MARK: - Public entry points
 
-void fm_search_f32(const float *base, size_t n, size_t stride, const uint32_t *row_student, const float *queries,
-                   size_t nq, size_t m, fm_hit *hits, size_t *counts) {
+void fm_search_f32(const float *base, const float *bias, size_t n, size_t stride, const uint32_t *row_student,
+                   const float *queries, size_t nq, size_t m, fm_hit *hits, size_t *counts) {
     if (nq == 0) return;
     if (n == 0 || m == 0) {
         for (size_t j = 0; j < nq; j++) counts[j] = 0;
@@ -805,15 +826,15 @@ void fm_search_f32(const float *base, size_t n, size_t stride, const uint32_t *r
     }
     int isa = fm_active_isa();
     if (isa == FM_ISA_SCALAR) {
-        search_scalar(base, n, stride, row_student, queries, nq, m, hits, counts);
+        search_scalar(base, bias, n, stride, row_student, queries, nq, m, hits, counts);
         return;
     }
     topm one, *t = nq == 1 ? &one : malloc(nq * sizeof(topm));
     if (!t) { // out of memory for the bookkeeping: the scalar path needs none
-        search_scalar(base, n, stride, row_student, queries, nq, m, hits, counts);
+        search_scalar(base, bias, n, stride, row_student, queries, nq, m, hits, counts);
         return;
     }
-    for (size_t j = 0; j < nq; j++) topm_init(&t[j], hits + j * m, m);
+    for (size_t j = 0; j < nq; j++) topm_init(&t[j], hits + j * m, m, bias);
     switch (isa) {
 #if defined(FM_X86)
     case FM_ISA_AVX512: search_avx512(base, n, stride, row_student, queries, nq, t); break;
@@ -828,10 +849,10 @@ void fm_search_f32(const float *base, size_t n, size_t stride, const uint32_t *r
     if (t != &one) free(t);
 }
 
-void fm_rerank_f32(const float *base, size_t stride, const uint32_t *row_student, const uint32_t *rows, size_t nrows,
-                   const float *query, size_t m, fm_hit *hits, size_t *count) {
+void fm_rerank_f32(const float *base, const float *bias, size_t stride, const uint32_t *row_student,
+                   const uint32_t *rows, size_t nrows, const float *query, size_t m, fm_hit *hits, size_t *count) {
     topm t;
-    topm_init(&t, hits, m);
+    topm_init(&t, hits, m, bias);
     if (nrows == 0 || m == 0) {
         *count = 0;
         return;
@@ -841,13 +862,14 @@ void fm_rerank_f32(const float *base, size_t stride, const uint32_t *row_student
     case FM_ISA_AVX512: rerank_avx512(base, stride, row_student, rows, nrows, query, &t); break;
     case FM_ISA_AVX2: rerank_avx2(base, stride, row_student, rows, nrows, query, &t); break;
 #endif
-    default: rerank_scalar(base, stride, row_student, rows, nrows, query, m, hits, count); return;
+    default: rerank_scalar(base, bias, stride, row_student, rows, nrows, query, m, hits, count); return;
     }
     *count = t.len;
 }
 
-static int collector_init(collector *c, size_t m, float window, uint32_t *cand, size_t cap, fm_hit *scratch) {
-    topm_init(&c->t, scratch, m);
+static int collector_init(collector *c, size_t m, const float *bias, float window, uint32_t *cand, size_t cap,
+                          fm_hit *scratch) {
+    topm_init(&c->t, scratch, m, bias);
     c->window = window;
     c->cand = cand;
     c->cap = cap;
@@ -857,12 +879,13 @@ static int collector_init(collector *c, size_t m, float window, uint32_t *cand, 
     return c->cs ? 0 : -1;
 }
 
-long fm_scan_i8(const int8_t *base, const float *scales, size_t n, size_t stride, const uint32_t *row_student,
-                const int8_t *query, float qscale, size_t m, float window, uint32_t *cand, size_t cap) {
+long fm_scan_i8(const int8_t *base, const float *scales, const float *bias, size_t n, size_t stride,
+                const uint32_t *row_student, const int8_t *query, float qscale, size_t m, float window, uint32_t *cand,
+                size_t cap) {
     if (n == 0 || m == 0) return 0;
     fm_hit *scratch = malloc(m * sizeof(fm_hit));
     collector c;
-    if (!scratch || collector_init(&c, m, window, cand, cap, scratch) != 0) {
+    if (!scratch || collector_init(&c, m, bias, window, cand, cap, scratch) != 0) {
         free(scratch);
         return -1;
     }
@@ -882,12 +905,12 @@ long fm_scan_i8(const int8_t *base, const float *scales, size_t n, size_t stride
     return r;
 }
 
-long fm_scan_f16(const uint16_t *base, size_t n, size_t stride, const uint32_t *row_student, const float *query,
-                 size_t m, float window, uint32_t *cand, size_t cap) {
+long fm_scan_f16(const uint16_t *base, const float *bias, size_t n, size_t stride, const uint32_t *row_student,
+                 const float *query, size_t m, float window, uint32_t *cand, size_t cap) {
     if (n == 0 || m == 0) return 0;
     fm_hit *scratch = malloc(m * sizeof(fm_hit));
     collector c;
-    if (!scratch || collector_init(&c, m, window, cand, cap, scratch) != 0) {
+    if (!scratch || collector_init(&c, m, bias, window, cand, cap, scratch) != 0) {
         free(scratch);
         return -1;
     }

@@ -53,15 +53,6 @@ public struct FaceDescriptor: Sendable, Equatable, Codable {
         precondition(values.count == FaceDescriptor.dimension, "a face descriptor has \(FaceDescriptor.dimension) values")
         self.values = values
     }
-
-    public func distance(to other: FaceDescriptor) -> Float {
-        var sum: Float = 0
-        for i in 0..<values.count {
-            let d = values[i] - other.values[i]
-            sum += d * d
-        }
-        return sum.squareRoot()
-    }
 }
 
 /// One face found in an image: where, how good, and (when asked) its descriptor.

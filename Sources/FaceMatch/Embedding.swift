@@ -1,8 +1,9 @@
 /// A face descriptor: a fixed-length vector of floats (128 for dlib's ResNet).
 ///
-/// The values are kept as given; the gallery and the search work on the
-/// L2-normalised vector (`normalized()`), so the distances they report are
-/// distances between unit vectors.
+/// The values are kept as given, and the gallery's distances are Euclidean
+/// distances between the vectors as given: for dlib descriptors (norm about 1.4),
+/// dlib's own metric, the one its 0.6 threshold is meant for. (Distances between
+/// the normalised vectors would be about 1.4x smaller and let different people pass.)
 public struct Embedding: Sendable, Equatable {
     /// dlib's face descriptor length.
     public static let dlibDimension = 128
@@ -36,7 +37,21 @@ public struct Embedding: Sendable, Equatable {
         return Embedding(values.map { Float(Double($0) * inv) })
     }
 
-    /// L2 distance between two embeddings as they are (not normalised).
+    /// |v|^2, after checking that the vector can be searched.
+    /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values, `.zeroVector` for a
+    ///   vector of length 0 (no descriptor is all zeros: it is a broken input).
+    func validatedSquaredNorm() throws -> Float {
+        var s = 0.0
+        for v in values {
+            guard v.isFinite else { throw FaceMatchError.notFinite }
+            s += Double(v) * Double(v)
+        }
+        guard s > 0 else { throw FaceMatchError.zeroVector }
+        return Float(s)
+    }
+
+    /// The Euclidean distance between two embeddings as they are (not normalised): the metric
+    /// of `GallerySnapshot.search`, for code that compares two descriptors without a gallery.
     public static func distance(_ a: Embedding, _ b: Embedding) throws -> Float {
         guard a.dimension == b.dimension else {
             throw FaceMatchError.dimensionMismatch(expected: a.dimension, actual: b.dimension)
@@ -71,7 +86,7 @@ public enum FaceMatchError: Error, Equatable, Sendable, CustomStringConvertible 
             return "embedding has \(actual) values, the gallery expects \(expected)"
         case let .invalidK(k): return "k must be at least 1 (got \(k))"
         case .notFinite: return "embedding contains NaN or infinity"
-        case .zeroVector: return "embedding is all zeros and cannot be normalised"
+        case .zeroVector: return "embedding is all zeros (not a face descriptor)"
         case let .tooManyRows(n): return "a gallery holds fewer than 2^32 rows (asked for \(n))"
         case let .invalidDimension(d): return "dimension must be between 1 and \(GallerySnapshot.maxDimension) (got \(d))"
         }
@@ -82,14 +97,13 @@ public enum FaceMatchError: Error, Equatable, Sendable, CustomStringConvertible 
 ///
 /// Results are per *student*, not per enrolled row: a student with several
 /// embeddings is represented by the closest one, and appears at most once.
+/// Whether a match *counts* is not FaceMatch's decision: the application has one
+/// rule for that (in this project, `RecognitionRules.accepts`).
 public struct Match: Sendable, Equatable {
-    /// dlib's reference threshold on the L2 distance between descriptors.
-    public static let dlibThreshold: Float = 0.6
-
     /// The student's identifier, as enrolled.
     public let student: String
-    /// L2 distance between the unit query and the student's closest unit embedding
-    /// (0 = identical, 2 = opposite). Comparable with dlib's 0.6.
+    /// Euclidean distance between the query and the student's closest embedding, both as
+    /// given (for dlib descriptors: dlib's metric, where 0.6 is its reference threshold).
     public let distance: Float
     /// Distance to the best *other* student minus `distance`: how far ahead this
     /// student is. Positive for the best match (larger = less ambiguous), zero or
@@ -101,7 +115,4 @@ public struct Match: Sendable, Equatable {
         self.distance = distance
         self.margin = margin
     }
-
-    /// Whether the distance is within `threshold`.
-    public func isWithin(_ threshold: Float = Match.dlibThreshold) -> Bool { distance <= threshold }
 }

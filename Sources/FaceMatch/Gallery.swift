@@ -100,15 +100,16 @@ public final class Gallery: Sendable {
         }
     }
 
-    /// A new snapshot: `base` without `removing`'s rows, plus `adding` normalised.
+    /// A new snapshot: `base` without `removing`'s rows, plus `adding` as given.
     static func build(base: GallerySnapshot, removing: String?, adding: [GalleryEntry],
                       storage: GalleryStorage, version: UInt64? = nil) throws -> GallerySnapshot {
         let d = base.dimension, stride = base.stride
-        let units = try adding.map { entry -> Embedding in
+        let added = try adding.map { entry -> Embedding in
             guard entry.embedding.dimension == d else {
                 throw FaceMatchError.dimensionMismatch(expected: d, actual: entry.embedding.dimension)
             }
-            return try entry.embedding.normalized()
+            _ = try entry.embedding.validatedSquaredNorm()
+            return entry.embedding
         }
         var students: [String] = []
         var index: [String: UInt32] = [:]
@@ -121,7 +122,7 @@ public final class Gallery: Sendable {
         }
         let removedIndex = removing.flatMap { base.students.firstIndex(of: $0) }.map { UInt32($0) }
         let kept = (0..<base.count).filter { base.rowStudent[$0] != removedIndex }
-        let rows = kept.count + units.count
+        let rows = kept.count + added.count
         guard rows < Int(UInt32.max) else { throw FaceMatchError.tooManyRows(rows) }
         let floats = AlignedBuffer<Float>(count: rows * stride)
         var rowStudent: [UInt32] = []
@@ -130,9 +131,9 @@ public final class Gallery: Sendable {
             (floats.pointer + r * stride).update(from: base.floats.pointer + old * stride, count: stride)
             rowStudent.append(studentIndex(base.students[Int(base.rowStudent[old])]))
         }
-        for (i, unit) in units.enumerated() {
+        for (i, embedding) in added.enumerated() {
             let r = kept.count + i
-            unit.values.withUnsafeBufferPointer { (floats.pointer + r * stride).update(from: $0.baseAddress!, count: d) }
+            embedding.values.withUnsafeBufferPointer { (floats.pointer + r * stride).update(from: $0.baseAddress!, count: d) }
             rowStudent.append(studentIndex(adding[i].student))
         }
         return try GallerySnapshot(dimension: d, storage: storage, version: version ?? base.version + 1, students: students,

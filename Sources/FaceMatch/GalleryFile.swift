@@ -4,11 +4,11 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The gallery's file format, version 1 (all integers little-endian):
+/// The gallery's file format, version 2 (all integers little-endian):
 ///
 ///     offset  size  field
 ///     0       8     magic "FMGALLRY"
-///     8       4     format version (1)
+///     8       4     format version (2)
 ///     12      4     dimension
 ///     16      4     student count S
 ///     20      8     row count R
@@ -16,14 +16,18 @@ import Foundation
 ///     32      8     total file length in bytes, checksum included
 ///     40      ...   S x (UInt32 byte length + UTF-8 student identifier)
 ///             4R    row -> student index (UInt32)
-///             4RD   the normalised rows (Float32), row after row
+///             4RD   the rows as enrolled (Float32), row after row
+///
+/// Version 1 had the same layout with normalised rows; it is still read (its rows are unit vectors).
 ///     end-4   4     CRC-32 (IEEE 802.3) of every byte before it
 ///
 /// The length field tells a truncated file from a corrupted one; the checksum
 /// catches any other change. Files are written atomically (temporary + rename).
 public enum GalleryFile {
     public static let magic: [UInt8] = Array("FMGALLRY".utf8)
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
+    /// The versions `decode` reads.
+    public static let readableVersions: ClosedRange<UInt32> = 1...2
     static let headerSize = 40
 
     /// The file's bytes for `snapshot`.
@@ -68,7 +72,7 @@ public enum GalleryFile {
         }
         var reader = Reader(bytes: bytes, offset: 8)
         let version: UInt32 = try reader.read()
-        guard version == formatVersion else { throw GalleryFileError.unsupportedVersion(version) }
+        guard readableVersions.contains(version) else { throw GalleryFileError.unsupportedVersion(version) }
         let dimension: UInt32 = try reader.read()
         let studentCount: UInt32 = try reader.read()
         let rowCount: UInt64 = try reader.read()

@@ -34,7 +34,12 @@ public final class GallerySnapshot: Sendable {
     /// Floats per row in the matrix (dimension rounded up to 32; the padding is 0).
     let stride: Int
     let rowStudent: [UInt32]
+    /// The rows as enrolled (not normalised).
     let floats: AlignedBuffer<Float>
+    /// `-|row|^2 / 2` per row: the kernels' score `q.r - |r|^2/2` ranks rows by Euclidean distance.
+    let bias: AlignedBuffer<Float>
+    /// The largest row norm (bounds the compact scans' error).
+    let maxNorm: Float
     let compact: Compact?
 
     /// The int8 or fp16 copy of the matrix and its error bound.
@@ -42,7 +47,7 @@ public final class GallerySnapshot: Sendable {
         let int8: AlignedBuffer<Int8>?
         let scales: [Float]
         let half: AlignedBuffer<UInt16>?
-        /// Largest L2 distance between a unit row and its dequantised copy.
+        /// Largest L2 distance between a row and its dequantised copy.
         let maxRowError: Float
     }
 
@@ -57,7 +62,7 @@ public final class GallerySnapshot: Sendable {
                       floats: AlignedBuffer(count: 0))
     }
 
-    /// `floats` must hold `rowStudent.count` normalised rows of `stride(for: dimension)` floats.
+    /// `floats` must hold `rowStudent.count` finite rows of `stride(for: dimension)` floats, zero-padded.
     init(dimension: Int, storage: GalleryStorage, version: UInt64, students: [String], rowStudent: [UInt32],
          floats: AlignedBuffer<Float>) throws {
         guard dimension >= 1, dimension <= Self.maxDimension else { throw FaceMatchError.invalidDimension(dimension) }
@@ -68,6 +73,18 @@ public final class GallerySnapshot: Sendable {
         self.rowStudent = rowStudent
         self.stride = Self.stride(for: dimension)
         self.floats = floats
+        let rows = rowStudent.count, stride = self.stride
+        let bias = AlignedBuffer<Float>(count: rows)
+        var largest = 0.0
+        for r in 0..<rows {
+            let x = floats.pointer + r * stride
+            var s = 0.0
+            for i in 0..<stride { s += Double(x[i]) * Double(x[i]) }
+            bias.pointer[r] = Float(-s / 2)
+            largest = max(largest, s)
+        }
+        self.bias = bias
+        self.maxNorm = Float(largest.squareRoot())
         self.compact = Self.makeCompact(storage, floats: floats, rows: rowStudent.count, stride: stride)
     }
 
@@ -117,24 +134,26 @@ public final class GallerySnapshot: Sendable {
         }
     }
 
-    /// The (normalised) embeddings enrolled for a student, in enrolment order.
+    /// The embeddings enrolled for a student, as enrolled, in enrolment order.
     public func embeddings(of student: String) -> [Embedding] {
         guard let s = students.firstIndex(of: student) else { return [] }
         return (0..<count).filter { rowStudent[$0] == UInt32(s) }.map { row($0) }
     }
 
-    /// Row `r` as stored (normalised).
+    /// Row `r` as stored.
     func row(_ r: Int) -> Embedding {
         Embedding(Array(UnsafeBufferPointer(start: floats.pointer + r * stride, count: dimension)))
     }
 
     // MARK: - Search
 
-    /// The `k` closest *students* to `query`, closest first.
+    /// The `k` closest *students* to `query`, closest first, by Euclidean distance
+    /// between the vectors as given (for dlib descriptors: dlib's own metric, the one
+    /// its 0.6 threshold means).
     ///
     /// Each student is represented by its closest enrolled embedding and appears
     /// at most once; ties in distance go to the student enrolled first (lower row).
-    /// The query is normalised first. An empty gallery returns `[]` ("no match").
+    /// An empty gallery returns `[]` ("no match").
     /// With int8 / fp16 storage the compact copy is scanned and the candidates are
     /// re-ranked in float32: the result is identical to the float32 search.
     /// - Throws: `FaceMatchError.dimensionMismatch`, `.invalidK`, `.notFinite`, `.zeroVector`.
@@ -158,9 +177,10 @@ public final class GallerySnapshot: Sendable {
         }
         if queries.isEmpty { return [] }
         var padded = [Float](repeating: 0, count: queries.count * stride)
+        var squares = [Float](repeating: 0, count: queries.count)
         for (j, q) in queries.enumerated() {
-            let unit = try q.normalized()
-            for i in 0..<dimension { padded[j * stride + i] = unit.values[i] }
+            squares[j] = try q.validatedSquaredNorm()
+            for i in 0..<dimension { padded[j * stride + i] = q.values[i] }
         }
         if count == 0 { return Array(repeating: [], count: queries.count) }
         let m = k + 1 // one more student than asked, for the margin
@@ -170,28 +190,35 @@ public final class GallerySnapshot: Sendable {
             for j in 0..<queries.count {
                 let n = padded.withUnsafeBufferPointer { p in
                     hits.withUnsafeMutableBufferPointer { h in
-                        compactSearch(compact, query: p.baseAddress! + j * stride, m: m, hits: h.baseAddress! + j * m)
+                        compactSearch(compact, query: p.baseAddress! + j * stride, squaredNorm: squares[j], m: m,
+                                      hits: h.baseAddress! + j * m)
                     }
                 }
                 counts[j] = n
             }
         } else {
             rowStudent.withUnsafeBufferPointer { rs in
-                fm_search_f32(floats.pointer, count, stride, rs.baseAddress, padded, queries.count, m, &hits, &counts)
+                fm_search_f32(floats.pointer, bias.pointer, count, stride, rs.baseAddress, padded, queries.count, m,
+                              &hits, &counts)
             }
         }
-        return (0..<queries.count).map { j in
-            Self.matches(hits[(j * m)..<(j * m + counts[j])], k: k, students: students)
+        return padded.withUnsafeBufferPointer { p in
+            (0..<queries.count).map { j in
+                matches(hits[(j * m)..<(j * m + counts[j])], k: k, query: p.baseAddress! + j * stride)
+            }
         }
     }
 
     /// Candidates from the compact copy, re-ranked in float32. Returns the number of hits.
-    private func compactSearch(_ c: Compact, query: UnsafePointer<Float>, m: Int,
+    private func compactSearch(_ c: Compact, query: UnsafePointer<Float>, squaredNorm: Float, m: Int,
                                hits: UnsafeMutablePointer<fm_hit>) -> Int {
         // |exact - approximate| <= eps for every row; rows within 2 eps of the m-th
-        // student's approximate score may belong to the exact answer. The slack
-        // covers float rounding in both scans (about 1e-5 for d = 128).
-        let slack: Float = 1e-4 + Float(stride) * 2e-7
+        // student's approximate score may belong to the exact answer. The bias is the
+        // same float in both scans, so only the dot products differ:
+        // |r.q - r~.q~| <= |r - r~| |q| + |r~| |q - q~|. The slack covers float rounding
+        // in both scans (about 1e-5 for d = 128 and unit vectors; it grows with the norms).
+        let qn = squaredNorm.squareRoot()
+        let slack: Float = (1e-4 + Float(stride) * 2e-7) * max(1, maxNorm * qn, maxNorm * maxNorm)
         let cap = min(count, 1 << 14)
         var cand = [UInt32](repeating: 0, count: cap)
         var found = -1
@@ -209,38 +236,49 @@ public final class GallerySnapshot: Sendable {
                     qerr += e * e
                 }
                 let ex = c.maxRowError, eq = Float(qerr.squareRoot())
-                let eps = ex + eq * (1 + ex) + slack
+                let eps = ex * qn + eq * (maxNorm + ex) + slack
                 found = c.scales.withUnsafeBufferPointer { sc in
-                    fm_scan_i8(q8.pointer, sc.baseAddress, count, stride, rs.baseAddress, qi, qscale, m, 2 * eps,
-                               &cand, cap)
+                    fm_scan_i8(q8.pointer, sc.baseAddress, bias.pointer, count, stride, rs.baseAddress, qi, qscale, m,
+                               2 * eps, &cand, cap)
                 }
             } else if let h = c.half {
-                let eps = c.maxRowError + slack
-                found = fm_scan_f16(h.pointer, count, stride, rs.baseAddress, query, m, 2 * eps, &cand, cap)
+                let eps = c.maxRowError * qn + slack
+                found = fm_scan_f16(h.pointer, bias.pointer, count, stride, rs.baseAddress, query, m, 2 * eps, &cand, cap)
             }
         }
         var n = 0
         rowStudent.withUnsafeBufferPointer { rs in
             if found < 0 { // too many near-ties for the window: scan the floats
-                fm_search_f32(floats.pointer, count, stride, rs.baseAddress, query, 1, m, hits, &n)
+                fm_search_f32(floats.pointer, bias.pointer, count, stride, rs.baseAddress, query, 1, m, hits, &n)
             } else {
-                fm_rerank_f32(floats.pointer, stride, rs.baseAddress, cand, found, query, m, hits, &n)
+                fm_rerank_f32(floats.pointer, bias.pointer, stride, rs.baseAddress, cand, found, query, m, hits, &n)
             }
         }
         return n
     }
 
-    /// Distance between unit vectors from their dot product.
-    @inline(__always)
-    static func distance(score: Float) -> Float { max(0, 2 - 2 * score).squareRoot() }
+    /// The Euclidean distance between the query and row `r`, summed in Double. The scan ranks by
+    /// `q.r - |r|^2/2`, which is exact as an order but loses digits as a distance (|q|^2 - 2 score
+    /// cancels: a face against its own row would read 0.0005 instead of 0), so the few rows returned
+    /// get their distance recomputed directly.
+    func distance(row r: Int, query: UnsafePointer<Float>) -> Float {
+        let x = floats.pointer + r * stride
+        var s = 0.0
+        for i in 0..<dimension { let e = Double(x[i]) - Double(query[i]); s += e * e }
+        return Float(s.squareRoot())
+    }
 
-    static func matches(_ hits: ArraySlice<fm_hit>, k: Int, students: [String]) -> [Match] {
-        let d = hits.map { distance(score: $0.score) }
-        let top = min(k, hits.count)
+    /// The hits (best distinct students by the scan) as matches, ordered by their exact distance (ties:
+    /// the earlier row), with margins; the extra hit beyond `k` only serves the margin.
+    func matches(_ hits: ArraySlice<fm_hit>, k: Int, query: UnsafePointer<Float>) -> [Match] {
+        let ranked = hits.map { (hit: $0, distance: distance(row: Int($0.row), query: query)) }
+            .sorted { $0.distance != $1.distance ? $0.distance < $1.distance : $0.hit.row < $1.hit.row }
+        let d = ranked.map(\.distance)
+        let top = min(k, ranked.count)
         return (0..<top).map { i in
             let margin: Float
             if i == 0 { margin = d.count > 1 ? d[1] - d[0] : .infinity } else { margin = d[0] - d[i] }
-            return Match(student: students[Int(hits[hits.startIndex + i].student)], distance: d[i], margin: margin)
+            return Match(student: students[Int(ranked[i].hit.student)], distance: d[i], margin: margin)
         }
     }
 }

@@ -1,4 +1,5 @@
 import FaceEngine
+import FaceMatch
 import Foundation
 import XCTest
 
@@ -98,7 +99,7 @@ final class GalleryCheckTests: XCTestCase {
         let codes = Array(Set(rows.map(\.student))).sorted()
         for (i, a) in codes.enumerated() {
             for b in codes[(i + 1)...] {
-                let d = rows.filter { $0.student == a }.flatMap { x in rows.filter { $0.student == b }.map { EnrolmentGate.distance(x.embedding, $0.embedding) } }.min()!
+                let d = rows.filter { $0.student == a }.flatMap { x in rows.filter { $0.student == b }.map { try! Embedding.distance(Embedding(x.embedding), Embedding($0.embedding)) } }.min()!
                 if rules.isLookalike(nearestOther: d) { expected.append(a + "-" + b) }
                 if d < rules.threshold { under += 1 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import FaceMatch
 
 @testable import FaceEngine
 
@@ -293,5 +294,12 @@ final class FaceEngineTests: XCTestCase {
         let body = Array("Exif".utf8) + [0, 0] + tiff
         let length = body.count + 2
         return [0xFF, 0xE1, UInt8(length >> 8), UInt8(length & 0xFF)] + body
+    }
+}
+
+extension FaceDescriptor {
+    /// The distance in FaceMatch's metric (the one the gate decides on).
+    func distance(to other: FaceDescriptor) -> Float {
+        (try? Embedding.distance(Embedding(values), Embedding(other.values))) ?? .infinity
     }
 }

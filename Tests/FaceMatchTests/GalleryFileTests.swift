@@ -72,8 +72,8 @@ final class GalleryFileTests: XCTestCase {
         magic[0] = UInt8(ascii: "X")
         XCTAssertThrowsError(try GalleryFile.decode(magic)) { XCTAssertEqual($0 as? GalleryFileError, .notAGalleryFile) }
         var version = bytes
-        version[8] = 2
-        XCTAssertThrowsError(try GalleryFile.decode(version)) { XCTAssertEqual($0 as? GalleryFileError, .unsupportedVersion(2)) }
+        version[8] = 3
+        XCTAssertThrowsError(try GalleryFile.decode(version)) { XCTAssertEqual($0 as? GalleryFileError, .unsupportedVersion(3)) }
         XCTAssertThrowsError(try GalleryFile.decode([])) { XCTAssertEqual($0 as? GalleryFileError, .notAGalleryFile) }
     }
 

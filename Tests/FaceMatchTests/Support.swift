@@ -22,26 +22,34 @@ extension SplitMix64 {
     }
 }
 
-/// The obvious algorithm the kernels must reproduce: score every row, keep each
-/// student's best row (the earliest on ties), order by score then row, take k.
+/// The obvious algorithm the kernels must reproduce: the Euclidean distance from the query to
+/// every row as given (in Double), each student's closest row (the earliest on ties), ordered by
+/// distance then row, take k.
 func naiveSearch(rows: [[Float]], students: [String], query: [Float], k: Int) -> [Match] {
-    func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
-    let qn = dot(query, query).squareRoot()
-    let q = query.map { Float(Double($0) / qn) }
-    var best: [String: (score: Float, row: Int)] = [:]
-    for (r, raw) in rows.enumerated() {
-        let rn = dot(raw, raw).squareRoot()
-        let row = raw.map { Float(Double($0) / rn) }
-        let s = Float(dot(row, q))
-        if let b = best[students[r]], b.score >= s { continue }
-        best[students[r]] = (s, r)
+    var best: [String: (distance: Double, row: Int)] = [:]
+    for (r, row) in rows.enumerated() {
+        let d = zip(row, query).reduce(0.0) { $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) }
+        if let b = best[students[r]], b.distance <= d { continue }
+        best[students[r]] = (d, r)
     }
-    let ranked = best.map { (student: $0.key, score: $0.value.score, row: $0.value.row) }
-        .sorted { $0.score != $1.score ? $0.score > $1.score : $0.row < $1.row }
-    let dist = ranked.map { GallerySnapshot.distance(score: $0.score) }
+    let ranked = best.map { (student: $0.key, distance: $0.value.distance, row: $0.value.row) }
+        .sorted { $0.distance != $1.distance ? $0.distance < $1.distance : $0.row < $1.row }
+    let dist = ranked.map { Float($0.distance.squareRoot()) }
     return (0..<min(k, ranked.count)).map { i in
         let margin: Float = i == 0 ? (dist.count > 1 ? dist[1] - dist[0] : .infinity) : dist[0] - dist[i]
         return Match(student: ranked[i].student, distance: dist[i], margin: margin)
+    }
+}
+
+extension SplitMix64 {
+    /// A vector shaped like a dlib descriptor: a random direction with a norm around 1.38
+    /// (measured on dlib's ResNet) that varies by a few per cent, so unit-vector and raw
+    /// rankings can differ.
+    mutating func dlibLikeVector(_ d: Int) -> [Float] {
+        let g = gaussianVector(d)
+        let n = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let norm = 1.38 + 0.05 * Double(gaussian())
+        return g.map { Float(Double($0) / n * norm) }
     }
 }
 

@@ -253,18 +253,14 @@ public struct CameraPipeline: Sendable {
 
 /// The enrolled faces as the cameras search them, kept in step with the database.
 ///
-/// FaceMatch finds the candidate students among unit vectors (fast, exact top-k); the final
-/// distance and margin are then recomputed as dlib's L2 distance between the raw descriptors,
-/// which is what the 0.6 threshold means (dlib descriptors are not unit length: about 1.38, so
-/// unit-vector distances are ~1.38x smaller and would let obama vs biden pass at 0.59).
+/// FaceMatch answers in dlib's own metric (the Euclidean distance between the raw descriptors, which
+/// is what the 0.6 threshold means), so its `Match` is what `RecognitionRules` judges.
 public final class EnrolledFaces: Sendable {
-    /// One consistent state: the FaceMatch snapshot, the raw rows it was built from, and each
-    /// student's risk radius.
+    /// One consistent state: the FaceMatch snapshot and each student's risk radius.
     public struct Index: Sendable {
         public let version: Int64
         public let snapshot: GallerySnapshot
-        let raw: [String: [[Float]]]
-        /// For each student, the L2 distance from any of their enrolled faces to the nearest face of
+        /// For each student, the distance from any of their enrolled faces to the nearest face of
         /// another student: how close the school's nearest look-alike is (absent: nobody else enrolled).
         public let nearestOther: [String: Float]
         /// Students whose enrolment could not be opened (skipped, see `AttendanceStore.gallerySnapshot`).
@@ -274,37 +270,23 @@ public final class EnrolledFaces: Sendable {
         public init(version: Int64, rows: [(student: String, embedding: [Float])], unreadable: [String] = []) throws {
             self.unreadable = unreadable
             let gallery = try Gallery()
-            try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
-            var raw: [String: [[Float]]] = [:]
-            for r in rows { raw[r.student, default: []].append(r.embedding) }
+            let entries = rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) }
+            try gallery.replaceAll(entries)
             self.version = version
             self.snapshot = gallery.snapshot()
-            self.raw = raw
+            // Each face's two nearest students: itself, and its nearest other (or a tie with it).
             var nearest: [String: Float] = [:]
-            for r in rows {
-                guard let other = try Self.ranked(r.embedding, snapshot: snapshot, raw: raw).first(where: { $0.0 != r.student }) else { continue }
-                nearest[r.student] = min(nearest[r.student] ?? .infinity, other.1)
+            let found = try snapshot.search(batch: entries.map(\.embedding), k: 2)
+            for (r, matches) in zip(rows, found) {
+                guard let other = matches.first(where: { $0.student != r.student }) else { continue }
+                nearest[r.student] = min(nearest[r.student] ?? .infinity, other.distance)
             }
             self.nearestOther = nearest
         }
 
-        /// The best student for a descriptor, in dlib's metric; nil for an empty gallery.
+        /// The best student for a descriptor, with its margin over the next; nil for an empty gallery.
         public func best(_ descriptor: [Float]) throws -> Match? {
-            let scored = try Self.ranked(descriptor, snapshot: snapshot, raw: raw)
-            guard let first = scored.first else { return nil }
-            let margin = scored.count > 1 ? scored[1].1 - first.1 : .infinity
-            return Match(student: first.0, distance: first.1, margin: margin)
-        }
-
-        /// Candidates come from the unit-vector search (norms differ by a few %, which can reorder
-        /// close students), so take the 16 nearest and re-rank them by raw L2, closest first.
-        static func ranked(_ descriptor: [Float], snapshot: GallerySnapshot, raw: [String: [[Float]]],
-                           candidates: Int = 16) throws -> [(String, Float)] {
-            let found = try snapshot.search(Embedding(descriptor), k: candidates)
-            return found.compactMap { m -> (String, Float)? in
-                guard let rows = raw[m.student] else { return nil }
-                return (m.student, rows.map { EnrolmentGate.distance(descriptor, $0) }.min() ?? .infinity)
-            }.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+            try snapshot.search(Embedding(descriptor), k: 1).first
         }
     }
 

@@ -26,6 +26,10 @@ public struct RecognitionRules: Sendable {
     /// Propose decided sightings for the teacher's approval, for students with fewer than `maxEmbeddings`.
     public var learnFromGate: Bool
     public var maxEmbeddings: Int
+    /// A new enrolment this close to another student's face is refused (a swapped photo?).
+    public var swapGuardDistance: Float
+    /// A new enrolment farther than this from all of the student's own faces is refused (someone else?).
+    public var sameStudentDistance: Float
 
     public init(_ c: AttendanceConfig.Recognition) {
         threshold = c.threshold
@@ -38,6 +42,8 @@ public struct RecognitionRules: Sendable {
         lookalikeExtraVotes = c.lookalikeExtraVotes
         learnFromGate = c.learnFromGate
         maxEmbeddings = c.maxEmbeddingsPerStudent
+        swapGuardDistance = c.swapGuardDistance
+        sameStudentDistance = c.sameStudentDistance
     }
 
     /// A student is a look-alike when another enrolled student's face lies within the threshold plus
@@ -63,8 +69,19 @@ public struct RecognitionRules: Sendable {
     /// clearly closer than the next student (by more for a look-alike). The gate's tracker, `identify`
     /// and the accuracy bench all call this.
     public func accepts(_ match: Match, nearestOther: Float?) -> Bool {
-        match.distance < threshold && match.margin >= requiredMargin(nearestOther: nearestOther)
+        sameFace(match.distance) && match.margin >= requiredMargin(nearestOther: nearestOther)
     }
+
+    /// Whether two faces this far apart (dlib's metric) can be the same person: under the threshold.
+    public func sameFace(_ distance: Float) -> Bool { distance < threshold }
+
+    /// Enrolment's swap guard: a face whose nearest *other* student matches this closely would be
+    /// recognised as them.
+    public func looksLikeAnotherStudent(_ nearestOther: Match) -> Bool { nearestOther.distance < swapGuardDistance }
+
+    /// Enrolment's second guard: a face this far from every one of the student's own faces is probably
+    /// someone else's.
+    public func unlikeOwnFaces(_ nearestOwn: Match) -> Bool { nearestOwn.distance > sameStudentDistance }
 
     /// Whether a face is good enough to embed at the gate.
     public func passes(_ q: FaceQuality) -> Bool {

@@ -1,5 +1,6 @@
 import AttendanceCore
 import FaceEngine
+import FaceMatch
 import Foundation
 
 /// Why a photo was not enrolled, in words a teacher can act on.
@@ -99,23 +100,26 @@ public struct EnrolmentGate: Sendable {
     /// swap guard (it would be recognised as them), not farther from the student's own faces than
     /// `sameStudentDistance`. For photos, camera shots and approved gate sightings alike.
     public func identityProblem(_ probe: [Float], others: [(student: String, embedding: [Float])], own: [[Float]]) -> EnrolmentRejection? {
-        if let nearest = others.map({ (student: $0.student, distance: Self.distance(probe, $0.embedding)) })
-            .min(by: { $0.distance < $1.distance }), nearest.distance < recognition.swapGuardDistance {
+        let rules = RecognitionRules(recognition)
+        if let nearest = Self.nearest(probe, among: others), rules.looksLikeAnotherStudent(nearest) {
             return .looksLikeOtherStudent(nearest.student, distance: nearest.distance)
         }
-        if let closestOwn = own.map({ Self.distance(probe, $0) }).min(), closestOwn > recognition.sameStudentDistance {
-            return .unlikeOwnPhotos(distance: closestOwn, threshold: recognition.sameStudentDistance)
+        if let closestOwn = Self.nearest(probe, among: own.map { (student: "", embedding: $0) }), rules.unlikeOwnFaces(closestOwn) {
+            return .unlikeOwnPhotos(distance: closestOwn.distance, threshold: recognition.sameStudentDistance)
         }
         return nil
     }
 
-    /// L2 distance between raw dlib descriptors, the regime of `recognition.threshold` (dlib's 0.6).
-    /// Not between normalised vectors: dlib descriptors have a norm of about 1.4, so normalising
-    /// shrinks every distance by that factor (Obama/Biden: 0.85 raw, 0.61 normalised).
-    static func distance(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count else { return .infinity }
-        var s: Float = 0
-        for i in a.indices { let d = a[i] - b[i]; s += d * d }
-        return s.squareRoot()
+    /// The nearest of `rows` to `probe` by FaceMatch (dlib's metric, as at the gate); nil when there is
+    /// none or the rows cannot be searched (another descriptor length: nothing to compare with).
+    static func nearest(_ probe: [Float], among rows: [(student: String, embedding: [Float])]) -> Match? {
+        guard !rows.isEmpty else { return nil }
+        do {
+            let gallery = try Gallery(dimension: probe.count)
+            try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
+            return try gallery.snapshot().search(Embedding(probe), k: 1).first
+        } catch {
+            return nil
+        }
     }
 }

@@ -1,4 +1,5 @@
 import AttendanceCore
+import FaceMatch
 import Foundation
 
 /// What a school's own enrolled faces say about its recognition: the distances between *different*
@@ -42,11 +43,11 @@ public struct GalleryCalibration: Sendable {
         distances.reserveCapacity(order.count * max(0, order.count - 1) / 2)
         var nearest: [String: (student: String, distance: Float)] = [:]
         var close: [Pair] = []
-        let faces = order.map { byStudent[$0]! }
+        let faces = order.map { byStudent[$0]!.map(Embedding.init) }
         for i in 0..<order.count {
             for j in (i + 1)..<max(i + 1, order.count) {
                 var d = Float.infinity
-                for a in faces[i] { for b in faces[j] { d = min(d, EnrolmentGate.distance(a, b)) } }
+                for a in faces[i] { for b in faces[j] { d = min(d, (try? Embedding.distance(a, b)) ?? .infinity) } }
                 distances.append(d)
                 if d < Self.closePairLimit { close.append(Pair(a: min(order[i], order[j]), b: max(order[i], order[j]), distance: d)) }
                 if d < nearest[order[i]]?.distance ?? .infinity { nearest[order[i]] = (order[j], d) }

@@ -7,8 +7,10 @@
 // Conventions shared by all kernels
 // - A matrix is `n` rows of `stride` elements; `stride` is a multiple of 32 and
 //   the padding past the real dimension is zero, so padding never changes a dot.
-// - A *score* is the dot product of a query with a row (the rows and queries
-//   FaceMatch passes are unit vectors, so a higher score is a smaller distance).
+// - A *score* is the dot product of a query with a row plus the row's bias
+//   (`bias` may be NULL: no bias). FaceMatch passes the raw rows and
+//   bias[r] = -|row r|^2 / 2, so score = q.r - |r|^2/2 = (|q|^2 - |q - r|^2) / 2:
+//   a higher score is a smaller Euclidean distance, exactly.
 // - Results are the best `m` *distinct students*: each student is represented
 //   by its best row. Order: score descending, then row index ascending, so ties
 //   are broken deterministically by the earlier row.
@@ -53,28 +55,28 @@ const char *fm_isa_name(int isa);
 /// Exact search. base: n x stride floats; row_student: n student indices;
 /// queries: nq x stride floats. For query i, hits[i*m ..] receives up to m hits
 /// (best distinct students, ordered as above) and counts[i] how many.
-void fm_search_f32(const float *base, size_t n, size_t stride, const uint32_t *row_student,
+void fm_search_f32(const float *base, const float *bias, size_t n, size_t stride, const uint32_t *row_student,
                    const float *queries, size_t nq, size_t m, fm_hit *hits, size_t *counts);
 
 /// The same top-m selection as fm_search_f32 restricted to the listed rows
 /// (ascending row order), with the identical float arithmetic.
-void fm_rerank_f32(const float *base, size_t stride, const uint32_t *row_student,
+void fm_rerank_f32(const float *base, const float *bias, size_t stride, const uint32_t *row_student,
                    const uint32_t *rows, size_t nrows, const float *query, size_t m,
                    fm_hit *hits, size_t *count);
 
 /// Approximate int8 scan that returns the candidate rows which may belong to the
 /// exact top-m. Row r approximates x_r ~ scales[r] * base[r]; the query
-/// q ~ qscale * query. `window` must bound |exact score - approximate score| twice
-/// over (2 * epsilon). A row is kept when its approximate score is at least the
+/// q ~ qscale * query; the approximate score adds bias[r] like the float scan.
+/// `window` must bound |exact score - approximate score| twice over (2 * epsilon). A row is kept when its approximate score is at least the
 /// m-th best distinct student's approximate score minus `window`.
 /// Writes ascending rows into cand (capacity cap) and returns how many, or -1 when
 /// more than cap rows qualify (the caller then falls back to the float scan).
-long fm_scan_i8(const int8_t *base, const float *scales, size_t n, size_t stride,
+long fm_scan_i8(const int8_t *base, const float *scales, const float *bias, size_t n, size_t stride,
                 const uint32_t *row_student, const int8_t *query, float qscale, size_t m,
                 float window, uint32_t *cand, size_t cap);
 
 /// As fm_scan_i8 for IEEE half-precision rows and a float query.
-long fm_scan_f16(const uint16_t *base, size_t n, size_t stride, const uint32_t *row_student,
+long fm_scan_f16(const uint16_t *base, const float *bias, size_t n, size_t stride, const uint32_t *row_student,
                  const float *query, size_t m, float window, uint32_t *cand, size_t cap);
 
 /// float -> IEEE half (round to nearest even) and back, n values.
