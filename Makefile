@@ -2,16 +2,33 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: run test deps models testdata build release bench-face bench-match bench-capture bench-pipeline bench-accuracy fuzz clean
+.PHONY: run test test-unit format lint deps models testdata build release bench-face bench-match bench-capture bench-pipeline bench-accuracy fuzz clean
 
 ## run: install what is missing, fetch + verify the models, build in release, run the gate demo
 run: deps models testdata release
 	.build/release/attendance demo
 
-## test: the same installs, then the whole test suite
-test: deps models testdata
+## test: the same installs, the style check, then the whole test suite
+test: deps models testdata lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## test-unit: the fast tests only, for work in progress (no models, built binaries or child processes:
+## the classes named ...EndToEndTests and the face engine's are skipped); `make test` runs everything
+test-unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --skip EndToEndTests --skip FaceEngineTests
+
+# The Swift sources the style applies to (the fuzzers' AttendanceCore is a link to Sources/AttendanceCore).
+SWIFT_SOURCES = Package.swift Sources Tests fuzz/swift/Package.swift fuzz/swift/Sources/ConfigFuzzer fuzz/swift/Sources/RosterFuzzer
+
+## format: rewrite the Swift sources in the house style (.swift-format: 4 spaces, 130 columns)
+format:
+	$(SWIFT) format --in-place --recursive --parallel $(SWIFT_SOURCES)
+
+## lint: check the house style and change nothing; any finding fails (`make format` fixes most)
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(SWIFT_SOURCES)
 
 deps:
 	@scripts/install-deps.sh

@@ -8,7 +8,7 @@ let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "ope
 
 /// The shim is always built optimised: dlib's templates at -O0 make one embedding take seconds.
 let optimisedCxx: [CXXSetting] = [
-    .unsafeFlags(["-I/usr/include/opencv4", "-O2", "-fexceptions", "-Wno-deprecated-declarations"]),
+    .unsafeFlags(["-I/usr/include/opencv4", "-O2", "-fexceptions", "-Wno-deprecated-declarations"])
 ]
 
 let package = Package(
@@ -124,15 +124,19 @@ let package = Package(
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine", "FaceMatch"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels", "AttendanceTesting"]),
         .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
-        .testTarget(name: "SectorConnectorTests", dependencies: [
-            "SectorConnector", "AttendanceTesting",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "AttendanceTests", dependencies: [
-            "Attendance", "AttendanceCore", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector", "AttendanceTesting",
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .testTarget(
+            name: "SectorConnectorTests",
+            dependencies: [
+                "SectorConnector", "AttendanceTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "AttendanceTests",
+            dependencies: [
+                "Attendance", "AttendanceCore", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector", "AttendanceTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

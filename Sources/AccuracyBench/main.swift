@@ -9,12 +9,11 @@
 //   accuracy part=all|east_asian tracks=N correct=C wrong=W unknown=U threshold=T
 // Embeddings are cached under .build/accuracy-cache (never committed: they are derived from the photos).
 
-import AttendanceCore
 import Attendance
+import AttendanceCore
 import FaceEngine
 import FaceMatch
 import Foundation
-
 
 struct BenchError: Error, CustomStringConvertible {
     var description: String
@@ -22,7 +21,9 @@ struct BenchError: Error, CustomStringConvertible {
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let root = FileManager.default.currentDirectoryPath
-let setDir = arguments.first ?? ProcessInfo.processInfo.environment["FACES"].flatMap { $0.isEmpty ? nil : $0 } ?? (root + "/../shared/faces-dev")
+let setDir =
+    arguments.first ?? ProcessInfo.processInfo.environment["FACES"].flatMap { $0.isEmpty ? nil : $0 }
+    ?? (root + "/../shared/faces-dev")
 let framesPerPhoto = Int(ProcessInfo.processInfo.environment["FRAMES"] ?? "") ?? 5
 
 guard FileManager.default.fileExists(atPath: setDir + "/identities.csv") else {
@@ -36,7 +37,9 @@ func csvRows(_ path: String) throws -> [[String: String]] {
     let text = try String(contentsOfFile: path, encoding: .utf8)
     var lines = text.split(whereSeparator: \.isNewline).map(String.init)
     guard !lines.isEmpty else { return [] }
-    let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map {
+        $0.trimmingCharacters(in: .whitespaces)
+    }
     return lines.map { line in
         let cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         var row: [String: String] = [:]
@@ -62,43 +65,45 @@ let people: [Person] = try csvRows(setDir + "/identities.csv").compactMap { row 
     return Person(name: name, eastAsian: row["east_asian"] == "1", files: photos)
 }
 let photoCount = people.reduce(0) { $0 + $1.files.count }
-print("set: \(setDir): \(people.count) identities (\(people.filter(\.eastAsian).count) East-Asian), \(photoCount) photos, \(framesPerPhoto) frames per photo")
+print(
+    "set: \(setDir): \(people.count) identities (\(people.filter(\.eastAsian).count) East-Asian), \(photoCount) photos, \(framesPerPhoto) frames per photo"
+)
 
 // MARK: - Frames: the photo, and jittered copies standing for the next frames of a camera
 
 enum Frames {
-/// BGR bytes of `image` moved by (dx, dy) and scaled by `scale` about the centre, brightness
-/// times `gain`, blurred with a 3x3 box when `blur`: a face a moment later, a step closer, a cloud.
-static func jittered(_ image: Image, dx: Double, dy: Double, scale: Double, gain: Double, blur: Bool) throws -> Image {
-    let w = image.width, h = image.height
-    let src = image.bgrBytes
-    var out = [UInt8](repeating: 0, count: w * h * 3)
-    let cx = Double(w) / 2, cy = Double(h) / 2
-    for y in 0..<h {
-        for x in 0..<w {
-            let sx = Int(((Double(x) - cx) / scale + cx - dx * Double(w)).rounded())
-            let sy = Int(((Double(y) - cy) / scale + cy - dy * Double(h)).rounded())
-            let xs = min(max(sx, 0), w - 1), ys = min(max(sy, 0), h - 1)
-            for c in 0..<3 {
-                out[(y * w + x) * 3 + c] = UInt8(min(255, max(0, (Double(src[(ys * w + xs) * 3 + c]) * gain).rounded())))
-            }
-        }
-    }
-    if blur {
-        var b = out
-        for y in 1..<(h - 1) {
-            for x in 1..<(w - 1) {
+    /// BGR bytes of `image` moved by (dx, dy) and scaled by `scale` about the centre, brightness
+    /// times `gain`, blurred with a 3x3 box when `blur`: a face a moment later, a step closer, a cloud.
+    static func jittered(_ image: Image, dx: Double, dy: Double, scale: Double, gain: Double, blur: Bool) throws -> Image {
+        let w = image.width, h = image.height
+        let src = image.bgrBytes
+        var out = [UInt8](repeating: 0, count: w * h * 3)
+        let cx = Double(w) / 2, cy = Double(h) / 2
+        for y in 0..<h {
+            for x in 0..<w {
+                let sx = Int(((Double(x) - cx) / scale + cx - dx * Double(w)).rounded())
+                let sy = Int(((Double(y) - cy) / scale + cy - dy * Double(h)).rounded())
+                let xs = min(max(sx, 0), w - 1), ys = min(max(sy, 0), h - 1)
                 for c in 0..<3 {
-                    var s = 0
-                    for j in -1...1 { for i in -1...1 { s += Int(out[((y + j) * w + x + i) * 3 + c]) } }
-                    b[(y * w + x) * 3 + c] = UInt8(s / 9)
+                    out[(y * w + x) * 3 + c] = UInt8(min(255, max(0, (Double(src[(ys * w + xs) * 3 + c]) * gain).rounded())))
                 }
             }
         }
-        out = b
+        if blur {
+            var b = out
+            for y in 1..<(h - 1) {
+                for x in 1..<(w - 1) {
+                    for c in 0..<3 {
+                        var s = 0
+                        for j in -1...1 { for i in -1...1 { s += Int(out[((y + j) * w + x + i) * 3 + c]) } }
+                        b[(y * w + x) * 3 + c] = UInt8(s / 9)
+                    }
+                }
+            }
+            out = b
+        }
+        return try Image(bgr: out, width: w, height: h)
     }
-    return try Image(bgr: out, width: w, height: h)
-}
 
 }
 
@@ -108,17 +113,20 @@ let jitters: [(dx: Double, dy: Double, scale: Double, gain: Double, blur: Bool)]
 ]
 
 extension Frames {
-/// The face nearest the image centre (the set's label belongs to it), measured.
-static func centreFace(_ engine: FaceEngine, _ image: Image) throws -> LabelledIdentity.Frame? {
-    let found = try engine.detect(in: image)
-    let cx = Double(image.width) / 2, cy = Double(image.height) / 2
-    guard let face = found.min(by: { hypot($0.box.centerX - cx, $0.box.centerY - cy) < hypot($1.box.centerX - cx, $1.box.centerY - cy) })
-    else { return nil }
-    let points = try engine.landmarks(in: image, box: face.box, score: face.score)
-    let q = try engine.quality(in: image, box: face.box, score: face.score, landmarks: points)
-    let d = try engine.descriptor(in: image, landmarks: points)
-    return LabelledIdentity.Frame(box: face.box, quality: q, descriptor: d.values)
-}
+    /// The face nearest the image centre (the set's label belongs to it), measured.
+    static func centreFace(_ engine: FaceEngine, _ image: Image) throws -> LabelledIdentity.Frame? {
+        let found = try engine.detect(in: image)
+        let cx = Double(image.width) / 2, cy = Double(image.height) / 2
+        guard
+            let face = found.min(by: {
+                hypot($0.box.centerX - cx, $0.box.centerY - cy) < hypot($1.box.centerX - cx, $1.box.centerY - cy)
+            })
+        else { return nil }
+        let points = try engine.landmarks(in: image, box: face.box, score: face.score)
+        let q = try engine.quality(in: image, box: face.box, score: face.score, landmarks: points)
+        let d = try engine.descriptor(in: image, landmarks: points)
+        return LabelledIdentity.Frame(box: face.box, quality: q, descriptor: d.values)
+    }
 }
 
 // MARK: - Embeddings (cached)
@@ -134,13 +142,17 @@ let setKey: String = {
     // The cache belongs to these files (names and sizes), this many frames and this engine build.
     var h: UInt64 = 1469598103934665603
     func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 } }
-    for p in people { for f in p.files {
-        mix(f)
-        mix("\((try? FileManager.default.attributesOfItem(atPath: setDir + "/" + f)[.size] as? Int) ?? 0)")
-    } }
+    for p in people {
+        for f in p.files {
+            mix(f)
+            mix("\((try? FileManager.default.attributesOfItem(atPath: setDir + "/" + f)[.size] as? Int) ?? 0)")
+        }
+    }
     mix("frames=\(framesPerPhoto)")
     // ... and this face engine: the shim's and the wrapper's sources, and the model manifest.
-    for f in ["Sources/COpenCV/shim.cpp", "Sources/FaceEngine/Face.swift", "Sources/FaceEngine/FaceEngine.swift", "Models/manifest.tsv"] {
+    for f in [
+        "Sources/COpenCV/shim.cpp", "Sources/FaceEngine/Face.swift", "Sources/FaceEngine/FaceEngine.swift", "Models/manifest.tsv",
+    ] {
         mix((try? String(contentsOfFile: root + "/" + f, encoding: .utf8)) ?? f)
     }
     return String(h, radix: 16)
@@ -149,7 +161,9 @@ let cachePath = cacheDir + "/" + setKey + ".json"
 
 var identities: [LabelledIdentity]
 print("cache: \(cachePath)")
-if let data = FileManager.default.contents(atPath: cachePath), let cached = try? JSONDecoder().decode([LabelledIdentity].self, from: data) {
+if let data = FileManager.default.contents(atPath: cachePath),
+    let cached = try? JSONDecoder().decode([LabelledIdentity].self, from: data)
+{
     identities = cached
     print("embeddings: from the cache \(cachePath)")
 } else {
@@ -172,26 +186,33 @@ if let data = FileManager.default.contents(atPath: cachePath), let cached = try?
                 let image = try Image(contentsOf: setDir + "/" + file)
                 frames.append(try Frames.centreFace(engine, image))
                 for j in jitters.prefix(max(0, framesPerPhoto - 1)) {
-                    frames.append(try Frames.centreFace(engine, Frames.jittered(image, dx: j.dx, dy: j.dy, scale: j.scale, gain: j.gain, blur: j.blur)))
+                    frames.append(
+                        try Frames.centreFace(
+                            engine, Frames.jittered(image, dx: j.dx, dy: j.dy, scale: j.scale, gain: j.gain, blur: j.blur)))
                 }
             } catch {
                 results.lock.lock(); results.failures.append("\(file): \(error)"); results.lock.unlock()
             }
             results.lock.lock(); results.photos[file] = LabelledIdentity.Photo(file: file, frames: frames); results.lock.unlock()
             if worker == 0 && (i / workers) % 50 == 0 {
-                FileHandle.standardError.write(Data("  embedded \(i + 1) of \(all.count) photos (\(Int(Date().timeIntervalSince(started))) s)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("  embedded \(i + 1) of \(all.count) photos (\(Int(Date().timeIntervalSince(started))) s)\n".utf8))
             }
             i += workers
         }
     }
     for f in results.failures { print("  not read: \(f)") }
     identities = people.map { p in
-        LabelledIdentity(name: p.name, eastAsian: p.eastAsian, photos: p.files.map { results.photos[$0] ?? .init(file: $0, frames: []) })
+        LabelledIdentity(
+            name: p.name, eastAsian: p.eastAsian, photos: p.files.map { results.photos[$0] ?? .init(file: $0, frames: []) })
     }
     let seconds = Date().timeIntervalSince(started)
-    print(String(format: "embeddings: %d photos x %d frames in %.0f s with %d engines (%.0f ms per frame per engine)",
-                 all.count, framesPerPhoto, seconds, workers, seconds * 1000 * Double(workers) / Double(all.count * framesPerPhoto)))
-    try? FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    print(
+        String(
+            format: "embeddings: %d photos x %d frames in %.0f s with %d engines (%.0f ms per frame per engine)",
+            all.count, framesPerPhoto, seconds, workers, seconds * 1000 * Double(workers) / Double(all.count * framesPerPhoto)))
+    try? FileManager.default.createDirectory(
+        atPath: cacheDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     if let data = try? JSONEncoder().encode(identities) {
         _ = FileManager.default.createFile(atPath: cachePath, contents: data, attributes: [.posixPermissions: 0o600])
     }
@@ -203,14 +224,17 @@ do {
     let photos = identities.flatMap(\.photos)
     let found = photos.filter { ($0.frames.first ?? nil) != nil }.count
     let frames = photos.flatMap(\.frames)
-    print("\ndetection: a face near the centre in \(found) of \(photos.count) photos; \(frames.compactMap { $0 }.count) of \(frames.count) frames")
+    print(
+        "\ndetection: a face near the centre in \(found) of \(photos.count) photos; \(frames.compactMap { $0 }.count) of \(frames.count) frames"
+    )
 }
 
 // MARK: - Pairs
 
-let descriptorOf: [String: [Float]] = Dictionary(uniqueKeysWithValues: identities.flatMap(\.photos).compactMap { p in
-    (p.frames.first ?? nil).map { (p.file, $0.descriptor) }
-})
+let descriptorOf: [String: [Float]] = Dictionary(
+    uniqueKeysWithValues: identities.flatMap(\.photos).compactMap { p in
+        (p.frames.first ?? nil).map { (p.file, $0.descriptor) }
+    })
 let eastAsianPerson = Dictionary(uniqueKeysWithValues: identities.map { ($0.name, $0.eastAsian) })
 
 struct Pair { var a: String; var b: String; var same: Bool; var eastAsian: Bool }
@@ -223,10 +247,14 @@ if FileManager.default.fileExists(atPath: setDir + "/pairs.csv") {
 } else {
     // Every pair of photos: same-person pairs, different-person pairs (East-Asian when both are).
     let all = identities.flatMap { id in id.photos.map { (id.name, $0.file) } }
-    for i in all.indices { for j in (i + 1)..<all.count {
-        pairs.append(Pair(a: all[i].1, b: all[j].1, same: all[i].0 == all[j].0,
-                          eastAsian: (eastAsianPerson[all[i].0] ?? false) && (eastAsianPerson[all[j].0] ?? false)))
-    } }
+    for i in all.indices {
+        for j in (i + 1)..<all.count {
+            pairs.append(
+                Pair(
+                    a: all[i].1, b: all[j].1, same: all[i].0 == all[j].0,
+                    eastAsian: (eastAsianPerson[all[i].0] ?? false) && (eastAsianPerson[all[j].0] ?? false)))
+        }
+    }
 }
 
 let measured = pairs.compactMap { p -> (pair: Pair, distance: Float)? in
@@ -242,14 +270,18 @@ for step in 0...16 {
     let all = PairRates.measure(measured.map { ($0.distance, $0.pair.same) }, threshold: t)
     let ea = PairRates.measure(measured.filter { $0.pair.eastAsian }.map { ($0.distance, $0.pair.same) }, threshold: t)
     let other = PairRates.measure(measured.filter { !$0.pair.eastAsian }.map { ($0.distance, $0.pair.same) }, threshold: t)
-    print(String(format: "  %.3f   |   %@  %@    |   %@  %@        |   %@  %@", t,
-                 pct(all.sameRate), pct(all.differentRate), pct(ea.sameRate), pct(ea.differentRate),
-                 pct(other.sameRate), pct(other.differentRate)))
+    print(
+        String(
+            format: "  %.3f   |   %@  %@    |   %@  %@        |   %@  %@", t,
+            pct(all.sameRate), pct(all.differentRate), pct(ea.sameRate), pct(ea.differentRate),
+            pct(other.sameRate), pct(other.differentRate)))
 }
 do {
     let ea = measured.filter { $0.pair.eastAsian }
     let s = PairRates.measure(ea.map { ($0.distance, $0.pair.same) }, threshold: 0)
-    print("  (East-Asian pairs: \(s.same) same, \(s.different) different; all: \(measured.filter(\.pair.same).count) same, \(measured.filter { !$0.pair.same }.count) different)")
+    print(
+        "  (East-Asian pairs: \(s.same) same, \(s.different) different; all: \(measured.filter(\.pair.same).count) same, \(measured.filter { !$0.pair.same }.count) different)"
+    )
 }
 
 // MARK: - 1:N gate simulation
@@ -264,27 +296,50 @@ func policy(threshold: Float, margin: Float, votes: Int, lookalikeMargin: Float,
 
 func line(_ t: TrackTally) -> String {
     let n = max(1, t.tracks)
-    return String(format: "%4d tracks: correct %5.1f %%  wrong %4d (%.2f %%)  unknown %5.1f %%",
-                  t.tracks, Double(t.correct) * 100 / Double(n), t.wrong, Double(t.wrong) * 100 / Double(n), Double(t.unknown) * 100 / Double(n))
+    return String(
+        format: "%4d tracks: correct %5.1f %%  wrong %4d (%.2f %%)  unknown %5.1f %%",
+        t.tracks, Double(t.correct) * 100 / Double(n), t.wrong, Double(t.wrong) * 100 / Double(n),
+        Double(t.unknown) * 100 / Double(n))
 }
 
 print("\n1:N gate simulation: each identity enrolled from its first E photos; every other photo is a track of 30 frames")
 print("(2 s at 15 frames/s) cycling the photo and its jittered copies through FaceTracker and EnrolledFaces.Index;")
 print("strangers: each identity's photos against a gallery without it (any record is wrong).")
 let sweep: [(String, RecognitionRules)] = [
-    ("dlib 0.6, margin 0.05, 3 votes (before)", policy(threshold: 0.6, margin: 0.05, votes: 3, lookalikeMargin: 0.05, extraVotes: 0)),
+    (
+        "dlib 0.6, margin 0.05, 3 votes (before)",
+        policy(threshold: 0.6, margin: 0.05, votes: 3, lookalikeMargin: 0.05, extraVotes: 0)
+    ),
     ("0.55, margin 0.05", policy(threshold: 0.55, margin: 0.05, votes: 3, lookalikeMargin: 0.05, extraVotes: 0)),
     ("0.50, margin 0.05", policy(threshold: 0.50, margin: 0.05, votes: 3, lookalikeMargin: 0.05, extraVotes: 0)),
     ("0.475, margin 0.05", policy(threshold: 0.475, margin: 0.05, votes: 3, lookalikeMargin: 0.05, extraVotes: 0)),
     ("0.45, margin 0.05", policy(threshold: 0.45, margin: 0.05, votes: 3, lookalikeMargin: 0.05, extraVotes: 0)),
     ("0.45, margin 0.08 for everyone", policy(threshold: 0.45, margin: 0.08, votes: 3, lookalikeMargin: 0.08, extraVotes: 0)),
     ("0.40, margin 0.05", policy(threshold: 0.40, margin: 0.05, votes: 3, lookalikeMargin: 0.05, extraVotes: 0)),
-    ("0.50, margin 0.05, look-alikes 0.07", policy(threshold: 0.50, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 0)),
-    ("0.475, margin 0.05, look-alikes 0.07", policy(threshold: 0.475, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 0)),
-    ("0.45, margin 0.05, look-alikes 0.07", policy(threshold: 0.45, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 0)),
-    ("0.45, margin 0.05, look-alikes 0.07 and +1 vote", policy(threshold: 0.45, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 1)),
-    ("0.45, margin 0.05, look-alikes 0.10 and +1 vote", policy(threshold: 0.45, margin: 0.05, votes: 3, lookalikeMargin: 0.10, extraVotes: 1)),
-    ("0.45, margin 0.05, 5 votes, look-alikes 0.07", policy(threshold: 0.45, margin: 0.05, votes: 5, lookalikeMargin: 0.07, extraVotes: 0)),
+    (
+        "0.50, margin 0.05, look-alikes 0.07",
+        policy(threshold: 0.50, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 0)
+    ),
+    (
+        "0.475, margin 0.05, look-alikes 0.07",
+        policy(threshold: 0.475, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 0)
+    ),
+    (
+        "0.45, margin 0.05, look-alikes 0.07",
+        policy(threshold: 0.45, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 0)
+    ),
+    (
+        "0.45, margin 0.05, look-alikes 0.07 and +1 vote",
+        policy(threshold: 0.45, margin: 0.05, votes: 3, lookalikeMargin: 0.07, extraVotes: 1)
+    ),
+    (
+        "0.45, margin 0.05, look-alikes 0.10 and +1 vote",
+        policy(threshold: 0.45, margin: 0.05, votes: 3, lookalikeMargin: 0.10, extraVotes: 1)
+    ),
+    (
+        "0.45, margin 0.05, 5 votes, look-alikes 0.07",
+        policy(threshold: 0.45, margin: 0.05, votes: 5, lookalikeMargin: 0.07, extraVotes: 0)
+    ),
     ("the default (config)", RecognitionRules(defaults)),
 ]
 for enrol in [1, 2, 3] {
@@ -313,7 +368,9 @@ do {
     var learn = GateSimulation(rules: rules, enrolPerIdentity: 1)
     learn.learnFromSightings = true
     let learned = try learn.run(identities)
-    show("1 photo enrolled + the 2nd photo learned as a gate sighting when the gate decided it rightly (\(learned.learned) learned, \(learned.refusedSightings) wrong sightings refused by the teacher)", learned)
+    show(
+        "1 photo enrolled + the 2nd photo learned as a gate sighting when the gate decided it rightly (\(learned.learned) learned, \(learned.refusedSightings) wrong sightings refused by the teacher)",
+        learned)
     var two = GateSimulation(rules: rules, enrolPerIdentity: 2)
     two.firstProbe = 2
     show("2 photos enrolled", try two.run(identities))
@@ -323,11 +380,17 @@ do {
 
 let enrolDefault = 2
 let final = try GateSimulation(rules: RecognitionRules(defaults), enrolPerIdentity: enrolDefault).run(identities)
-print("\ndefault policy: threshold \(defaults.threshold), margin \(defaults.minMargin), \(defaults.votes) votes; look-alikes margin \(defaults.lookalikeMargin), +\(defaults.lookalikeExtraVotes) vote; \(enrolDefault) photos enrolled")
-print("(tracks: enrolled people presenting their other photos; strangers, each against a gallery without them, on the line before)")
+print(
+    "\ndefault policy: threshold \(defaults.threshold), margin \(defaults.minMargin), \(defaults.votes) votes; look-alikes margin \(defaults.lookalikeMargin), +\(defaults.lookalikeExtraVotes) vote; \(enrolDefault) photos enrolled"
+)
+print(
+    "(tracks: enrolled people presenting their other photos; strangers, each against a gallery without them, on the line before)")
 for (part, s) in [("all", final.strangers), ("east_asian", final.strangersEastAsian)] {
     print("strangers part=\(part) tracks=\(s.tracks) wrong=\(s.wrong) unknown=\(s.unknown)")
 }
 for (part, t) in [("all", final.enrolled), ("east_asian", final.enrolledEastAsian)] {
-    print(String(format: "accuracy part=%@ tracks=%d correct=%d wrong=%d unknown=%d threshold=%.3f", part, t.tracks, t.correct, t.wrong, t.unknown, defaults.threshold))
+    print(
+        String(
+            format: "accuracy part=%@ tracks=%d correct=%d wrong=%d unknown=%d threshold=%.3f", part, t.tracks, t.correct,
+            t.wrong, t.unknown, defaults.threshold))
 }

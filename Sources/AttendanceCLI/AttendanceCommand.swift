@@ -1,5 +1,5 @@
-import AttendanceCore
 import ArgumentParser
+import AttendanceCore
 import Foundation
 
 @main
@@ -8,16 +8,16 @@ struct AttendanceCommand: AsyncParsableCommand {
         commandName: "attendance",
         abstract: "Face-recognition attendance for schools: the gate daemon and the tools around it.",
         discussion: """
-        Typical first steps for a school:
-          attendance roster import lop6a1.csv          import the class list (CSV, UTF-8)
-          attendance consent record 0123456789 --guardian "Nguyễn Văn A" --relation father --date 2026-09-01
-          attendance enrol 0123456789 --photo an.jpg   enrol a student's face
-          attendance serve --config /etc/attendance/attendance.toml   run the gate daemon
-          attendance export daily --date 2026-11-23 --format xlsx -o today.xlsx
+            Typical first steps for a school:
+              attendance roster import lop6a1.csv          import the class list (CSV, UTF-8)
+              attendance consent record 0123456789 --guardian "Nguyễn Văn A" --relation father --date 2026-09-01
+              attendance enrol 0123456789 --photo an.jpg   enrol a student's face
+              attendance serve --config /etc/attendance/attendance.toml   run the gate daemon
+              attendance export daily --date 2026-11-23 --format xlsx -o today.xlsx
 
-        Every command that uses the database takes --db PATH and --config FILE
-        (or reads the config named by $ATTENDANCE_CONFIG).
-        """,
+            Every command that uses the database takes --db PATH and --config FILE
+            (or reads the config named by $ATTENDANCE_CONFIG).
+            """,
         subcommands: commandList
     )
 }

@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 struct AuditCommand: AsyncParsableCommand {
@@ -8,12 +8,12 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Show the audit log: enrolments, consent, exports, erasures, with who and when.",
         discussion: """
-        The log is append-only: the database refuses to change or delete its entries. Students are named by an alias (S-…) resolved to their code while they exist; after an erasure the alias no longer leads back to the child.
+            The log is append-only: the database refuses to change or delete its entries. Students are named by an alias (S-…) resolved to their code while they exist; after an erasure the alias no longer leads back to the child.
 
-        Examples:
-          attendance audit --since 2026-09-01
-          attendance audit --last 20
-        """
+            Examples:
+              attendance audit --since 2026-09-01
+              attendance audit --last 20
+            """
     )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Entries from this day (yyyy-MM-dd or dd/MM/yyyy, school time zone) on.") var since: String?
@@ -25,7 +25,9 @@ struct AuditCommand: AsyncParsableCommand {
         let zone = TimeZone(identifier: config.school.timezone) ?? .current
         var from: Date?
         if let since {
-            guard let day = RosterParser.parseDate(since) else { throw failLine("--since '\(since)' is not a date like 2026-09-01") }
+            guard let day = RosterParser.parseDate(since) else {
+                throw failLine("--since '\(since)' is not a date like 2026-09-01")
+            }
             from = day.at(LocalTime(hour: 0, minute: 0), in: zone)
         }
         let entries = try storeCall { try store.auditEntries(since: from, limit: last) }

@@ -1,5 +1,5 @@
-import AttendanceCore
 import ArgumentParser
+import AttendanceCore
 import CaptureKit
 import Foundation
 
@@ -9,16 +9,16 @@ struct CamerasCommand: AsyncParsableCommand {
         commandName: "cameras",
         abstract: "List the V4L2 cameras with their formats and sizes, or save a snapshot from a camera, stream or file.",
         discussion: """
-        A camera source is written the same way everywhere (config file, command line):
-          v4l2:/dev/video0                 a USB camera (V4L2)
-          rtsp://user:pass@10.0.0.5/live   an IP camera (RTSP over TCP)
-          file:gate.avi                    a recorded video
+            A camera source is written the same way everywhere (config file, command line):
+              v4l2:/dev/video0                 a USB camera (V4L2)
+              rtsp://user:pass@10.0.0.5/live   an IP camera (RTSP over TCP)
+              file:gate.avi                    a recorded video
 
-        Examples:
-          attendance cameras                         list /dev/video* capture devices
-          attendance cameras snapshot v4l2:/dev/video0 -o gate.jpg
-          attendance cameras snapshot file:gate.avi --skip 50 -o frame50.jpg
-        """,
+            Examples:
+              attendance cameras                         list /dev/video* capture devices
+              attendance cameras snapshot v4l2:/dev/video0 -o gate.jpg
+              attendance cameras snapshot file:gate.avi --skip 50 -o frame50.jpg
+            """,
         subcommands: [List.self, Snapshot.self],
         defaultSubcommand: List.self
     )
@@ -35,7 +35,9 @@ struct CamerasCommand: AsyncParsableCommand {
         func run() throws {
             let cameras = V4L2Camera.enumerate(extraPaths: devices)
             if cameras.isEmpty {
-                print("No V4L2 capture devices found (looked at /dev/video*\(devices.isEmpty ? "" : " and " + devices.joined(separator: ", "))).")
+                print(
+                    "No V4L2 capture devices found (looked at /dev/video*\(devices.isEmpty ? "" : " and " + devices.joined(separator: ", ")))."
+                )
                 print("Check that the camera is plugged in and that this user is in the 'video' group.")
                 return
             }
@@ -87,7 +89,7 @@ struct CamerasCommand: AsyncParsableCommand {
 
         func run() async throws {
             var options = CaptureOptions(width: width, height: height)
-            options.pacing = .asFastAsPossible  // a file: no need to wait for its frame rate
+            options.pacing = .asFastAsPossible // a file: no need to wait for its frame rate
             options.initialBackoff = .milliseconds(250)
             let camera: any FrameSource
             do { camera = try CameraSource.make(source, options: options) } catch { throw failLine("\(error)") }

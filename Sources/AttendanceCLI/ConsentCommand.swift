@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 struct ConsentCommand: AsyncParsableCommand {
@@ -8,13 +8,13 @@ struct ConsentCommand: AsyncParsableCommand {
         commandName: "consent",
         abstract: "Record or revoke a guardian's consent to face recognition (needed before enrolment).",
         discussion: """
-        Faces are biometric data: under Decree 13/2023/NĐ-CP a child's face may only be processed with the consent of a parent or guardian, and from age 7 with the child's own agreement too. Keep the signed form; this records who consented, when, and to what.
+            Faces are biometric data: under Decree 13/2023/NĐ-CP a child's face may only be processed with the consent of a parent or guardian, and from age 7 with the child's own agreement too. Keep the signed form; this records who consented, when, and to what.
 
-        Examples:
-          attendance consent record 0123456789 --guardian "Nguyễn Văn Ba" --relation father --date 01/09/2026 --child-agrees
-          attendance consent revoke 0123456789 --reason "parent's letter of 3 Oct"
-          attendance consent show 0123456789
-        """,
+            Examples:
+              attendance consent record 0123456789 --guardian "Nguyễn Văn Ba" --relation father --date 01/09/2026 --child-agrees
+              attendance consent revoke 0123456789 --reason "parent's letter of 3 Oct"
+              attendance consent show 0123456789
+            """,
         subcommands: [Record.self, Revoke.self, Show.self]
     )
 
@@ -35,11 +35,14 @@ struct ConsentCommand: AsyncParsableCommand {
             }
             let (store, _) = try global.openStore()
             let c = try storeCall {
-                try store.recordConsent(student: student, guardian: guardian, relation: relation, date: day,
-                                        scope: scope, childAgreed: childAgrees)
+                try store.recordConsent(
+                    student: student, guardian: guardian, relation: relation, date: day,
+                    scope: scope, childAgreed: childAgrees)
             }
             let name = (try? store.student(code: student))??.fullName ?? student
-            print("Consent recorded for \(student) \(name): \(c.guardianName) (\(c.relation)), \(c.consentDate), scope: \(c.scope).")
+            print(
+                "Consent recorded for \(student) \(name): \(c.guardianName) (\(c.relation)), \(c.consentDate), scope: \(c.scope)."
+            )
             print("Next: attendance enrol \(student) --photo PHOTO.jpg")
         }
     }
@@ -54,7 +57,9 @@ struct ConsentCommand: AsyncParsableCommand {
         func run() async throws {
             let (store, _) = try global.openStore()
             let n = try storeCall { try store.revokeConsent(student: student, reason: reason) }
-            print("Consent revoked for \(student); \(n) enrolled face\(n == 1 ? "" : "s") deleted. The gate stops recognising them within seconds.")
+            print(
+                "Consent revoked for \(student); \(n) enrolled face\(n == 1 ? "" : "s") deleted. The gate stops recognising them within seconds."
+            )
             reportCompaction(store)
         }
     }
@@ -74,8 +79,9 @@ struct ConsentCommand: AsyncParsableCommand {
             if json { return try printJSON(consents) }
             if consents.isEmpty { print("No consent recorded for \(student).") }
             for c in consents {
-                print("\(c.consentDate)  \(c.guardianName) (\(c.relation))  scope: \(c.scope)  recorded \(c.recordedAt) by \(c.recordedBy)"
-                      + (c.revokedAt.map { "  REVOKED \($0) by \(c.revokedBy ?? "?")" } ?? "  in force"))
+                print(
+                    "\(c.consentDate)  \(c.guardianName) (\(c.relation))  scope: \(c.scope)  recorded \(c.recordedAt) by \(c.recordedBy)"
+                        + (c.revokedAt.map { "  REVOKED \($0) by \(c.revokedBy ?? "?")" } ?? "  in force"))
             }
         }
     }

@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 extension AttendanceStatus: ExpressibleByArgument {}
@@ -11,15 +11,15 @@ struct CorrectCommand: AsyncParsableCommand {
         commandName: "correct",
         abstract: "Correct a student's attendance by hand (set a status, or cancel a wrong recognition).",
         discussion: """
-        The event's version goes up and the change is queued for the sector database as an UPDATE (or a \
-        CANCEL with --cancel; a NEW record when the camera recorded nothing). Audited with the reason: say \
-        what happened, not health details (use `attendance excuse` for those).
+            The event's version goes up and the change is queued for the sector database as an UPDATE (or a \
+            CANCEL with --cancel; a NEW record when the camera recorded nothing). Audited with the reason: say \
+            what happened, not health details (use `attendance excuse` for those).
 
-        Examples:
-          attendance correct 0123456789 --date 2026-09-07 --status present --reason "camera missed her"
-          attendance correct 0123456789 --date 2026-09-07 --session afternoon --status late --reason "arrived 13:50"
-          attendance correct 0123456789 --date 2026-09-07 --cancel --reason "matched the wrong student"
-        """
+            Examples:
+              attendance correct 0123456789 --date 2026-09-07 --status present --reason "camera missed her"
+              attendance correct 0123456789 --date 2026-09-07 --session afternoon --status late --reason "arrived 13:50"
+              attendance correct 0123456789 --date 2026-09-07 --cancel --reason "matched the wrong student"
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -53,19 +53,23 @@ struct CorrectCommand: AsyncParsableCommand {
         let day = try parseDay(date, option: "--date")
         let (store, config) = try global.openStore()
         if cancel {
-            let c = try storeCall { try store.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason, config: config) }
+            let c = try storeCall {
+                try store.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason, config: config)
+            }
             print("cancelled \(student) \(day) \(c.session) \(c.kind.rawValue) (CANCEL v\(c.version), queued for the sector)")
             return
         }
         guard let status else { return }
         let change = try storeCall {
-            try store.correct(student: student, day: day, session: session, kind: kind, status: status, reason: reason, config: config)
+            try store.correct(
+                student: student, day: day, session: session, kind: kind, status: status, reason: reason, config: config)
         }
         guard let c = change else {
             print("\(student) \(day): already \(status.rawValue); nothing changed")
             return
         }
-        print("\(student) \(day) \(c.session) \(c.kind.rawValue): \(c.previousStatus?.rawValue ?? "none") -> \(c.status.rawValue) "
-              + "(\(c.eventKind.rawValue) v\(c.version), queued for the sector)")
+        print(
+            "\(student) \(day) \(c.session) \(c.kind.rawValue): \(c.previousStatus?.rawValue ?? "none") -> \(c.status.rawValue) "
+                + "(\(c.eventKind.rawValue) v\(c.version), queued for the sector)")
     }
 }

@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import CaptureKit
 import FaceEngine
 import FaceMatch
@@ -12,12 +12,12 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "The embedded default (what `make run` shows): a replayed gate video through the real pipeline.",
         discussion: """
-        Builds a demo school under --dir (a fresh SQLite database, a roster of three students with
-        Vietnamese names, guardian consent, two students enrolled from sample photos), composes a gate
-        video from the sample images in which the enrolled students and one stranger walk past, replays
-        it through detection, tracking, voting and the schedule (one second of video = one minute
-        from 06:55), and prints each decision as it happens and the day's summary at the end.
-        """
+            Builds a demo school under --dir (a fresh SQLite database, a roster of three students with
+            Vietnamese names, guardian consent, two students enrolled from sample photos), composes a gate
+            video from the sample images in which the enrolled students and one stranger walk past, replays
+            it through detection, tracking, voting and the schedule (one second of video = one minute
+            from 06:55), and prints each decision as it happens and the day's summary at the end.
+            """
     )
 
     @Option(help: "Folder with the sample images (make testdata fetches them).")
@@ -52,8 +52,12 @@ struct DemoCommand: AsyncParsableCommand {
         timeFormat.dateFormat = "HH:mm:ss"
         timeFormat.timeZone = tz
         let names = Dictionary(uniqueKeysWithValues: try store.students().map { ($0.code, $0.fullName) })
-        print("Demo school \(config.school.name), \(names.count) students, \(Set(try store.enrolledEmbeddings().map(\.student)).count) enrolled; day \(demo.day)")
-        print("Replaying \(demo.video) on \(config.cameras.count) camera(s); school opens 07:00, late after +\(config.schedule.lateAfterMinutes) min\n")
+        print(
+            "Demo school \(config.school.name), \(names.count) students, \(Set(try store.enrolledEmbeddings().map(\.student)).count) enrolled; day \(demo.day)"
+        )
+        print(
+            "Replaying \(demo.video) on \(config.cameras.count) camera(s); school opens 07:00, late after +\(config.schedule.lateAfterMinutes) min\n"
+        )
 
         let logger = Logger(label: "attendance.demo")
         let started = ContinuousClock.now
@@ -61,7 +65,9 @@ struct DemoCommand: AsyncParsableCommand {
             switch event {
             case let .recorded(e, latency):
                 let ms = Double(latency / .microseconds(1)) / 1000
-                print("  \(timeFormat.string(from: e.occurredAt))  \(e.camera)  \(names[e.studentCode] ?? e.studentCode) (\(e.studentCode))  \(e.kind.rawValue)  \(e.status.rawValue.uppercased())  distance \(String(format: "%.3f", e.distance))  decided in \(String(format: "%.0f", ms)) ms")
+                print(
+                    "  \(timeFormat.string(from: e.occurredAt))  \(e.camera)  \(names[e.studentCode] ?? e.studentCode) (\(e.studentCode))  \(e.kind.rawValue)  \(e.status.rawValue.uppercased())  distance \(String(format: "%.3f", e.distance))  decided in \(String(format: "%.0f", ms)) ms"
+                )
             case let .unknownFace(cam, at):
                 print("  \(timeFormat.string(from: at))  \(cam)  unknown face (counted, not recorded)")
             case let .skipped(student, cam, result) where result == .alreadyRecorded:
@@ -75,20 +81,30 @@ struct DemoCommand: AsyncParsableCommand {
         let report = try AttendanceReports(store: store, config: config).daily(demo.day)
         print("\nSummary for \(demo.day):")
         for count in report.classes {
-            print("  class \(count.classCode): \(count.present) present, \(count.late) late, \(count.absent) absent, \(count.excused) excused")
+            print(
+                "  class \(count.classCode): \(count.present) present, \(count.late) late, \(count.absent) absent, \(count.excused) excused"
+            )
             for row in report.rows where row.classCode == count.classCode {
                 let seen = row.firstSeen.map { "  " + timeFormat.string(from: $0) } ?? ""
-                print("    \(row.studentCode)  \(row.fullName.padding(toLength: 18, withPad: " ", startingAt: 0))  \(row.status.rawValue)\(seen)")
+                print(
+                    "    \(row.studentCode)  \(row.fullName.padding(toLength: 18, withPad: " ", startingAt: 0))  \(row.status.rawValue)\(seen)"
+                )
             }
         }
         print("  unknown faces: \(try store.unknownFaceCount(on: demo.day, timeZone: tz))")
         let seconds = Double(elapsed / .milliseconds(1)) / 1000
-        print(String(format: "\n%d frames in %.1f s (%.1f frames/s on %d camera(s))", frames, seconds, Double(frames) / seconds, results.count))
+        print(
+            String(
+                format: "\n%d frames in %.1f s (%.1f frames/s on %d camera(s))", frames, seconds, Double(frames) / seconds,
+                results.count))
         for s in results.sorted(by: { $0.frames > $1.frames }) {
-            func ms(_ d: Duration, per n: Int) -> String { String(format: "%.1f", n == 0 ? 0 : Double(d / .microseconds(1)) / 1000 / Double(n)) }
-            print("  stages (ms): detect \(ms(s.detectTime, per: s.frames))/frame, landmarks \(ms(s.landmarksTime, per: s.faces))/face, "
-                  + "embed \(ms(s.embedTime, per: s.embeddings))/embedding, search \(ms(s.searchTime, per: s.embeddings))/embedding, "
-                  + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings")
+            func ms(_ d: Duration, per n: Int) -> String {
+                String(format: "%.1f", n == 0 ? 0 : Double(d / .microseconds(1)) / 1000 / Double(n))
+            }
+            print(
+                "  stages (ms): detect \(ms(s.detectTime, per: s.frames))/frame, landmarks \(ms(s.landmarksTime, per: s.faces))/face, "
+                    + "embed \(ms(s.embedTime, per: s.embeddings))/embedding, search \(ms(s.searchTime, per: s.embeddings))/embedding, "
+                    + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings")
         }
     }
 }

@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import CaptureKit
 import FaceEngine
 import Foundation
@@ -10,15 +10,15 @@ struct EnrolCommand: AsyncParsableCommand {
         commandName: "enrol",
         abstract: "Enrol a student's face from photos (consent must be recorded first).",
         discussion: """
-        Each photo is checked and accepted or rejected with the reason: no face, several faces, face too small, blurred, turned away, or too close to *another* student's enrolled face (likely a swapped photo), or unlike this student's other photos. Only the face's measurements are kept, encrypted; the photos themselves are never stored. Up to recognition.max_embeddings_per_student faces per student (3 to 5 good photos, looking at the camera, work best). The gate daemon picks up a new enrolment within seconds, without a restart.
+            Each photo is checked and accepted or rejected with the reason: no face, several faces, face too small, blurred, turned away, or too close to *another* student's enrolled face (likely a swapped photo), or unlike this student's other photos. Only the face's measurements are kept, encrypted; the photos themselves are never stored. Up to recognition.max_embeddings_per_student faces per student (3 to 5 good photos, looking at the camera, work best). The gate daemon picks up a new enrolment within seconds, without a restart.
 
-        Examples:
-          attendance enrol 0123456789 --photo an-1.jpg --photo an-2.jpg
-          attendance enrol 0123456789 --dir photos/an/
-          attendance enrol --from-dir photos/6A1/        (photos/6A1/<student code>/*.jpg)
-          attendance enrol 0123456789 --camera v4l2:/dev/video0 --shots 5   (live feedback per frame)
-        """,
-        aliases: ["enroll"]  // the American spelling still works
+            Examples:
+              attendance enrol 0123456789 --photo an-1.jpg --photo an-2.jpg
+              attendance enrol 0123456789 --dir photos/an/
+              attendance enrol --from-dir photos/6A1/        (photos/6A1/<student code>/*.jpg)
+              attendance enrol 0123456789 --camera v4l2:/dev/video0 --shots 5   (live feedback per frame)
+            """,
+        aliases: ["enroll"] // the American spelling still works
     )
 
     @OptionGroup var global: GlobalOptions
@@ -31,13 +31,16 @@ struct EnrolCommand: AsyncParsableCommand {
     var camera: String?
     @Option(help: "With --camera: how many good shots to take.") var shots: Int = 5
     @Option(help: "With --camera: give up after this many seconds.") var timeout: Double = 60
-    @Flag(help: "Accept a photo even though it looks like another student, or unlike this one (twins, a new haircut after checking).")
+    @Flag(
+        help:
+            "Accept a photo even though it looks like another student, or unlike this one (twins, a new haircut after checking).")
     var force = false
 
     func validate() throws {
         if fromDir != nil {
             if student != nil || !photos.isEmpty || dir != nil {
-                throw ValidationError("--from-dir enrols every student of the folder: give no student code, --photo or --dir with it")
+                throw ValidationError(
+                    "--from-dir enrols every student of the folder: give no student code, --photo or --dir with it")
             }
         } else {
             if student == nil { throw ValidationError("give the student code (or --from-dir FOLDER)") }
@@ -106,8 +109,9 @@ struct EnrolCommand: AsyncParsableCommand {
             }
             let accepted = outcomes.filter(\.accepted).count
             let total = (try? store.enrolments(student: job.student).count) ?? 0
-            print("  \(accepted) of \(outcomes.count) photo\(outcomes.count == 1 ? "" : "s") accepted; "
-                  + "\(total) of \(config.recognition.maxEmbeddingsPerStudent) faces enrolled.")
+            print(
+                "  \(accepted) of \(outcomes.count) photo\(outcomes.count == 1 ? "" : "s") accepted; "
+                    + "\(total) of \(config.recognition.maxEmbeddingsPerStudent) faces enrolled.")
             if accepted == 0 { failed += 1 }
         }
         if failed > 0 { throw ExitCode(1) }
@@ -153,12 +157,20 @@ extension EnrolCommand {
         }
         guard !taken.isEmpty else { throw failLine("no good shot within \(Int(timeout)) s; nothing enrolled") }
         let outcomes: [PhotoOutcome]
-        do { outcomes = try enroller.enrol(student: student, detected: taken, force: force) } catch { throw failLine("\(student): \(error)") }
+        do { outcomes = try enroller.enrol(student: student, detected: taken, force: force) } catch {
+            throw failLine("\(student): \(error)")
+        }
         for o in outcomes {
-            if let why = o.rejection { print("  rejected  \(o.source): \(why)") } else { print("  accepted  \(o.source)" + (o.forced ? " [--force]" : "")) }
+            if let why = o.rejection {
+                print("  rejected  \(o.source): \(why)")
+            } else {
+                print("  accepted  \(o.source)" + (o.forced ? " [--force]" : ""))
+            }
         }
         let accepted = outcomes.filter(\.accepted).count
-        print("  \(accepted) of \(outcomes.count) shots accepted; \((try? store.enrolments(student: student).count) ?? 0) of \(rules.maxEmbeddingsPerStudent) faces enrolled.")
+        print(
+            "  \(accepted) of \(outcomes.count) shots accepted; \((try? store.enrolments(student: student).count) ?? 0) of \(rules.maxEmbeddingsPerStudent) faces enrolled."
+        )
         if accepted == 0 { throw ExitCode(1) }
     }
 }
@@ -168,11 +180,11 @@ struct UnenrolCommand: AsyncParsableCommand {
         commandName: "unenrol",
         abstract: "Delete a student's enrolled faces (consent and attendance records stay).",
         discussion: """
-        Examples:
-          attendance unenrol 0123456789
-          attendance unenrol --all --yes     (every student; e.g. when the key file is lost)
-        """,
-        aliases: ["unenroll"]  // the American spelling still works
+            Examples:
+              attendance unenrol 0123456789
+              attendance unenrol --all --yes     (every student; e.g. when the key file is lost)
+            """,
+        aliases: ["unenroll"] // the American spelling still works
     )
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Student code (mã định danh).") var student: String?

@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 struct StudentCommand: AsyncParsableCommand {
@@ -14,11 +14,11 @@ struct StudentCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Erase every trace of a student (roster entry, consent, faces, attendance, queued reports).",
             discussion: """
-            For a request to delete a child's personal data (Decree 13/2023/NĐ-CP). Only one audit entry remains, recording that the erasure happened. Attendance already sent to the sector database is outside this system: tell whoever asked. Cannot be undone.
+                For a request to delete a child's personal data (Decree 13/2023/NĐ-CP). Only one audit entry remains, recording that the erasure happened. Attendance already sent to the sector database is outside this system: tell whoever asked. Cannot be undone.
 
-            Example:
-              attendance student erase 0123456789 --reason "parent's request of 2 Oct" --yes
-            """
+                Example:
+                  attendance student erase 0123456789 --reason "parent's request of 2 Oct" --yes
+                """
         )
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Student code (mã định danh).") var student: String
@@ -34,11 +34,14 @@ struct StudentCommand: AsyncParsableCommand {
                 guard isatty(0) != 0 else { throw failLine("erasing cannot be undone: add --yes to confirm") }
                 print("Erase every record of \(s.code) \(s.fullName) (\(s.classCode))? This cannot be undone.")
                 print("Type the student code to confirm: ", terminator: "")
-                guard readLine()?.trimmingCharacters(in: .whitespaces) == s.code else { throw failLine("not confirmed; nothing erased") }
+                guard readLine()?.trimmingCharacters(in: .whitespaces) == s.code else {
+                    throw failLine("not confirmed; nothing erased")
+                }
             }
             let r = try storeCall { try store.erase(student: student, reason: reason) }
-            print("Erased \(student): \(r.enrolments) enrolled faces, \(r.consents) consent records, \(r.events) attendance events, "
-                  + "\(r.outbox) queued reports, \(r.excuses) excuses. The audit log records the erasure.")
+            print(
+                "Erased \(student): \(r.enrolments) enrolled faces, \(r.consents) consent records, \(r.events) attendance events, "
+                    + "\(r.outbox) queued reports, \(r.excuses) excuses. The audit log records the erasure.")
             if let problem = r.compaction { warnCompaction(problem) }
         }
     }
@@ -49,10 +52,10 @@ struct PurgeCommand: AsyncParsableCommand {
         commandName: "purge",
         abstract: "Apply the retention rules now (the daemon does it daily).",
         discussion: """
-        Deletes attendance events older than privacy.retention_days, unknown-face crops older than privacy.keep_unknown_crops_days (all of them when it is 0), and unknown-face counts older than the retention period. A record the sector database has not received yet is kept, however old (`attendance sync status`).
+            Deletes attendance events older than privacy.retention_days, unknown-face crops older than privacy.keep_unknown_crops_days (all of them when it is 0), and unknown-face counts older than the retention period. A record the sector database has not received yet is kept, however old (`attendance sync status`).
 
-        --compact-only folds the write-ahead log back into the database (what erasures do), so deleted data leaves no old page behind.
-        """
+            --compact-only folds the write-ahead log back into the database (what erasures do), so deleted data leaves no old page behind.
+            """
     )
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Only fold the write-ahead log back into the database; delete nothing.") var compactOnly = false
@@ -65,10 +68,13 @@ struct PurgeCommand: AsyncParsableCommand {
             return
         }
         let r = try storeCall { try store.purge(config: config) }
-        print("Purged \(r.events) attendance events before \(r.eventsBefore) (\(r.outbox) queued reports, \(r.excuses) excuses), "
-              + "\(r.cropsDeleted) unknown-face crops, \(r.unknownFaces) unknown-face counts.")
+        print(
+            "Purged \(r.events) attendance events before \(r.eventsBefore) (\(r.outbox) queued reports, \(r.excuses) excuses), "
+                + "\(r.cropsDeleted) unknown-face crops, \(r.unknownFaces) unknown-face counts.")
         if r.keptUndelivered > 0 {
-            print("\(r.keptUndelivered) older record(s) kept: the sector database has not received them yet (attendance sync status).")
+            print(
+                "\(r.keptUndelivered) older record(s) kept: the sector database has not received them yet (attendance sync status)."
+            )
         }
     }
 }

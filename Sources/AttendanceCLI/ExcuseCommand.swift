@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 struct ExcuseCommand: AsyncParsableCommand {
@@ -8,14 +8,14 @@ struct ExcuseCommand: AsyncParsableCommand {
         commandName: "excuse",
         abstract: "Record that a student's absence on a day is excused (nghỉ có phép).",
         discussion: """
-        Sessions of that day that ended without the student are set to 'excused' and sent to the sector \
-        database (as an UPDATE with a higher version, or a NEW record). A check-in on time or late is left \
-        alone. An excuse for a later day is kept and counted in the exports. Audited; the reason itself stays \
-        in the excuse table only (it is erased with the student).
+            Sessions of that day that ended without the student are set to 'excused' and sent to the sector \
+            database (as an UPDATE with a higher version, or a NEW record). A check-in on time or late is left \
+            alone. An excuse for a later day is kept and counted in the exports. Audited; the reason itself stays \
+            in the excuse table only (it is erased with the student).
 
-        Example:
-          attendance excuse 0123456789 --date 2026-09-07 --reason "Ốm, mẹ gọi điện báo"
-        """
+            Example:
+              attendance excuse 0123456789 --date 2026-09-07 --reason "Ốm, mẹ gọi điện báo"
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -35,7 +35,9 @@ struct ExcuseCommand: AsyncParsableCommand {
         let result = try storeCall { try store.excuse(student: student, day: day, reason: reason, config: config) }
         print("\(result.replaced ? "replaced the excuse" : "excused") \(student) on \(day)")
         for c in result.changes {
-            print("  \(c.session): \(c.previousStatus?.rawValue ?? "no check-in") -> excused (\(c.eventKind.rawValue) v\(c.version), queued for the sector)")
+            print(
+                "  \(c.session): \(c.previousStatus?.rawValue ?? "no check-in") -> excused (\(c.eventKind.rawValue) v\(c.version), queued for the sector)"
+            )
         }
     }
 }

@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 extension ExportFormat: ExpressibleByArgument {}
@@ -11,18 +11,17 @@ func parseDay(_ text: String, option: String) throws -> LocalDate {
     return d
 }
 
-
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Export attendance for the office or the sector database (CSV, Excel, JSON).",
         discussion: """
-        Examples:
-          attendance export daily --date 2026-09-07 -o diem-danh.xlsx
-          attendance export daily --class 6A1 --format csv -o 6a1.csv
-          attendance export absences --from 2026-09-05 --to 2027-01-15 -o hk1-nghi.xlsx
-        Every export is recorded in the audit log.
-        """,
+            Examples:
+              attendance export daily --date 2026-09-07 -o diem-danh.xlsx
+              attendance export daily --class 6A1 --format csv -o 6a1.csv
+              attendance export absences --from 2026-09-05 --to 2027-01-15 -o hk1-nghi.xlsx
+            Every export is recorded in the audit log.
+            """,
         subcommands: [ExportDailyCommand.self, ExportAbsencesCommand.self]
     )
 }
@@ -32,10 +31,10 @@ struct ExportDailyCommand: AsyncParsableCommand {
         commandName: "daily",
         abstract: "One day's attendance: a row per student (status, first and last seen, camera) and counts per class.",
         discussion: """
-        Status: present, late, absent or excused. A student with no check-in that day is absent unless an \
-        excuse is recorded (attendance excuse). CSV is UTF-8 with a BOM so Excel shows Vietnamese names; the \
-        per-class counts go to a second file NAME-classes.csv. XLSX has a second sheet with the counts.
-        """
+            Status: present, late, absent or excused. A student with no check-in that day is absent unless an \
+            excuse is recorded (attendance excuse). CSV is UTF-8 with a BOM so Excel shows Vietnamese names; the \
+            per-class counts go to a second file NAME-classes.csv. XLSX has a second sheet with the counts.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -64,7 +63,9 @@ struct ExportDailyCommand: AsyncParsableCommand {
             }
             var lines = [["Lớp", "Sĩ số", "Có mặt", "Đi muộn", "Vắng", "Có phép"]]
             for c in report.classes + [report.total] {
-                lines.append([c.classCode == "*" ? "Toàn trường" : c.classCode] + [c.students, c.present, c.late, c.absent, c.excused].map(String.init))
+                lines.append(
+                    [c.classCode == "*" ? "Toàn trường" : c.classCode]
+                        + [c.students, c.present, c.late, c.absent, c.excused].map(String.init))
             }
             print(table(lines))
             return files
@@ -78,10 +79,10 @@ struct ExportAbsencesCommand: AsyncParsableCommand {
         commandName: "absences",
         abstract: "Days absent per student over a date range (a semester), with the sector's column names.",
         discussion: """
-        Columns: STT, Mã học sinh, Họ tên, Ngày sinh, Lớp, Số ngày nghỉ, Nghỉ có phép, Nghỉ không phép, \
-        Số ngày đi muộn. Only school days of the config's schedule count (weekdays in schedule.school_days, \
-        schedule.holidays left out); days after today are not counted.
-        """
+            Columns: STT, Mã học sinh, Họ tên, Ngày sinh, Lớp, Số ngày nghỉ, Nghỉ có phép, Nghỉ không phép, \
+            Số ngày đi muộn. Only school days of the config's schedule count (weekdays in schedule.school_days, \
+            schedule.holidays left out); days after today are not counted.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -108,8 +109,11 @@ struct ExportAbsencesCommand: AsyncParsableCommand {
         let format = format ?? ExportFormat(path: output) ?? .xlsx
         let reports = AttendanceReports(store: store, config: config)
         try storeCall {
-            let (report, counted, cut) = try reports.exportAbsences(from: first, to: last, classCode: classCode, format: format, to: output)
-            if cut { FileHandle.standardError.write(Data("note: counting up to today (\(counted.upperBound)), not \(last!)\n".utf8)) }
+            let (report, counted, cut) = try reports.exportAbsences(
+                from: first, to: last, classCode: classCode, format: format, to: output)
+            if cut {
+                FileHandle.standardError.write(Data("note: counting up to today (\(counted.upperBound)), not \(last!)\n".utf8))
+            }
             let absent = report.rows.reduce(0) { $0 + $1.absentDays }
             print("\(report.rows.count) students, \(report.schoolDays.count) school days, \(absent) days absent in all")
         }

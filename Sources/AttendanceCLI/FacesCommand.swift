@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import FaceEngine
 import FaceMatch
 import Foundation
@@ -10,14 +10,14 @@ struct FacesCommand: ParsableCommand {
         commandName: "faces",
         abstract: "Find the faces in images: box, score, landmarks, quality (and the 128-D descriptor).",
         discussion: """
-        Boxes are printed as top,right,bottom,left in the image's own pixels (right and bottom exclusive).
-        Quality: size = the box's shorter side in pixels, sharpness = variance of the Laplacian
-        (below about 15 the face is blurred), yaw = rough head turn in degrees from the landmarks.
+            Boxes are printed as top,right,bottom,left in the image's own pixels (right and bottom exclusive).
+            Quality: size = the box's shorter side in pixels, sharpness = variance of the Laplacian
+            (below about 15 the face is blurred), yaw = rough head turn in degrees from the landmarks.
 
-        Examples:
-          attendance faces class-photo.jpg
-          attendance faces --json --embedding a.jpg b.png > faces.json
-        """
+            Examples:
+              attendance faces class-photo.jpg
+              attendance faces --json --embedding a.jpg b.png > faces.json
+            """
     )
 
     @Argument(help: ArgumentHelp("JPEG, PNG or BMP files.", valueName: "image"))
@@ -74,8 +74,10 @@ struct ImageFaces: Encodable {
         for (i, f) in faces.enumerated() {
             let b = f.box
             let lm = f.landmarks.map { String(format: "(%.0f,%.0f)", $0.x, $0.y) }.joined(separator: " ")
-            lines.append(String(format: "  face %d: box %d,%d,%d,%d  score %.3f  size %.0f  sharpness %.1f  yaw %+.0f°",
-                                i + 1, b.top, b.right, b.bottom, b.left, f.score, f.quality.boxSize, f.quality.sharpness, f.quality.yaw))
+            lines.append(
+                String(
+                    format: "  face %d: box %d,%d,%d,%d  score %.3f  size %.0f  sharpness %.1f  yaw %+.0f°",
+                    i + 1, b.top, b.right, b.bottom, b.left, f.score, f.quality.boxSize, f.quality.sharpness, f.quality.yaw))
             lines.append("          landmarks \(lm)")
             if withEmbedding, let d = f.descriptor {
                 lines.append("          embedding " + d.values.map { String(format: "%.6f", $0) }.joined(separator: " "))
@@ -90,14 +92,14 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Is this the same person? L2 distance between the largest faces of two images.",
         discussion: """
-        Same person usually lands around 0.3 to 0.45, different people above 0.6 (East-Asian faces lie
-        closer together: see the README, "Accuracy"). Prints the distance and `match` or `no match` by the
-        gate's own threshold (recognition.threshold of the config, or --threshold); exit code 0 either
-        way, 1 on error.
+            Same person usually lands around 0.3 to 0.45, different people above 0.6 (East-Asian faces lie
+            closer together: see the README, "Accuracy"). Prints the distance and `match` or `no match` by the
+            gate's own threshold (recognition.threshold of the config, or --threshold); exit code 0 either
+            way, 1 on error.
 
-        Example:
-          attendance compare enrolment.jpg gate-snapshot.jpg --threshold 0.55
-        """
+            Example:
+              attendance compare enrolment.jpg gate-snapshot.jpg --threshold 0.55
+            """
     )
 
     @OptionGroup var global: GlobalOptions

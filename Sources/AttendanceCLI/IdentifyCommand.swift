@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import FaceEngine
 import Foundation
 
@@ -9,11 +9,11 @@ struct IdentifyCommand: AsyncParsableCommand {
         commandName: "identify",
         abstract: "Who is in this photo? Each face's nearest enrolled student, distance and margin.",
         discussion: """
-        distance: how far the face is from the student's closest enrolled face (same person about 0.3-0.45; different people mostly above 0.5, East-Asian faces closer together than others: see the README, "Accuracy"). margin: how much closer the best student is than the next one. A face is recognised by the gate's own rule: distance under recognition.threshold and margin at least recognition.min_margin (recognition.lookalike_margin for a student with a look-alike classmate; see `attendance gallery check`).
+            distance: how far the face is from the student's closest enrolled face (same person about 0.3-0.45; different people mostly above 0.5, East-Asian faces closer together than others: see the README, "Accuracy"). margin: how much closer the best student is than the next one. A face is recognised by the gate's own rule: distance under recognition.threshold and margin at least recognition.min_margin (recognition.lookalike_margin for a student with a look-alike classmate; see `attendance gallery check`).
 
-        Example:
-          attendance identify gate-snapshot.jpg
-        """
+            Example:
+              attendance identify gate-snapshot.jpg
+            """
     )
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Photos (JPEG, PNG, BMP).") var photos: [String]
@@ -53,14 +53,18 @@ struct IdentifyCommand: AsyncParsableCommand {
                 let who = try index.identify(d.values, rules: rules)
                 let margin = who.nearest.flatMap { $0.margin.isFinite ? $0.margin : nil }
                 let name = who.student.flatMap { (try? store.student(code: $0))??.fullName }
-                results.append(FaceResult(photo: photo, box: face.box, student: who.student, name: name, nearest: who.nearest?.student,
-                                          distance: who.nearest?.distance, margin: margin, recognised: who.recognised))
+                results.append(
+                    FaceResult(
+                        photo: photo, box: face.box, student: who.student, name: name, nearest: who.nearest?.student,
+                        distance: who.nearest?.distance, margin: margin, recognised: who.recognised))
             }
         }
         do { try store.audit(action: "identify", subject: nil, detail: "photos=\(photos.count); faces=\(results.count)") } catch {
             throw failLine("the audit log refused the entry, so nothing is shown: \(error)")
         }
-        if json { try printJSON(results) } else {
+        if json {
+            try printJSON(results)
+        } else {
             for r in results {
                 let b = r.box
                 let where_ = "\((r.photo as NSString).lastPathComponent) face at \(b.left),\(b.top) \(b.width)x\(b.height)"

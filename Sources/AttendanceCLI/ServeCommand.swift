@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 import Logging
 import Metrics
@@ -11,21 +11,24 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the gate daemon: every configured camera, recognition, records, metrics.",
         discussion: """
-        Reads the TOML config (--config or $ATTENDANCE_CONFIG; deploy/attendance.toml documents every key),
-        runs one pipeline per [[camera]] concurrently, records decisions in the SQLite database, reloads
-        the gallery within seconds of a new enrolment, and serves Prometheus metrics and /health on
-        metrics.bind:metrics.port (127.0.0.1:9464 by default). SIGTERM or SIGINT stops it within 5 s.
-        Under systemd (Type=notify) it reports READY once every camera has delivered a frame or is known
-        unavailable, and feeds the watchdog while no camera pipeline is stuck.
+            Reads the TOML config (--config or $ATTENDANCE_CONFIG; deploy/attendance.toml documents every key),
+            runs one pipeline per [[camera]] concurrently, records decisions in the SQLite database, reloads
+            the gallery within seconds of a new enrolment, and serves Prometheus metrics and /health on
+            metrics.bind:metrics.port (127.0.0.1:9464 by default). SIGTERM or SIGINT stops it within 5 s.
+            Under systemd (Type=notify) it reports READY once every camera has delivered a frame or is known
+            unavailable, and feeds the watchdog while no camera pipeline is stuck.
 
-        Replay a recorded gate video as if it were a camera:
-          attendance serve --config gate.toml --replay-start 2026-11-23T06:55:00+07:00 --time-scale 60 --exit-when-done
-        """
+            Replay a recorded gate video as if it were a camera:
+              attendance serve --config gate.toml --replay-start 2026-11-23T06:55:00+07:00 --time-scale 60 --exit-when-done
+            """
     )
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: ArgumentHelp("For file: cameras: the wall-clock time of the video's first frame (ISO-8601). Without it, files play in real time with the current clock.", valueName: "time"))
+    @Option(
+        help: ArgumentHelp(
+            "For file: cameras: the wall-clock time of the video's first frame (ISO-8601). Without it, files play in real time with the current clock.",
+            valueName: "time"))
     var replayStart: String?
 
     @Option(help: "For file: cameras with --replay-start: school seconds per second of video.")

@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 struct SightingsCommand: AsyncParsableCommand {
@@ -8,15 +8,15 @@ struct SightingsCommand: AsyncParsableCommand {
         commandName: "sightings",
         abstract: "Lượt nhận diện chờ duyệt / Gate sightings waiting for the teacher: approve them into a student's enrolment.",
         discussion: """
-        When the gate recognises a student (recognition.learn_from_gate, on by default), the face's 128 numbers from that moment (never a picture) wait here, one per student, until the homeroom teacher approves or rejects them. An approved sighting becomes one more enrolled face: the gate then knows the child as the camera sees them, not only from the ID photo. Measured on faces-dev: one photo + an approved sighting recognised 61.8 % of tracks against 55.4 % for the photo alone (a second photo: 72.9 %; East-Asian 67.1, 61.4 and 77.1 %).
+            When the gate recognises a student (recognition.learn_from_gate, on by default), the face's 128 numbers from that moment (never a picture) wait here, one per student, until the homeroom teacher approves or rejects them. An approved sighting becomes one more enrolled face: the gate then knows the child as the camera sees them, not only from the ID photo. Measured on faces-dev: one photo + an approved sighting recognised 61.8 % of tracks against 55.4 % for the photo alone (a second photo: 72.9 %; East-Asian 67.1, 61.4 and 77.1 %).
 
-        Approve only a sighting you are sure was that child (you saw them at the gate). The same checks as for a photo apply: a sighting too close to another student is refused unless --force.
+            Approve only a sighting you are sure was that child (you saw them at the gate). The same checks as for a photo apply: a sighting too close to another student is refused unless --force.
 
-        Examples:
-          attendance sightings list --class 6A1
-          attendance sightings approve 12 15
-          attendance sightings reject 13 --reason "was the sibling"
-        """,
+            Examples:
+              attendance sightings list --class 6A1
+              attendance sightings approve 12 15
+              attendance sightings reject 13 --reason "was the sibling"
+            """,
         subcommands: [List.self, Approve.self, Reject.self],
         defaultSubcommand: List.self
     )
@@ -27,23 +27,30 @@ struct SightingsCommand: AsyncParsableCommand {
         @Option(name: .customLong("class"), help: "Only this class.") var classCode: String?
         @Flag(help: "Print JSON.") var json = false
 
-        struct Row: Encodable { var id: Int64; var student: String; var name: String?; var distance: Float; var camera: String; var seenAt: String }
+        struct Row: Encodable {
+            var id: Int64; var student: String; var name: String?; var distance: Float; var camera: String; var seenAt: String
+        }
 
         func run() async throws {
             let (store, _) = try global.openStore()
             let rows = try storeCall {
                 try store.pendingSightings(classCode: classCode).map {
-                    Row(id: $0.id, student: $0.student, name: try store.student(code: $0.student)?.fullName,
+                    Row(
+                        id: $0.id, student: $0.student, name: try store.student(code: $0.student)?.fullName,
                         distance: $0.distance, camera: $0.camera, seenAt: $0.seenAt)
                 }
             }
             if json { return try printJSON(rows) }
-            if rows.isEmpty { print("Không có lượt nào chờ duyệt / no sightings waiting\(classCode.map { " in class \($0)" } ?? "")."); return }
+            if rows.isEmpty {
+                print("Không có lượt nào chờ duyệt / no sightings waiting\(classCode.map { " in class \($0)" } ?? "")."); return
+            }
             print("ID     STUDENT      NAME                            DISTANCE  CAMERA    SEEN")
             for r in rows {
-                print(String(format: "%-6lld %@ %@ %.3f     %@ %@", r.id, r.student.padding(toLength: 12, withPad: " ", startingAt: 0),
-                             (r.name ?? "").padding(toLength: 31, withPad: " ", startingAt: 0), r.distance,
-                             r.camera.padding(toLength: 9, withPad: " ", startingAt: 0), r.seenAt))
+                print(
+                    String(
+                        format: "%-6lld %@ %@ %.3f     %@ %@", r.id, r.student.padding(toLength: 12, withPad: " ", startingAt: 0),
+                        (r.name ?? "").padding(toLength: 31, withPad: " ", startingAt: 0), r.distance,
+                        r.camera.padding(toLength: 9, withPad: " ", startingAt: 0), r.seenAt))
             }
         }
     }

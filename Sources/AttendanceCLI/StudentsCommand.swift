@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 
 extension GlobalOptions {
@@ -14,14 +14,17 @@ extension GlobalOptions {
 
 /// Runs a store call, turning its error into the one-line message every command prints.
 func storeCall<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as ExitCode { throw e } catch { throw failLine("\(error)" + (commandHint(error).map { "\n" + $0 } ?? "")) }
+    do { return try body() } catch let e as ExitCode { throw e } catch {
+        throw failLine("\(error)" + (commandHint(error).map { "\n" + $0 } ?? ""))
+    }
 }
 
 /// The command that fixes what a library error describes (the library itself names no command or flag).
 func commandHint(_ error: Error) -> String? {
     switch error {
     case let StoreError.noConsent(code):
-        return "  attendance consent record \(code) --guardian NAME --relation mother|father|guardian --date yyyy-MM-dd [--child-agrees]"
+        return
+            "  attendance consent record \(code) --guardian NAME --relation mother|father|guardian --date yyyy-MM-dd [--child-agrees]"
     case let StoreError.childMustAgree(code):
         return "  attendance consent record \(code) ... --child-agrees"
     case StoreError.missingKey:
@@ -42,8 +45,11 @@ func reportCompaction(_ store: AttendanceStore) {
 }
 
 func warnCompaction(_ problem: String) {
-    FileHandle.standardError.write(Data(("warning: the deletion is committed, but " + problem
-        + ". A running daemon checkpoints within seconds of the change; check with `attendance purge --compact-only` later.\n").utf8))
+    FileHandle.standardError.write(
+        Data(
+            ("warning: the deletion is committed, but " + problem
+                + ". A running daemon checkpoints within seconds of the change; check with `attendance purge --compact-only` later.\n")
+                .utf8))
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -57,8 +63,9 @@ func table(_ rows: [[String]]) -> String {
     guard let width = rows.map(\.count).max() else { return "" }
     let widths = (0..<width).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
     return rows.map { row in
-        row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count) }
-            .joined(separator: "  ")
+        row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count)
+        }
+        .joined(separator: "  ")
     }.joined(separator: "\n")
 }
 
@@ -90,11 +97,11 @@ struct StudentsCommand: AsyncParsableCommand {
         commandName: "students",
         abstract: "List the students, with their consent and enrolment state.",
         discussion: """
-        Examples:
-          attendance students --class 6A1
-          attendance students show 0123456789
-          attendance students --json > students.json
-        """,
+            Examples:
+              attendance students --class 6A1
+              attendance students show 0123456789
+              attendance students --json > students.json
+            """,
         subcommands: [List.self, Show.self],
         defaultSubcommand: List.self
     )
@@ -113,23 +120,32 @@ struct StudentsCommand: AsyncParsableCommand {
             }
             let unreadable = try storeCall { try store.unreadableEnrolments() }
             let views = try storeCall {
-                try students.map { StudentView($0, faces: counts[$0.code] ?? 0, consent: try store.activeConsent(student: $0.code) != nil,
-                                               unreadable: unreadable.contains($0.code), logName: store.pseudonym(of: $0.code)) }
+                try students.map {
+                    StudentView(
+                        $0, faces: counts[$0.code] ?? 0, consent: try store.activeConsent(student: $0.code) != nil,
+                        unreadable: unreadable.contains($0.code), logName: store.pseudonym(of: $0.code))
+                }
             }
             if json { return try printJSON(views) }
             if views.isEmpty {
-                print(classCode.map { "No students in class \($0)." } ?? "No students yet. Import a roster: attendance roster import FILE.csv")
+                print(
+                    classCode.map { "No students in class \($0)." }
+                        ?? "No students yet. Import a roster: attendance roster import FILE.csv")
                 return
             }
             var rows = [["CODE", "NAME", "CLASS", "CONSENT", "FACES"] + (all ? ["ACTIVE"] : [])]
             for v in views {
-                rows.append([v.code, v.fullName, v.classCode, v.consent ? "yes" : "no",
-                             "\(v.enrolledFaces)" + (v.unreadableFace ? " (DAMAGED)" : "")] + (all ? [v.active ? "yes" : "no"] : []))
+                rows.append(
+                    [
+                        v.code, v.fullName, v.classCode, v.consent ? "yes" : "no",
+                        "\(v.enrolledFaces)" + (v.unreadableFace ? " (DAMAGED)" : ""),
+                    ] + (all ? [v.active ? "yes" : "no"] : []))
             }
             print(table(rows))
             for v in views where v.unreadableFace {
-                print("\n\(v.code) (\(v.logName) in the daemon's log): an enrolled face does not open (damaged row); the gate skips it. "
-                      + "Re-enrol: attendance unenrol \(v.code) && attendance enrol \(v.code) --photo PHOTO.jpg")
+                print(
+                    "\n\(v.code) (\(v.logName) in the daemon's log): an enrolled face does not open (damaged row); the gate skips it. "
+                        + "Re-enrol: attendance unenrol \(v.code) && attendance enrol \(v.code) --photo PHOTO.jpg")
             }
             let noConsent = views.filter { !$0.consent }.count
             let notEnrolled = views.filter { $0.consent && $0.enrolledFaces == 0 }.count
@@ -138,7 +154,8 @@ struct StudentsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Everything recorded about one student (never the face itself).")
+        static let configuration = CommandConfiguration(
+            abstract: "Everything recorded about one student (never the face itself).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Student code (mã định danh).") var student: String
         @Flag(help: "Print JSON.") var json = false
@@ -157,17 +174,22 @@ struct StudentsCommand: AsyncParsableCommand {
             let consents = try storeCall { try store.consents(student: student) }
             let enrolments = try storeCall { try store.enrolments(student: student) }
             let unreadable = try storeCall { try store.unreadableEnrolments() }
-            let view = StudentView(s, faces: enrolments.count, consent: consents.contains { $0.isActive },
-                                   unreadable: unreadable.contains(s.code), logName: store.pseudonym(of: s.code))
+            let view = StudentView(
+                s, faces: enrolments.count, consent: consents.contains { $0.isActive },
+                unreadable: unreadable.contains(s.code), logName: store.pseudonym(of: s.code))
             if json { return try printJSON(Detail(student: view, consents: consents, enrolments: enrolments)) }
             print("\(s.code)  \(s.fullName)  (\(view.logName) in the daemon's log)")
-            print("class \(s.classCode) (grade \(s.gradeCode))" + (s.dateOfBirth.map { ", born \($0)" } ?? "")
-                  + (s.gender.map { ", \($0)" } ?? "") + (s.active ? "" : ", INACTIVE (not on the latest roster)"))
+            print(
+                "class \(s.classCode) (grade \(s.gradeCode))" + (s.dateOfBirth.map { ", born \($0)" } ?? "")
+                    + (s.gender.map { ", \($0)" } ?? "") + (s.active ? "" : ", INACTIVE (not on the latest roster)"))
             print("\nConsent:")
-            if consents.isEmpty { print("  none recorded. Record it: attendance consent record \(s.code) --guardian NAME --relation R --date D") }
+            if consents.isEmpty {
+                print("  none recorded. Record it: attendance consent record \(s.code) --guardian NAME --relation R --date D")
+            }
             for c in consents {
-                print("  \(c.consentDate) \(c.guardianName) (\(c.relation)), scope: \(c.scope); recorded by \(c.recordedBy)"
-                      + (c.revokedAt.map { "; REVOKED \($0) by \(c.revokedBy ?? "?")" } ?? ""))
+                print(
+                    "  \(c.consentDate) \(c.guardianName) (\(c.relation)), scope: \(c.scope); recorded by \(c.recordedBy)"
+                        + (c.revokedAt.map { "; REVOKED \($0) by \(c.revokedBy ?? "?")" } ?? ""))
             }
             print("\nEnrolled faces: \(enrolments.count)")
             for e in enrolments { print("  #\(e.id) \(e.createdAt) by \(e.createdBy), \(e.source ?? "") \(e.quality ?? "")") }

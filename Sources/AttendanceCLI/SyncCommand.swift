@@ -1,6 +1,6 @@
-import AttendanceCore
 import ArgumentParser
 import Attendance
+import AttendanceCore
 import Foundation
 import Logging
 import SectorConnector
@@ -10,12 +10,12 @@ struct SyncCommand: AsyncParsableCommand {
         commandName: "sync",
         abstract: "Send the outbox to the sector database now, or show what is pending.",
         discussion: """
-        The daemon sends on its own; use this after an outage or to check. The contract with the gateway \
-        is in docs/CONNECTOR.md. Examples:
-          attendance sync                  send every pending record now
-          attendance sync --retry-parked   queue parked records again first (after fixing the token, say)
-          attendance sync status           pending, parked and delivered counts, and the last errors
-        """,
+            The daemon sends on its own; use this after an outage or to check. The contract with the gateway \
+            is in docs/CONNECTOR.md. Examples:
+              attendance sync                  send every pending record now
+              attendance sync --retry-parked   queue parked records again first (after fixing the token, say)
+              attendance sync status           pending, parked and delivered counts, and the last errors
+            """,
         subcommands: [SyncPushCommand.self, SyncStatusCommand.self],
         defaultSubcommand: SyncPushCommand.self
     )
@@ -54,8 +54,9 @@ struct SyncPushCommand: AsyncParsableCommand {
         }
         await client.shutdown()
         let status = try storeCall { try outbox.status(problemLimit: 0) }
-        print("delivered \(report.delivered), parked \(report.parked) in \(report.batches) batch(es); "
-              + "now pending \(status.pending), parked \(status.parked), delivered \(status.delivered)")
+        print(
+            "delivered \(report.delivered), parked \(report.parked) in \(report.batches) batch(es); "
+                + "now pending \(status.pending), parked \(status.parked), delivered \(status.delivered)")
         if let reason = report.interruption {
             throw failLine("stopped: \(reason); \(status.pending) record(s) stay pending and will be retried", code: 3)
         }
@@ -78,12 +79,16 @@ struct SyncStatusCommand: AsyncParsableCommand {
         if json { return try printJSON(status) }
         print("endpoint:  \(config.connector.endpoint.isEmpty ? "(none: exports only)" : config.connector.endpoint)")
         print("pending:   \(status.pending)" + (status.oldestPending.map { " (oldest queued \($0))" } ?? ""))
-        print("parked:    \(status.parked)" + (status.parked > 0 ? "  (see below; `attendance sync --retry-parked` queues them again)" : ""))
+        print(
+            "parked:    \(status.parked)"
+                + (status.parked > 0 ? "  (see below; `attendance sync --retry-parked` queues them again)" : ""))
         print("delivered: \(status.delivered)" + (status.lastDelivered.map { " (last \($0))" } ?? ""))
         if let next = status.nextAttempt, status.pending > 0 { print("next try:  \(next)") }
         if !status.problems.isEmpty {
             print("\nlatest errors:")
-            print(table([["record", "version", "state", "attempts", "error"]]
+            print(
+                table(
+                    [["record", "version", "state", "attempts", "error"]]
                         + status.problems.map { [$0.recordID, String($0.version), $0.state, String($0.attempts), $0.error] }))
         }
     }

@@ -67,8 +67,10 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var checkoutUntil: String?
         /// Classes this session applies to (empty: all).
         public var classes: [String] = []
-        public init(name: String, start: String, end: String, opens: String? = nil,
-                    checkoutFrom: String? = nil, checkoutUntil: String? = nil, classes: [String] = []) {
+        public init(
+            name: String, start: String, end: String, opens: String? = nil,
+            checkoutFrom: String? = nil, checkoutUntil: String? = nil, classes: [String] = []
+        ) {
             self.name = name; self.start = start; self.end = end; self.opens = opens
             self.checkoutFrom = checkoutFrom; self.checkoutUntil = checkoutUntil; self.classes = classes
         }
@@ -160,7 +162,9 @@ extension AttendanceConfig {
     public static let environmentKey = "ATTENDANCE_CONFIG"
 
     /// Loads `path`, or `$ATTENDANCE_CONFIG`, or the defaults when neither is given.
-    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AttendanceConfig {
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> AttendanceConfig
+    {
         guard let path = path ?? environment[environmentKey], !path.isEmpty else { return AttendanceConfig() }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(path: path, line: nil, reason: "cannot read the file (does it exist and is it UTF-8?)")
@@ -178,7 +182,9 @@ extension AttendanceConfig {
     /// A session's times must make sense, or it would silently record nothing.
     static func validate(_ s: Session, key: String, path: String) throws {
         func t(_ v: String) -> Int { LocalTime(v)!.minutesSinceMidnight }
-        guard t(s.start) < t(s.end) else { throw ConfigError(path: path, line: nil, reason: "\(key): start \(s.start) is not before end \(s.end)") }
+        guard t(s.start) < t(s.end) else {
+            throw ConfigError(path: path, line: nil, reason: "\(key): start \(s.start) is not before end \(s.end)")
+        }
         if let o = s.opens, t(o) > t(s.start) {
             throw ConfigError(path: path, line: nil, reason: "\(key): opens \(o) is after start \(s.start)")
         }
@@ -186,7 +192,8 @@ extension AttendanceConfig {
         case (nil, nil): break
         case let (from?, until?):
             guard t(from) < t(until) else {
-                throw ConfigError(path: path, line: nil, reason: "\(key): checkout_from \(from) is not before checkout_until \(until)")
+                throw ConfigError(
+                    path: path, line: nil, reason: "\(key): checkout_from \(from) is not before checkout_until \(until)")
             }
         default:
             throw ConfigError(path: path, line: nil, reason: "\(key): give both checkout_from and checkout_until, or neither")
@@ -212,7 +219,8 @@ extension AttendanceConfig {
         }
         let r = Reader(path: path)
         var c = AttendanceConfig()
-        try r.check(table, "", allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "privacy"])
+        try r.check(
+            table, "", allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "privacy"])
         if let t = try r.table(table, "school") {
             r.section = "school"
             try r.check(t, "school", allowed: ["code", "name", "timezone"])
@@ -231,27 +239,36 @@ extension AttendanceConfig {
         }
         if let t = try r.table(table, "recognition") {
             r.section = "recognition"
-            try r.check(t, "recognition", allowed: ["threshold", "min_margin", "votes", "min_face_size", "min_sharpness",
-                                                     "max_yaw", "max_embeddings_per_student", "duplicate_distance", "same_student_distance",
-                                                     "lookalike_margin", "lookalike_extra_votes", "learn_from_gate"])
+            try r.check(
+                t, "recognition",
+                allowed: [
+                    "threshold", "min_margin", "votes", "min_face_size", "min_sharpness",
+                    "max_yaw", "max_embeddings_per_student", "duplicate_distance", "same_student_distance",
+                    "lookalike_margin", "lookalike_extra_votes", "learn_from_gate",
+                ])
             c.recognition.threshold = try r.float(t, "threshold", c.recognition.threshold, range: 0.1...1.5)
             c.recognition.minMargin = try r.float(t, "min_margin", c.recognition.minMargin, range: 0...1)
             c.recognition.votes = try r.int(t, "votes", c.recognition.votes, range: 1...50)
             c.recognition.minFaceSize = try r.float(t, "min_face_size", c.recognition.minFaceSize, range: 10...2000)
             c.recognition.minSharpness = try r.float(t, "min_sharpness", c.recognition.minSharpness, range: 0...100000)
             c.recognition.maxYaw = try r.float(t, "max_yaw", c.recognition.maxYaw, range: 0...90)
-            c.recognition.maxEmbeddingsPerStudent = try r.int(t, "max_embeddings_per_student", c.recognition.maxEmbeddingsPerStudent, range: 1...50)
+            c.recognition.maxEmbeddingsPerStudent = try r.int(
+                t, "max_embeddings_per_student", c.recognition.maxEmbeddingsPerStudent, range: 1...50)
             if t["duplicate_distance"] != nil {
                 c.recognition.duplicateDistance = try r.float(t, "duplicate_distance", 0, range: 0...1.5)
             }
-            c.recognition.sameStudentDistance = try r.float(t, "same_student_distance", c.recognition.sameStudentDistance, range: 0.1...1.5)
+            c.recognition.sameStudentDistance = try r.float(
+                t, "same_student_distance", c.recognition.sameStudentDistance, range: 0.1...1.5)
             c.recognition.lookalikeMargin = try r.float(t, "lookalike_margin", c.recognition.lookalikeMargin, range: 0...1)
-            c.recognition.lookalikeExtraVotes = try r.int(t, "lookalike_extra_votes", c.recognition.lookalikeExtraVotes, range: 0...20)
+            c.recognition.lookalikeExtraVotes = try r.int(
+                t, "lookalike_extra_votes", c.recognition.lookalikeExtraVotes, range: 0...20)
             c.recognition.learnFromGate = try r.bool(t, "learn_from_gate", c.recognition.learnFromGate)
         }
         if let t = try r.table(table, "schedule") {
             r.section = "schedule"
-            try r.check(t, "schedule", allowed: ["school_days", "holidays", "late_after_minutes", "absent_after_minutes", "cooldown_seconds", "session"])
+            try r.check(
+                t, "schedule",
+                allowed: ["school_days", "holidays", "late_after_minutes", "absent_after_minutes", "cooldown_seconds", "session"])
             c.schedule.schoolDays = try r.ints(t, "school_days", c.schedule.schoolDays, range: 1...7)
             c.schedule.holidays = try r.strings(t, "holidays", c.schedule.holidays)
             for h in c.schedule.holidays where LocalDate(h) == nil {
@@ -261,7 +278,8 @@ extension AttendanceConfig {
             c.schedule.absentAfterMinutes = try r.int(t, "absent_after_minutes", c.schedule.absentAfterMinutes, range: 0...600)
             c.schedule.cooldownSeconds = try r.int(t, "cooldown_seconds", c.schedule.cooldownSeconds, range: 0...86400)
             if c.schedule.absentAfterMinutes < c.schedule.lateAfterMinutes {
-                throw ConfigError(path: path, line: nil, reason: "schedule.absent_after_minutes must not be less than late_after_minutes")
+                throw ConfigError(
+                    path: path, line: nil, reason: "schedule.absent_after_minutes must not be less than late_after_minutes")
             }
             if let sessions = try r.tables(t, "session") {
                 c.schedule.sessions = try sessions.enumerated().map { i, s in
@@ -297,8 +315,10 @@ extension AttendanceConfig {
                 // The id names files (unknown-face crops) and metric labels: letters, digits, '.', '_' and '-' only.
                 let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
                 guard id.count <= 64, id.allSatisfy(allowed.contains), id.first.map({ $0.isLetter || $0.isNumber }) == true else {
-                    throw ConfigError(path: path, line: nil, reason: "\(key).id '\(id)': use up to 64 letters, digits, '.', '_' or '-', "
-                                      + "starting with a letter or digit (it becomes part of file names), e.g. \"gate-1\"")
+                    throw ConfigError(
+                        path: path, line: nil,
+                        reason: "\(key).id '\(id)': use up to 64 letters, digits, '.', '_' or '-', "
+                            + "starting with a letter or digit (it becomes part of file names), e.g. \"gate-1\"")
                 }
                 return Camera(id: id, source: try r.requiredString(t, "source", in: key), direction: direction)
             }
@@ -307,13 +327,18 @@ extension AttendanceConfig {
         }
         if let t = try r.table(table, "connector") {
             r.section = "connector"
-            try r.check(t, "connector", allowed: ["endpoint", "token_file", "timeout_seconds", "batch_size", "allow_insecure_http", "token"])
+            try r.check(
+                t, "connector",
+                allowed: ["endpoint", "token_file", "timeout_seconds", "batch_size", "allow_insecure_http", "token"])
             if t.contains(key: "token") {
-                throw ConfigError(path: path, line: nil, reason: "connector.token: put the token in a file (mode 0600) and name it with connector.token_file")
+                throw ConfigError(
+                    path: path, line: nil,
+                    reason: "connector.token: put the token in a file (mode 0600) and name it with connector.token_file")
             }
             c.connector.endpoint = try r.string(t, "endpoint", c.connector.endpoint)
             c.connector.tokenFile = try r.optionalString(t, "token_file")
-            c.connector.timeoutSeconds = Double(try r.float(t, "timeout_seconds", Float(c.connector.timeoutSeconds), range: 0.1...600))
+            c.connector.timeoutSeconds = Double(
+                try r.float(t, "timeout_seconds", Float(c.connector.timeoutSeconds), range: 0.1...600))
             c.connector.batchSize = try r.int(t, "batch_size", c.connector.batchSize, range: 1...1000)
             c.connector.allowInsecureHTTP = try r.bool(t, "allow_insecure_http", false)
         }
@@ -323,11 +348,13 @@ extension AttendanceConfig {
             c.metrics.bind = try r.string(t, "bind", c.metrics.bind)
             c.metrics.port = try r.int(t, "port", c.metrics.port, range: 0...65535)
             c.metrics.enabled = try r.bool(t, "enabled", c.metrics.enabled)
-            c.metrics.cameraUnavailableSeconds = try r.int(t, "camera_unavailable_seconds", c.metrics.cameraUnavailableSeconds, range: 1...86400)
+            c.metrics.cameraUnavailableSeconds = try r.int(
+                t, "camera_unavailable_seconds", c.metrics.cameraUnavailableSeconds, range: 1...86400)
         }
         if let t = try r.table(table, "privacy") {
             r.section = "privacy"
-            try r.check(t, "privacy", allowed: ["keep_unknown_crops_days", "unknown_crops_dir", "retention_days", "keep_sightings_days"])
+            try r.check(
+                t, "privacy", allowed: ["keep_unknown_crops_days", "unknown_crops_dir", "retention_days", "keep_sightings_days"])
             c.privacy.keepUnknownCropsDays = try r.int(t, "keep_unknown_crops_days", 0, range: 0...365)
             c.privacy.unknownCropsDir = try r.string(t, "unknown_crops_dir", c.privacy.unknownCropsDir)
             c.privacy.retentionDays = try r.int(t, "retention_days", c.privacy.retentionDays, range: 1...36500)
@@ -350,7 +377,8 @@ private final class Reader {
 
     func check(_ t: TOMLTable, _ prefix: String, allowed: Set<String>) throws {
         for key in t.keys where !allowed.contains(key) {
-            throw fail(prefix.isEmpty ? key : "\(prefix).\(key)", "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            throw fail(
+                prefix.isEmpty ? key : "\(prefix).\(key)", "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
     func table(_ t: TOMLTable, _ key: String) throws -> TOMLTable? {
@@ -397,7 +425,9 @@ private final class Reader {
         guard let v = t[key] else { return def }
         guard let a = v.array else { throw fail(key, "expected an array of integers") }
         return try a.map { item in
-            guard let i = item.int, range.contains(i) else { throw fail(key, "expected integers in \(range.lowerBound)...\(range.upperBound)") }
+            guard let i = item.int, range.contains(i) else {
+                throw fail(key, "expected integers in \(range.lowerBound)...\(range.upperBound)")
+            }
             return i
         }
     }

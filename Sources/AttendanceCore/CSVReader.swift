@@ -36,15 +36,19 @@ public enum CSVReader {
                 if String(validating: chunk, as: UTF8.self) == nil { break }
                 line += 1
             }
-            throw LineError(file: file, line: line, reason: "the file is not UTF-8 text. In Excel use "
-                            + "File > Save As > \"CSV UTF-8 (Comma delimited)\"; in LibreOffice choose the UTF-8 character set")
+            throw LineError(
+                file: file, line: line,
+                reason: "the file is not UTF-8 text. In Excel use "
+                    + "File > Save As > \"CSV UTF-8 (Comma delimited)\"; in LibreOffice choose the UTF-8 character set")
         }
         return s
     }
 
     /// Splits text into records. Blank lines are skipped. Errors (an unterminated quote, text after
     /// a closing quote) are collected with their line; parsing goes on where it can.
-    public static func parse(_ text: String, file: String, delimiter: Unicode.Scalar? = nil) -> (records: [CSVRecord], errors: [LineError]) {
+    public static func parse(_ text: String, file: String, delimiter: Unicode.Scalar? = nil) -> (
+        records: [CSVRecord], errors: [LineError]
+    ) {
         let scalars = Array(text.unicodeScalars)
         let sep = delimiter ?? detectDelimiter(scalars)
         var records: [CSVRecord] = []
@@ -111,10 +115,14 @@ public enum CSVReader {
                 quoteLine = line
             default:
                 if afterQuote {
-                    if c == " " || c == "\t" { break }  // spaces after a closing quote: harmless
+                    if c == " " || c == "\t" { break } // spaces after a closing quote: harmless
                     if !reportedAfterQuote {
-                        errors.append(LineError(file: file, line: line, reason:
-                            "text after a closing quote in field \(fields.count + 1); a quote inside a quoted field must be doubled (\"\")"))
+                        errors.append(
+                            LineError(
+                                file: file, line: line,
+                                reason:
+                                    "text after a closing quote in field \(fields.count + 1); a quote inside a quoted field must be doubled (\"\")"
+                            ))
                         reportedAfterQuote = true
                     }
                 }
@@ -123,7 +131,8 @@ public enum CSVReader {
             i += 1
         }
         if inQuotes {
-            errors.append(LineError(file: file, line: quoteLine, reason: "a quoted field starts here and is never closed (missing \")"))
+            errors.append(
+                LineError(file: file, line: quoteLine, reason: "a quoted field starts here and is never closed (missing \")"))
         }
         if !field.isEmpty || !fields.isEmpty { endRecord() }
         return (records, errors)

@@ -7,12 +7,14 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
-              (1...12).contains(m), (1...31).contains(d) else { return nil }
+            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
+            (1...12).contains(m), (1...31).contains(d)
+        else { return nil }
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "UTC")!
         guard let date = cal.date(from: DateComponents(year: y, month: m, day: d)),
-              cal.component(.day, from: date) == d else { return nil }
+            cal.component(.day, from: date) == d
+        else { return nil }
         year = y; month = m; day = d
     }
 
@@ -35,7 +37,7 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "UTC")!
         let date = cal.date(from: DateComponents(year: year, month: month, day: day))!
-        let w = cal.component(.weekday, from: date)  // 1 = Sunday
+        let w = cal.component(.weekday, from: date) // 1 = Sunday
         return w == 1 ? 7 : w - 1
     }
 
@@ -75,7 +77,8 @@ public struct LocalTime: Sendable, Hashable, Comparable, CustomStringConvertible
     public init?(_ text: String) {
         let parts = text.split(separator: ":")
         guard parts.count == 2, parts[0].count <= 2, parts[1].count == 2,
-              let h = Int(parts[0]), let m = Int(parts[1]), (0...23).contains(h), (0...59).contains(m) else { return nil }
+            let h = Int(parts[0]), let m = Int(parts[1]), (0...23).contains(h), (0...59).contains(m)
+        else { return nil }
         hour = h; minute = m
     }
 

@@ -15,8 +15,10 @@ public struct Student: Sendable, Equatable, Codable {
     public var createdAt: String
     public var updatedAt: String
 
-    public init(code: String, fullName: String, classCode: String, gradeCode: String, dateOfBirth: LocalDate? = nil,
-                gender: String? = nil, active: Bool = true, createdAt: String = "", updatedAt: String = "") {
+    public init(
+        code: String, fullName: String, classCode: String, gradeCode: String, dateOfBirth: LocalDate? = nil,
+        gender: String? = nil, active: Bool = true, createdAt: String = "", updatedAt: String = ""
+    ) {
         self.code = code; self.fullName = fullName; self.classCode = classCode; self.gradeCode = gradeCode
         self.dateOfBirth = dateOfBirth; self.gender = gender; self.active = active
         self.createdAt = createdAt; self.updatedAt = updatedAt
@@ -55,8 +57,10 @@ public struct Consent: Sendable, Equatable, Codable {
     public var revokedBy: String?
     public var isActive: Bool { revokedAt == nil }
 
-    public init(id: Int64, studentCode: String, guardianName: String, relation: String, consentDate: LocalDate, scope: String,
-                recordedBy: String, recordedAt: String, revokedAt: String? = nil, revokedBy: String? = nil) {
+    public init(
+        id: Int64, studentCode: String, guardianName: String, relation: String, consentDate: LocalDate, scope: String,
+        recordedBy: String, recordedAt: String, revokedAt: String? = nil, revokedBy: String? = nil
+    ) {
         self.id = id; self.studentCode = studentCode; self.guardianName = guardianName; self.relation = relation
         self.consentDate = consentDate; self.scope = scope; self.recordedBy = recordedBy; self.recordedAt = recordedAt
         self.revokedAt = revokedAt; self.revokedBy = revokedBy
@@ -98,8 +102,10 @@ public struct NewAttendanceEvent: Sendable, Equatable {
     public var camera: String
     public var distance: Float
 
-    public init(studentCode: String, schoolDay: LocalDate, session: String, kind: EventKind,
-                status: AttendanceStatus, occurredAt: Date, camera: String, distance: Float) {
+    public init(
+        studentCode: String, schoolDay: LocalDate, session: String, kind: EventKind,
+        status: AttendanceStatus, occurredAt: Date, camera: String, distance: Float
+    ) {
         self.studentCode = studentCode; self.schoolDay = schoolDay; self.session = session
         self.kind = kind; self.status = status; self.occurredAt = occurredAt; self.camera = camera; self.distance = distance
     }

@@ -54,16 +54,26 @@ public enum RosterParser {
         /// Header names, compared after removing diacritics, case, spaces and punctuation.
         var names: [String] {
             switch self {
-            case .code: return ["Mã định danh", "Mã định danh học sinh", "Mã định danh BGD", "Mã học sinh", "Mã HS",
-                                "Mã số học sinh", "student_code", "student code", "student id", "code"]
-            case .fullName: return ["Họ và tên", "Họ tên", "Họ và tên học sinh", "Họ tên học sinh", "Tên học sinh",
-                                    "full_name", "full name", "name", "student name"]
+            case .code:
+                return [
+                    "Mã định danh", "Mã định danh học sinh", "Mã định danh BGD", "Mã học sinh", "Mã HS",
+                    "Mã số học sinh", "student_code", "student code", "student id", "code",
+                ]
+            case .fullName:
+                return [
+                    "Họ và tên", "Họ tên", "Họ và tên học sinh", "Họ tên học sinh", "Tên học sinh",
+                    "full_name", "full name", "name", "student name",
+                ]
             case .classCode: return ["Lớp", "Tên lớp", "Mã lớp", "Lớp học", "class", "class_code", "class name"]
             case .grade: return ["Khối", "Khối lớp", "Mã khối", "grade", "grade_code"]
-            case .dateOfBirth: return ["Ngày sinh", "Ngày tháng năm sinh", "date_of_birth", "date of birth", "dob", "birth date", "birthday"]
+            case .dateOfBirth:
+                return ["Ngày sinh", "Ngày tháng năm sinh", "date_of_birth", "date of birth", "dob", "birth date", "birthday"]
             case .gender: return ["Giới tính", "Phái", "gender", "sex"]
-            case .guardian: return ["Người giám hộ", "Phụ huynh", "Tên phụ huynh", "Họ tên phụ huynh", "Người đại diện",
-                                    "guardian", "guardian_name", "guardian name", "parent", "parent name"]
+            case .guardian:
+                return [
+                    "Người giám hộ", "Phụ huynh", "Tên phụ huynh", "Họ tên phụ huynh", "Người đại diện",
+                    "guardian", "guardian_name", "guardian name", "parent", "parent name",
+                ]
             case .relation: return ["Quan hệ", "Mối quan hệ", "Quan hệ với học sinh", "relation", "relationship"]
             case .consentDate: return ["Ngày đồng ý", "Ngày chấp thuận", "consent_date", "consent date"]
             case .scope: return ["Phạm vi", "Phạm vi đồng ý", "consent_scope", "scope"]
@@ -99,7 +109,8 @@ public enum RosterParser {
             throw LineError(file: path, line: 0, reason: "cannot read the file (does it exist?)")
         }
         if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
-            throw LineError(file: path, line: 1, reason: "this is an Excel (.xlsx) file; save it as \"CSV UTF-8\" and import the .csv")
+            throw LineError(
+                file: path, line: 1, reason: "this is an Excel (.xlsx) file; save it as \"CSV UTF-8\" and import the .csv")
         }
         return try parse(data, file: path, today: today)
     }
@@ -140,14 +151,18 @@ public enum RosterParser {
         }
         guard let headerIndex else {
             let missing = Column.required.filter { !best.found.contains($0) }.map(\.label)
-            fail(best.line, "no header row with the columns \(missing.joined(separator: ", ")) "
-                 + "(the first rows must name at least the student code, full name and class)")
+            fail(
+                best.line,
+                "no header row with the columns \(missing.joined(separator: ", ")) "
+                    + "(the first rows must name at least the student code, full name and class)")
             throw RosterErrors(errors: errors.sorted { $0.line < $1.line })
         }
         let width = records[headerIndex].fields.count
         let hasConsent = columns.values.contains(.guardian)
         if !hasConsent, let j = columns.first(where: { [.relation, .consentDate].contains($0.value) })?.key {
-            fail(records[headerIndex].line, "column \(j + 1) is part of consent but there is no guardian column (Người giám hộ / guardian)")
+            fail(
+                records[headerIndex].line,
+                "column \(j + 1) is part of consent but there is no guardian column (Người giám hộ / guardian)")
         }
 
         var entries: [RosterEntry] = []
@@ -156,7 +171,9 @@ public enum RosterParser {
         for record in records[(headerIndex + 1)...] {
             let line = record.line
             if record.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
-            if record.fields.count > width, record.fields[width...].contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            if record.fields.count > width,
+                record.fields[width...].contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty })
+            {
                 fail(line, "\(record.fields.count) fields but the header has \(width) (a comma inside a name must be in quotes)")
                 continue
             }
@@ -179,12 +196,15 @@ public enum RosterParser {
             }
 
             let name = v[.fullName] ?? ""
-            if name.isEmpty { fail(line, "the full name (họ và tên) is empty") }
-            else if name.count > 200 { fail(line, "the full name is longer than 200 characters") }
+            if name.isEmpty {
+                fail(line, "the full name (họ và tên) is empty")
+            } else if name.count > 200 {
+                fail(line, "the full name is longer than 200 characters")
+            }
 
             var classCode = v[.classCode] ?? ""
             if fold(classCode).hasPrefix("lop"), let space = classCode.firstIndex(of: " ") {
-                classCode = String(classCode[classCode.index(after: space)...])  // "Lớp 6A1" -> "6A1"
+                classCode = String(classCode[classCode.index(after: space)...]) // "Lớp 6A1" -> "6A1"
             }
             classCode = classCode.uppercased()
             var grade: String?
@@ -197,7 +217,10 @@ public enum RosterParser {
                 } else if let g = SchoolClass.gradeCode(fromClass: classCode) {
                     grade = g
                 } else {
-                    fail(line, "cannot tell the grade of class '\(classCode)' (it does not start with digits); add a grade column (Khối / grade)")
+                    fail(
+                        line,
+                        "cannot tell the grade of class '\(classCode)' (it does not start with digits); add a grade column (Khối / grade)"
+                    )
                 }
                 if let grade {
                     if let known = classGrades[classCode], known.grade != grade {
@@ -211,9 +234,13 @@ public enum RosterParser {
             var dob: LocalDate?
             if let text = v[.dateOfBirth] {
                 if let d = parseDate(text) {
-                    if d > today { fail(line, "the date of birth \(text) is in the future") }
-                    else if d.year < 1900 { fail(line, "the date of birth \(text) is too early") }
-                    else { dob = d }
+                    if d > today {
+                        fail(line, "the date of birth \(text) is in the future")
+                    } else if d.year < 1900 {
+                        fail(line, "the date of birth \(text) is too early")
+                    } else {
+                        dob = d
+                    }
                 } else {
                     fail(line, "the date of birth '\(text)' is not a date like 05/09/2012 (dd/MM/yyyy) or 2012-09-05")
                 }
@@ -221,8 +248,11 @@ public enum RosterParser {
 
             var gender: String?
             if let text = v[.gender] {
-                if let g = parseGender(text) { gender = g }
-                else { fail(line, "gender '\(text)' is not one of Nam, Nữ, male, female") }
+                if let g = parseGender(text) {
+                    gender = g
+                } else {
+                    fail(line, "gender '\(text)' is not one of Nam, Nữ, male, female")
+                }
             }
 
             var consent: RosterConsent?
@@ -234,22 +264,31 @@ public enum RosterParser {
                     if relation == nil { fail(line, "consent: the guardian's relation (quan hệ) is empty") }
                     if let dateText {
                         date = parseDate(dateText)
-                        if date == nil { fail(line, "consent: the date '\(dateText)' is not a date like 05/09/2024") }
-                        else if date! > today { fail(line, "consent: the date \(dateText) is in the future") }
+                        if date == nil {
+                            fail(line, "consent: the date '\(dateText)' is not a date like 05/09/2024")
+                        } else if date! > today {
+                            fail(line, "consent: the date \(dateText) is in the future")
+                        }
                     } else {
                         fail(line, "consent: the consent date (ngày đồng ý) is empty")
                     }
                     var child = false
                     if let childText {
-                        if let b = parseYesNo(childText) { child = b }
-                        else { fail(line, "consent: '\(childText)' in the child-agrees column is not Có/Không or yes/no") }
+                        if let b = parseYesNo(childText) {
+                            child = b
+                        } else {
+                            fail(line, "consent: '\(childText)' in the child-agrees column is not Có/Không or yes/no")
+                        }
                     }
                     if let dob, let date, Consent.age(of: dob, on: date) >= Consent.childConsentAge, !child {
-                        fail(line, "consent: the student is \(Consent.childConsentAge) or older, so the child's own agreement "
-                             + "is needed too (Decree 13/2023); add a column \"Học sinh đồng ý\" with Có")
+                        fail(
+                            line,
+                            "consent: the student is \(Consent.childConsentAge) or older, so the child's own agreement "
+                                + "is needed too (Decree 13/2023); add a column \"Học sinh đồng ý\" with Có")
                     }
                     if let relation, let date {
-                        consent = RosterConsent(guardian: guardian, relation: relation, date: date, scope: v[.scope], childAgreed: child)
+                        consent = RosterConsent(
+                            guardian: guardian, relation: relation, date: date, scope: v[.scope], childAgreed: child)
                     }
                 } else if relation != nil || dateText != nil {
                     fail(line, "consent: a relation or date is given but the guardian's name is empty")
@@ -257,16 +296,19 @@ public enum RosterParser {
             }
 
             if errors.count == before, let grade {
-                entries.append(RosterEntry(line: line, code: code, fullName: name, classCode: classCode, gradeCode: grade,
-                                           dateOfBirth: dob, gender: gender, consent: consent))
+                entries.append(
+                    RosterEntry(
+                        line: line, code: code, fullName: name, classCode: classCode, gradeCode: grade,
+                        dateOfBirth: dob, gender: gender, consent: consent))
             }
         }
         if errors.isEmpty && entries.isEmpty {
             fail(records[headerIndex].line, "the roster has a header but no students")
         }
         if !errors.isEmpty { throw RosterErrors(errors: errors.sorted { $0.line < $1.line }) }
-        return Roster(file: file, entries: entries, hasDateOfBirth: columns.values.contains(.dateOfBirth),
-                      hasGender: columns.values.contains(.gender))
+        return Roster(
+            file: file, entries: entries, hasDateOfBirth: columns.values.contains(.dateOfBirth),
+            hasGender: columns.values.contains(.gender))
     }
 
     /// Why a student code is unusable, or nil. Codes are the sector's fixed identifiers: letters,
@@ -277,7 +319,9 @@ public enum RosterParser {
                 + "format that column as Text and export again"
         }
         if code.count > 32 { return "the student code '\(code)' is longer than 32 characters" }
-        let ok = code.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }
+        let ok = code.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0))
+        }
         return ok ? nil : "the student code '\(code)' may only hold letters, digits, '-', '_' and '.'"
     }
 
@@ -287,7 +331,8 @@ public enum RosterParser {
         if let d = LocalDate(t) { return d }
         let parts = t.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == "." }).map(String.init)
         if parts.count == 3, parts[2].count == 4, (1...2).contains(parts[0].count), (1...2).contains(parts[1].count),
-           let d = Int(parts[0]), let m = Int(parts[1]), let y = Int(parts[2]) {
+            let d = Int(parts[0]), let m = Int(parts[1]), let y = Int(parts[2])
+        {
             return LocalDate(String(format: "%04d-%02d-%02d", y, m, d))
         }
         if t.count == 5, let serial = Int(t), (10_000...80_000).contains(serial) {

@@ -23,7 +23,9 @@ public struct SchoolSchedule: Sendable {
     }
 
     public init(_ config: AttendanceConfig) {
-        self.init(config: config.schedule, timeZone: TimeZone(identifier: config.school.timezone) ?? TimeZone(identifier: "Asia/Ho_Chi_Minh")!)
+        self.init(
+            config: config.schedule,
+            timeZone: TimeZone(identifier: config.school.timezone) ?? TimeZone(identifier: "Asia/Ho_Chi_Minh")!)
     }
 
     public func isSchoolDay(_ day: LocalDate) -> Bool {
@@ -47,7 +49,8 @@ public struct SchoolSchedule: Sendable {
             let startAt = day.at(start, in: timeZone)
             let minutes = instant.timeIntervalSince(startAt) / 60
             if let from = s.checkoutFrom.flatMap(LocalTime.init), let until = s.checkoutUntil.flatMap(LocalTime.init),
-               instant >= day.at(from, in: timeZone), instant < day.at(until, in: timeZone) {
+                instant >= day.at(from, in: timeZone), instant < day.at(until, in: timeZone)
+            {
                 return ScheduleSlot(day: day, session: s.name, kind: .checkOut, status: .present, minutesAfterStart: minutes)
             }
             guard direction == "in" else { continue }

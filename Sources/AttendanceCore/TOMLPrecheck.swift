@@ -75,7 +75,8 @@ enum TOMLPrecheck {
             k -= 1
         }
         // A continuation line of a multi-line array value has no '=' but is still a value.
-        return k >= 0 && !(chars[(k + 1)..<index].contains { !($0 == " " || $0 == "\t") && !isDigit($0) && $0 != "," && $0 != "[" })
+        return k >= 0
+            && !(chars[(k + 1)..<index].contains { !($0 == " " || $0 == "\t") && !isDigit($0) && $0 != "," && $0 != "[" })
     }
 
     static func isDigit(_ c: Unicode.Scalar) -> Bool { c >= "0" && c <= "9" }

@@ -9,9 +9,10 @@ public enum Timestamp {
         let millis = Int(ms - Double(seconds) * 1000)
         var t = tm()
         gmtime_r(&seconds, &t)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                      Int(t.tm_year) + 1900, Int(t.tm_mon) + 1, Int(t.tm_mday),
-                      Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec), millis)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            Int(t.tm_year) + 1900, Int(t.tm_mon) + 1, Int(t.tm_mday),
+            Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec), millis)
     }
 
     /// Parses what `string(_:)` writes (milliseconds optional).
@@ -28,7 +29,8 @@ public enum Timestamp {
             return v
         }
         guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2),
-              let mi = num(14, 2), let sec = num(17, 2) else { return nil }
+            let mi = num(14, 2), let sec = num(17, 2)
+        else { return nil }
         var ms = 0
         if s.count == 24, s[19] == UInt8(ascii: "."), let m = num(20, 3) { ms = m }
         var t = tm()

@@ -59,8 +59,12 @@ let trials = Int(ProcessInfo.processInfo.environment["BENCH_TRIALS"] ?? "") ?? 7
 let framesPerTrial = Int(ProcessInfo.processInfo.environment["BENCH_FRAMES"] ?? "") ?? 60
 let realtimeSeconds = Double(ProcessInfo.processInfo.environment["BENCH_SECONDS"] ?? "") ?? 4
 
-print("capture-bench: libv4l2 mmap streaming + libv4lconvert to BGR, fake device, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-print("per-frame cost: \(trials) trials x \(framesPerTrial) frames, every frame delivered; CPU at 30 fps: \(realtimeSeconds) s per case")
+print(
+    "capture-bench: libv4l2 mmap streaming + libv4lconvert to BGR, fake device, \(ProcessInfo.processInfo.activeProcessorCount) cores"
+)
+print(
+    "per-frame cost: \(trials) trials x \(framesPerTrial) frames, every frame delivered; CPU at 30 fps: \(realtimeSeconds) s per case"
+)
 print("")
 print("format  size        CPU ms/frame  convert ms/frame  |  CPU per camera at 30 fps (fake device's drawing, excluded)")
 
@@ -75,7 +79,7 @@ for c in cases {
     for _ in 0..<trials {
         let camera = V4L2Camera(path: path, options: options)
         var iterator = camera.makeAsyncIterator()
-        _ = try await iterator.next()  // open + first frame outside the measurement
+        _ = try await iterator.next() // open + first frame outside the measurement
         let gen0 = fakeStats(path).generate_ns
         let conv0 = camera.statistics.conversionTime
         let delivered0 = camera.statistics.framesDelivered
@@ -110,7 +114,9 @@ for c in cases {
     _ = consume iterator
 
     let size = "\(c.width)x\(c.height)"
-    func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+    func pad(_ text: String, _ width: Int) -> String {
+        text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
+    }
     print(
         pad(c.name, 8) + pad(size, 12)
             + String(

@@ -25,7 +25,7 @@ public enum CameraSource {
         }
         if spec.hasPrefix("file:") {
             var path = String(spec.dropFirst(5))
-            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }  // file:///abs/path
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) } // file:///abs/path
             guard !path.isEmpty else { throw CaptureError(.invalidSource, operation: "parse", source: spec) }
             return VideoSource(url: path, cameraID: id, options: options, logger: logger)
         }

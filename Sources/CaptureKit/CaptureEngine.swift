@@ -121,7 +121,7 @@ final class CaptureEngine: Sendable {
                     return .wait
                 }
                 switch action {
-                case .wait: cv4l2_wake_signal(wakeFD)  // a demand-driven driver grabs now
+                case .wait: cv4l2_wake_signal(wakeFD) // a demand-driven driver grabs now
                 case .end: continuation.resume(returning: nil)
                 case .fail(let error): continuation.resume(throwing: error)
                 }
@@ -298,7 +298,9 @@ final class CaptureEngine: Sendable {
                 }
             case .end:
                 if driver.isLive {
-                    throw CaptureError(.video(status: Int32(CV_ERR_END.rawValue)), operation: "cv_video_read", source: driver.source, detail: "stream ended")
+                    throw CaptureError(
+                        .video(status: Int32(CV_ERR_END.rawValue)), operation: "cv_video_read", source: driver.source,
+                        detail: "stream ended")
                 }
                 return (true, lastDeviceSequence != nil)
             case .frame(let info):
@@ -333,7 +335,8 @@ final class CaptureEngine: Sendable {
     }
 
     /// Converts a grabbed frame and hands it to the waiting consumer.
-    private func hand(_ driver: any CaptureDriver, _ info: FrameInfo, sequence: UInt64, capturedAt: MonotonicTime, wallTime: Date) {
+    private func hand(_ driver: any CaptureDriver, _ info: FrameInfo, sequence: UInt64, capturedAt: MonotonicTime, wallTime: Date)
+    {
         let t0 = MonotonicTime.now()
         let pixels: [UInt8]
         do {

@@ -8,12 +8,16 @@ extension Frame {
             cv_image_from_bgr($0.baseAddress, Int32(width), Int32(height), bytesPerRow, &image)
         }
         guard status == CV_OK, let image else {
-            throw CaptureError(.video(status: Int32(status.rawValue)), operation: "cv_image_from_bgr", source: cameraID, detail: String(cString: cv_last_error()))
+            throw CaptureError(
+                .video(status: Int32(status.rawValue)), operation: "cv_image_from_bgr", source: cameraID,
+                detail: String(cString: cv_last_error()))
         }
         defer { cv_image_free(image) }
         let written = cv_image_write(image, path)
         guard written == CV_OK else {
-            throw CaptureError(.video(status: Int32(written.rawValue)), operation: "cv_image_write", source: path, detail: String(cString: cv_last_error()))
+            throw CaptureError(
+                .video(status: Int32(written.rawValue)), operation: "cv_image_write", source: path,
+                detail: String(cString: cv_last_error()))
         }
     }
 }

@@ -1,5 +1,5 @@
-import Synchronization
 import Logging
+import Synchronization
 
 /// Anything that yields camera frames: a V4L2 camera, an RTSP stream, a video file.
 ///

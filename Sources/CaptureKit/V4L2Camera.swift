@@ -59,7 +59,9 @@ public final class V4L2Camera: FrameSource {
 
     /// The format and size CaptureKit would choose from `offers` for `options`; nil when
     /// nothing offered can be converted.
-    public static func negotiate(offers: [FormatOffer], options: CaptureOptions) -> (format: PixelFormat, width: Int, height: Int)? {
+    public static func negotiate(offers: [FormatOffer], options: CaptureOptions) -> (
+        format: PixelFormat, width: Int, height: Int
+    )? {
         let convertible = offers.filter { V4L2Device.convertibleFormats.contains($0.format) }
         // 1. a preferred format at exactly the requested size
         for format in options.preferredFormats {
@@ -70,7 +72,8 @@ public final class V4L2Camera: FrameSource {
             }
         }
         // 2. else the nearest size, preferred formats first, then anything convertible
-        let ranked = options.preferredFormats.compactMap { f in convertible.first { $0.format == f } }
+        let ranked =
+            options.preferredFormats.compactMap { f in convertible.first { $0.format == f } }
             + convertible.filter { !options.preferredFormats.contains($0.format) }
         var best: (format: PixelFormat, width: Int, height: Int, cost: Int)?
         for offer in ranked {
@@ -147,7 +150,8 @@ public struct FrameSize: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let size = range.map { "\(width)x\(height)-\($0.maxWidth)x\($0.maxHeight)" } ?? "\(width)x\(height)"
         guard !fps.isEmpty else { return size }
-        return size + " @ " + fps.map { $0 == $0.rounded() ? String(Int($0)) : String(format: "%.2f", $0) }.joined(separator: "/") + " fps"
+        return size + " @ " + fps.map { $0 == $0.rounded() ? String(Int($0)) : String(format: "%.2f", $0) }.joined(separator: "/")
+            + " fps"
     }
 }
 
@@ -287,7 +291,7 @@ final class V4L2Driver: CaptureDriver {
             cv4l2_set_format(device.handle, choice.format.rawValue, UInt32(choice.width), UInt32(choice.height), &format),
             "VIDIOC_S_FMT")
         var fps = 0.0
-        if cv4l2_set_fps(device.handle, options.fps, &fps) != 0 { fps = 0 }  // optional for a driver
+        if cv4l2_set_fps(device.handle, options.fps, &fps) != 0 { fps = 0 } // optional for a driver
         var granted: UInt32 = 0
         try device.check(cv4l2_start(device.handle, UInt32(max(4, options.bufferCount)), &granted), "VIDIOC_STREAMON")
         let rate = fps > 0 ? String(format: " @ %.4g fps", fps) : ""

@@ -60,7 +60,9 @@ final class VideoDriver: CaptureDriver {
     }
 
     private func videoError(_ status: cv_status, _ operation: String) -> CaptureError {
-        CaptureError(.video(status: Int32(status.rawValue)), operation: operation, source: source, detail: String(cString: cv_last_error()))
+        CaptureError(
+            .video(status: Int32(status.rawValue)), operation: operation, source: source, detail: String(cString: cv_last_error())
+        )
     }
 
     func open() throws(CaptureError) -> String {

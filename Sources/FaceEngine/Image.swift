@@ -60,8 +60,9 @@ public final class Image {
     /// Decodes an encoded image held in memory.
     public convenience init(encoded bytes: [UInt8], maxPixels: Int = Image.defaultMaxPixels) throws(FaceEngineError) {
         var out: OpaquePointer?
-        try check(bytes.withUnsafeBufferPointer { cv_image_decode($0.baseAddress, $0.count, Int64(maxPixels), &out) },
-                  "cannot decode image")
+        try check(
+            bytes.withUnsafeBufferPointer { cv_image_decode($0.baseAddress, $0.count, Int64(maxPixels), &out) },
+            "cannot decode image")
         self.init(handle: out!)
     }
 
@@ -79,15 +80,20 @@ public final class Image {
         self.init(handle: try made.get())
     }
 
-    private static func handle(bgr: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int) throws(FaceEngineError) -> OpaquePointer {
+    private static func handle(bgr: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int) throws(FaceEngineError)
+        -> OpaquePointer
+    {
         guard width > 0, height > 0, rowStride >= width * 3, bgr.count >= rowStride * (height - 1) + width * 3,
-              let base = bgr.baseAddress else {
-            throw FaceEngineError(kind: .argument, operation: "image from BGR",
-                                  message: "buffer of \(bgr.count) bytes is too small for \(width)x\(height)")
+            let base = bgr.baseAddress
+        else {
+            throw FaceEngineError(
+                kind: .argument, operation: "image from BGR",
+                message: "buffer of \(bgr.count) bytes is too small for \(width)x\(height)")
         }
         var out: OpaquePointer?
-        try check(cv_image_from_bgr(base.assumingMemoryBound(to: UInt8.self), Int32(width), Int32(height), rowStride, &out),
-                  "image from BGR")
+        try check(
+            cv_image_from_bgr(base.assumingMemoryBound(to: UInt8.self), Int32(width), Int32(height), rowStride, &out),
+            "image from BGR")
         return out!
     }
 
@@ -121,7 +127,8 @@ public final class Image {
     public func cropped(to box: FaceBox) throws(FaceEngineError) -> Image {
         let l = max(0, box.left), t = max(0, box.top), r = min(width, box.right), b = min(height, box.bottom)
         guard r > l, b > t else {
-            throw FaceEngineError(kind: .argument, operation: "crop image", message: "\(box) lies outside the \(width)x\(height) image")
+            throw FaceEngineError(
+                kind: .argument, operation: "crop image", message: "\(box) lies outside the \(width)x\(height) image")
         }
         let all = bgrBytes, w = r - l
         var out = [UInt8](repeating: 0, count: w * (b - t) * 3)

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One enrolled embedding and its student.
@@ -76,8 +76,9 @@ public final class Gallery: Sendable {
     /// Replaces the whole gallery in one change (a re-import of the roster).
     public func replaceAll(_ entries: [GalleryEntry]) throws {
         try change { base in
-            try Self.build(base: try GallerySnapshot(dimension: dimension, storage: storage), removing: nil,
-                           adding: entries, storage: storage, version: base.version + 1)
+            try Self.build(
+                base: try GallerySnapshot(dimension: dimension, storage: storage), removing: nil,
+                adding: entries, storage: storage, version: base.version + 1)
         }
     }
 
@@ -87,8 +88,9 @@ public final class Gallery: Sendable {
             throw FaceMatchError.dimensionMismatch(expected: dimension, actual: snapshot.dimension)
         }
         try change { base in
-            try GallerySnapshot(dimension: dimension, storage: storage, version: base.version + 1,
-                                students: snapshot.students, rowStudent: snapshot.rowStudent, floats: snapshot.floats)
+            try GallerySnapshot(
+                dimension: dimension, storage: storage, version: base.version + 1,
+                students: snapshot.students, rowStudent: snapshot.rowStudent, floats: snapshot.floats)
         }
     }
 
@@ -101,8 +103,10 @@ public final class Gallery: Sendable {
     }
 
     /// A new snapshot: `base` without `removing`'s rows, plus `adding` as given.
-    static func build(base: GallerySnapshot, removing: String?, adding: [GalleryEntry],
-                      storage: GalleryStorage, version: UInt64? = nil) throws -> GallerySnapshot {
+    static func build(
+        base: GallerySnapshot, removing: String?, adding: [GalleryEntry],
+        storage: GalleryStorage, version: UInt64? = nil
+    ) throws -> GallerySnapshot {
         let d = base.dimension, stride = base.stride
         let added = try adding.map { entry -> Embedding in
             guard entry.embedding.dimension == d else {
@@ -136,8 +140,9 @@ public final class Gallery: Sendable {
             embedding.values.withUnsafeBufferPointer { (floats.pointer + r * stride).update(from: $0.baseAddress!, count: d) }
             rowStudent.append(studentIndex(adding[i].student))
         }
-        return try GallerySnapshot(dimension: d, storage: storage, version: version ?? base.version + 1, students: students,
-                                   rowStudent: rowStudent, floats: floats)
+        return try GallerySnapshot(
+            dimension: d, storage: storage, version: version ?? base.version + 1, students: students,
+            rowStudent: rowStudent, floats: floats)
     }
 }
 

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The gallery's file format, version 2 (all integers little-endian):
@@ -52,9 +52,9 @@ public enum GalleryFile {
         for r in 0..<rows {
             let row = UnsafeBufferPointer(start: snapshot.floats.pointer + r * snapshot.stride, count: d)
             #if _endian(little)
-            out.append(contentsOf: UnsafeRawBufferPointer(row))
+                out.append(contentsOf: UnsafeRawBufferPointer(row))
             #else
-            for v in row { out.appendLE(v.bitPattern) }
+                for v in row { out.appendLE(v.bitPattern) }
             #endif
         }
         out.appendLE(CRC32.checksum(out))
@@ -123,10 +123,10 @@ public enum GalleryFile {
         for r in 0..<rows {
             let dst = floats.pointer + r * stride
             #if _endian(little)
-            let raw = try reader.take(4 * d)
-            raw.withUnsafeBytes { src in UnsafeMutableRawPointer(dst).copyMemory(from: src.baseAddress!, byteCount: 4 * d) }
+                let raw = try reader.take(4 * d)
+                raw.withUnsafeBytes { src in UnsafeMutableRawPointer(dst).copyMemory(from: src.baseAddress!, byteCount: 4 * d) }
             #else
-            for i in 0..<d { dst[i] = Float(bitPattern: try reader.read()) }
+                for i in 0..<d { dst[i] = Float(bitPattern: try reader.read()) }
             #endif
             for i in 0..<d where !dst[i].isFinite {
                 throw GalleryFileError.malformed("row \(r) holds a non-finite value")
@@ -135,8 +135,9 @@ public enum GalleryFile {
         guard reader.offset == Int(total) - 4 else {
             throw GalleryFileError.malformed("\(Int(total) - 4 - reader.offset) unexplained bytes before the checksum")
         }
-        return try GallerySnapshot(dimension: d, storage: storage, version: 0, students: students,
-                                   rowStudent: rowStudent, floats: floats)
+        return try GallerySnapshot(
+            dimension: d, storage: storage, version: 0, students: students,
+            rowStudent: rowStudent, floats: floats)
     }
 
     /// Writes `snapshot` to `url` atomically.
@@ -189,7 +190,8 @@ public enum GalleryFileError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String {
         switch self {
         case .notAGalleryFile: return "not a FaceMatch gallery file (bad magic)"
-        case let .unsupportedVersion(v): return "gallery file format \(v) is not supported (this build reads \(GalleryFile.formatVersion))"
+        case let .unsupportedVersion(v):
+            return "gallery file format \(v) is not supported (this build reads \(GalleryFile.formatVersion))"
         case let .truncated(e, a): return "gallery file is truncated: \(a) bytes of \(e)"
         case let .checksumMismatch(s, c):
             return "gallery file is corrupted: CRC-32 is \(String(c, radix: 16)), the file says \(String(s, radix: 16))"

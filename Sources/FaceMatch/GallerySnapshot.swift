@@ -58,13 +58,16 @@ public final class GallerySnapshot: Sendable {
 
     /// An empty gallery.
     public convenience init(dimension: Int = Embedding.dlibDimension, storage: GalleryStorage = .float32) throws {
-        try self.init(dimension: dimension, storage: storage, version: 0, students: [], rowStudent: [],
-                      floats: AlignedBuffer(count: 0))
+        try self.init(
+            dimension: dimension, storage: storage, version: 0, students: [], rowStudent: [],
+            floats: AlignedBuffer(count: 0))
     }
 
     /// `floats` must hold `rowStudent.count` finite rows of `stride(for: dimension)` floats, zero-padded.
-    init(dimension: Int, storage: GalleryStorage, version: UInt64, students: [String], rowStudent: [UInt32],
-         floats: AlignedBuffer<Float>) throws {
+    init(
+        dimension: Int, storage: GalleryStorage, version: UInt64, students: [String], rowStudent: [UInt32],
+        floats: AlignedBuffer<Float>
+    ) throws {
         guard dimension >= 1, dimension <= Self.maxDimension else { throw FaceMatchError.invalidDimension(dimension) }
         self.dimension = dimension
         self.storage = storage
@@ -90,8 +93,10 @@ public final class GallerySnapshot: Sendable {
 
     static func stride(for dimension: Int) -> Int { (dimension + 31) / 32 * 32 }
 
-    private static func makeCompact(_ storage: GalleryStorage, floats: AlignedBuffer<Float>, rows: Int,
-                                    stride: Int) -> Compact? {
+    private static func makeCompact(
+        _ storage: GalleryStorage, floats: AlignedBuffer<Float>, rows: Int,
+        stride: Int
+    ) -> Compact? {
         switch storage {
         case .float32:
             return nil
@@ -190,16 +195,18 @@ public final class GallerySnapshot: Sendable {
             for j in 0..<queries.count {
                 let n = padded.withUnsafeBufferPointer { p in
                     hits.withUnsafeMutableBufferPointer { h in
-                        compactSearch(compact, query: p.baseAddress! + j * stride, squaredNorm: squares[j], m: m,
-                                      hits: h.baseAddress! + j * m)
+                        compactSearch(
+                            compact, query: p.baseAddress! + j * stride, squaredNorm: squares[j], m: m,
+                            hits: h.baseAddress! + j * m)
                     }
                 }
                 counts[j] = n
             }
         } else {
             rowStudent.withUnsafeBufferPointer { rs in
-                fm_search_f32(floats.pointer, bias.pointer, count, stride, rs.baseAddress, padded, queries.count, m,
-                              &hits, &counts)
+                fm_search_f32(
+                    floats.pointer, bias.pointer, count, stride, rs.baseAddress, padded, queries.count, m,
+                    &hits, &counts)
             }
         }
         return padded.withUnsafeBufferPointer { p in
@@ -210,8 +217,10 @@ public final class GallerySnapshot: Sendable {
     }
 
     /// Candidates from the compact copy, re-ranked in float32. Returns the number of hits.
-    private func compactSearch(_ c: Compact, query: UnsafePointer<Float>, squaredNorm: Float, m: Int,
-                               hits: UnsafeMutablePointer<fm_hit>) -> Int {
+    private func compactSearch(
+        _ c: Compact, query: UnsafePointer<Float>, squaredNorm: Float, m: Int,
+        hits: UnsafeMutablePointer<fm_hit>
+    ) -> Int {
         // |exact - approximate| <= eps for every row; rows within 2 eps of the m-th
         // student's approximate score may belong to the exact answer. The bias is the
         // same float in both scans, so only the dot products differ:
@@ -238,8 +247,9 @@ public final class GallerySnapshot: Sendable {
                 let ex = c.maxRowError, eq = Float(qerr.squareRoot())
                 let eps = ex * qn + eq * (maxNorm + ex) + slack
                 found = c.scales.withUnsafeBufferPointer { sc in
-                    fm_scan_i8(q8.pointer, sc.baseAddress, bias.pointer, count, stride, rs.baseAddress, qi, qscale, m,
-                               2 * eps, &cand, cap)
+                    fm_scan_i8(
+                        q8.pointer, sc.baseAddress, bias.pointer, count, stride, rs.baseAddress, qi, qscale, m,
+                        2 * eps, &cand, cap)
                 }
             } else if let h = c.half {
                 let eps = c.maxRowError * qn + slack

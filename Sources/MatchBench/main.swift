@@ -9,9 +9,9 @@ import CSimdKernels
 import FaceMatch
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 struct SplitMix64 {
@@ -98,7 +98,9 @@ do {
     }
     fm_free(p)
     let t = median(times)
-    print("floor bytes=\(bytes) ns_per_vector=\(String(format: t / 1e6)) gbps=\(String(format: Double(bytes) / t)) sink=\(sink.isNaN ? 0 : 1)")
+    print(
+        "floor bytes=\(bytes) ns_per_vector=\(String(format: t / 1e6)) gbps=\(String(format: Double(bytes) / t)) sink=\(sink.isNaN ? 0 : 1)"
+    )
 }
 
 func String(format x: Double) -> String {
@@ -154,7 +156,9 @@ for n in sizes {
                         if let f = floatAnswers[k], f[i] == a { exact += 1 }
                     }
                     let exactText = floatAnswers[k] == nil ? "na" : String(format: Double(exact) / Double(answers.count))
-                    print("recall storage=\(storage) n=\(n) k=\(k) recall1=\(String(format: Double(genuine) / Double(answers.count))) exact=\(exactText) queries=\(answers.count)")
+                    print(
+                        "recall storage=\(storage) n=\(n) k=\(k) recall1=\(String(format: Double(genuine) / Double(answers.count))) exact=\(exactText) queries=\(answers.count)"
+                    )
                 }
             }
         }

@@ -20,8 +20,9 @@ public struct BearerToken: Sendable, Equatable, CustomStringConvertible, CustomD
     public static func load(fromFile path: String) throws -> BearerToken {
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & 0o077 != 0, (st.st_mode & S_IFMT) == S_IFREG {
-            throw ConnectorError.configuration("the token file \(path) can be read by other users (mode \(String(st.st_mode & 0o777, radix: 8))); "
-                                               + "fix it with: chmod 600 '\(path)' (and chown it to the daemon's user)")
+            throw ConnectorError.configuration(
+                "the token file \(path) can be read by other users (mode \(String(st.st_mode & 0o777, radix: 8))); "
+                    + "fix it with: chmod 600 '\(path)' (and chown it to the daemon's user)")
         }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConnectorError.configuration("cannot read the token file \(path)")

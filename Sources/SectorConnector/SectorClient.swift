@@ -33,8 +33,10 @@ public final class SectorClient: BatchTransport {
     ///   - allowInsecureHTTP: accept `http://` (loopback tests). `https://` always verifies certificates.
     ///   - retryConnectionEstablishment: let async-http-client retry a refused connection until the timeout
     ///     (its recommended default); false fails at once, which the sender's own backoff then handles.
-    public init(endpoint: String, token: BearerToken, timeoutSeconds: Double, allowInsecureHTTP: Bool = false,
-                retryConnectionEstablishment: Bool = true, logger: Logger = Logger(label: "sector.client")) throws {
+    public init(
+        endpoint: String, token: BearerToken, timeoutSeconds: Double, allowInsecureHTTP: Bool = false,
+        retryConnectionEstablishment: Bool = true, logger: Logger = Logger(label: "sector.client")
+    ) throws {
         self.recordsURL = try Self.recordsURL(endpoint: endpoint, allowInsecureHTTP: allowInsecureHTTP)
         guard timeoutSeconds > 0 else { throw ConnectorError.configuration("timeout must be positive") }
         self.token = token
@@ -58,9 +60,12 @@ public final class SectorClient: BatchTransport {
         case "https": break
         case "http" where allowInsecureHTTP && isLoopback(url.host!): break
         case "http" where allowInsecureHTTP:
-            throw ConnectorError.configuration("endpoint '\(endpoint)' is plain http to another machine: allow_insecure_http is only for a "
-                                               + "gateway on this box (127.0.0.1, ::1, localhost); use https")
-        case "http": throw ConnectorError.configuration("endpoint '\(endpoint)' is plain http; use https (or allow_insecure_http for a loopback test gateway)")
+            throw ConnectorError.configuration(
+                "endpoint '\(endpoint)' is plain http to another machine: allow_insecure_http is only for a "
+                    + "gateway on this box (127.0.0.1, ::1, localhost); use https")
+        case "http":
+            throw ConnectorError.configuration(
+                "endpoint '\(endpoint)' is plain http; use https (or allow_insecure_http for a loopback test gateway)")
         default: throw ConnectorError.configuration("endpoint '\(endpoint)': unsupported scheme \(scheme)")
         }
         if url.query != nil || url.fragment != nil {
@@ -106,9 +111,12 @@ public final class SectorClient: BatchTransport {
         do {
             let response = try await http.execute(request, deadline: deadline, logger: logger)
             let body = try await response.body.collect(upTo: WireContract.maxResponseBytes)
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-            return Self.classify(status: Int(response.status.code), body: Data(body.readableBytesView), retryAfter: retryAfter,
-                                 expected: payloads.count)
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap {
+                Double($0.trimmingCharacters(in: .whitespaces))
+            }
+            return Self.classify(
+                status: Int(response.status.code), body: Data(body.readableBytesView), retryAfter: retryAfter,
+                expected: payloads.count)
         } catch {
             // Transport errors, timeouts, a dropped connection: the gateway may or may not have stored the
             // batch, and since it is idempotent by (record_id, version), sending again is always safe.

@@ -29,9 +29,11 @@ public struct SectorRecord: Codable, Sendable, Equatable {
     public var occurredAt: String?
     public var camera: String?
 
-    public init(recordID: String, eventKind: EventKind, version: Int, updatedAt: String, schoolCode: String,
-                gradeCode: String, classCode: String, studentCode: String, schoolDay: String, session: String,
-                kind: String, status: String, occurredAt: String?, camera: String?) {
+    public init(
+        recordID: String, eventKind: EventKind, version: Int, updatedAt: String, schoolCode: String,
+        gradeCode: String, classCode: String, studentCode: String, schoolDay: String, session: String,
+        kind: String, status: String, occurredAt: String?, camera: String?
+    ) {
         self.recordID = recordID; self.eventKind = eventKind; self.version = version; self.updatedAt = updatedAt
         self.schoolCode = schoolCode; self.gradeCode = gradeCode; self.classCode = classCode; self.studentCode = studentCode
         self.schoolDay = schoolDay; self.session = session; self.kind = kind; self.status = status

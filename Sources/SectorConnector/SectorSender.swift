@@ -43,8 +43,10 @@ public struct SectorSender<Queue: OutboxQueue>: Sendable {
     let logger: Logger
     let now: @Sendable () -> Date
 
-    public init(queue: Queue, transport: any BatchTransport, options: Options = Options(),
-                logger: Logger = Logger(label: "sector.sender"), now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        queue: Queue, transport: any BatchTransport, options: Options = Options(),
+        logger: Logger = Logger(label: "sector.sender"), now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.queue = queue; self.transport = transport; self.options = options; self.logger = logger; self.now = now
     }
 
@@ -90,7 +92,9 @@ public struct SectorSender<Queue: OutboxQueue>: Sendable {
                     } else if result.isDelivered {
                         delivered.append(item.key)
                     } else {
-                        parked.append(OutboxParking(key: item.key, reason: "rejected by the gateway: \(result.reason ?? "no reason given")"))
+                        parked.append(
+                            OutboxParking(key: item.key, reason: "rejected by the gateway: \(result.reason ?? "no reason given")")
+                        )
                     }
                 }
                 if !delivered.isEmpty { try await queue.markDelivered(delivered, at: now()) }
@@ -101,7 +105,8 @@ public struct SectorSender<Queue: OutboxQueue>: Sendable {
                 report.rescheduled += retries.count
                 logger.debug("batch answered", metadata: ["delivered": "\(delivered.count)", "parked": "\(parked.count)"])
                 if !parked.isEmpty {
-                    logger.warning("the gateway rejected records", metadata: ["count": "\(parked.count)", "first": "\(parked[0].reason)"])
+                    logger.warning(
+                        "the gateway rejected records", metadata: ["count": "\(parked.count)", "first": "\(parked[0].reason)"])
                 }
             case .retryable(let reason, let retryAfter):
                 let retries = batch.map { retry($0, error: reason, atLeast: retryAfter) }

@@ -87,14 +87,18 @@ extension SectorRecord {
     public func contractViolations() -> [String] {
         var problems: [String] = []
         func code(_ name: String, _ value: String, max: Int = 64) {
-            if value.isEmpty { problems.append("\(name) is empty") }
-            else if value.count > max { problems.append("\(name) is longer than \(max) characters") }
-            else if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            if value.isEmpty {
+                problems.append("\(name) is empty")
+            } else if value.count > max {
+                problems.append("\(name) is longer than \(max) characters")
+            } else if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
                 problems.append("\(name) contains control characters")
             }
         }
         code("record_id", recordID)
-        if !recordID.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:".unicodeScalars.contains($0)) }) {
+        if !recordID.unicodeScalars.allSatisfy({
+            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:".unicodeScalars.contains($0))
+        }) {
             problems.append("record_id may hold only ASCII letters, digits and - _ . :")
         }
         if version < 1 { problems.append("version must be 1 or more") }
@@ -116,7 +120,8 @@ extension SectorRecord {
     static func isDay(_ s: String) -> Bool {
         let p = s.split(separator: "-", omittingEmptySubsequences: false)
         guard p.count == 3, p[0].count == 4, p[1].count == 2, p[2].count == 2,
-              let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]), (1...12).contains(m), (1...31).contains(d) else { return false }
+            let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]), (1...12).contains(m), (1...31).contains(d)
+        else { return false }
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "UTC")!
         guard let date = cal.date(from: DateComponents(year: y, month: m, day: d)) else { return false }

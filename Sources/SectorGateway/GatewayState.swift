@@ -21,7 +21,8 @@ struct FaultPlan: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case failRate = "fail_rate", failAfterStoreRate = "fail_after_store_rate", dropRate = "drop_rate"
-        case delayMs = "delay_ms", delayAfterStoreMs = "delay_after_store_ms", failNext = "fail_next", forceStatus = "force_status"
+        case delayMs = "delay_ms", delayAfterStoreMs = "delay_after_store_ms", failNext = "fail_next", forceStatus =
+            "force_status"
     }
 
     init() {}
@@ -41,7 +42,9 @@ struct FaultPlan: Codable, Sendable, Equatable {
         where !(0...1).contains(r) {
             throw GatewayError.badRequest("\(name) must be between 0 and 1")
         }
-        if delayMs < 0 || delayAfterStoreMs < 0 || failNext < 0 { throw GatewayError.badRequest("delays and fail_next must not be negative") }
+        if delayMs < 0 || delayAfterStoreMs < 0 || failNext < 0 {
+            throw GatewayError.badRequest("delays and fail_next must not be negative")
+        }
         if let s = forceStatus, !(100...599).contains(s) { throw GatewayError.badRequest("force_status must be an HTTP status") }
     }
 }
@@ -219,8 +222,10 @@ actor GatewayState {
         var counts = (duplicate: 0, rejected: 0, stale: 0)
         for slot in slots {
             guard let record = slot.record else {
-                results.append(RecordResult(recordID: slot.recordID, version: slot.version, status: .rejected,
-                                            reason: slot.problem ?? "unreadable record"))
+                results.append(
+                    RecordResult(
+                        recordID: slot.recordID, version: slot.version, status: .rejected,
+                        reason: slot.problem ?? "unreadable record"))
                 counts.rejected += 1
                 continue
             }
@@ -232,8 +237,10 @@ actor GatewayState {
                     results.append(RecordResult(recordID: id, version: v, status: .duplicate))
                     counts.duplicate += 1
                 } else {
-                    results.append(RecordResult(recordID: id, version: v, status: .rejected,
-                                                reason: "version \(v) of \(id) is already stored with different content; send a higher version"))
+                    results.append(
+                        RecordResult(
+                            recordID: id, version: v, status: .rejected,
+                            reason: "version \(v) of \(id) is already stored with different content; send a higher version"))
                     counts.rejected += 1
                 }
             } else if let top, v < top {

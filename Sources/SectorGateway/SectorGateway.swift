@@ -13,12 +13,12 @@ struct SectorGatewayCommand: AsyncParsableCommand {
         commandName: "sector-gateway",
         abstract: "Reference gateway of the sector database (CSDL ngành) for tests and demos.",
         discussion: """
-        Listens on loopback only. POST /v1/attendance-records takes {"records":[...]} with \
-        'Authorization: Bearer <token>' and answers one result per record (accepted, duplicate, stale, rejected). \
-        GET /v1/attendance-records[?latest=true] lists what it holds; GET/PUT /admin/faults reads or sets the \
-        faults below; GET /admin/stats counts requests; GET /health needs no token. \
-        The first line on standard output is 'listening on http://HOST:PORT'.
-        """)
+            Listens on loopback only. POST /v1/attendance-records takes {"records":[...]} with \
+            'Authorization: Bearer <token>' and answers one result per record (accepted, duplicate, stale, rejected). \
+            GET /v1/attendance-records[?latest=true] lists what it holds; GET/PUT /admin/faults reads or sets the \
+            faults below; GET /admin/stats counts requests; GET /health needs no token. \
+            The first line on standard output is 'listening on http://HOST:PORT'.
+            """)
 
     @Option(help: "Loopback address to bind (127.0.0.1, ::1 or localhost).")
     var host = "127.0.0.1"
@@ -201,6 +201,7 @@ func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let data = (try? encoder.encode(value)) ?? Data("{\"error\":\"encoding failed\"}".utf8)
-    return Response(status: status, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import SectorConnector
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The reference gateway (`sector-gateway`) as a real child process on a loopback port: the one harness
 /// the connector's tests and the attendance tests share.
@@ -28,7 +29,9 @@ public final class ReferenceGateway: @unchecked Sendable {
     }
 
     /// Starts the gateway with a fresh token (a 0600 file in `directory`) and waits for its "listening on" line.
-    public init(directory: URL, port: Int = 0, token: String = "test-token-\(UUID().uuidString)", arguments: [String] = []) async throws {
+    public init(directory: URL, port: Int = 0, token: String = "test-token-\(UUID().uuidString)", arguments: [String] = [])
+        async throws
+    {
         let tokenURL = directory.appendingPathComponent("gateway.token")
         try Data((token + "\n").utf8).write(to: tokenURL)
         chmod(tokenURL.path, 0o600)
@@ -40,7 +43,8 @@ public final class ReferenceGateway: @unchecked Sendable {
             throw HarnessError("sector-gateway not built at \(exe.path) (swift build --product sector-gateway)")
         }
         process.executableURL = exe
-        process.arguments = ["--port", "\(port)", "--store", storePath, "--token-file", tokenFile, "--exit-on-stdin-eof"] + arguments
+        process.arguments =
+            ["--port", "\(port)", "--store", storePath, "--token-file", tokenFile, "--exit-on-stdin-eof"] + arguments
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -60,7 +64,8 @@ public final class ReferenceGateway: @unchecked Sendable {
             }
         }
         guard let range = line.range(of: "listening on http://127.0.0.1:"),
-              let p = Int(line[range.upperBound...].prefix(while: \.isNumber)) else {
+            let p = Int(line[range.upperBound...].prefix(while: \.isNumber))
+        else {
             process.terminate()
             throw HarnessError("gateway did not start: \(line)")
         }
@@ -106,15 +111,19 @@ public final class ReferenceGateway: @unchecked Sendable {
         public var injected_failures: Int, injected_failures_after_store: Int, injected_drops: Int
     }
 
-    public func stats() async throws -> Stats { try JSONDecoder().decode(Stats.self, from: try await call("GET", "/admin/stats")) }
+    public func stats() async throws -> Stats {
+        try JSONDecoder().decode(Stats.self, from: try await call("GET", "/admin/stats"))
+    }
 
     struct Stored: Decodable { var record: SectorRecord }
     struct Listing: Decodable { var records: [Stored] }
 
     /// Every version the gateway holds, in the order received (or only the latest of each record).
     public func records(latestOnly: Bool = false) async throws -> [SectorRecord] {
-        try JSONDecoder().decode(Listing.self, from: try await call("GET", "/v1/attendance-records" + (latestOnly ? "?latest=true" : "")))
-            .records.map(\.record)
+        try JSONDecoder().decode(
+            Listing.self, from: try await call("GET", "/v1/attendance-records" + (latestOnly ? "?latest=true" : ""))
+        )
+        .records.map(\.record)
     }
 }
 

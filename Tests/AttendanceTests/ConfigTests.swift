@@ -6,7 +6,7 @@ import XCTest
 
 final class ConfigTests: XCTestCase {
     func testTheSampleConfigParses() throws {
-        let c = try AttendanceConfig.load(path: GateReplayTests.root + "/deploy/attendance.toml")
+        let c = try AttendanceConfig.load(path: SourceTree.root + "/deploy/attendance.toml")
         XCTAssertEqual(c.school.timezone, "Asia/Ho_Chi_Minh")
         XCTAssertEqual(c.schedule.sessions.map(\.name), ["morning", "afternoon"])
         XCTAssertEqual(c.schedule.sessions[0].checkoutFrom, "11:00")
@@ -29,27 +29,32 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(reason("[connector]\ntoken = \"secret\"").contains("token_file"))
         XCTAssertFalse(reason("[connector]\ntoken = \"secret\"").contains("secret"), "the token never appears in an error")
         XCTAssertTrue(reason("[[schedule.session]]\nname = \"m\"\nstart = \"7h\"\nend = \"11:00\"").contains("not a time"))
-        XCTAssertTrue(reason("[[camera]]\nid = \"a\"\nsource = \"x\"\n[[camera]]\nid = \"a\"\nsource = \"y\"").contains("share an id"))
+        XCTAssertTrue(
+            reason("[[camera]]\nid = \"a\"\nsource = \"x\"\n[[camera]]\nid = \"a\"\nsource = \"y\"").contains("share an id"))
     }
 
     /// Inputs on which toml++ (TOMLKit 0.6.0) aborts the process, found by `make fuzz`: refused first.
     func testInputsThatCrashTheTOMLLibraryAreRefusedWithALine() {
-        for (text, line) in [("[.", 1), ("a = 2026-01-01 8", 1), ("[school]\nname = \"x\"\n[.b]", 3), ("[[camera]\n", 1),
-                             ("[schedule]\nholidays = [2026-09-02]", 2)] {
+        for (text, line) in [
+            ("[.", 1), ("a = 2026-01-01 8", 1), ("[school]\nname = \"x\"\n[.b]", 3), ("[[camera]\n", 1),
+            ("[schedule]\nholidays = [2026-09-02]", 2),
+        ] {
             XCTAssertThrowsError(try AttendanceConfig.parse(text, path: "bad.toml"), text) { error in
                 XCTAssertEqual((error as? ConfigError)?.line, line, "\(text): \(error)")
             }
         }
         // Quoted dates and times, comments and multi-line arrays still parse.
-        XCTAssertNoThrow(try AttendanceConfig.parse("""
-            [schedule] # the timetable
-            holidays = [
-              "2026-09-02",  # Quốc khánh
-            ]
-            [[schedule.session]]
-            name = "morning"
-            start = "07:00"
-            end = "11:15"
-            """))
+        XCTAssertNoThrow(
+            try AttendanceConfig.parse(
+                """
+                [schedule] # the timetable
+                holidays = [
+                  "2026-09-02",  # Quốc khánh
+                ]
+                [[schedule.session]]
+                name = "morning"
+                start = "07:00"
+                end = "11:15"
+                """))
     }
 }

@@ -1,13 +1,15 @@
-import Attendance
 import AttendanceCore
 import AttendanceTesting
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRDB
 import SectorConnector
 import XCTest
+
+@testable import Attendance
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 // Fixtures shared by the connector and export tests: a real store in a temporary folder with a small
 // roster, the built executables, and the reference gateway as a child process.
@@ -61,22 +63,27 @@ enum Fixture {
     ]
 
     static func makeStore(in dir: URL) throws -> AttendanceStore {
-        let store = try AttendanceStore(path: dir.appendingPathComponent("att.sqlite").path,
-                                        keyFile: dir.appendingPathComponent("att.key").path)
+        let store = try AttendanceStore(
+            path: dir.appendingPathComponent("att.sqlite").path,
+            keyFile: dir.appendingPathComponent("att.key").path)
         try store.dbPool.write { db in
             for (code, grade) in [("6A1", "6"), ("7B2", "7")] {
-                try db.execute(sql: "INSERT INTO school_class(code, grade_code, name) VALUES (?, ?, ?)", arguments: [code, grade, "Lớp \(code)"])
+                try db.execute(
+                    sql: "INSERT INTO school_class(code, grade_code, name) VALUES (?, ?, ?)",
+                    arguments: [code, grade, "Lớp \(code)"])
             }
             for p in pupils {
-                try db.execute(sql: """
-                    INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, NULL, 1, '2026-08-01T00:00:00.000Z', '2026-08-01T00:00:00.000Z')
-                    """, arguments: [p.code, p.name, p.classCode, p.dob])
+                try db.execute(
+                    sql: """
+                        INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, NULL, 1, '2026-08-01T00:00:00.000Z', '2026-08-01T00:00:00.000Z')
+                        """, arguments: [p.code, p.name, p.classCode, p.dob])
             }
-            try db.execute(sql: """
-                INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
-                VALUES ('HS0099', 'Đã Chuyển Trường', '6A1', NULL, NULL, 0, '2026-08-01T00:00:00.000Z', '2026-08-01T00:00:00.000Z')
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
+                    VALUES ('HS0099', 'Đã Chuyển Trường', '6A1', NULL, NULL, 0, '2026-08-01T00:00:00.000Z', '2026-08-01T00:00:00.000Z')
+                    """)
         }
         return store
     }
@@ -93,9 +100,10 @@ enum Fixture {
         var day = LocalDate("2026-09-07")!
         while made < n {
             for (i, p) in pupils.enumerated() where made < n {
-                let e = NewAttendanceEvent(studentCode: p.code, schoolDay: day, session: "morning", kind: .checkIn,
-                                           status: .present, occurredAt: at(day.description, String(format: "06:%02d:00", 30 + i)),
-                                           camera: "gate-1", distance: 0.35)
+                let e = NewAttendanceEvent(
+                    studentCode: p.code, schoolDay: day, session: "morning", kind: .checkIn,
+                    status: .present, occurredAt: at(day.description, String(format: "06:%02d:00", 30 + i)),
+                    camera: "gate-1", distance: 0.35)
                 if try store.recordEvent(e, schoolCode: schoolCode) { made += 1 }
             }
             day = day.adding(days: 1)
@@ -109,10 +117,11 @@ enum Fixture {
 
     static func outbox(_ store: AttendanceStore) throws -> [OutboxRow] {
         try store.dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT record_id, version, state, event_kind, payload FROM outbox ORDER BY record_id, version").map {
+            try Row.fetchAll(
+                db, sql: "SELECT record_id, version, state, event_kind, payload FROM outbox ORDER BY record_id, version"
+            ).map {
                 OutboxRow(key: RecordKey(recordID: $0[0], version: $0[1]), state: $0[2], eventKind: $0[3], payload: $0[4])
             }
         }
     }
 }
-

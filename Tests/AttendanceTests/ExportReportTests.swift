@@ -1,9 +1,10 @@
-import Attendance
 import AttendanceCore
 import Foundation
 import GRDB
 import SectorConnector
 import XCTest
+
+@testable import Attendance
 
 /// The daily and absence reports, their files (the XLSX read back by openpyxl), excuses and corrections.
 final class ExportReportTests: XCTestCase {
@@ -16,14 +17,17 @@ final class ExportReportTests: XCTestCase {
         dir = try Fixture.temporaryDirectory()
         store = try Fixture.makeStore(in: dir)
         config.school.code = "79000001"
-        config.schedule.holidays = ["2026-09-09"]  // a Wednesday off
+        config.schedule.holidays = ["2026-09-09"] // a Wednesday off
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func record(_ student: String, _ day: String, _ time: String, status: AttendanceStatus, kind: EventKind = .checkIn,
-                session: String = "morning", camera: String = "gate-1") throws {
-        let e = NewAttendanceEvent(studentCode: student, schoolDay: LocalDate(day)!, session: session, kind: kind, status: status,
-                                   occurredAt: Fixture.at(day, time), camera: camera, distance: 0.4)
+    func record(
+        _ student: String, _ day: String, _ time: String, status: AttendanceStatus, kind: EventKind = .checkIn,
+        session: String = "morning", camera: String = "gate-1"
+    ) throws {
+        let e = NewAttendanceEvent(
+            studentCode: student, schoolDay: LocalDate(day)!, session: session, kind: kind, status: status,
+            occurredAt: Fixture.at(day, time), camera: camera, distance: 0.4)
         XCTAssertTrue(try store.recordEvent(e, schoolCode: config.school.code))
     }
 
@@ -41,13 +45,15 @@ final class ExportReportTests: XCTestCase {
         try seedMonday()
         let report = try AttendanceReports(store: store, config: config).daily(monday)
         XCTAssertTrue(report.isSchoolDay)
-        XCTAssertEqual(report.rows.map(\.studentCode), ["HS0001", "HS0002", "HS0003", "HS0004", "HS0005"], "inactive students left out")
+        XCTAssertEqual(
+            report.rows.map(\.studentCode), ["HS0001", "HS0002", "HS0003", "HS0004", "HS0005"], "inactive students left out")
         XCTAssertEqual(report.rows.map(\.status), [.present, .late, .absent, .absent, .excused])
         XCTAssertEqual(report.rows[0].firstSeen, Fixture.at("2026-09-07", "06:55:10"))
         XCTAssertEqual(report.rows[0].lastSeen, Fixture.at("2026-09-07", "11:05:42"))
         XCTAssertEqual(report.rows[0].camera, "gate-1")
         XCTAssertNil(report.rows[2].firstSeen)
-        XCTAssertEqual(report.rows[3].firstSeen, Fixture.at("2026-09-07", "07:31:00"), "seen too late: absent, but the time is shown")
+        XCTAssertEqual(
+            report.rows[3].firstSeen, Fixture.at("2026-09-07", "07:31:00"), "seen too late: absent, but the time is shown")
         XCTAssertEqual(report.rows[4].excuse, "Ốm, mẹ gọi điện")
         XCTAssertEqual(report.classes.map(\.classCode), ["6A1", "7B2"])
         XCTAssertEqual(report.classes[0], counts("6A1", students: 3, present: 1, late: 1, absent: 1, excused: 0))
@@ -77,7 +83,8 @@ final class ExportReportTests: XCTestCase {
         let lines = text.components(separatedBy: "\r\n")
         XCTAssertEqual(lines[0], ReportWriter.dailyColumns.joined(separator: ","))
         XCTAssertEqual(lines[1], "2026-09-07,HS0001,Nguyễn Thị Ánh,6A1,present,Có mặt,06:55:10,11:05:42,gate-1,")
-        XCTAssertEqual(lines[4], "2026-09-07,HS0004,\"Phạm Đức Duy, \"\"Bé\"\"\",7B2,absent,Vắng không phép,07:31:00,07:31:00,gate-1,")
+        XCTAssertEqual(
+            lines[4], "2026-09-07,HS0004,\"Phạm Đức Duy, \"\"Bé\"\"\",7B2,absent,Vắng không phép,07:31:00,07:31:00,gate-1,")
         XCTAssertEqual(lines.count, 7, "header, 5 students, and the final CRLF")
         XCTAssertTrue(text.unicodeScalars.elementsEqual(text.precomposedStringWithCanonicalMapping.unicodeScalars), "NFC")
         let classes = String(decoding: try Data(contentsOf: URL(fileURLWithPath: files[1])).dropFirst(3), as: UTF8.self)
@@ -187,21 +194,26 @@ final class ExportReportTests: XCTestCase {
 
         // Independently of the report code: what the database says, row by row.
         let truth: [[Cell?]] = try store.dbPool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT s.code, s.full_name, s.class_code,
-                       (SELECT MIN(occurred_at) FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = '2026-09-07' AND e.occurred_at IS NOT NULL),
-                       (SELECT MAX(occurred_at) FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = '2026-09-07' AND e.occurred_at IS NOT NULL),
-                       (SELECT camera FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = '2026-09-07' AND e.occurred_at IS NOT NULL ORDER BY occurred_at LIMIT 1),
-                       (SELECT reason FROM excuse x WHERE x.student_code = s.code AND x.school_day = '2026-09-07')
-                FROM student s WHERE s.active = 1 ORDER BY s.class_code, s.code
-                """).map { r in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.code, s.full_name, s.class_code,
+                           (SELECT MIN(occurred_at) FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = '2026-09-07' AND e.occurred_at IS NOT NULL),
+                           (SELECT MAX(occurred_at) FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = '2026-09-07' AND e.occurred_at IS NOT NULL),
+                           (SELECT camera FROM attendance_event e WHERE e.student_code = s.code AND e.school_day = '2026-09-07' AND e.occurred_at IS NOT NULL ORDER BY occurred_at LIMIT 1),
+                           (SELECT reason FROM excuse x WHERE x.student_code = s.code AND x.school_day = '2026-09-07')
+                    FROM student s WHERE s.active = 1 ORDER BY s.class_code, s.code
+                    """
+            ).map { r in
                 func local(_ utc: String?) -> Cell? {
                     guard let utc, let d = Timestamp.date(utc) else { return nil }
-                    let shifted = Timestamp.string(d.addingTimeInterval(7 * 3600))  // UTC+7, no DST
+                    let shifted = Timestamp.string(d.addingTimeInterval(7 * 3600)) // UTC+7, no DST
                     return .date(String(shifted.prefix(19)), format: "hh:mm:ss")
                 }
-                return [.date("2026-09-07T00:00:00", format: "dd/mm/yyyy"), .text(r[0]), .text(r[1]), .text(r[2]),
-                        nil, nil, local(r[3]), local(r[4]), (r[5] as String?).map(Cell.text), (r[6] as String?).map(Cell.text)]
+                return [
+                    .date("2026-09-07T00:00:00", format: "dd/mm/yyyy"), .text(r[0]), .text(r[1]), .text(r[2]),
+                    nil, nil, local(r[3]), local(r[4]), (r[5] as String?).map(Cell.text), (r[6] as String?).map(Cell.text),
+                ]
             }
         }
         XCTAssertEqual(s.rows.count - 1, truth.count)
@@ -228,7 +240,8 @@ final class ExportReportTests: XCTestCase {
         // Tuesday: everyone but Cường on time. Wednesday is a holiday. Thursday: only Ánh. Friday: nobody.
         for code in ["HS0001", "HS0002", "HS0004", "HS0005"] { try record(code, "2026-09-08", "06:50:00", status: .present) }
         try record("HS0001", "2026-09-10", "06:50:00", status: .present)
-        try record("HS0002", "2026-09-10", "07:05:00", status: .late, session: "afternoon")  // late in the afternoon: late, not absent
+        // Late in the afternoon: late, not absent.
+        try record("HS0002", "2026-09-10", "07:05:00", status: .late, session: "afternoon")
         _ = try store.excuse(student: "HS0003", day: LocalDate("2026-09-10")!, reason: "khám bệnh", config: config)
 
         let reports = AttendanceReports(store: store, config: config)
@@ -242,10 +255,10 @@ final class ExportReportTests: XCTestCase {
             XCTAssertEqual(r.unexcusedDays, absent - excused, code, line: line)
             XCTAssertEqual(r.lateDays, late, code, line: line)
         }
-        check("HS0001", absent: 1, excused: 0, late: 0)   // Friday
-        check("HS0002", absent: 1, excused: 0, late: 2)   // Monday and Thursday late, Friday absent
+        check("HS0001", absent: 1, excused: 0, late: 0) // Friday
+        check("HS0002", absent: 1, excused: 0, late: 2) // Monday and Thursday late, Friday absent
         check("HS0003", absent: 4, excused: 1, late: 0)
-        check("HS0004", absent: 3, excused: 0, late: 0)   // Monday (too late), Thursday, Friday
+        check("HS0004", absent: 3, excused: 0, late: 0) // Monday (too late), Thursday, Friday
         check("HS0005", absent: 3, excused: 1, late: 0)
         XCTAssertNil(byCode["HS0099"])
 
@@ -255,14 +268,22 @@ final class ExportReportTests: XCTestCase {
         XCTAssertEqual(sheets.map(\.name), ["Số ngày nghỉ", "Thông tin"])
         let s = sheets[0]
         XCTAssertEqual(s.freeze, "A2")
-        XCTAssertEqual(s.rows[0].compactMap { if case .text(let t)? = $0 { return t } else { return nil } },
-                       ["STT", "Mã học sinh", "Họ tên", "Ngày sinh", "Lớp", "Số ngày nghỉ", "Nghỉ có phép", "Nghỉ không phép", "Số ngày đi muộn"])
+        XCTAssertEqual(
+            s.rows[0].compactMap { if case .text(let t)? = $0 { return t } else { return nil } },
+            [
+                "STT", "Mã học sinh", "Họ tên", "Ngày sinh", "Lớp", "Số ngày nghỉ", "Nghỉ có phép", "Nghỉ không phép",
+                "Số ngày đi muộn",
+            ])
         for (i, r) in report.rows.enumerated() {
             let pupil = Fixture.pupils.first { $0.code == r.studentCode }!
             let dob: Cell? = pupil.dob.map { .date($0 + "T00:00:00", format: "dd/mm/yyyy") }
-            XCTAssertEqual(s.rows[i + 1], [.number(Double(i + 1)), .text(pupil.code), .text(pupil.name), dob, .text(pupil.classCode),
-                                           .number(Double(r.absentDays)), .number(Double(r.excusedDays)),
-                                           .number(Double(r.unexcusedDays)), .number(Double(r.lateDays))])
+            XCTAssertEqual(
+                s.rows[i + 1],
+                [
+                    .number(Double(i + 1)), .text(pupil.code), .text(pupil.name), dob, .text(pupil.classCode),
+                    .number(Double(r.absentDays)), .number(Double(r.excusedDays)),
+                    .number(Double(r.unexcusedDays)), .number(Double(r.lateDays)),
+                ])
         }
         XCTAssertEqual(sheets[1].rows[4], [.text("Số ngày học"), .text("4")])
     }
@@ -284,7 +305,8 @@ final class ExportReportTests: XCTestCase {
             XCTAssertEqual(r.status, "excused")
             XCTAssertEqual(r.contractViolations(), [])
         }
-        let update = try JSONDecoder().decode(SectorRecord.self, from: Data(rows.first { $0.eventKind == "UPDATE" }!.payload.utf8))
+        let update = try JSONDecoder().decode(
+            SectorRecord.self, from: Data(rows.first { $0.eventKind == "UPDATE" }!.payload.utf8))
         XCTAssertEqual(update.occurredAt, Timestamp.string(Fixture.at("2026-09-07", "07:31:00")), "the sighting is kept")
 
         let audit = try store.auditEntries().last!
@@ -298,7 +320,8 @@ final class ExportReportTests: XCTestCase {
         XCTAssertEqual(try store.auditEntries().last?.action, "attendance.excuse.replace")
 
         XCTAssertThrowsError(try store.excuse(student: "HS0004", day: LocalDate("2026-09-12")!, reason: "x", config: config))
-        XCTAssertThrowsError(try store.excuse(student: "HS0004", day: LocalDate("2026-09-09")!, reason: "x", config: config), "holiday")
+        XCTAssertThrowsError(
+            try store.excuse(student: "HS0004", day: LocalDate("2026-09-09")!, reason: "x", config: config), "holiday")
         XCTAssertThrowsError(try store.excuse(student: "NOBODY", day: monday, reason: "x", config: config))
         XCTAssertThrowsError(try store.excuse(student: "HS0004", day: monday, reason: "  ", config: config))
     }
@@ -313,12 +336,14 @@ final class ExportReportTests: XCTestCase {
 
     func testCorrectionBumpsTheVersionAndQueuesAnUpdate() throws {
         try record("HS0002", "2026-09-07", "07:09:03", status: .late)
-        let first = try XCTUnwrap(try store.correct(student: "HS0002", day: monday, status: .present, reason: "đồng hồ sai", config: config))
+        let first = try XCTUnwrap(
+            try store.correct(student: "HS0002", day: monday, status: .present, reason: "đồng hồ sai", config: config))
         XCTAssertEqual(first.previousStatus, .late)
         XCTAssertEqual(first.eventKind, .update)
         XCTAssertEqual(first.version, 2)
         XCTAssertNil(try store.correct(student: "HS0002", day: monday, status: .present, reason: "again", config: config))
-        let second = try XCTUnwrap(try store.correct(student: "HS0002", day: monday, status: .absent, reason: "rời trường", config: config))
+        let second = try XCTUnwrap(
+            try store.correct(student: "HS0002", day: monday, status: .absent, reason: "rời trường", config: config))
         XCTAssertEqual(second.version, 3)
         let cancel = try store.cancelEvent(student: "HS0002", day: monday, reason: "nhận nhầm", config: config)
         XCTAssertEqual(cancel.version, 4)
@@ -331,21 +356,27 @@ final class ExportReportTests: XCTestCase {
         let statuses = try rows.map { try JSONDecoder().decode(SectorRecord.self, from: Data($0.payload.utf8)).status }
         XCTAssertEqual(statuses, ["late", "present", "absent", "absent"])
         let (version, cancelled): (Int, Bool) = try store.dbPool.read { db in
-            let r = try Row.fetchOne(db, sql: "SELECT version, cancelled FROM attendance_event WHERE id = ?", arguments: [first.recordID])!
+            let r = try Row.fetchOne(
+                db, sql: "SELECT version, cancelled FROM attendance_event WHERE id = ?", arguments: [first.recordID])!
             return (r[0], r[1])
         }
         XCTAssertEqual(version, 4)
         XCTAssertTrue(cancelled)
-        XCTAssertEqual(try AttendanceReports(store: store, config: config).daily(monday).rows[1].status, .absent, "a cancelled event does not count")
+        XCTAssertEqual(
+            try AttendanceReports(store: store, config: config).daily(monday).rows[1].status, .absent,
+            "a cancelled event does not count")
         let actions = try store.auditEntries().map(\.action)
         XCTAssertEqual(actions.filter { $0 == "attendance.correct" }.count, 2)
         XCTAssertEqual(actions.last, "attendance.cancel")
 
         // A student the camera missed: the correction creates the event (NEW, version 1, no camera).
-        let created = try XCTUnwrap(try store.correct(student: "HS0003", day: monday, session: "afternoon", status: .present,
-                                                      reason: "camera tắt", config: config))
+        let created = try XCTUnwrap(
+            try store.correct(
+                student: "HS0003", day: monday, session: "afternoon", status: .present,
+                reason: "camera tắt", config: config))
         XCTAssertEqual(created.eventKind, .new)
         XCTAssertEqual(created.version, 1)
-        XCTAssertThrowsError(try store.correct(student: "HS0003", day: monday, session: "evening", status: .present, reason: "x", config: config))
+        XCTAssertThrowsError(
+            try store.correct(student: "HS0003", day: monday, session: "evening", status: .present, reason: "x", config: config))
     }
 }

@@ -21,8 +21,9 @@ final class HardeningTests: XCTestCase {
     }
 
     func event(_ student: String, day: LocalDate, session: String = "morning") -> NewAttendanceEvent {
-        NewAttendanceEvent(studentCode: student, schoolDay: day, session: session, kind: .checkIn, status: .present,
-                           occurredAt: day.at(LocalTime(hour: 7, minute: 0), in: .gmt), camera: "g", distance: 0.3)
+        NewAttendanceEvent(
+            studentCode: student, schoolDay: day, session: session, kind: .checkIn, status: .present,
+            occurredAt: day.at(LocalTime(hour: 7, minute: 0), in: .gmt), camera: "g", distance: 0.3)
     }
 
     let monday = LocalDate(year: 2026, month: 12, day: 7)
@@ -51,7 +52,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertThrowsError(try store.recordEvent(event("0102", day: monday), schoolCode: "S")) { error in
             guard case .beforeRelease? = error as? ClockProblem else { return XCTFail("\(error)") }
         }
-        XCTAssertEqual(try GateReplayTests.eventCount(store), 1, "nothing recorded while the clock was wrong")
+        XCTAssertEqual(try eventCount(store), 1, "nothing recorded while the clock was wrong")
         XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }, 1)
         XCTAssertEqual(try store.clockHighWater(), mondayMorning, "a refused clock does not move the mark")
 
@@ -104,15 +105,18 @@ final class HardeningTests: XCTestCase {
         clock.advance(5 * 365 * 86_400)
         let report = try store.purge(config: config)
         XCTAssertEqual(report.events, 0, "the high-water mark, not the wrong clock, ages the records")
-        XCTAssertEqual(try GateReplayTests.eventCount(store), 2)
+        XCTAssertEqual(try eventCount(store), 2)
         // Even judged by a clock past retention, the undelivered record stays.
         let far = try store.purge(config: config, now: mondayMorning.addingTimeInterval(2 * 365 * 86_400))
         XCTAssertEqual(far.events, 0, "still capped by the mark: \(far)")
-        try store.dbPool.write { try $0.execute(sql: "UPDATE meta SET value = '2029-01-01T00:00:00.000Z' WHERE key = 'clock_high_water'") }
+        try store.dbPool.write {
+            try $0.execute(sql: "UPDATE meta SET value = '2029-01-01T00:00:00.000Z' WHERE key = 'clock_high_water'")
+        }
         let aged = try store.purge(config: config, now: Timestamp.date("2029-01-01T00:00:00.000Z")!)
         XCTAssertEqual(aged.events, 1, "the delivered one goes")
         XCTAssertEqual(aged.keptUndelivered, 1, "the undelivered one stays, with its outbox row")
-        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") }, 1)
+        XCTAssertEqual(
+            try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") }, 1)
     }
 
     func testOutboxRetryTimesSurviveABackwardJump() async throws {
@@ -132,7 +136,9 @@ final class HardeningTests: XCTestCase {
         let dueThen = try await outbox.pending(after: nil, dueBy: past, limit: 10)
         XCTAssertEqual(dueThen.map(\.key), [key])
         let next = try await outbox.nextAttemptDate()
-        XCTAssertLessThanOrEqual(try XCTUnwrap(next), Date().addingTimeInterval(outbox.maximumWait + 1), "the sender never sleeps longer than the backoff")
+        XCTAssertLessThanOrEqual(
+            try XCTUnwrap(next), Date().addingTimeInterval(outbox.maximumWait + 1),
+            "the sender never sleeps longer than the backoff")
     }
 
     // MARK: point 5: one damaged row
@@ -191,7 +197,9 @@ final class HardeningTests: XCTestCase {
         // The old key (from a stolen backup, say) opens nothing.
         let old = tmp.dir + "/old.key"
         XCTAssertTrue(try FilePermissions.createPrivate(old, contents: [UInt8](oldKey)))
-        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: old)) { XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: old)) }
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: old)) {
+            XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: old))
+        }
     }
 
     func testARotationInterruptedBeforeTheKeyFileWasReplacedIsFinishedOnOpen() throws {
@@ -213,12 +221,15 @@ final class HardeningTests: XCTestCase {
     // MARK: point 10: passwords in URLs
 
     func testEveryPasswordInACameraURLIsRedacted() {
-        for (spec, secret) in [("rtsp://admin:P@ss1@10.0.0.5:554/stream1", "P@ss1"), ("rtsp://u:a/b?c#d@cam/x", "a/b?c#d"),
-                               ("rtsps://viewer:s3cret@[fe80::1]:322/live", "s3cret")] {
+        for (spec, secret) in [
+            ("rtsp://admin:P@ss1@10.0.0.5:554/stream1", "P@ss1"), ("rtsp://u:a/b?c#d@cam/x", "a/b?c#d"),
+            ("rtsps://viewer:s3cret@[fe80::1]:322/live", "s3cret"),
+        ] {
             let redacted = CameraSource.redacted(spec)
             XCTAssertFalse(redacted.contains(secret), redacted)
             XCTAssertTrue(redacted.contains(":***@"), redacted)
-            let error = CaptureError(.video(status: 6), operation: "cv_video_open", source: spec, detail: "cannot open \(spec) (timeout)")
+            let error = CaptureError(
+                .video(status: 6), operation: "cv_video_open", source: spec, detail: "cannot open \(spec) (timeout)")
             XCTAssertFalse("\(error)".contains(secret), "\(error)")
         }
         XCTAssertEqual(CameraSource.redacted("v4l2:/dev/video0"), "v4l2:/dev/video0")
@@ -236,212 +247,4 @@ final class HardeningTests: XCTestCase {
         }
         XCTAssertNoThrow(try AttendanceConfig.parse("[[camera]]\nid = \"gate-1.in_2\"\nsource = \"/dev/video0\"\n"))
     }
-
-    // MARK: the daemon in-process
-
-    func demoDaemon(_ demo: GateDemo, store: AttendanceStore, configure: (inout AttendanceConfig) -> Void = { _ in },
-                    options: (inout GateDaemon.Options) -> Void = { _ in }) throws -> GateDaemon {
-        var config = demo.config
-        config.metrics.enabled = false
-        configure(&config)
-        var o = GateDaemon.Options()
-        o.replayStart = demo.replayStart
-        o.timeScale = GateDemo.timeScale
-        o.retryInterval = .milliseconds(200)
-        o.galleryPollInterval = .milliseconds(200)
-        options(&o)
-        return try GateDaemon(config: config, store: store, models: GateReplayTests.models, options: o, logger: Logger(label: "test"))
-    }
-
-    func prepareDemo() throws -> GateDemo {
-        guard FileManager.default.fileExists(atPath: GateReplayTests.samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
-        let dir = NSTemporaryDirectory() + "gate-\(UUID().uuidString)"
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return try GateDemo.prepare(directory: dir, samples: GateReplayTests.samples, models: GateReplayTests.models,
-                                    day: LocalDate(year: 2026, month: 11, day: 23))
-    }
-
-    func waitUntil(_ what: String, seconds: Double = 120, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        XCTFail("timed out waiting until \(what)")
-    }
-
-    /// Fills the database to SQLite's `max_page_count` with tiny records, so that the next real record
-    /// needs a page it cannot have: the disk is "full" for the writer connection.
-    static func fillDatabase(_ store: AttendanceStore) throws {
-        try store.dbPool.writeWithoutTransaction { db in
-            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count")!
-            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO student(code, full_name, class_code, active, created_at, updated_at)
-                SELECT 'F', 'F', code, 0, '', '' FROM school_class LIMIT 1
-                """)
-            var i = 0
-            while true {
-                do {
-                    try db.inTransaction {
-                        // Each entry no larger than a real record's in every table and index it touches.
-                        try db.execute(sql: """
-                            INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, version, cancelled)
-                            VALUES (?, 'F', '2000-01-01', ?, 'check_in', 'present', 1, 0)
-                            """, arguments: ["f\(i)", "s\(i)"])
-                        try db.execute(sql: "INSERT INTO outbox(record_id, version, event_kind, payload, state, created_at) VALUES (?, 1, 'NEW', '', 'pending', '')",
-                                       arguments: ["f\(i)"])
-                        return .commit
-                    }
-                    i += 1
-                } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-                    break
-                }
-            }
-        }
-    }
-
-    /// The disk fills mid-replay: the decided records wait in memory, /health says 503, and once the
-    /// disk has room again every student is recorded, once.
-    func testAFullDiskMidReplayLosesNoStudent() async throws {
-        let demo = try prepareDemo()
-        let store = try AttendanceStore.open(config: demo.config)
-        let filled = LockedFlag()
-        let daemon = try demoDaemon(demo, store: store, options: { o in
-            o.onEvent = { event in
-                // After An is recorded, the disk is full for Cường.
-                if case .recorded = event, filled.setOnce() { try! HardeningTests.fillDatabase(store) }
-            }
-        })
-        let running = Task { try await daemon.run() }
-        try await waitUntil("the replay ended") { daemon.state.allEnded }
-        let full = await daemon.health()
-        XCTAssertFalse(full.healthy, full.text)
-        // Cường, and An seen again at 07:10 (held too: the store is not asked while it refuses; the retry finds
-        // An already recorded and stores nothing for that one).
-        XCTAssertGreaterThanOrEqual(full.unstoredRecords, 1, full.text)
-        XCTAssertTrue(full.text.contains("the database refuses writes"), full.text)
-        let before = try await store.dbPool.read { try String.fetchAll($0, sql: "SELECT student_code FROM attendance_event WHERE student_code <> 'F'") }
-        XCTAssertEqual(before, ["7900000001"])
-
-        // The admin frees space.
-        try await store.dbPool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
-        try await waitUntil("the held record is stored", seconds: 30) { await daemon.decider.unstoredCount == 0 }
-        let healthy = await daemon.health()
-        XCTAssertTrue(healthy.healthy, healthy.text)
-        running.cancel()
-        _ = try? await running.value
-        let rows = try await store.dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT student_code, status FROM attendance_event WHERE student_code <> 'F' ORDER BY occurred_at")
-                .map { "\($0[0] as String) \($0[1] as String)" }
-        }
-        XCTAssertEqual(rows, ["7900000001 present", "7900000003 late"])
-        let queued = try await store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE record_id NOT LIKE 'f%'") }
-        XCTAssertEqual(queued, 2)
-    }
-
-    /// A clock behind the high-water mark shows on /health (503) before any face arrives.
-    func testAWrongClockMakesHealthSay503() async throws {
-        let demo = try prepareDemo()
-        let clock = TestClock(Date())
-        let store = try AttendanceStore(path: demo.config.database.path, keyFile: demo.config.database.resolvedKeyFile, now: { clock.now })
-        let mark = Timestamp.string(clock.now)
-        try await store.dbPool.write { db in
-            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('clock_high_water', ?)", arguments: [mark])
-        }
-        let daemon = try demoDaemon(demo, store: store)
-        let before = await daemon.health()
-        XCTAssertNil(before.clockProblem)
-        clock.advance(-2 * 86_400)  // the RTC battery died over the weekend
-        let health = await daemon.health()
-        XCTAssertFalse(health.healthy)
-        XCTAssertTrue(health.text.contains("problem: clock: the system clock says"), health.text)
-        XCTAssertTrue(health.text.contains("clock: NOT trusted"), health.text)
-    }
-
-    /// A camera that delivers nothing for `metrics.camera_unavailable_seconds` makes /health 503, without its
-    /// password, while the other camera records; systemd still hears READY (the camera is known unavailable).
-    func testAnUnavailableCameraMakesHealthSay503AndIsRetried() async throws {
-        let demo = try prepareDemo()
-        let store = try AttendanceStore.open(config: demo.config)
-        let daemon = try demoDaemon(demo, store: store, configure: { c in
-            c.cameras.append(AttendanceConfig.Camera(id: "gate-rtsp", source: "rtsp://admin:secret-pw@127.0.0.1:9/stream1"))
-            c.metrics.cameraUnavailableSeconds = 2
-        })
-        let running = Task { try await daemon.run() }
-        defer { running.cancel() }
-        try await waitUntil("the RTSP camera counts as unavailable", seconds: 60) {
-            await daemon.health().problems.contains { $0.hasPrefix("camera gate-rtsp has delivered no frame") }
-        }
-        let health = await daemon.health()
-        XCTAssertFalse(health.healthy)
-        XCTAssertTrue(health.text.contains("camera gate-rtsp: running; unavailable, retrying"), health.text)
-        XCTAssertFalse(health.text.contains("secret-pw"), health.text)
-        XCTAssertTrue(daemon.state.everyCameraReported, "READY does not wait for a camera that is known unavailable")
-        try await waitUntil("the file camera recorded both students", seconds: 120) { try GateReplayTests.eventCount(store) == 2 }
-        running.cancel()
-        _ = try? await running.value
-    }
-
-    /// systemd hears READY once the camera delivered its first frame, then WATCHDOG while the pipeline runs.
-    func testTheDaemonTellsSystemdItIsReadyAndAlive() async throws {
-        let demo = try prepareDemo()
-        let socketPath = demo.directory + "/notify.sock"
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { b in for (i, c) in socketPath.utf8.enumerated() { b[i] = c } }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(bound, 0)
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-
-        let store = try AttendanceStore.open(config: demo.config)
-        let daemon = try demoDaemon(demo, store: store, options: { o in
-            o.systemd = SystemdNotifier(environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "400000"])
-        })
-        let running = Task { try await daemon.run() }
-        var messages: [String] = []
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline, !messages.contains("WATCHDOG=1") {
-            var buffer = [UInt8](repeating: 0, count: 512)
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n > 0 { messages += String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n").map(String.init) }
-        }
-        running.cancel()
-        _ = try? await running.value
-        let ready = try XCTUnwrap(messages.firstIndex(of: "READY=1"), "\(messages)")
-        XCTAssertNotNil(messages[ready...].firstIndex(of: "WATCHDOG=1"), "\(messages)")
-        XCTAssertEqual(daemon.state.hungCameras(longerThan: .seconds(10)), [])
-    }
-
-    /// Unknown-face crops (when the school keeps them): 0600 files in a 0700 folder, each named by a row.
-    func testUnknownFaceCropsArePrivateAndEachHasItsRow() async throws {
-        let demo = try prepareDemo()
-        let store = try AttendanceStore.open(config: demo.config)
-        let crops = demo.directory + "/crops"
-        let daemon = try demoDaemon(demo, store: store, configure: { c in
-            c.privacy.keepUnknownCropsDays = 7
-            c.privacy.unknownCropsDir = crops
-        }, options: { $0.exitWhenDone = true })
-        try await daemon.run()
-        let files = try FileManager.default.contentsOfDirectory(atPath: crops)
-        XCTAssertFalse(files.isEmpty, "the astronaut's chip is kept")
-        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: crops)[.posixPermissions] as? Int, 0o700)
-        let paths = Set(try await store.dbPool.read { try String.fetchAll($0, sql: "SELECT crop_path FROM unknown_face WHERE crop_path IS NOT NULL") })
-        for f in files {
-            XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: crops + "/" + f)[.posixPermissions] as? Int, 0o600, f)
-            XCTAssertTrue(paths.contains(crops + "/" + f), "\(f) has its row")
-        }
-    }
-}
-
-/// True the first time only.
-final class LockedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func setOnce() -> Bool { lock.lock(); defer { lock.unlock() }; if done { return false }; done = true; return true }
 }

@@ -27,7 +27,8 @@ final class LookalikePolicyTests: XCTestCase {
         XCTAssertTrue(r.accepts(m, nearestOther: r.threshold + r.minMargin + 0.1), "a distant classmate: the ordinary margin")
         XCTAssertFalse(r.accepts(m, nearestOther: r.threshold), "a look-alike classmate: the ordinary margin is not enough")
         XCTAssertTrue(r.accepts(Match(student: "A", distance: 0.30, margin: r.lookalikeMargin), nearestOther: r.threshold))
-        XCTAssertFalse(r.accepts(Match(student: "A", distance: r.threshold, margin: 1), nearestOther: nil), "at the threshold: no")
+        XCTAssertFalse(
+            r.accepts(Match(student: "A", distance: r.threshold, margin: 1), nearestOther: nil), "at the threshold: no")
         XCTAssertEqual(r.requiredVotes(nearestOther: nil), r.votes)
         XCTAssertEqual(r.requiredVotes(nearestOther: 0.2), r.votes + r.lookalikeExtraVotes)
     }
@@ -41,12 +42,14 @@ final class LookalikePolicyTests: XCTestCase {
         for _ in 0..<r.votes { XCTAssertNil(t.vote(track: id, best: m, nearestOther: 0.3), "not yet: a look-alike") }
         var outcome: TrackOutcome?
         for _ in 0..<r.lookalikeExtraVotes { outcome = t.vote(track: id, best: m, nearestOther: 0.3) }
-        guard case .decided("A", _, _, _)? = outcome else { return XCTFail("decided after the extra votes: \(String(describing: outcome))") }
+        guard case .decided("A", _, _, _)? = outcome else {
+            return XCTFail("decided after the extra votes: \(String(describing: outcome))")
+        }
     }
 
     func testIndexAndCalibrationAgreeOnEachStudentsNearestOther() throws {
         var base = [Float](repeating: 0, count: 128)
-        base[0] = 1.4  // about the norm of a dlib descriptor
+        base[0] = 1.4 // about the norm of a dlib descriptor
         // A and B (twins) 0.3 apart, C far from both, D a single face far away.
         let rows: [(student: String, embedding: [Float])] = [
             ("A", base), ("A", face(base, axis: 1, step: 0.1)),

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import XCTest
+
 @testable import Attendance
 @testable import AttendanceCore
 
@@ -72,7 +73,9 @@ final class PrivacyTests: XCTestCase {
         try seedRoster(store, in: tmp)
         try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
         try store.dbPool.write { try $0.execute(sql: "UPDATE enrolment SET student_code = '0102'") }
-        XCTAssertThrowsError(try store.enrolledEmbeddings()) { XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile)) }
+        XCTAssertThrowsError(try store.enrolledEmbeddings()) {
+            XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile))
+        }
     }
 
     func testEraseLeavesNoRowReferringToTheStudentButTheErasureEntry() throws {
@@ -81,14 +84,20 @@ final class PrivacyTests: XCTestCase {
         try seedRoster(store, in: tmp)
         try store.addEnrolments(student: "0102", [(fakeEmbedding(5), nil, "photo:binh.jpg")], maxPerStudent: 5)
         for (i, kind) in [EventKind.checkIn, .checkOut].enumerated() {
-            XCTAssertTrue(try store.recordEvent(NewAttendanceEvent(studentCode: "0102", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
-                                                                   session: "morning", kind: kind, status: .present,
-                                                                   occurredAt: Date(timeIntervalSince1970: 1_725_500_000 + Double(i)),
-                                                                   camera: "gate", distance: 0.3), schoolCode: "S"))
+            XCTAssertTrue(
+                try store.recordEvent(
+                    NewAttendanceEvent(
+                        studentCode: "0102", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
+                        session: "morning", kind: kind, status: .present,
+                        occurredAt: Date(timeIntervalSince1970: 1_725_500_000 + Double(i)),
+                        camera: "gate", distance: 0.3), schoolCode: "S"))
         }
-        XCTAssertTrue(try store.recordEvent(NewAttendanceEvent(studentCode: "0101", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
-                                                               session: "morning", kind: .checkIn, status: .present,
-                                                               occurredAt: Date(), camera: "gate", distance: 0.3), schoolCode: "S"))
+        XCTAssertTrue(
+            try store.recordEvent(
+                NewAttendanceEvent(
+                    studentCode: "0101", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
+                    session: "morning", kind: .checkIn, status: .present,
+                    occurredAt: Date(), camera: "gate", distance: 0.3), schoolCode: "S"))
         try store.dbPool.write { db in
             try db.execute(sql: "INSERT INTO excuse VALUES ('0102', '2024-09-06', 'ốm', 'gv', '2024-09-06T00:00:00.000Z')")
         }
@@ -153,13 +162,18 @@ final class PrivacyTests: XCTestCase {
     func testChildOfSevenMustAgreeToo() throws {
         let tmp = try TempStore()
         let store = try tmp.open()
-        try seedRoster(store, in: tmp, consent: false)  // born 2013: 11 in 2024
-        XCTAssertThrowsError(try store.recordConsent(student: "0101", guardian: "Mẹ", relation: "mother",
-                                                     date: LocalDate(year: 2024, month: 9, day: 1))) {
+        try seedRoster(store, in: tmp, consent: false) // born 2013: 11 in 2024
+        XCTAssertThrowsError(
+            try store.recordConsent(
+                student: "0101", guardian: "Mẹ", relation: "mother",
+                date: LocalDate(year: 2024, month: 9, day: 1))
+        ) {
             XCTAssertTrue("\($0)".contains("the child's own agreement"), "\($0)")
         }
-        XCTAssertThrowsError(try store.recordConsent(student: "0101", guardian: "Mẹ", relation: "mother",
-                                                     date: LocalDate(year: 2099, month: 1, day: 1), childAgreed: true))
+        XCTAssertThrowsError(
+            try store.recordConsent(
+                student: "0101", guardian: "Mẹ", relation: "mother",
+                date: LocalDate(year: 2099, month: 1, day: 1), childAgreed: true))
         XCTAssertEqual(Consent.age(of: LocalDate(year: 2017, month: 9, day: 2), on: LocalDate(year: 2024, month: 9, day: 1)), 6)
         XCTAssertEqual(Consent.age(of: LocalDate(year: 2017, month: 9, day: 1), on: LocalDate(year: 2024, month: 9, day: 1)), 7)
     }
@@ -169,8 +183,9 @@ final class PrivacyTests: XCTestCase {
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
         func event(_ day: LocalDate) -> NewAttendanceEvent {
-            NewAttendanceEvent(studentCode: "0101", schoolDay: day, session: "morning", kind: .checkIn, status: .present,
-                               occurredAt: day.at(LocalTime(hour: 7, minute: 0), in: .gmt), camera: "g", distance: 0.3)
+            NewAttendanceEvent(
+                studentCode: "0101", schoolDay: day, session: "morning", kind: .checkIn, status: .present,
+                occurredAt: day.at(LocalTime(hour: 7, minute: 0), in: .gmt), camera: "g", distance: 0.3)
         }
         let now = LocalDate(year: 2024, month: 9, day: 5).at(LocalTime(hour: 12, minute: 0), in: .gmt)
         XCTAssertTrue(try store.recordEvent(event(LocalDate(year: 2021, month: 9, day: 1)), schoolCode: "S"))
@@ -195,10 +210,13 @@ final class PrivacyTests: XCTestCase {
         XCTAssertEqual(report.cropsDeleted, 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: oldCrop))
         XCTAssertTrue(FileManager.default.fileExists(atPath: newCrop))
-        XCTAssertEqual(try store.dbPool.read { try String.fetchAll($0, sql: "SELECT school_day FROM attendance_event") }, ["2024-09-04"])
-        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face WHERE crop_path IS NOT NULL") }, 1)
+        XCTAssertEqual(
+            try store.dbPool.read { try String.fetchAll($0, sql: "SELECT school_day FROM attendance_event") }, ["2024-09-04"])
+        XCTAssertEqual(
+            try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face WHERE crop_path IS NOT NULL") },
+            1)
 
-        config.privacy.keepUnknownCropsDays = 0  // the school turned crops off: every crop goes
+        config.privacy.keepUnknownCropsDays = 0 // the school turned crops off: every crop goes
         XCTAssertEqual(try store.purge(config: config, now: now).cropsDeleted, 1)
         XCTAssertEqual(try store.purgeEvents(olderThan: LocalDate(year: 2030, month: 1, day: 1)), 1)
         XCTAssertTrue(try store.auditEntries().contains { $0.action == "purge.events" })
@@ -216,19 +234,22 @@ final class PrivacyTests: XCTestCase {
             0102,Trần Thị Bình,6A1,2013-01-20,Nữ,Trần Văn Cả,father,2024-09-01,yes
             """
         let path = try tmp.write("with-consent.csv", csv)
-        let first = try store.importRoster(try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
+        let first = try store.importRoster(
+            try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
         XCTAssertEqual(Set(first.consentsRecorded), ["0101", "0102"])
         try store.erase(student: "0102", reason: "parent's request")
 
         // The same old roster again: Bình is back on the roster, her consent is not.
-        let again = try store.importRoster(try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
+        let again = try store.importRoster(
+            try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
         XCTAssertEqual(again.added, ["0102"])
         XCTAssertEqual(again.consentsRefusedErased, ["0102"])
         XCTAssertFalse(try store.hasActiveConsent(student: "0102"))
         XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM erased_student"), 1)
         XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM erased_student WHERE pseudonym LIKE '%0102%'"), 0)
         // A consent given after the erasure is the family's new decision: recorded.
-        try store.recordConsent(student: "0102", guardian: "Trần Văn Cả", relation: "father", date: LocalDate(Date(), in: .gmt), childAgreed: true)
+        try store.recordConsent(
+            student: "0102", guardian: "Trần Văn Cả", relation: "father", date: LocalDate(Date(), in: .gmt), childAgreed: true)
         XCTAssertTrue(try store.hasActiveConsent(student: "0102"))
 
         // Revoked consent: the decider refuses at once, whatever the gallery still holds.
@@ -236,10 +257,11 @@ final class PrivacyTests: XCTestCase {
         config.schedule.schoolDays = Array(1...7)
         let decider = AttendanceDecider(store: store, config: config)
         try store.revokeConsent(student: "0101", reason: "parent withdrew")
-        let morning = LocalDate(year: 2026, month: 12, day: 7).at(LocalTime(hour: 7, minute: 5), in: TimeZone(identifier: config.school.timezone)!)
+        let morning = LocalDate(year: 2026, month: 12, day: 7).at(
+            LocalTime(hour: 7, minute: 5), in: TimeZone(identifier: config.school.timezone)!)
         let result = try await decider.decide(student: "0101", distance: 0.3, at: morning, camera: "gate-1", direction: "in")
         XCTAssertEqual(result, .noConsent)
-        XCTAssertEqual(try GateReplayTests.eventCount(store), 0)
+        XCTAssertEqual(try eventCount(store), 0)
     }
 
     /// After the key file is lost (`unenrol --all`), the erasure register can no longer name who was erased:
@@ -262,14 +284,10 @@ final class PrivacyTests: XCTestCase {
         try FileManager.default.removeItem(atPath: tmp.keyFile)
         XCTAssertEqual(try AttendanceStore.discardAllEnrolments(path: tmp.path), 1)
         let store = try tmp.open()
-        let again = try store.importRoster(try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
+        let again = try store.importRoster(
+            try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
         XCTAssertEqual(again.consentsRefusedErased, ["0102"], "the erased student's old consent stays out")
         XCTAssertFalse(try store.hasActiveConsent(student: "0102"))
         XCTAssertTrue(try store.hasActiveConsent(student: "0101"), "a consent on record is untouched")
     }
-}
-
-/// One number from the store (callable from async tests, where GRDB's `read` is ambiguous).
-func countRows(_ store: AttendanceStore, _ sql: String) throws -> Int {
-    try store.dbPool.read { try Int.fetchOne($0, sql: sql) ?? 0 }
 }

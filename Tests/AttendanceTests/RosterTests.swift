@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import XCTest
+
 @testable import Attendance
 @testable import AttendanceCore
 
@@ -11,16 +12,21 @@ final class RosterTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         // Every tone mark on every vowel family, đ/Đ, and a name with ư/ơ stacked with a tone.
-        let names = ["Nguyễn Thị Ánh Tuyết", "Đặng Quốc Trưởng", "Phạm Ngọc Hưởng", "Bùi Thị Ỷ Lan",
-                     "Võ Thị Thu Hằng", "Lưu Đức Mạnh", "Hồ Ngọc Ửng", "Trịnh Thị Ỹ Nhi"]
+        let names = [
+            "Nguyễn Thị Ánh Tuyết", "Đặng Quốc Trưởng", "Phạm Ngọc Hưởng", "Bùi Thị Ỷ Lan",
+            "Võ Thị Thu Hằng", "Lưu Đức Mạnh", "Hồ Ngọc Ửng", "Trịnh Thị Ỹ Nhi",
+        ]
         var csv = "\u{FEFF}Mã định danh,Họ và tên,Lớp\r\n"
         for (i, n) in names.enumerated() { csv += "\(7900 + i),\(n),8C\(i % 2 + 1)\r\n" }
         let path = try tmp.write("lop8.csv", csv)
         let report = try store.importRoster(try RosterParser.parse(contentsOf: path, today: today))
         XCTAssertEqual(report.added.count, names.count)
         for (i, n) in names.enumerated() {
-            let stored = try store.dbPool.read { try Data.fetchOne($0, sql: "SELECT CAST(full_name AS BLOB) FROM student WHERE code = ?",
-                                                                     arguments: ["\(7900 + i)"]) }
+            let stored = try store.dbPool.read {
+                try Data.fetchOne(
+                    $0, sql: "SELECT CAST(full_name AS BLOB) FROM student WHERE code = ?",
+                    arguments: ["\(7900 + i)"])
+            }
             XCTAssertEqual(stored, Data(n.utf8), n)
             XCTAssertEqual(Array(try store.student(code: "\(7900 + i)")!.fullName.utf8), Array(n.utf8))
         }
@@ -102,7 +108,7 @@ final class RosterTests: XCTestCase {
             XCTAssertTrue("\(error)".hasPrefix("h.csv:1: no header row with the columns Mã định danh"), "\(error)")
         }
         var latin1 = Data("code,name,class\n1,Nguy".utf8)
-        latin1.append(contentsOf: [0xEA, 0x6E])  // "ên" in Windows-1258-ish bytes
+        latin1.append(contentsOf: [0xEA, 0x6E]) // "ên" in Windows-1258-ish bytes
         latin1.append(Data(",6A1\n".utf8))
         XCTAssertThrowsError(try RosterParser.parse(latin1, file: "l.csv")) { error in
             XCTAssertTrue("\(error)".hasPrefix("l.csv:2: the file is not UTF-8"), "\(error)")
@@ -114,7 +120,7 @@ final class RosterTests: XCTestCase {
     func testReimportReportsChangesAndDeactivatesOnlyWithinTheRostersClasses() throws {
         let tmp = try TempStore()
         let store = try tmp.open()
-        try seedRoster(store, in: tmp, consent: false)  // 0101, 0102 in 6A1; 0201 in 7B2
+        try seedRoster(store, in: tmp, consent: false) // 0101, 0102 in 6A1; 0201 in 7B2
         let csv = """
             student_code,full_name,class,date_of_birth,gender
             0101,Nguyễn Văn An,6A1,2013-09-05,male
@@ -180,9 +186,11 @@ final class RosterTests: XCTestCase {
         XCTAssertTrue(c.scope.contains("child"), c.scope)
         XCTAssertNil(try store.activeConsent(student: "3"))
         // Importing the same roster again records nothing new; after a revocation it does not resurrect consent.
-        XCTAssertEqual(try store.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
+        XCTAssertEqual(
+            try store.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
         try store.revokeConsent(student: "2")
-        XCTAssertEqual(try store.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
+        XCTAssertEqual(
+            try store.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
         XCTAssertNil(try store.activeConsent(student: "2"))
     }
 

@@ -2,61 +2,9 @@ import Foundation
 import GRDB
 import SectorConnector
 import XCTest
+
 @testable import Attendance
 @testable import AttendanceCore
-
-/// A fresh database and key in a private temporary folder, removed afterwards.
-final class TempStore {
-    let dir: String
-    var path: String { dir + "/school.sqlite" }
-    var keyFile: String { path + ".key" }
-
-    init() throws {
-        dir = NSTemporaryDirectory() + "attendance-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: dir) }
-
-    func open() throws -> AttendanceStore { try AttendanceStore(path: path, keyFile: keyFile) }
-
-    func write(_ name: String, _ text: String) throws -> String {
-        let p = dir + "/" + name
-        try Data(text.utf8).write(to: URL(fileURLWithPath: p))
-        return p
-    }
-
-    /// Every byte of the database, its WAL and its shared-memory file.
-    func databaseBytes() -> Data {
-        var all = Data()
-        for p in [path, path + "-wal", path + "-shm"] { all.append(FileManager.default.contents(atPath: p) ?? Data()) }
-        return all
-    }
-}
-
-/// Imports a small roster: two classes, three students.
-@discardableResult
-func seedRoster(_ store: AttendanceStore, in tmp: TempStore, consent: Bool = true) throws -> RosterImportReport {
-    let csv = """
-        Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính
-        0101,Nguyễn Văn An,6A1,05/09/2013,Nam
-        0102,Trần Thị Bình,6A1,2013-01-20,Nữ
-        0201,Lê Hoàng Cường,7B2,12/12/2012,Nam
-        """
-    let roster = try RosterParser.parse(contentsOf: try tmp.write("seed.csv", csv), today: LocalDate(year: 2024, month: 9, day: 1))
-    let report = try store.importRoster(roster)
-    if consent {
-        for code in ["0101", "0102", "0201"] {
-            try store.recordConsent(student: code, guardian: "Phụ huynh \(code)", relation: "mother",
-                                    date: LocalDate(year: 2024, month: 9, day: 1), childAgreed: true)
-        }
-    }
-    return report
-}
-
-/// A deterministic 128-D vector (not a real face; for storage tests).
-func fakeEmbedding(_ seed: Int) -> [Float] {
-    (0..<128).map { i in Float(sin(Double(seed * 131 + i) * 0.37)) * 0.1 + Float(seed) * 0.001 }
-}
 
 final class StoreTests: XCTestCase {
     func testOpenCreatesPrivateFilesWALAndContractSchema() throws {
@@ -73,13 +21,19 @@ final class StoreTests: XCTestCase {
             let expected: [String: [String]] = [
                 "school_class": ["code", "grade_code", "name"],
                 "student": ["code", "full_name", "class_code", "date_of_birth", "gender", "active", "created_at", "updated_at"],
-                "consent": ["id", "student_code", "guardian_name", "relation", "consent_date", "scope", "recorded_by",
-                            "recorded_at", "revoked_at", "revoked_by"],
+                "consent": [
+                    "id", "student_code", "guardian_name", "relation", "consent_date", "scope", "recorded_by",
+                    "recorded_at", "revoked_at", "revoked_by",
+                ],
                 "enrolment": ["id", "student_code", "sealed_embedding", "quality", "source", "created_at", "created_by"],
-                "attendance_event": ["id", "student_code", "school_day", "session", "kind", "status", "occurred_at", "camera",
-                                     "distance", "version", "cancelled"],
-                "outbox": ["record_id", "version", "event_kind", "payload", "state", "attempts", "next_attempt_at",
-                           "last_error", "created_at", "delivered_at"],
+                "attendance_event": [
+                    "id", "student_code", "school_day", "session", "kind", "status", "occurred_at", "camera",
+                    "distance", "version", "cancelled",
+                ],
+                "outbox": [
+                    "record_id", "version", "event_kind", "payload", "state", "attempts", "next_attempt_at",
+                    "last_error", "created_at", "delivered_at",
+                ],
                 "excuse": ["student_code", "school_day", "reason", "recorded_by", "recorded_at"],
                 "audit_log": ["id", "at", "os_user", "action", "subject", "detail"],
                 "unknown_face": ["id", "seen_at", "camera", "crop_path"],
@@ -147,13 +101,15 @@ final class StoreTests: XCTestCase {
     func testRecordIDIsDeterministic() {
         let day = LocalDate(year: 2026, month: 11, day: 23)
         let a = AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn)
-        XCTAssertEqual(a, AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn))
+        XCTAssertEqual(
+            a, AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn))
         XCTAssertEqual(a.count, 36)
         XCTAssertNotNil(UUID(uuidString: a))
         for other in [
             AttendanceStore.recordID(school: "79000002", student: "7900000001", day: day, session: "morning", kind: .checkIn),
             AttendanceStore.recordID(school: "79000001", student: "7900000002", day: day, session: "morning", kind: .checkIn),
-            AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day.adding(days: 1), session: "morning", kind: .checkIn),
+            AttendanceStore.recordID(
+                school: "79000001", student: "7900000001", day: day.adding(days: 1), session: "morning", kind: .checkIn),
             AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "afternoon", kind: .checkIn),
             AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkOut),
         ] { XCTAssertNotEqual(a, other) }
@@ -168,8 +124,9 @@ final class StoreTests: XCTestCase {
         var config = AttendanceConfig()
         config.school.code = "THCS-01"
         let day = LocalDate(year: 2024, month: 9, day: 5)
-        let wrong = NewAttendanceEvent(studentCode: "0201", schoolDay: day, session: "morning", kind: .checkIn, status: .present,
-                                       occurredAt: Date(timeIntervalSince1970: 1_725_498_000), camera: "gate-1", distance: 0.41)
+        let wrong = NewAttendanceEvent(
+            studentCode: "0201", schoolDay: day, session: "morning", kind: .checkIn, status: .present,
+            occurredAt: Date(timeIntervalSince1970: 1_725_498_000), camera: "gate-1", distance: 0.41)
         XCTAssertTrue(try store.recordEvent(wrong, schoolCode: "THCS-01"))
         _ = try store.cancelEvent(student: "0201", day: day, session: "morning", reason: "it was his classmate", config: config)
         var real = wrong
@@ -180,9 +137,11 @@ final class StoreTests: XCTestCase {
         XCTAssertFalse(try store.recordEvent(real, schoolCode: "THCS-01"), "once")
         let id = AttendanceStore.recordID(school: "THCS-01", student: "0201", day: day, session: "morning", kind: .checkIn)
         try store.dbPool.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT event_kind, version FROM outbox WHERE record_id = ? ORDER BY version", arguments: [id])
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT event_kind, version FROM outbox WHERE record_id = ? ORDER BY version", arguments: [id])
             XCTAssertEqual(rows.map { "\($0[0] as String) v\($0[1] as Int)" }, ["NEW v1", "CANCEL v2", "UPDATE v3"])
-            let e = try Row.fetchOne(db, sql: "SELECT status, cancelled, version, distance FROM attendance_event WHERE id = ?", arguments: [id])!
+            let e = try Row.fetchOne(
+                db, sql: "SELECT status, cancelled, version, distance FROM attendance_event WHERE id = ?", arguments: [id])!
             XCTAssertEqual(e[0] as String, "late")
             XCTAssertEqual(e[1] as Int, 0)
             XCTAssertEqual(e[2] as Int, 3)
@@ -195,11 +154,13 @@ final class StoreTests: XCTestCase {
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
         let at = Date(timeIntervalSince1970: 1_725_500_000.25)
-        let recordID = AttendanceStore.recordID(school: "THCS-01", student: "0201", day: LocalDate(year: 2024, month: 9, day: 5),
-                                                session: "morning", kind: .checkIn)
-        let event = NewAttendanceEvent(studentCode: "0201", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
-                                       session: "morning", kind: .checkIn, status: .late, occurredAt: at,
-                                       camera: "gate-1", distance: 0.31)
+        let recordID = AttendanceStore.recordID(
+            school: "THCS-01", student: "0201", day: LocalDate(year: 2024, month: 9, day: 5),
+            session: "morning", kind: .checkIn)
+        let event = NewAttendanceEvent(
+            studentCode: "0201", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
+            session: "morning", kind: .checkIn, status: .late, occurredAt: at,
+            camera: "gate-1", distance: 0.31)
         XCTAssertTrue(try store.recordEvent(event, schoolCode: "THCS-01"))
         var again = event
         again.status = .present
@@ -263,7 +224,8 @@ final class StoreTests: XCTestCase {
         }
         try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, "test")], maxPerStudent: 5)
         try bumped()
-        try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")], maxPerStudent: 5)
+        try store.addEnrolments(
+            student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")], maxPerStudent: 5)
         try bumped()
         try store.addEnrolments(student: "0201", [(fakeEmbedding(4), nil, "test")], maxPerStudent: 5)
         try bumped()
@@ -271,8 +233,10 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(gallery.map(\.student), ["0101", "0102", "0102", "0201"])
         XCTAssertEqual(gallery[0].embedding, fakeEmbedding(1), "decrypts bit for bit")
 
-        XCTAssertThrowsError(try store.addEnrolments(student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5),
-                                                     maxPerStudent: 5), "over the limit")
+        XCTAssertThrowsError(
+            try store.addEnrolments(
+                student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5),
+                maxPerStudent: 5), "over the limit")
         try store.revokeConsent(student: "0102")
         try bumped()
         XCTAssertEqual(try store.enrolments(student: "0102").count, 0, "revocation deletes the embeddings")
@@ -309,7 +273,7 @@ final class StoreTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        XCTAssertEqual(try store.students(classCode: "6A1").map(\.code), ["0101", "0102"])  // An < Bình
+        XCTAssertEqual(try store.students(classCode: "6A1").map(\.code), ["0101", "0102"]) // An < Bình
         XCTAssertEqual(try store.students().map(\.classCode), ["6A1", "6A1", "7B2"])
         let s = try XCTUnwrap(try store.student(code: "0102"))
         XCTAssertEqual(s.fullName, "Trần Thị Bình")

@@ -77,7 +77,8 @@ final class TrackerScheduleTests: XCTestCase {
     }
 
     func testConfigWithWindowsLineEndingsAndSessionMistakes() throws {
-        XCTAssertNoThrow(try AttendanceConfig.parse("[school]\r\nname = \"x\"\r\n[[camera]]\r\nid = \"a\"\r\nsource = \"file:x\"\r\n"))
+        XCTAssertNoThrow(
+            try AttendanceConfig.parse("[school]\r\nname = \"x\"\r\n[[camera]]\r\nid = \"a\"\r\nsource = \"file:x\"\r\n"))
         func reason(_ text: String) -> String {
             do { _ = try AttendanceConfig.parse(text); return "parsed" } catch { return "\(error)" }
         }
@@ -85,6 +86,8 @@ final class TrackerScheduleTests: XCTestCase {
         XCTAssertTrue(reason(head + "start = \"07:00\"\nend = \"06:00\"").contains("not before end"))
         XCTAssertTrue(reason(head + "start = \"07:00\"\nend = \"11:00\"\nopens = \"07:30\"").contains("after start"))
         XCTAssertTrue(reason(head + "start = \"07:00\"\nend = \"11:00\"\ncheckout_from = \"11:00\"").contains("both"))
-        XCTAssertTrue(reason(head + "start = \"07:00\"\nend = \"11:00\"\n" + head + "start = \"13:00\"\nend = \"17:00\"").contains("share a name"))
+        XCTAssertTrue(
+            reason(head + "start = \"07:00\"\nend = \"11:00\"\n" + head + "start = \"13:00\"\nend = \"17:00\"").contains(
+                "share a name"))
     }
 }

@@ -57,7 +57,8 @@ final class CaptureKitUnitTests: XCTestCase {
         // A stepwise range is snapped to its steps.
         var range = FrameSize(width: 160, height: 120)
         range.range = (maxWidth: 1920, maxHeight: 1080, stepWidth: 16, stepHeight: 8)
-        let stepped = V4L2Camera.negotiate(offers: [FormatOffer(format: .yuyv, sizes: [range])], options: CaptureOptions(width: 1000, height: 700))
+        let stepped = V4L2Camera.negotiate(
+            offers: [FormatOffer(format: .yuyv, sizes: [range])], options: CaptureOptions(width: 1000, height: 700))
         XCTAssertEqual(stepped?.width, 992)
         XCTAssertEqual(stepped?.height, 696)
 
@@ -68,7 +69,9 @@ final class CaptureKitUnitTests: XCTestCase {
 
     func testBackoffDoublesUpToThirtySeconds() {
         let delays = (0..<10).map { CaptureEngine.backoff(attempt: $0, initial: .milliseconds(500), max: .seconds(30)) }
-        XCTAssertEqual(delays.prefix(7), [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30)])
+        XCTAssertEqual(
+            delays.prefix(7),
+            [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30)])
         XCTAssertTrue(delays.dropFirst(6).allSatisfy { $0 == .seconds(30) })
         XCTAssertEqual(CaptureEngine.backoff(attempt: 10_000, initial: .milliseconds(500), max: .seconds(30)), .seconds(30))
     }
@@ -147,7 +150,8 @@ final class V4L2CameraTests: XCTestCase {
 
         // A YUYV-only camera asked for a size it lacks: YUYV at the nearest size.
         try FakeCamera.add("/dev/video42", formats: FAKE_V4L2_YUYV, sizes: [(320, 240), (640, 480)])
-        let nearest = try await frames(1, from: V4L2Camera(path: "/dev/video42", options: CaptureOptions(width: 352, height: 288)))
+        let nearest = try await frames(
+            1, from: V4L2Camera(path: "/dev/video42", options: CaptureOptions(width: 352, height: 288)))
         XCTAssertEqual(fourcc(FakeCamera.stats("/dev/video42").pixelformat), "YUYV")
         XCTAssertEqual(nearest.first?.width, 320)
         XCTAssertEqual(nearest.first?.height, 240)
@@ -162,7 +166,8 @@ final class V4L2CameraTests: XCTestCase {
         // Each frame is the device's own picture: its stamped number is its sequence number.
         for frame in frames {
             XCTAssertEqual(frame.cameraID, "gate-1")
-            XCTAssertEqual(FakeCamera.stamp(of: frame).map(UInt64.init), frame.deviceSequence, "pixels of frame \(frame.sequence)")
+            XCTAssertEqual(
+                FakeCamera.stamp(of: frame).map(UInt64.init), frame.deviceSequence, "pixels of frame \(frame.sequence)")
             XCTAssertEqual(frame.sequence, frame.deviceSequence, "one session: no offset")
             XCTAssertNotNil(frame.driverTimestamp)
         }
@@ -226,7 +231,7 @@ final class V4L2CameraTests: XCTestCase {
         for _ in 0..<10 { before.append(try await iterator.next()!) }
 
         let attempts = FakeCamera.stats("/dev/video45").open_attempts
-        FakeCamera.setPresent("/dev/video45", false)  // unplugged
+        FakeCamera.setPresent("/dev/video45", false) // unplugged
         // Several reopen attempts fail while it is gone...
         try await eventually("reopen attempts") { FakeCamera.stats("/dev/video45").open_attempts >= attempts + 4 }
         guard case .reconnecting(let error) = camera.state else { return XCTFail("state \(camera.state)") }
@@ -234,7 +239,7 @@ final class V4L2CameraTests: XCTestCase {
         XCTAssertEqual(FakeCamera.stats("/dev/video45").open_fds, 0, "the dead fd was closed")
         XCTAssertEqual(FakeCamera.stats("/dev/video45").mapped_buffers, 0, "its buffers unmapped")
 
-        FakeCamera.setPresent("/dev/video45", true)  // plugged back in
+        FakeCamera.setPresent("/dev/video45", true) // plugged back in
         var after: [Frame] = []
         for _ in 0..<10 { after.append(try await iterator.next()!) }
 
@@ -262,7 +267,7 @@ final class V4L2CameraTests: XCTestCase {
             XCTAssertEqual(FakeCamera.stamp(of: frame).map(UInt64.init), frame.deviceSequence, "the newest frame, intact")
             frames.append(frame.sequence)
             if i == 5 || i == 29 { rss.append(residentBytes()) }
-            try await Task.sleep(for: .milliseconds(60))  // a consumer much slower than 60 fps
+            try await Task.sleep(for: .milliseconds(60)) // a consumer much slower than 60 fps
         }
         let stats = camera.statistics
         XCTAssertGreaterThan(stats.framesSkipped, 30, "frames produced while the consumer was busy were skipped")
@@ -378,7 +383,8 @@ final class VideoSourceTests: XCTestCase {
             if frames.count == 25 { break }
         }
         XCTAssertEqual(frames.count, 25)
-        XCTAssertTrue(zip(frames, frames.dropFirst()).allSatisfy { $1.sequence > $0.sequence }, "sequence keeps going across loops")
+        XCTAssertTrue(
+            zip(frames, frames.dropFirst()).allSatisfy { $1.sequence > $0.sequence }, "sequence keeps going across loops")
         XCTAssertGreaterThanOrEqual(frames.last!.sequence, 24, "it went round more than twice")
         for frame in frames {
             XCTAssertEqual(frame.deviceSequence, frame.sequence % 10, "frame index within the file")

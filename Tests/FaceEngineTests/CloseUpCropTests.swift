@@ -25,7 +25,9 @@ final class CloseUpCropTests: XCTestCase {
     }
 
     /// A copy of `rect` of `image` (clipped), scaled so its longer side is `size` (0: as cut), optionally grey.
-    static func crop(_ image: Image, left: Int, top: Int, right: Int, bottom: Int, size: Int, grey: Bool) throws -> (Image, Double) {
+    static func crop(_ image: Image, left: Int, top: Int, right: Int, bottom: Int, size: Int, grey: Bool) throws -> (
+        Image, Double
+    ) {
         let l = max(0, left), t = max(0, top), r = min(image.width, right), b = min(image.height, bottom)
         let w = r - l, h = b - t
         let src = image.bgrBytes
@@ -46,7 +48,10 @@ final class CloseUpCropTests: XCTestCase {
         let cut = try Image(bgr: out, width: w, height: h)
         guard size > 0 else { return (cut, 1) }
         let scale = Double(size) / Double(max(w, h))
-        return (try cut.resized(width: max(1, Int((Double(w) * scale).rounded())), height: max(1, Int((Double(h) * scale).rounded()))), scale)
+        return (
+            try cut.resized(
+                width: max(1, Int((Double(w) * scale).rounded())), height: max(1, Int((Double(h) * scale).rounded()))), scale
+        )
     }
 
     func testEveryCloseUpCropHasExactlyTheOneTrueFace() throws {
@@ -76,7 +81,7 @@ final class CloseUpCropTests: XCTestCase {
                     for grey in [false, true] {
                         let l, t, r, b: Int
                         if padding < 0 {
-                            (l, t, r, b) = (0, 0, image.width, image.height)  // the full frame
+                            (l, t, r, b) = (0, 0, image.width, image.height) // the full frame
                         } else {
                             let half = side * (1 + 2 * padding) / 2
                             (l, t) = (Int(truthBox.centerX - half), Int(truthBox.centerY - half))
@@ -85,16 +90,20 @@ final class CloseUpCropTests: XCTestCase {
                         let (cropped, scale) = try Self.crop(image, left: l, top: t, right: r, bottom: b, size: size, grey: grey)
                         let cl = max(0, l), ct = max(0, t)
                         func s(_ v: Int, _ o: Int) -> Int { Int((Double(v - o) * scale).rounded()) }
-                        let truth = FaceBox(top: max(0, s(truthBox.top, ct)), right: min(cropped.width, s(truthBox.right, cl)),
-                                            bottom: min(cropped.height, s(truthBox.bottom, ct)), left: max(0, s(truthBox.left, cl)))
+                        let truth = FaceBox(
+                            top: max(0, s(truthBox.top, ct)), right: min(cropped.width, s(truthBox.right, cl)),
+                            bottom: min(cropped.height, s(truthBox.bottom, ct)), left: max(0, s(truthBox.left, cl)))
                         // A face scaled below 20 px is under what res10 resolves at its 300x300 input
                         // (messi5's full frame shrunk to 150 px): not a close-up, not this test's case.
                         if min(truth.width, truth.height) < 20 { continue }
                         let found = try res10.detect(in: cropped)
                         checked += 1
-                        let label = "\(name) padding \(padding < 0 ? "full frame" : "\(Int(padding * 100)) %") size \(size == 0 ? "native" : "\(size)") \(grey ? "grey" : "colour") (\(cropped.width)x\(cropped.height))"
+                        let label =
+                            "\(name) padding \(padding < 0 ? "full frame" : "\(Int(padding * 100)) %") size \(size == 0 ? "native" : "\(size)") \(grey ? "grey" : "colour") (\(cropped.width)x\(cropped.height))"
                         if found.count != 1 || found[0].box.iou(truth) < 0.5 {
-                            failures.append("\(label): \(found.map { "\($0.box) score \($0.score) IoU \(String(format: "%.2f", $0.box.iou(truth)))" }) vs truth \(truth)")
+                            failures.append(
+                                "\(label): \(found.map { "\($0.box) score \($0.score) IoU \(String(format: "%.2f", $0.box.iou(truth)))" }) vs truth \(truth)"
+                            )
                         }
                     }
                 }
@@ -114,8 +123,9 @@ final class CloseUpCropTests: XCTestCase {
         let face = try XCTUnwrap(try hog.detect(in: image).first?.box)
         // Cut inside the face box: forehead to chin, cheek to cheek, nothing around it.
         let inset = face.width / 10
-        let (cropped, _) = try Self.crop(image, left: face.left + inset, top: face.top + inset, right: face.right - inset,
-                                         bottom: face.bottom - inset, size: 200, grey: false)
+        let (cropped, _) = try Self.crop(
+            image, left: face.left + inset, top: face.top + inset, right: face.right - inset,
+            bottom: face.bottom - inset, size: 200, grey: false)
         let found = try res10.detect(in: cropped)
         XCTAssertEqual(found.count, 1, "\(found)")
         for f in found {

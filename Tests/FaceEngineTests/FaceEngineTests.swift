@@ -1,6 +1,6 @@
+import FaceMatch
 import Foundation
 import XCTest
-import FaceMatch
 
 @testable import FaceEngine
 
@@ -73,8 +73,9 @@ final class FaceEngineTests: XCTestCase {
             let faces = try engine.faces(in: image, descriptors: false)
             XCTAssertGreaterThanOrEqual(faces.count, 1, name)
             for f in faces {
-                XCTAssert(f.box.left >= 0 && f.box.top >= 0 && f.box.right <= image.width && f.box.bottom <= image.height,
-                          "\(name): box \(f.box) outside \(image.width)x\(image.height)")
+                XCTAssert(
+                    f.box.left >= 0 && f.box.top >= 0 && f.box.right <= image.width && f.box.bottom <= image.height,
+                    "\(name): box \(f.box) outside \(image.width)x\(image.height)")
                 XCTAssertGreaterThan(f.box.area, 0)
                 XCTAssertEqual(f.landmarks.count, 5)
             }
@@ -88,7 +89,8 @@ final class FaceEngineTests: XCTestCase {
         XCTAssertEqual(face.quality.score, face.score)
         XCTAssertLessThan(abs(face.quality.yaw), 25, "a frontal portrait")
         // Blurring the image must lower the sharpness.
-        let blurred = try image.resized(width: image.width / 8, height: image.height / 8).resized(width: image.width, height: image.height)
+        let blurred = try image.resized(width: image.width / 8, height: image.height / 8).resized(
+            width: image.width, height: image.height)
         let q = try engine.quality(in: blurred, box: face.box, score: face.score, landmarks: face.landmarks)
         XCTAssertLessThan(q.sharpness, face.quality.sharpness / 2)
     }
@@ -96,7 +98,9 @@ final class FaceEngineTests: XCTestCase {
     /// The embedding equals dlib's own pipeline (Python dlib) for the same landmarks and pixels.
     func testDescriptorEqualsDlibReferenceForSameLandmarks() throws {
         let python = Self.root + "/.venv-ref/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("reference venv missing: run scripts/reference-venv.sh") }
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw XCTSkip("reference venv missing: run scripts/reference-venv.sh")
+        }
         for name in ["obama.jpg", "biden.jpg", "astronaut.png"] {
             let image = try Image(contentsOf: try path(name))
             let faces = try engine.faces(in: image)
@@ -106,8 +110,9 @@ final class FaceEngineTests: XCTestCase {
             try image.write(to: png)
             defer { try? FileManager.default.removeItem(atPath: png) }
             let request: [String: Any] = ["image": png, "faces": faces.map { ["landmarks": $0.landmarks.map { [$0.x, $0.y] }] }]
-            let reply = try runPython(python, script: Self.root + "/scripts/reference_descriptor.py",
-                                      input: try JSONSerialization.data(withJSONObject: request))
+            let reply = try runPython(
+                python, script: Self.root + "/scripts/reference_descriptor.py",
+                input: try JSONSerialization.data(withJSONObject: request))
             let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: reply) as? [String: Any])
             let reference = try XCTUnwrap(json["faces"] as? [[Double]])
             XCTAssertEqual(reference.count, faces.count)
@@ -116,7 +121,9 @@ final class FaceEngineTests: XCTestCase {
                 XCTAssertLessThan(d, 1e-4, "\(name): L2 difference from dlib's reference pipeline")
             }
             // face_recognition's own encoding (its HOG box): the box refinement should land close to it.
-            if let fr = json["face_recognition"] as? [[String: Any]], let enc = fr.first?["encoding"] as? [Double], let ours = faces.first?.descriptor {
+            if let fr = json["face_recognition"] as? [[String: Any]], let enc = fr.first?["encoding"] as? [Double],
+                let ours = faces.first?.descriptor
+            {
                 let d = ours.distance(to: FaceDescriptor(enc.map { Float($0) }))
                 print("\(name): distance to face_recognition's own encoding \(d)")
                 XCTAssertLessThan(d, 0.05, "\(name): far from face_recognition's encoding")
@@ -137,8 +144,9 @@ final class FaceEngineTests: XCTestCase {
         let err = errPipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw NSError(domain: "reference", code: Int(p.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: String(decoding: err, as: UTF8.self)])
+            throw NSError(
+                domain: "reference", code: Int(p.terminationStatus),
+                userInfo: [NSLocalizedDescriptionKey: String(decoding: err, as: UTF8.self)])
         }
         return out
     }
@@ -158,7 +166,9 @@ final class FaceEngineTests: XCTestCase {
         let gray = dir + "/gray8-\(UUID().uuidString).png"
         let deep = dir + "/rgb16-\(UUID().uuidString).png"
         try makePNG(path: gray, width: 5, height: 4, bitDepth: 8, colorType: 0) { x, y, _ in [UInt16(x * 40 + y)] }
-        try makePNG(path: deep, width: 5, height: 4, bitDepth: 16, colorType: 2) { x, _, _ in [UInt16(x) * 0x3000, 0x8000, 0xFFFF] }
+        try makePNG(path: deep, width: 5, height: 4, bitDepth: 16, colorType: 2) { x, _, _ in
+            [UInt16(x) * 0x3000, 0x8000, 0xFFFF]
+        }
         defer { try? FileManager.default.removeItem(atPath: gray); try? FileManager.default.removeItem(atPath: deep) }
         let g = try Image(contentsOf: gray)
         XCTAssertEqual(g.width, 5); XCTAssertEqual(g.height, 4)
@@ -173,12 +183,12 @@ final class FaceEngineTests: XCTestCase {
 
     func testExifOrientationIsHonoured() throws {
         let src = try Image(width: 60, height: 20, blue: 255, green: 0, red: 0)
-        try src.paste(try Image(width: 10, height: 20, blue: 0, green: 0, red: 255), x: 0, y: 0)  // red strip at the left
+        try src.paste(try Image(width: 10, height: 20, blue: 0, green: 0, red: 255), x: 0, y: 0) // red strip at the left
         let plain = NSTemporaryDirectory() + "/exif-\(UUID().uuidString).jpg"
         try src.write(to: plain)
         defer { try? FileManager.default.removeItem(atPath: plain) }
         var bytes = [UInt8](try XCTUnwrap(FileManager.default.contents(atPath: plain)))
-        bytes.insert(contentsOf: exifOrientationSegment(6), at: 2)  // after SOI
+        bytes.insert(contentsOf: exifOrientationSegment(6), at: 2) // after SOI
         try Data(bytes).write(to: URL(fileURLWithPath: plain))
         let rotated = try Image(contentsOf: plain)
         XCTAssertEqual(rotated.width, 20, "orientation 6 turns the 60x20 image to 20x60")
@@ -216,7 +226,8 @@ final class FaceEngineTests: XCTestCase {
         try Data(huge).write(to: URL(fileURLWithPath: dir + "/huge.png"))
         expect(dir + "/huge.png", .tooLarge)
         // A PNG with a valid header and garbage data.
-        try Data(huge.prefix(16) + [0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9]).write(to: URL(fileURLWithPath: dir + "/garbage.png"))
+        try Data(huge.prefix(16) + [0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9]).write(
+            to: URL(fileURLWithPath: dir + "/garbage.png"))
         expect(dir + "/garbage.png", .decode)
     }
 
@@ -240,8 +251,10 @@ final class FaceEngineTests: XCTestCase {
     // MARK: helpers
 
     /// A minimal PNG writer (stored zlib blocks), to make gray and 16-bit test images.
-    func makePNG(path: String, width: Int, height: Int, bitDepth: Int, colorType: UInt8,
-                 pixel: (Int, Int, Int) -> [UInt16]) throws {
+    func makePNG(
+        path: String, width: Int, height: Int, bitDepth: Int, colorType: UInt8,
+        pixel: (Int, Int, Int) -> [UInt16]
+    ) throws {
         var raw: [UInt8] = []
         for y in 0..<height {
             raw.append(0)
@@ -288,7 +301,7 @@ final class FaceEngineTests: XCTestCase {
     /// An APP1 Exif segment holding only the Orientation tag (big-endian TIFF).
     func exifOrientationSegment(_ orientation: UInt16) -> [UInt8] {
         var tiff: [UInt8] = Array("MM".utf8) + [0, 42, 0, 0, 0, 8]
-        tiff += [0, 1]  // one IFD entry
+        tiff += [0, 1] // one IFD entry
         tiff += [0x01, 0x12, 0, 3, 0, 0, 0, 1, UInt8(orientation >> 8), UInt8(orientation & 0xFF), 0, 0]
         tiff += [0, 0, 0, 0]
         let body = Array("Exif".utf8) + [0, 0] + tiff

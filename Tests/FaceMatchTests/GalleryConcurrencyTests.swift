@@ -2,6 +2,7 @@ import AttendanceTesting
 import Dispatch
 import Foundation
 import XCTest
+
 @testable import FaceMatch
 
 final class GalleryConcurrencyTests: XCTestCase {

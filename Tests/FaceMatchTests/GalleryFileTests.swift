@@ -1,15 +1,18 @@
 import AttendanceTesting
 import Foundation
 import XCTest
+
 @testable import FaceMatch
 
 final class GalleryFileTests: XCTestCase {
     private func sample(storage: GalleryStorage = .float32) throws -> GallerySnapshot {
         var rng = SplitMix64(state: 99)
         let g = try Gallery(dimension: 128, storage: storage)
-        try g.add((0..<50).map { i in
-            GalleryEntry(student: i % 7 == 0 ? "Nguyễn Văn \(i / 7)" : "s\(i % 19)", embedding: Embedding(rng.gaussianVector(128)))
-        })
+        try g.add(
+            (0..<50).map { i in
+                GalleryEntry(
+                    student: i % 7 == 0 ? "Nguyễn Văn \(i / 7)" : "s\(i % 19)", embedding: Embedding(rng.gaussianVector(128)))
+            })
         return g.snapshot()
     }
 

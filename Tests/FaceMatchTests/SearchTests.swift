@@ -1,6 +1,7 @@
 import AttendanceTesting
 import CSimdKernels
 import XCTest
+
 @testable import FaceMatch
 
 final class SearchTests: XCTestCase {
@@ -36,7 +37,8 @@ final class SearchTests: XCTestCase {
             try forEachSimdLevel { level in
                 for (ki, k) in [1, 2, 5, 16].enumerated() {
                     for (qi, q) in queries.enumerated() {
-                        XCTAssertEqual(try snap.search(Embedding(q), k: k), expected[ki][qi], "\(storage) \(level) k=\(k) q=\(qi)")
+                        XCTAssertEqual(
+                            try snap.search(Embedding(q), k: k), expected[ki][qi], "\(storage) \(level) k=\(k) q=\(qi)")
                     }
                     for batch in [2, 3, 4, 5, 8, 11] {
                         let got = try snap.search(batch: Array(queries.prefix(batch)).map(Embedding.init), k: k)
@@ -90,7 +92,8 @@ final class SearchTests: XCTestCase {
             XCTAssertEqual(got.count, reference.count)
             for i in 0..<got.count {
                 XCTAssertEqual(got[i].distance, reference[i].distance, accuracy: 2e-5)
-                let nearTie = (i > 0 && abs(reference[i].distance - reference[i - 1].distance) < 1e-4)
+                let nearTie =
+                    (i > 0 && abs(reference[i].distance - reference[i - 1].distance) < 1e-4)
                     || (i + 1 < reference.count && abs(reference[i + 1].distance - reference[i].distance) < 1e-4)
                 if !nearTie { XCTAssertEqual(got[i].student, reference[i].student) }
             }
@@ -231,8 +234,10 @@ final class SearchTests: XCTestCase {
         let a: [Float] = [1, 0], b: [Float] = [3, 1], q: [Float] = [1.2, 0.3]
         for storage in GalleryStorage.allCases {
             let g = try Gallery(dimension: 2, storage: storage)
-            try g.add([GalleryEntry(student: "b", embedding: Embedding(b)), GalleryEntry(student: "a", embedding: Embedding(a)),
-                       GalleryEntry(student: "a", embedding: Embedding([0.5, 0.5]))])
+            try g.add([
+                GalleryEntry(student: "b", embedding: Embedding(b)), GalleryEntry(student: "a", embedding: Embedding(a)),
+                GalleryEntry(student: "a", embedding: Embedding([0.5, 0.5])),
+            ])
             let got = try g.snapshot().search(Embedding(q), k: 2)
             XCTAssertEqual(got.map(\.student), ["a", "b"], "\(storage)")
             XCTAssertEqual(got[0].distance, try Embedding.distance(Embedding(q), Embedding(a)), accuracy: 1e-6)

@@ -1,6 +1,7 @@
 import AttendanceTesting
 import CSimdKernels
 import Foundation
+
 @testable import FaceMatch
 
 /// Test data from the shared seeded generator (AttendanceTesting).

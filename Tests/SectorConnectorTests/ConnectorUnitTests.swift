@@ -6,29 +6,40 @@ import XCTest
 final class ConnectorUnitTests: XCTestCase {
     func testClassification() throws {
         let ok = try JSONEncoder().encode(BatchResult(results: [RecordResult(recordID: "a", version: 1, status: .accepted)]))
-        XCTAssertEqual(SectorClient.classify(status: 200, body: ok, retryAfter: nil, expected: 1),
-                       .results([RecordResult(recordID: "a", version: 1, status: .accepted)]))
+        XCTAssertEqual(
+            SectorClient.classify(status: 200, body: ok, retryAfter: nil, expected: 1),
+            .results([RecordResult(recordID: "a", version: 1, status: .accepted)]))
         // A 2xx whose answer does not cover the batch proves nothing: retry.
-        guard case .retryable = SectorClient.classify(status: 200, body: ok, retryAfter: nil, expected: 2) else { return XCTFail() }
-        guard case .retryable = SectorClient.classify(status: 200, body: Data("oops".utf8), retryAfter: nil, expected: 1) else { return XCTFail() }
+        guard case .retryable = SectorClient.classify(status: 200, body: ok, retryAfter: nil, expected: 2) else {
+            return XCTFail()
+        }
+        guard case .retryable = SectorClient.classify(status: 200, body: Data("oops".utf8), retryAfter: nil, expected: 1) else {
+            return XCTFail()
+        }
         // 422 with per-record results is applied record by record; without, the batch is refused.
-        XCTAssertEqual(SectorClient.classify(status: 422, body: ok, retryAfter: nil, expected: 1),
-                       .results([RecordResult(recordID: "a", version: 1, status: .accepted)]))
-        XCTAssertEqual(SectorClient.classify(status: 422, body: Data(#"{"error":"bad"}"#.utf8), retryAfter: nil, expected: 1),
-                       .rejected("HTTP 422: bad"))
+        XCTAssertEqual(
+            SectorClient.classify(status: 422, body: ok, retryAfter: nil, expected: 1),
+            .results([RecordResult(recordID: "a", version: 1, status: .accepted)]))
+        XCTAssertEqual(
+            SectorClient.classify(status: 422, body: Data(#"{"error":"bad"}"#.utf8), retryAfter: nil, expected: 1),
+            .rejected("HTTP 422: bad"))
         for code in [408, 429, 500, 502, 503, 504] {
-            guard case .retryable(_, let after) = SectorClient.classify(status: code, body: Data(), retryAfter: 3, expected: 1) else {
+            guard case .retryable(_, let after) = SectorClient.classify(status: code, body: Data(), retryAfter: 3, expected: 1)
+            else {
                 return XCTFail("\(code) should be retryable")
             }
             XCTAssertEqual(after, 3)
         }
         for code in [400, 401, 403, 404, 409, 413] {
-            guard case .rejected(let reason) = SectorClient.classify(status: code, body: Data(), retryAfter: nil, expected: 1) else {
+            guard case .rejected(let reason) = SectorClient.classify(status: code, body: Data(), retryAfter: nil, expected: 1)
+            else {
                 return XCTFail("\(code) should park")
             }
             XCTAssertTrue(reason.hasPrefix("HTTP \(code)"))
         }
-        guard case .retryable = SectorClient.classify(status: 302, body: Data(), retryAfter: nil, expected: 1) else { return XCTFail() }
+        guard case .retryable = SectorClient.classify(status: 302, body: Data(), retryAfter: nil, expected: 1) else {
+            return XCTFail()
+        }
     }
 
     func testBackoffGrowsWithJitterAndCap() {
@@ -49,18 +60,23 @@ final class ConnectorUnitTests: XCTestCase {
     }
 
     func testEndpointRules() throws {
-        XCTAssertEqual(try SectorClient.recordsURL(endpoint: "https://gw.example/api", allowInsecureHTTP: false),
-                       "https://gw.example/api/v1/attendance-records")
-        XCTAssertEqual(try SectorClient.recordsURL(endpoint: "https://gw.example/", allowInsecureHTTP: false),
-                       "https://gw.example/v1/attendance-records")
+        XCTAssertEqual(
+            try SectorClient.recordsURL(endpoint: "https://gw.example/api", allowInsecureHTTP: false),
+            "https://gw.example/api/v1/attendance-records")
+        XCTAssertEqual(
+            try SectorClient.recordsURL(endpoint: "https://gw.example/", allowInsecureHTTP: false),
+            "https://gw.example/v1/attendance-records")
         XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: "http://gw.example", allowInsecureHTTP: false))
         XCTAssertNoThrow(try SectorClient.recordsURL(endpoint: "http://127.0.0.1:8080", allowInsecureHTTP: true))
         XCTAssertNoThrow(try SectorClient.recordsURL(endpoint: "http://localhost:8080", allowInsecureHTTP: true))
         XCTAssertNoThrow(try SectorClient.recordsURL(endpoint: "http://[::1]:8080", allowInsecureHTTP: true))
         // allow_insecure_http is for a gateway on this box only: plain http to another host stays refused.
-        for host in ["http://gw.example", "http://192.168.1.10:8080", "http://127.0.0.1.evil.example", "http://localhost.example"] {
+        for host in [
+            "http://gw.example", "http://192.168.1.10:8080", "http://127.0.0.1.evil.example", "http://localhost.example",
+        ] {
             XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: host, allowInsecureHTTP: true), host) { error in
-                XCTAssertTrue("\(error)".contains("only for a gateway on this box") || "\(error)".contains("plain http"), "\(error)")
+                XCTAssertTrue(
+                    "\(error)".contains("only for a gateway on this box") || "\(error)".contains("plain http"), "\(error)")
             }
         }
         XCTAssertThrowsError(try SectorClient.recordsURL(endpoint: "ftp://gw.example", allowInsecureHTTP: true))
@@ -128,7 +144,8 @@ final class ConnectorUnitTests: XCTestCase {
         let outbox = MemoryOutbox()
         for r in sampleRecords(7) { try await outbox.add(r) }
         let transport = CountingTransport()
-        let sender = SectorSender(queue: outbox, transport: transport, options: .init(batchSize: 3, backoff: testBackoff, pollInterval: 0.01))
+        let sender = SectorSender(
+            queue: outbox, transport: transport, options: .init(batchSize: 3, backoff: testBackoff, pollInterval: 0.01))
         let task = Task { await sender.run() }
         for _ in 0..<1000 where await outbox.count(.pending) > 0 { try await Task.sleep(nanoseconds: 5_000_000) }
         task.cancel()

@@ -10,7 +10,7 @@ let package = Package(
     name: "AttendanceFuzz",
     platforms: [.macOS(.v14)],
     dependencies: [
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0")
     ],
     targets: [
         .target(name: "AttendanceCore", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),

@@ -36,7 +36,8 @@ public struct SQLiteOutbox: OutboxQueue {
             sql += " ORDER BY record_id, version LIMIT ?"
             args += [max(0, limit)]
             return try Row.fetchAll(db, sql: sql, arguments: args).map { row in
-                OutboxItem(key: RecordKey(recordID: row[0], version: row[1]), payload: Data((row[2] as String).utf8), attempts: row[3])
+                OutboxItem(
+                    key: RecordKey(recordID: row[0], version: row[1]), payload: Data((row[2] as String).utf8), attempts: row[3])
             }
         }
     }
@@ -45,10 +46,11 @@ public struct SQLiteOutbox: OutboxQueue {
         let when = Timestamp.string(at)
         try await dbPool.write { db in
             for k in keys {
-                try db.execute(sql: """
-                    UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = NULL
-                    WHERE record_id = ? AND version = ? AND state <> 'delivered'
-                    """, arguments: [when, k.recordID, k.version])
+                try db.execute(
+                    sql: """
+                        UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = NULL
+                        WHERE record_id = ? AND version = ? AND state <> 'delivered'
+                        """, arguments: [when, k.recordID, k.version])
             }
         }
     }
@@ -56,10 +58,14 @@ public struct SQLiteOutbox: OutboxQueue {
     public func reschedule(_ retries: [OutboxRetry]) async throws {
         try await dbPool.write { db in
             for r in retries {
-                try db.execute(sql: """
-                    UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?
-                    WHERE record_id = ? AND version = ? AND state = 'pending'
-                    """, arguments: [r.attempts, Timestamp.string(r.nextAttemptAt), String(r.error.prefix(500)), r.key.recordID, r.key.version])
+                try db.execute(
+                    sql: """
+                        UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?
+                        WHERE record_id = ? AND version = ? AND state = 'pending'
+                        """,
+                    arguments: [
+                        r.attempts, Timestamp.string(r.nextAttemptAt), String(r.error.prefix(500)), r.key.recordID, r.key.version,
+                    ])
             }
         }
     }
@@ -67,19 +73,22 @@ public struct SQLiteOutbox: OutboxQueue {
     public func park(_ parkings: [OutboxParking]) async throws {
         try await dbPool.write { db in
             for p in parkings {
-                try db.execute(sql: """
-                    UPDATE outbox SET state = 'parked', last_error = ?
-                    WHERE record_id = ? AND version = ? AND state = 'pending'
-                    """, arguments: [String(p.reason.prefix(500)), p.key.recordID, p.key.version])
+                try db.execute(
+                    sql: """
+                        UPDATE outbox SET state = 'parked', last_error = ?
+                        WHERE record_id = ? AND version = ? AND state = 'pending'
+                        """, arguments: [String(p.reason.prefix(500)), p.key.recordID, p.key.version])
             }
         }
     }
 
     public func nextAttemptDate() async throws -> Date? {
         try await dbPool.read { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*), SUM(next_attempt_at IS NULL), MIN(next_attempt_at) FROM outbox WHERE state = 'pending'
-                """)
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*), SUM(next_attempt_at IS NULL), MIN(next_attempt_at) FROM outbox WHERE state = 'pending'
+                    """)
             guard let row, (row[0] as Int) > 0 else { return nil }
             if (row[1] as Int? ?? 0) > 0 { return Date.distantPast }
             guard let next = (row[2] as String?).flatMap(Timestamp.date) else { return Date.distantPast }
@@ -123,13 +132,17 @@ public struct SQLiteOutbox: OutboxQueue {
                 }
             }
             s.oldestPending = try String.fetchOne(db, sql: "SELECT MIN(created_at) FROM outbox WHERE state = 'pending'")
-            s.nextAttempt = try String.fetchOne(db, sql: "SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox WHERE state = 'pending'")
+            s.nextAttempt = try String.fetchOne(
+                db, sql: "SELECT MIN(COALESCE(next_attempt_at, created_at)) FROM outbox WHERE state = 'pending'")
             s.lastDelivered = try String.fetchOne(db, sql: "SELECT MAX(delivered_at) FROM outbox WHERE state = 'delivered'")
-            s.problems = try Row.fetchAll(db, sql: """
-                SELECT record_id, version, state, attempts, last_error FROM outbox
-                WHERE state IN ('pending', 'parked') AND last_error IS NOT NULL
-                ORDER BY COALESCE(next_attempt_at, created_at) DESC LIMIT ?
-                """, arguments: [problemLimit]).map {
+            s.problems = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT record_id, version, state, attempts, last_error FROM outbox
+                    WHERE state IN ('pending', 'parked') AND last_error IS NOT NULL
+                    ORDER BY COALESCE(next_attempt_at, created_at) DESC LIMIT ?
+                    """, arguments: [problemLimit]
+            ).map {
                 Status.Problem(recordID: $0[0], version: $0[1], state: $0[2], attempts: $0[3], error: $0[4])
             }
             return s
@@ -140,13 +153,15 @@ public struct SQLiteOutbox: OutboxQueue {
     @discardableResult
     public func requeueParked() throws -> Int {
         try dbPool.write { db in
-            try db.execute(sql: """
-                UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL
-                WHERE state = 'parked'
-                """)
+            try db.execute(
+                sql: """
+                    UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL
+                    WHERE state = 'parked'
+                    """)
             let n = db.changesCount
             if n > 0 {
-                try AttendanceStore.audit(db, action: "outbox.requeue", subject: nil, detail: "\(n) parked record(s) queued again")
+                try AttendanceStore.audit(
+                    db, action: "outbox.requeue", subject: nil, detail: "\(n) parked record(s) queued again")
             }
             return n
         }
@@ -156,20 +171,25 @@ public struct SQLiteOutbox: OutboxQueue {
 /// Builds the HTTP connector from the config: the endpoint, the token file, timeouts and batch size.
 public enum SectorConnection {
     /// The client and a sender over the store's outbox. Call `client.shutdown()` when done.
-    public static func make(config: AttendanceConfig, store: AttendanceStore, backoff: BackoffPolicy = BackoffPolicy(),
-                            logger: Logger = Logger(label: "sector")) throws -> (SectorSender<SQLiteOutbox>, SectorClient) {
+    public static func make(
+        config: AttendanceConfig, store: AttendanceStore, backoff: BackoffPolicy = BackoffPolicy(),
+        logger: Logger = Logger(label: "sector")
+    ) throws -> (SectorSender<SQLiteOutbox>, SectorClient) {
         let c = config.connector
         guard !c.endpoint.isEmpty else {
             throw ConnectorError.configuration("connector.endpoint is not set in the config (exports still work without it)")
         }
         guard let tokenFile = c.tokenFile else {
-            throw ConnectorError.configuration("connector.token_file is not set: name a file (mode 0600) holding the gateway's token")
+            throw ConnectorError.configuration(
+                "connector.token_file is not set: name a file (mode 0600) holding the gateway's token")
         }
         let token = try BearerToken.load(fromFile: tokenFile)
-        let client = try SectorClient(endpoint: c.endpoint, token: token, timeoutSeconds: c.timeoutSeconds,
-                                      allowInsecureHTTP: c.allowInsecureHTTP, logger: logger)
-        let sender = SectorSender(queue: SQLiteOutbox(store: store, maximumWait: backoff.maximum), transport: client,
-                                  options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
+        let client = try SectorClient(
+            endpoint: c.endpoint, token: token, timeoutSeconds: c.timeoutSeconds,
+            allowInsecureHTTP: c.allowInsecureHTTP, logger: logger)
+        let sender = SectorSender(
+            queue: SQLiteOutbox(store: store, maximumWait: backoff.maximum), transport: client,
+            options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
         return (sender, client)
     }
 }

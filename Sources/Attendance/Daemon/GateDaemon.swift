@@ -44,8 +44,10 @@ public struct GateDaemon: Sendable {
 
     /// Opens the store (or uses `store`), loads the enrolled faces and checks the models, so that a daemon
     /// that cannot work fails here, with one clear message, not in every camera task.
-    public init(config: AttendanceConfig, store: AttendanceStore? = nil, models: ModelPaths = .discover(),
-                options: Options = Options(), logger: Logger = Logger(label: "attendance.serve")) throws {
+    public init(
+        config: AttendanceConfig, store: AttendanceStore? = nil, models: ModelPaths = .discover(),
+        options: Options = Options(), logger: Logger = Logger(label: "attendance.serve")
+    ) throws {
         guard !config.cameras.isEmpty else {
             throw GateDaemonError.configuration("no cameras configured: add a [[camera]] section (see deploy/attendance.toml)")
         }
@@ -72,22 +74,30 @@ public struct GateDaemon: Sendable {
     public func run() async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         for camera in config.cameras {
-            services.append(.init(service: CameraService(daemon: self, camera: camera),
-                                  successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore,
-                                  serviceName: "camera \(camera.id)"))
+            services.append(
+                .init(
+                    service: CameraService(daemon: self, camera: camera),
+                    successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore,
+                    serviceName: "camera \(camera.id)"))
         }
-        services.append(.init(service: LoopService { await faces.run(every: options.galleryPollInterval, logger: logger) },
-                              serviceName: "gallery"))
+        services.append(
+            .init(
+                service: LoopService { await faces.run(every: options.galleryPollInterval, logger: logger) },
+                serviceName: "gallery"))
         services.append(.init(service: LoopService { await retryUnstoredRecords() }, serviceName: "unstored records"))
         services.append(.init(service: LoopService { await retention() }, serviceName: "retention"))
-        services.append(.init(service: LoopService { await systemd() }, successTerminationBehavior: .ignore, serviceName: "systemd"))
+        services.append(
+            .init(service: LoopService { await systemd() }, successTerminationBehavior: .ignore, serviceName: "systemd"))
         if !config.connector.endpoint.isEmpty {
             // The outbox drains to the sector gateway whatever the network does; records wait in SQLite meanwhile.
-            let (sender, client) = try SectorConnection.make(config: config, store: store, logger: Logger(label: "attendance.sector"))
-            services.append(.init(service: LoopService {
-                await sender.run()
-                await client.shutdown()
-            }, serviceName: "sector"))
+            let (sender, client) = try SectorConnection.make(
+                config: config, store: store, logger: Logger(label: "attendance.sector"))
+            services.append(
+                .init(
+                    service: LoopService {
+                        await sender.run()
+                        await client.shutdown()
+                    }, serviceName: "sector"))
         } else {
             logger.notice("connector.endpoint is empty: records stay in the outbox for `attendance sync` or exports")
         }
@@ -95,18 +105,22 @@ public struct GateDaemon: Sendable {
             services.append(.init(service: httpApplication(), serviceName: "metrics"))
         }
         if options.exitWhenDone {
-            services.append(.init(service: LoopService {
-                while !state.allEnded, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
-                // Give a record the store refused one more chance before leaving.
-                _ = await decider.retryUnstored()
-            }, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "done"))
+            services.append(
+                .init(
+                    service: LoopService {
+                        while !state.allEnded, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+                        // Give a record the store refused one more chance before leaving.
+                        _ = await decider.retryUnstored()
+                    }, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "done"))
         }
-        var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var groupConfig = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = .seconds(4)
         // A store call can be inside SQLite's 15 s busy wait, which cancellation cannot cut short; past this
         // limit swift-service-lifecycle aborts the process (and the held records with it).
         groupConfig.maximumCancellationDuration = .seconds(20)
-        logger.info("serving", metadata: ["cameras": "\(config.cameras.map(\.id))", "embeddings": "\(faces.current().snapshot.count)"])
+        logger.info(
+            "serving", metadata: ["cameras": "\(config.cameras.map(\.id))", "embeddings": "\(faces.current().snapshot.count)"])
         do {
             try await ServiceGroup(configuration: groupConfig).run()
         } catch {
@@ -124,8 +138,9 @@ public struct GateDaemon: Sendable {
         if left > 0 {
             let error = await decider.storeError ?? ""
             Counter(label: "attendance_dropped_records_total").increment(by: left)
-            logger.error("stopping with decided records the database never accepted: they are lost",
-                         metadata: ["records": "\(left)", "error": "\(error)"])
+            logger.error(
+                "stopping with decided records the database never accepted: they are lost",
+                metadata: ["records": "\(left)", "error": "\(error)"])
         }
         logger.info("stopped")
     }
@@ -138,9 +153,12 @@ public struct GateDaemon: Sendable {
             if await decider.unstoredCount > 0 {
                 let stored = await decider.retryUnstored()
                 for event in stored {
-                    logger.notice("recorded after the database accepted writes again", metadata: [
-                        "student": "\(store.pseudonym(of: event.studentCode))", "session": "\(event.session)",
-                        "kind": "\(event.kind.rawValue)", "camera": "\(event.camera)"])
+                    logger.notice(
+                        "recorded after the database accepted writes again",
+                        metadata: [
+                            "student": "\(store.pseudonym(of: event.studentCode))", "session": "\(event.session)",
+                            "kind": "\(event.kind.rawValue)", "camera": "\(event.camera)",
+                        ])
                 }
             }
             gauge.record(await decider.unstoredCount)
@@ -155,8 +173,9 @@ public struct GateDaemon: Sendable {
                 let report = try store.purge(config: config)
                 logger.info("retention purge", metadata: ["report": "\(report)"])
                 if report.keptUndelivered > 0 {
-                    logger.warning("records older than privacy.retention_days are kept until the sector database has them",
-                                   metadata: ["records": "\(report.keptUndelivered)"])
+                    logger.warning(
+                        "records older than privacy.retention_days are kept until the sector database has them",
+                        metadata: ["records": "\(report.keptUndelivered)"])
                 }
             } catch {
                 logger.error("retention purge failed", metadata: ["error": "\(error)"])
@@ -182,8 +201,9 @@ public struct GateDaemon: Sendable {
             if hung.isEmpty {
                 notifier.notify("WATCHDOG=1")
             } else {
-                logger.critical("camera pipeline stuck inside one frame: not feeding the watchdog, systemd will restart the daemon",
-                                metadata: ["cameras": "\(hung)"])
+                logger.critical(
+                    "camera pipeline stuck inside one frame: not feeding the watchdog, systemd will restart the daemon",
+                    metadata: ["cameras": "\(hung)"])
             }
             try? await Task.sleep(for: interval / 2)
         }
@@ -208,7 +228,9 @@ public struct GateDaemon: Sendable {
         for c in h.cameras {
             if case let .failed(error) = c.phase { h.problems.append("camera \(c.id) failed: \(error)") }
             if let s = c.unavailableSeconds, s > limit {
-                h.problems.append("camera \(c.id) has delivered no frame for \(Int(s)) s (limit metrics.camera_unavailable_seconds = \(Int(limit)))")
+                h.problems.append(
+                    "camera \(c.id) has delivered no frame for \(Int(s)) s (limit metrics.camera_unavailable_seconds = \(Int(limit)))"
+                )
             }
         }
         if let e = h.storeError {
@@ -238,8 +260,9 @@ public struct GateDaemon: Sendable {
             if !h.healthy { throw HTTPError(.serviceUnavailable, message: h.text) }
             return h.text
         }
-        return Application(router: router, configuration: .init(address: .hostname(config.metrics.bind, port: config.metrics.port)),
-                           logger: Logger(label: "attendance.metrics"))
+        return Application(
+            router: router, configuration: .init(address: .hostname(config.metrics.bind, port: config.metrics.port)),
+            logger: Logger(label: "attendance.metrics"))
     }
 }
 
@@ -275,13 +298,18 @@ public struct GateHealth: Sendable {
             let last = c.secondsSinceLastFrame.map { String(format: "last frame %.1f s ago", $0) } ?? "no frame yet"
             lines.append("camera \(c.id): \(phase); \(c.capture); \(last)")
         }
-        lines.append("store: " + (storeError.map { "refusing writes: \($0)" } ?? "ok")
-                     + "; unstored records \(unstoredRecords); dropped \(droppedRecords)")
+        lines.append(
+            "store: " + (storeError.map { "refusing writes: \($0)" } ?? "ok")
+                + "; unstored records \(unstoredRecords); dropped \(droppedRecords)")
         lines.append("outbox: " + (outboxDepth.map { "\($0) pending" } ?? "unknown"))
-        lines.append("clock: " + (clockProblem == nil ? "trusted" : "NOT trusted") + "; "
-                     + (clockSynchronised ? "synchronised" : "not synchronised (kernel STA_UNSYNC: no NTP since boot)"))
-        lines.append("gallery: \(embeddings) embedding(s)"
-                     + (unreadableEmbeddings.isEmpty ? "" : "; unreadable enrolments of \(unreadableEmbeddings.joined(separator: ", ")) (see `attendance students`)"))
+        lines.append(
+            "clock: " + (clockProblem == nil ? "trusted" : "NOT trusted") + "; "
+                + (clockSynchronised ? "synchronised" : "not synchronised (kernel STA_UNSYNC: no NTP since boot)"))
+        lines.append(
+            "gallery: \(embeddings) embedding(s)"
+                + (unreadableEmbeddings.isEmpty
+                    ? ""
+                    : "; unreadable enrolments of \(unreadableEmbeddings.joined(separator: ", ")) (see `attendance students`)"))
         return lines.joined(separator: "\n") + "\n"
     }
 }
@@ -327,11 +355,14 @@ struct CameraService: Service {
         }
         let source = try CameraSource.make(camera.source, cameraID: camera.id, options: options, logger: daemon.logger)
         daemon.state.started(camera.id, source: source)
-        let pipeline = CameraPipeline(camera: camera, rules: RecognitionRules(daemon.config.recognition), models: daemon.models,
-                                      faces: daemon.faces, decider: daemon.decider, clock: clock, privacy: daemon.config.privacy,
-                                      logger: daemon.logger, monitor: daemon.state)
+        let pipeline = CameraPipeline(
+            camera: camera, rules: RecognitionRules(daemon.config.recognition), models: daemon.models,
+            faces: daemon.faces, decider: daemon.decider, clock: clock, privacy: daemon.config.privacy,
+            logger: daemon.logger, monitor: daemon.state)
         let stats = try await pipeline.run(source: source, onEvent: daemon.options.onEvent)
-        daemon.logger.info("camera finished", metadata: ["camera": "\(camera.id)", "frames": "\(stats.frames)", "decisions": "\(stats.decisions)"])
+        daemon.logger.info(
+            "camera finished",
+            metadata: ["camera": "\(camera.id)", "frames": "\(stats.frames)", "decisions": "\(stats.decisions)"])
     }
 }
 

@@ -22,7 +22,8 @@ public enum GateMetrics {
         "attendance_unstored_records": "Decided records held in memory because the database refused them.",
         "attendance_dropped_records_total": "Decided records given up (memory queue full, or dropped at shutdown).",
         "attendance_clock_refusals_total": "Decisions not recorded because the clock could not be trusted.",
-        "attendance_clock_trusted": "1 while the clock can date records (not behind the high-water mark, not before the release), else 0.",
+        "attendance_clock_trusted":
+            "1 while the clock can date records (not behind the high-water mark, not before the release), else 0.",
         "attendance_clock_synchronized": "1 while the kernel reports the clock synchronised (no STA_UNSYNC), else 0.",
         "attendance_cameras_unavailable": "Cameras failed or delivering no frames for longer than the health limit.",
     ]
@@ -31,33 +32,41 @@ public enum GateMetrics {
 /// swift-metrics' factory for the Prometheus registry, giving each metric its help text from `GateMetrics.help`.
 public struct GateMetricsFactory: MetricsFactory {
     public let registry: PrometheusCollectorRegistry
-    let buckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-                               .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)]
+    let buckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
 
     public init(registry: PrometheusCollectorRegistry) { self.registry = registry }
 
     func descriptor(_ label: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: label, unitName: "", helpText: GateMetrics.help[label] ?? label.replacingOccurrences(of: "_", with: " "))
+        MetricNameDescriptor(
+            metricName: label, unitName: "", helpText: GateMetrics.help[label] ?? label.replacingOccurrences(of: "_", with: " "))
     }
 
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
-        dimensions.isEmpty ? registry.makeCounter(descriptor: descriptor(label))
+        dimensions.isEmpty
+            ? registry.makeCounter(descriptor: descriptor(label))
             : registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
     public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
-        dimensions.isEmpty ? registry.makeCounter(descriptor: descriptor(label))
+        dimensions.isEmpty
+            ? registry.makeCounter(descriptor: descriptor(label))
             : registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
-        dimensions.isEmpty ? registry.makeGauge(descriptor: descriptor(label))
+        dimensions.isEmpty
+            ? registry.makeGauge(descriptor: descriptor(label))
             : registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
     }
     public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-        dimensions.isEmpty ? registry.makeGauge(descriptor: descriptor(label))
+        dimensions.isEmpty
+            ? registry.makeGauge(descriptor: descriptor(label))
             : registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
     }
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-        dimensions.isEmpty ? registry.makeDurationHistogram(descriptor: descriptor(label), buckets: buckets)
+        dimensions.isEmpty
+            ? registry.makeDurationHistogram(descriptor: descriptor(label), buckets: buckets)
             : registry.makeDurationHistogram(descriptor: descriptor(label), labels: dimensions, buckets: buckets)
     }
     public func destroyCounter(_ handler: any CounterHandler) {

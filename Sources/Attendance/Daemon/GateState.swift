@@ -41,18 +41,24 @@ public final class GateState: @unchecked Sendable {
     }
 
     func started(_ id: String, source: any FrameSource) {
-        update(id) { $0.phase = .running; $0.source = source; $0.startedAt = .now }
+        update(id) {
+            $0.phase = .running; $0.source = source; $0.startedAt = .now
+        }
     }
 
     func frameStarted(_ id: String) {
         let now = ContinuousClock.now
-        update(id) { $0.firstFrame = true; $0.lastFrame = now; $0.busySince = now }
+        update(id) {
+            $0.firstFrame = true; $0.lastFrame = now; $0.busySince = now
+        }
     }
 
     func frameFinished(_ id: String) { update(id) { $0.busySince = nil } }
 
     func ended(_ id: String, failure: String?) {
-        update(id) { $0.phase = failure.map(CameraPhase.failed) ?? .ended; $0.busySince = nil }
+        update(id) {
+            $0.phase = failure.map(CameraPhase.failed) ?? .ended; $0.busySince = nil
+        }
     }
 
     /// One camera as /health shows it.
@@ -91,8 +97,9 @@ public final class GateState: @unchecked Sendable {
                     if !streaming || silent > 10 { unavailable = silent }
                 }
             }
-            return CameraReport(id: id, phase: c.phase, capture: capture,
-                                secondsSinceLastFrame: c.lastFrame.map { (now - $0).seconds }, unavailableSeconds: unavailable)
+            return CameraReport(
+                id: id, phase: c.phase, capture: capture,
+                secondsSinceLastFrame: c.lastFrame.map { (now - $0).seconds }, unavailableSeconds: unavailable)
         }
     }
 
@@ -115,7 +122,10 @@ public final class GateState: @unchecked Sendable {
     public var allEnded: Bool {
         lock.lock(); defer { lock.unlock() }
         return cameras.values.allSatisfy { c in
-            switch c.phase { case .ended, .failed: true; default: false }
+            switch c.phase {
+            case .ended, .failed: true;
+            default: false
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 import AttendanceCore
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// sd_notify(3) without libsystemd: one datagram to the socket systemd names in $NOTIFY_SOCKET.

@@ -1,8 +1,8 @@
 import AttendanceCore
+import CaptureKit
 import FaceEngine
 import Foundation
 import GRDB
-import CaptureKit
 import Logging
 
 /// The embedded default: a demo school with three students, two of them enrolled, and a
@@ -26,12 +26,14 @@ public struct GateDemo: Sendable {
     /// enrolled) at 07:06 -> an unknown face; obama3 (An again) at 07:10 -> already recorded.
     /// Bình never passes -> absent.
     public static func script(samples: String) -> ReplayScript {
-        ReplayScript(duration: 19, passages: [
-            .init(image: samples + "/obama2.jpg", from: 1.0, to: 3.5),
-            .init(image: samples + "/biden.jpg", from: 7.0, to: 9.5),
-            .init(image: samples + "/astronaut.png", from: 11.0, to: 13.5),
-            .init(image: samples + "/obama3.jpg", from: 15.0, to: 17.5),
-        ])
+        ReplayScript(
+            duration: 19,
+            passages: [
+                .init(image: samples + "/obama2.jpg", from: 1.0, to: 3.5),
+                .init(image: samples + "/biden.jpg", from: 7.0, to: 9.5),
+                .init(image: samples + "/astronaut.png", from: 11.0, to: 13.5),
+                .init(image: samples + "/obama3.jpg", from: 15.0, to: 17.5),
+            ])
     }
 
     public static let replayStartTime = LocalTime(hour: 6, minute: 55)
@@ -44,8 +46,10 @@ public struct GateDemo: Sendable {
     public let replayStart: Date
 
     /// Creates (afresh) the demo database, roster, consents, enrolments and video under `directory`.
-    public static func prepare(directory: String, samples: String, models: ModelPaths, day: LocalDate? = nil,
-                               cameras: Int = 1) throws -> GateDemo {
+    public static func prepare(
+        directory: String, samples: String, models: ModelPaths, day: LocalDate? = nil,
+        cameras: Int = 1
+    ) throws -> GateDemo {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for f in ["demo.sqlite", "demo.sqlite-wal", "demo.sqlite-shm", "demo.sqlite.key"] {
@@ -55,9 +59,9 @@ public struct GateDemo: Sendable {
         config.school.code = "79-DEMO"
         config.school.name = "Trường THCS Demo"
         config.database.path = directory + "/demo.sqlite"
-        config.schedule.schoolDays = Array(1...7)  // the demo runs on any day
+        config.schedule.schoolDays = Array(1...7) // the demo runs on any day
         config.schedule.sessions = [
-            .init(name: "morning", start: "07:00", end: "11:15", opens: "06:00", checkoutFrom: "11:00", checkoutUntil: "11:45"),
+            .init(name: "morning", start: "07:00", end: "11:15", opens: "06:00", checkoutFrom: "11:00", checkoutUntil: "11:45")
         ]
         let tz = TimeZone(identifier: config.school.timezone)!
         let day = day ?? LocalDate(Date(), in: tz)
@@ -71,8 +75,9 @@ public struct GateDemo: Sendable {
         let engine = try FaceEngine(models: models)
         let enroller = Enroller(store: store, recognition: config.recognition)
         for (code, photo) in enrolments {
-            try store.recordConsent(student: code, guardian: "Phụ huynh \(code.suffix(3))", relation: "mother",
-                                    date: day, childAgreed: true, source: "demo")
+            try store.recordConsent(
+                student: code, guardian: "Phụ huynh \(code.suffix(3))", relation: "mother",
+                date: day, childAgreed: true, source: "demo")
             let outcomes = try enroller.enrol(student: code, photos: [samples + "/" + photo], engine: engine)
             guard outcomes.allSatisfy(\.accepted) else {
                 throw StoreError.invalid("demo enrolment of \(photo) was rejected: \(outcomes.compactMap(\.rejection))")
@@ -81,25 +86,32 @@ public struct GateDemo: Sendable {
         if !fm.fileExists(atPath: video) {
             try script(samples: samples).write(to: video, engine: engine)
         }
-        return GateDemo(directory: directory, config: config, video: video, day: day,
-                        replayStart: day.at(replayStartTime, in: tz))
+        return GateDemo(
+            directory: directory, config: config, video: video, day: day,
+            replayStart: day.at(replayStartTime, in: tz))
     }
 }
 
 extension GateDemo {
     /// The demo's config as a TOML file for `attendance serve --config` (metrics on a free port).
     public func configTOML() -> String {
-        func q(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        func q(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
         var lines = [
-            "[school]", "code = \(q(config.school.code))", "name = \(q(config.school.name))", "timezone = \(q(config.school.timezone))",
+            "[school]", "code = \(q(config.school.code))", "name = \(q(config.school.name))",
+            "timezone = \(q(config.school.timezone))",
             "", "[database]", "path = \(q(config.database.path))",
             "", "[schedule]", "school_days = [\(config.schedule.schoolDays.map(String.init).joined(separator: ", "))]",
-            "late_after_minutes = \(config.schedule.lateAfterMinutes)", "absent_after_minutes = \(config.schedule.absentAfterMinutes)",
+            "late_after_minutes = \(config.schedule.lateAfterMinutes)",
+            "absent_after_minutes = \(config.schedule.absentAfterMinutes)",
         ]
         for s in config.schedule.sessions {
             lines += ["", "[[schedule.session]]", "name = \(q(s.name))", "start = \(q(s.start))", "end = \(q(s.end))"]
             if let o = s.opens { lines.append("opens = \(q(o))") }
-            if let f = s.checkoutFrom, let u = s.checkoutUntil { lines += ["checkout_from = \(q(f))", "checkout_until = \(q(u))"] }
+            if let f = s.checkoutFrom, let u = s.checkoutUntil {
+                lines += ["checkout_from = \(q(f))", "checkout_until = \(q(u))"]
+            }
         }
         for c in config.cameras {
             lines += ["", "[[camera]]", "id = \(q(c.id))", "source = \(q(c.source))", "direction = \(q(c.direction))"]
@@ -113,8 +125,10 @@ extension GateDemo {
     /// Replays the demo video through the gate daemon itself (one pipeline per configured camera, all at
     /// once, as fast as frames can be processed; times come from the frame numbers, not the clock), with
     /// metrics off, until every camera has ended. Returns each camera's statistics.
-    public func replay(store: AttendanceStore, models: ModelPaths, logger: Logger,
-                       onEvent: @escaping @Sendable (PipelineEvent) -> Void = { _ in }) async throws -> [PipelineStatistics] {
+    public func replay(
+        store: AttendanceStore, models: ModelPaths, logger: Logger,
+        onEvent: @escaping @Sendable (PipelineEvent) -> Void = { _ in }
+    ) async throws -> [PipelineStatistics] {
         var config = self.config
         config.metrics.enabled = false
         let collected = CollectedStatistics()

@@ -65,16 +65,20 @@ public struct CameraPipeline: Sendable {
     /// Told when each frame starts and ends (the daemon's health and watchdog).
     public let monitor: GateState?
 
-    public init(camera: AttendanceConfig.Camera, rules: RecognitionRules, models: ModelPaths, faces: EnrolledFaces,
-                decider: AttendanceDecider, clock: PipelineClock, privacy: AttendanceConfig.Privacy, logger: Logger,
-                monitor: GateState? = nil) {
+    public init(
+        camera: AttendanceConfig.Camera, rules: RecognitionRules, models: ModelPaths, faces: EnrolledFaces,
+        decider: AttendanceDecider, clock: PipelineClock, privacy: AttendanceConfig.Privacy, logger: Logger,
+        monitor: GateState? = nil
+    ) {
         self.camera = camera; self.rules = rules; self.models = models; self.faces = faces
         self.decider = decider; self.clock = clock; self.privacy = privacy; self.logger = logger; self.monitor = monitor
     }
 
     /// Runs until the source ends or the task is cancelled. Errors of single frames are
     /// logged and counted, never fatal; only a source that cannot be opened at all throws.
-    public func run(source: some FrameSource, onEvent: @Sendable (PipelineEvent) -> Void = { _ in }) async throws -> PipelineStatistics {
+    public func run(source: some FrameSource, onEvent: @Sendable (PipelineEvent) -> Void = { _ in }) async throws
+        -> PipelineStatistics
+    {
         let engine = try FaceEngine(models: models)
         let tracker = FaceTracker(rules: rules)
         let dims: [(String, String)] = [("camera", camera.id)]
@@ -86,7 +90,9 @@ public struct CameraPipeline: Sendable {
         let droppedCounter = Counter(label: "attendance_dropped_frames_total", dimensions: dims)
         let clockRefusals = Counter(label: "attendance_clock_refusals_total", dimensions: dims)
         let storeFailures = Counter(label: "attendance_store_failures_total", dimensions: dims)
-        let stageTimer = { (stage: String) in Metrics.Timer(label: "attendance_stage_seconds", dimensions: dims + [("stage", stage)]) }
+        let stageTimer = { (stage: String) in
+            Metrics.Timer(label: "attendance_stage_seconds", dimensions: dims + [("stage", stage)])
+        }
         let detectTimer = stageTimer("detect"), landmarksTimer = stageTimer("landmarks"), embedTimer = stageTimer("embed")
         let searchTimer = stageTimer("search"), storeTimer = stageTimer("store")
         let latencyTimer = Metrics.Timer(label: "attendance_decision_latency_seconds", dimensions: dims)
@@ -137,24 +143,37 @@ public struct CameraPipeline: Sendable {
                         }
                         let quality = try engine.quality(in: image, box: face.box, score: face.score, landmarks: points)
                         guard tracker.wantsEmbedding(track: id, quality: quality) else {
-                            logger.trace("face not embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
-                                                                         "sharpness": "\(quality.sharpness)", "yaw": "\(quality.yaw)"])
+                            logger.trace(
+                                "face not embedded",
+                                metadata: [
+                                    "camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
+                                    "sharpness": "\(quality.sharpness)", "yaw": "\(quality.yaw)",
+                                ])
                             continue
                         }
-                        let descriptor = try timed(&stats.embedTime, embedTimer) { try engine.descriptor(in: image, landmarks: points) }
+                        let descriptor = try timed(&stats.embedTime, embedTimer) {
+                            try engine.descriptor(in: image, landmarks: points)
+                        }
                         stats.embeddings += 1
                         let index = faces.current()
                         let best = try timed(&stats.searchTime, searchTimer) { try index.best(descriptor.values) }
-                        if let best, best.distance < rules.threshold { matchesCounter.increment() }
-                        logger.debug("face embedded", metadata: ["camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
-                                                                 "best": "\(best.map { "\(decider.store.pseudonym(of: $0.student)) \($0.distance) margin \($0.margin)" } ?? "none")"])
-                        switch tracker.vote(track: id, best: best, nearestOther: best.flatMap { index.nearestOther[$0.student] }) {
+                        if let best, rules.sameFace(best.distance) { matchesCounter.increment() }
+                        logger.debug(
+                            "face embedded",
+                            metadata: [
+                                "camera": "\(camera.id)", "track": "\(id)", "size": "\(quality.boxSize)",
+                                "best":
+                                    "\(best.map { "\(decider.store.pseudonym(of: $0.student)) \($0.distance) margin \($0.margin)" } ?? "none")",
+                            ])
+                        switch tracker.vote(track: id, best: best, nearestOther: best.flatMap { index.nearestOther[$0.student] })
+                        {
                         case let .decided(student, distance, margin, _)?:
                             let t0 = ContinuousClock.now
                             let result: DecisionResult
                             do {
-                                result = try await decider.decide(student: student, distance: distance, at: wallTime,
-                                                                  camera: camera.id, direction: camera.direction)
+                                result = try await decider.decide(
+                                    student: student, distance: distance, at: wallTime,
+                                    camera: camera.id, direction: camera.direction)
                             } catch {
                                 // Not stored (database busy, disk full): let the track decide again on its next votes.
                                 tracker.reopen(track: id)
@@ -167,18 +186,25 @@ public struct CameraPipeline: Sendable {
                                 decisionsCounter.increment()
                                 let latency = ContinuousClock.now - (firstSeenReal[id] ?? t0)
                                 latencyTimer.recordNanoseconds(Int64(latency / .nanoseconds(1)))
-                                logger.info("recorded", metadata: ["student": "\(decider.store.pseudonym(of: student))", "status": "\(event.status.rawValue)",
-                                                                   "session": "\(event.session)", "kind": "\(event.kind.rawValue)",
-                                                                   "camera": "\(camera.id)"])
+                                logger.info(
+                                    "recorded",
+                                    metadata: [
+                                        "student": "\(decider.store.pseudonym(of: student))",
+                                        "status": "\(event.status.rawValue)",
+                                        "session": "\(event.session)", "kind": "\(event.kind.rawValue)",
+                                        "camera": "\(camera.id)",
+                                    ])
                                 onEvent(.recorded(event, decisionLatency: latency))
                                 if rules.learnFromGate {
                                     // For the teacher to approve (`attendance sightings`); a failure here costs nothing recorded.
                                     do {
-                                        try decider.store.proposeSighting(student: student, embedding: descriptor.values, distance: distance,
-                                                                          margin: margin, camera: camera.id, at: wallTime,
-                                                                          maxPerStudent: rules.maxEmbeddings)
+                                        try decider.store.proposeSighting(
+                                            student: student, embedding: descriptor.values, distance: distance,
+                                            margin: margin, camera: camera.id, at: wallTime,
+                                            maxPerStudent: rules.maxEmbeddings)
                                     } catch {
-                                        logger.warning("gate sighting not kept", metadata: ["camera": "\(camera.id)", "error": "\(error)"])
+                                        logger.warning(
+                                            "gate sighting not kept", metadata: ["camera": "\(camera.id)", "error": "\(error)"])
                                     }
                                 }
                             } else {
@@ -186,12 +212,17 @@ public struct CameraPipeline: Sendable {
                                 case .queued:
                                     storeFailures.increment()
                                     let error = await decider.storeError ?? ""
-                                    logger.error("decided, but the database refused the record: held in memory, retried until it is stored",
-                                                 metadata: ["student": "\(decider.store.pseudonym(of: student))", "camera": "\(camera.id)",
-                                                            "error": "\(error)"])
+                                    logger.error(
+                                        "decided, but the database refused the record: held in memory, retried until it is stored",
+                                        metadata: [
+                                            "student": "\(decider.store.pseudonym(of: student))", "camera": "\(camera.id)",
+                                            "error": "\(error)",
+                                        ])
                                 case let .clockUntrusted(problem):
                                     clockRefusals.increment()
-                                    logger.error("not recorded: the clock cannot be trusted", metadata: ["camera": "\(camera.id)", "problem": "\(problem)"])
+                                    logger.error(
+                                        "not recorded: the clock cannot be trusted",
+                                        metadata: ["camera": "\(camera.id)", "problem": "\(problem)"])
                                 default: break
                                 }
                                 onEvent(.skipped(student: student, camera: camera.id, result: result))
@@ -205,16 +236,21 @@ public struct CameraPipeline: Sendable {
                             break
                         }
                     } catch let error as CancellationError {
-                      throw error
+                        throw error
                     } catch {
-                      logger.warning("face skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(frame.sequence)",
-                                                             "track": "\(id)", "error": "\(error)"])
+                        logger.warning(
+                            "face skipped",
+                            metadata: [
+                                "camera": "\(camera.id)", "sequence": "\(frame.sequence)",
+                                "track": "\(id)", "error": "\(error)",
+                            ])
                     }
                 }
             } catch let error as CancellationError {
                 throw error
             } catch {
-                logger.warning("frame skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(frame.sequence)", "error": "\(error)"])
+                logger.warning(
+                    "frame skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(frame.sequence)", "error": "\(error)"])
             }
         }
         stats.wallTime = ContinuousClock.now - clockStart
@@ -320,13 +356,16 @@ public final class EnrolledFaces: Sendable {
                     let index = current()
                     logger.info("gallery loaded", metadata: ["version": "\(loaded)", "embeddings": "\(index.snapshot.count)"])
                     for student in index.unreadable {
-                        logger.error("an enrolment of this student cannot be opened (damaged row?): skipped; re-enrol the student",
-                                     metadata: ["student": "\(store.pseudonym(of: student))"])
+                        logger.error(
+                            "an enrolment of this student cannot be opened (damaged row?): skipped; re-enrol the student",
+                            metadata: ["student": "\(store.pseudonym(of: student))"])
                     }
                     // The change may have been an erasure: fold the WAL back so its old pages go (the CLI's own
                     // checkpoint can fail while this process reads).
                     do { try store.compact() } catch {
-                        logger.warning("checkpoint after a gallery change failed; retrying at the next change", metadata: ["error": "\(error)"])
+                        logger.warning(
+                            "checkpoint after a gallery change failed; retrying at the next change",
+                            metadata: ["error": "\(error)"])
                     }
                 }
             } catch {

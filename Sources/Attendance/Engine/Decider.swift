@@ -51,7 +51,9 @@ public actor AttendanceDecider {
     /// The store's last write error, nil once a write succeeded again.
     public private(set) var storeError: String?
 
-    public func decide(student: String, distance: Float, at time: Date, camera: String, direction: String) throws -> DecisionResult {
+    public func decide(student: String, distance: Float, at time: Date, camera: String, direction: String) throws
+        -> DecisionResult
+    {
         if let last = lastRecorded[student], time.timeIntervalSince(last) >= 0, time.timeIntervalSince(last) < cooldown {
             return .coolingDown
         }
@@ -61,8 +63,9 @@ public actor AttendanceDecider {
         guard try store.hasActiveConsent(student: student) else { return .noConsent }
         let classCode = s.classCode
         guard let slot = schedule.slot(at: time, classCode: classCode, direction: direction) else { return .outsideSchedule }
-        let event = NewAttendanceEvent(studentCode: student, schoolDay: slot.day, session: slot.session, kind: slot.kind,
-                                       status: slot.status, occurredAt: time, camera: camera, distance: distance)
+        let event = NewAttendanceEvent(
+            studentCode: student, schoolDay: slot.day, session: slot.session, kind: slot.kind,
+            status: slot.status, occurredAt: time, camera: camera, distance: distance)
         if unstored.contains(where: { $0.sameRecord(as: event) }) { return .alreadyRecorded }
         if !unstored.isEmpty {
             // The store is refusing writes: join the queue rather than wait out another busy timeout per face
@@ -75,7 +78,7 @@ public actor AttendanceDecider {
         } catch let problem as ClockProblem {
             return .clockUntrusted(problem)
         } catch StoreError.unknownStudent {
-            return .notOnRoster  // erased between the read above and the write
+            return .notOnRoster // erased between the read above and the write
         } catch let error as DatabaseError {
             // The store refuses writes (SQLITE_FULL, BUSY, IOERR, READONLY): keep the decision, retry later.
             storeFailures += 1

@@ -22,8 +22,10 @@ extension AttendanceStore {
         }
         guard previous != hash else { return false }
         try dbPool.write { db in
-            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('config_sha256', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                           arguments: [hash])
+            try db.execute(
+                sql:
+                    "INSERT INTO meta(key, value) VALUES ('config_sha256', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [hash])
         }
         try audit(action: "config.change", subject: path, detail: "sha256 \(previous ?? "none") -> \(hash)")
         return true

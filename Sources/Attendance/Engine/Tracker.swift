@@ -188,14 +188,16 @@ public final class FaceTracker {
         let accepted = best.flatMap { m in rules.accepts(m, nearestOther: nearestOther) ? m : nil }
         if case let .decided(student, _, _, _)? = tracks[i].outcome {
             // A decided track is verified now and then: a different face in the box starts a new track.
-            guard accepted?.student != student, best?.student != student || (best?.distance ?? .infinity) >= rules.threshold else { return nil }
+            guard accepted?.student != student, best?.student != student || !rules.sameFace(best?.distance ?? .infinity) else {
+                return nil
+            }
             let box = tracks[i].box, seen = tracks[i].lastSeen
             tracks[i] = Track(id: nextID, box: box, firstSeen: seen, lastSeen: seen)
             nextID += 1
             tracks[i].framesSinceEmbedding = 0
         }
         tracks[i].votes.append(accepted)
-        if let b = best, b.distance < rules.threshold { tracks[i].nearMatch = true }
+        if let b = best, rules.sameFace(b.distance) { tracks[i].nearMatch = true }
         let votes = tracks[i].votes
         if let student = accepted?.student {
             let agreeing = votes.compactMap { $0 }.filter { $0.student == student }
@@ -203,7 +205,8 @@ public final class FaceTracker {
             if agreeing.count >= rules.requiredVotes(nearestOther: nearestOther) && agreeing.count > others {
                 let bestDistance = agreeing.map(\.distance).min()!
                 let margin = agreeing.map(\.margin).min()!
-                tracks[i].outcome = .decided(student: student, distance: bestDistance, margin: margin, firstSeen: tracks[i].firstSeen)
+                tracks[i].outcome = .decided(
+                    student: student, distance: bestDistance, margin: margin, firstSeen: tracks[i].firstSeen)
                 return tracks[i].outcome
             }
         }

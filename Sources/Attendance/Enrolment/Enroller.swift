@@ -46,8 +46,10 @@ public struct Enroller: Sendable {
     }
 
     /// Enrols from faces already detected (photos, or frames from a camera).
-    public func enrol(student: String, detected: [(source: String, faces: Result<[Face], EnrolmentRejection>)],
-                      force: Bool = false) throws -> [PhotoOutcome] {
+    public func enrol(
+        student: String, detected: [(source: String, faces: Result<[Face], EnrolmentRejection>)],
+        force: Bool = false
+    ) throws -> [PhotoOutcome] {
         try checkEligible(student)
         let all = try store.allEmbeddings()
         let others = all.filter { $0.student != student }
@@ -74,14 +76,19 @@ public struct Enroller: Sendable {
                     outcomes.append(PhotoOutcome(source: source, rejection: why, quality: faces.first?.quality, forced: false))
                 case .success(let face):
                     if existing + accepted.count >= recognition.maxEmbeddingsPerStudent {
-                        outcomes.append(PhotoOutcome(source: source, rejection: .limitReached(recognition.maxEmbeddingsPerStudent),
-                                                     quality: face.quality, forced: false))
+                        outcomes.append(
+                            PhotoOutcome(
+                                source: source, rejection: .limitReached(recognition.maxEmbeddingsPerStudent),
+                                quality: face.quality, forced: false))
                         continue
                     }
                     let embedding = face.descriptor!.values
                     own.append(embedding)
-                    accepted.append((embedding, Self.qualityJSON(face.quality, forced: forced),
-                                     (forced ? "forced:" : "") + "photo:" + name))
+                    accepted.append(
+                        (
+                            embedding, Self.qualityJSON(face.quality, forced: forced),
+                            (forced ? "forced:" : "") + "photo:" + name
+                        ))
                     outcomes.append(PhotoOutcome(source: source, rejection: nil, quality: face.quality, forced: forced))
                 }
             }
@@ -98,9 +105,11 @@ public struct Enroller: Sendable {
         let (sighting, embedding) = try store.sightingEmbedding(id: id)
         try checkEligible(sighting.student)
         let all = try store.allEmbeddings()
-        if !force, let why = EnrolmentGate(recognition: recognition).identityProblem(
-            embedding, others: all.filter { $0.student != sighting.student },
-            own: all.filter { $0.student == sighting.student }.map(\.embedding)) {
+        if !force,
+            let why = EnrolmentGate(recognition: recognition).identityProblem(
+                embedding, others: all.filter { $0.student != sighting.student },
+                own: all.filter { $0.student == sighting.student }.map(\.embedding))
+        {
             return why
         }
         try store.promoteSighting(id: id, maxPerStudent: recognition.maxEmbeddingsPerStudent)

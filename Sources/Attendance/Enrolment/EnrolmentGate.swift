@@ -36,7 +36,8 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
         case let .unlikeOwnPhotos(distance, threshold):
             return "does not look like this student's other photos (distance \(f(distance)), at most \(f(threshold)) expected): "
                 + "a photo of someone else? Check; if it is right, enrol it anyway (force)"
-        case .limitReached(let n): return "the student already has \(n) enrolled faces (the limit); `attendance unenrol` first to replace them"
+        case .limitReached(let n):
+            return "the student already has \(n) enrolled faces (the limit); `attendance unenrol` first to replace them"
         case .noDescriptor: return "the face could not be measured"
         }
     }
@@ -71,8 +72,10 @@ public struct EnrolmentGate: Sendable {
     static let backgroundFaceRatio: Float = 0.35
 
     /// The face to enrol, or why not. `others`: every other student's embeddings; `own`: this student's.
-    public func assess(faces: [Face], others: [(student: String, embedding: [Float])], own: [[Float]],
-                       force: Bool) -> Result<Face, EnrolmentRejection> {
+    public func assess(
+        faces: [Face], others: [(student: String, embedding: [Float])], own: [[Float]],
+        force: Bool
+    ) -> Result<Face, EnrolmentRejection> {
         let largest: Face
         switch quality(faces) {
         case .failure(let why): return .failure(why)
@@ -91,7 +94,9 @@ public struct EnrolmentGate: Sendable {
         if people.count > 1 { return .failure(.severalFaces(people.count)) }
         let q = largest.quality
         if q.boxSize < recognition.minFaceSize { return .failure(.tooSmall(size: q.boxSize, minimum: recognition.minFaceSize)) }
-        if q.sharpness < recognition.minSharpness { return .failure(.blurred(sharpness: q.sharpness, minimum: recognition.minSharpness)) }
+        if q.sharpness < recognition.minSharpness {
+            return .failure(.blurred(sharpness: q.sharpness, minimum: recognition.minSharpness))
+        }
         if q.yaw.magnitude > recognition.maxYaw { return .failure(.turnedAway(yaw: q.yaw, maximum: recognition.maxYaw)) }
         return .success(largest)
     }
@@ -99,12 +104,15 @@ public struct EnrolmentGate: Sendable {
     /// Whether an embedding may join this student's enrolment: not closer to another student than the
     /// swap guard (it would be recognised as them), not farther from the student's own faces than
     /// `sameStudentDistance`. For photos, camera shots and approved gate sightings alike.
-    public func identityProblem(_ probe: [Float], others: [(student: String, embedding: [Float])], own: [[Float]]) -> EnrolmentRejection? {
+    public func identityProblem(_ probe: [Float], others: [(student: String, embedding: [Float])], own: [[Float]])
+        -> EnrolmentRejection?
+    {
         let rules = RecognitionRules(recognition)
         if let nearest = Self.nearest(probe, among: others), rules.looksLikeAnotherStudent(nearest) {
             return .looksLikeOtherStudent(nearest.student, distance: nearest.distance)
         }
-        if let closestOwn = Self.nearest(probe, among: own.map { (student: "", embedding: $0) }), rules.unlikeOwnFaces(closestOwn) {
+        if let closestOwn = Self.nearest(probe, among: own.map { (student: "", embedding: $0) }), rules.unlikeOwnFaces(closestOwn)
+        {
             return .unlikeOwnPhotos(distance: closestOwn.distance, threshold: recognition.sameStudentDistance)
         }
         return nil

@@ -49,7 +49,9 @@ public struct GalleryCalibration: Sendable {
                 var d = Float.infinity
                 for a in faces[i] { for b in faces[j] { d = min(d, (try? Embedding.distance(a, b)) ?? .infinity) } }
                 distances.append(d)
-                if d < Self.closePairLimit { close.append(Pair(a: min(order[i], order[j]), b: max(order[i], order[j]), distance: d)) }
+                if d < Self.closePairLimit {
+                    close.append(Pair(a: min(order[i], order[j]), b: max(order[i], order[j]), distance: d))
+                }
                 if d < nearest[order[i]]?.distance ?? .infinity { nearest[order[i]] = (order[j], d) }
                 if d < nearest[order[j]]?.distance ?? .infinity { nearest[order[j]] = (order[i], d) }
             }

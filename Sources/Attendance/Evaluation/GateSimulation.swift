@@ -81,7 +81,9 @@ public struct GateSimulation: Sendable {
     }
 
     /// Enrolment rows: each identity's first `enrolPerIdentity` usable photos.
-    func enrolment(_ identities: [LabelledIdentity]) -> (rows: [(student: String, embedding: [Float])], probes: [String: [LabelledIdentity.Photo]]) {
+    func enrolment(_ identities: [LabelledIdentity]) -> (
+        rows: [(student: String, embedding: [Float])], probes: [String: [LabelledIdentity.Photo]]
+    ) {
         var rows: [(student: String, embedding: [Float])] = []
         var probes: [String: [LabelledIdentity.Photo]] = [:]
         for id in identities {
@@ -150,7 +152,8 @@ public struct GateSimulation: Sendable {
             let box = usable[0].box
             let time = Double(n) / fps
             guard let id = tracker.update(boxes: [box], at: time).first,
-                  tracker.wantsEmbedding(track: id, quality: frame.quality) else { continue }
+                tracker.wantsEmbedding(track: id, quality: frame.quality)
+            else { continue }
             let best = (try? index.best(frame.descriptor)) ?? nil
             switch tracker.vote(track: id, best: best, nearestOther: best.flatMap { index.nearestOther[$0.student] }) {
             case let .decided(student, _, _, _)?:
@@ -179,8 +182,11 @@ public struct PairRates: Sendable, Equatable {
     public static func measure(_ distances: [(distance: Float, same: Bool)], threshold: Float) -> PairRates {
         var r = PairRates(threshold: threshold)
         for p in distances {
-            if p.same { r.same += 1; if p.distance < threshold { r.sameAccepted += 1 } }
-            else { r.different += 1; if p.distance < threshold { r.differentAccepted += 1 } }
+            if p.same {
+                r.same += 1; if p.distance < threshold { r.sameAccepted += 1 }
+            } else {
+                r.different += 1; if p.distance < threshold { r.differentAccepted += 1 }
+            }
         }
         return r
     }

@@ -32,26 +32,34 @@ extension AttendanceStore {
     /// transaction with an audit entry. Returns nil when the event already had that status.
     ///
     /// `reason` is kept in the audit log: say what happened ("camera missed her"), not health details.
-    public func correct(student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
-                        status: AttendanceStatus, reason: String, config: AttendanceConfig, now: Date = Date()) throws -> EventChange? {
+    public func correct(
+        student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
+        status: AttendanceStatus, reason: String, config: AttendanceConfig, now: Date = Date()
+    ) throws -> EventChange? {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { throw StoreError.invalid("a correction needs a reason (kept in the audit log)") }
         return try dbPool.write { db in
             let s = try Self.correctionStudent(db, code)
             let session = try Self.resolveSession(session, for: s, config: config)
-            guard let change = try Self.setStatus(db, student: s, day: day, session: session, kind: kind, status: status,
-                                                  schoolCode: config.school.code, now: now) else { return nil }
-            try Self.audit(db, action: "attendance.correct", student: s.code,
-                           detail: "\(day) \(session) \(kind.rawValue): \(change.previousStatus?.rawValue ?? "none") -> \(status.rawValue) "
-                               + "(\(change.eventKind.rawValue) v\(change.version)); reason: \(reason.prefix(300))")
+            guard
+                let change = try Self.setStatus(
+                    db, student: s, day: day, session: session, kind: kind, status: status,
+                    schoolCode: config.school.code, now: now)
+            else { return nil }
+            try Self.audit(
+                db, action: "attendance.correct", student: s.code,
+                detail: "\(day) \(session) \(kind.rawValue): \(change.previousStatus?.rawValue ?? "none") -> \(status.rawValue) "
+                    + "(\(change.eventKind.rawValue) v\(change.version)); reason: \(reason.prefix(300))")
             return change
         }
     }
 
     /// Withdraws an event recorded by mistake (a face matched the wrong student): the event is marked
     /// cancelled and a CANCEL record with a higher version is queued. Audited.
-    public func cancelEvent(student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
-                            reason: String, config: AttendanceConfig, now: Date = Date()) throws -> EventChange {
+    public func cancelEvent(
+        student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
+        reason: String, config: AttendanceConfig, now: Date = Date()
+    ) throws -> EventChange {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { throw StoreError.invalid("a cancellation needs a reason (kept in the audit log)") }
         return try dbPool.write { db in
@@ -61,13 +69,17 @@ extension AttendanceStore {
                 throw StoreError.invalid("\(s.code) has no \(kind.rawValue) on \(day) (\(session)) to cancel")
             }
             let version = try Self.nextVersion(db, e)
-            try db.execute(sql: "UPDATE attendance_event SET version = ?, cancelled = 1 WHERE id = ?", arguments: [version, e.id])
-            try Self.queue(db, id: e.id, kind: .cancel, version: version, student: s, day: day, session: session, eventKind: kind,
-                           status: e.status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: config.school.code, now: now)
-            try Self.audit(db, action: "attendance.cancel", student: s.code,
-                           detail: "\(day) \(session) \(kind.rawValue) (CANCEL v\(version)); reason: \(reason.prefix(300))")
-            return EventChange(recordID: e.id, session: session, kind: kind, previousStatus: e.status, status: e.status,
-                               eventKind: .cancel, version: version)
+            try db.execute(
+                sql: "UPDATE attendance_event SET version = ?, cancelled = 1 WHERE id = ?", arguments: [version, e.id])
+            try Self.queue(
+                db, id: e.id, kind: .cancel, version: version, student: s, day: day, session: session, eventKind: kind,
+                status: e.status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: config.school.code, now: now)
+            try Self.audit(
+                db, action: "attendance.cancel", student: s.code,
+                detail: "\(day) \(session) \(kind.rawValue) (CANCEL v\(version)); reason: \(reason.prefix(300))")
+            return EventChange(
+                recordID: e.id, session: session, kind: kind, previousStatus: e.status, status: e.status,
+                eventKind: .cancel, version: version)
         }
     }
 
@@ -77,41 +89,52 @@ extension AttendanceStore {
     /// time or late is left alone. Sessions that have not ended yet (a planned absence) get only the excuse,
     /// so a student who comes after all is still recorded. The reason stays in the excuse table, which is
     /// erased with the student; the append-only audit log does not copy it.
-    public func excuse(student code: String, day: LocalDate, reason: String, config: AttendanceConfig, now: Date = Date()) throws -> ExcuseResult {
+    public func excuse(student code: String, day: LocalDate, reason: String, config: AttendanceConfig, now: Date = Date()) throws
+        -> ExcuseResult
+    {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { throw StoreError.invalid("an excuse needs a reason (kept in the audit log)") }
         let schedule = SchoolSchedule(config)
         guard schedule.isSchoolDay(day) else {
-            throw StoreError.invalid("\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")
+            throw StoreError.invalid(
+                "\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")
         }
         return try dbPool.write { db in
             let s = try Self.correctionStudent(db, code)
-            let existed = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM excuse WHERE student_code = ? AND school_day = ?)",
-                                            arguments: [s.code, day.description]) ?? false
-            try db.execute(sql: """
-                INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(student_code, school_day) DO UPDATE SET
-                    reason = excluded.reason, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
-                """, arguments: [s.code, day.description, reason, Self.osUser, Timestamp.string(now)])
+            let existed =
+                try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS(SELECT 1 FROM excuse WHERE student_code = ? AND school_day = ?)",
+                    arguments: [s.code, day.description]) ?? false
+            try db.execute(
+                sql: """
+                    INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(student_code, school_day) DO UPDATE SET
+                        reason = excluded.reason, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
+                    """, arguments: [s.code, day.description, reason, Self.osUser, Timestamp.string(now)])
             var changes: [EventChange] = []
             for session in schedule.sessions(forClass: s.classCode) {
                 guard let end = LocalTime(session.end), now >= day.at(end, in: schedule.timeZone) else { continue }
                 let current = try Self.event(db, student: s.code, day: day, session: session.name, kind: .checkIn)
                 if let current, !current.cancelled, current.status != .absent { continue }
-                if let change = try Self.setStatus(db, student: s, day: day, session: session.name, kind: .checkIn,
-                                                   status: .excused, schoolCode: config.school.code, now: now) {
+                if let change = try Self.setStatus(
+                    db, student: s, day: day, session: session.name, kind: .checkIn,
+                    status: .excused, schoolCode: config.school.code, now: now)
+                {
                     changes.append(change)
                 }
             }
             let summary = changes.map { "\($0.session) \($0.eventKind.rawValue) v\($0.version)" }.joined(separator: ", ")
-            try Self.audit(db, action: existed ? "attendance.excuse.replace" : "attendance.excuse", student: s.code,
-                           detail: "\(day); records: \(summary.isEmpty ? "none" : summary)")
+            try Self.audit(
+                db, action: existed ? "attendance.excuse.replace" : "attendance.excuse", student: s.code,
+                detail: "\(day); records: \(summary.isEmpty ? "none" : summary)")
             return ExcuseResult(student: s.code, day: day, replaced: existed, changes: changes)
         }
     }
 
     /// The excuses recorded for a day (or a student), for the CLI.
-    public func excuses(day: LocalDate? = nil, student: String? = nil) throws -> [(student: String, day: LocalDate, reason: String, recordedBy: String)] {
+    public func excuses(day: LocalDate? = nil, student: String? = nil) throws -> [(
+        student: String, day: LocalDate, reason: String, recordedBy: String
+    )] {
         try dbPool.read { db in
             var sql = "SELECT student_code, school_day, reason, recorded_by FROM excuse WHERE 1"
             var args: StatementArguments = []
@@ -131,7 +154,9 @@ extension AttendanceStore {
     }
 
     static func correctionStudent(_ db: Database, _ code: String) throws -> Student {
-        guard let s = try Row.fetchOne(db, sql: Student.selectSQL + " WHERE s.code = ?", arguments: [code]).map(Student.init(row:)) else {
+        guard
+            let s = try Row.fetchOne(db, sql: Student.selectSQL + " WHERE s.code = ?", arguments: [code]).map(Student.init(row:))
+        else {
             throw StoreError.unknownStudent(code)
         }
         return s
@@ -144,18 +169,23 @@ extension AttendanceStore {
         }
         guard let name else { return first }
         guard sessions.contains(name) else {
-            throw StoreError.invalid("class \(s.classCode) has no session '\(name)' (sessions: \(sessions.joined(separator: ", ")))")
+            throw StoreError.invalid(
+                "class \(s.classCode) has no session '\(name)' (sessions: \(sessions.joined(separator: ", ")))")
         }
         return name
     }
 
     static func event(_ db: Database, student: String, day: LocalDate, session: String, kind: EventKind) throws -> StoredEvent? {
-        try Row.fetchOne(db, sql: """
-            SELECT id, status, version, cancelled, occurred_at, camera FROM attendance_event
-            WHERE student_code = ? AND school_day = ? AND session = ? AND kind = ?
-            """, arguments: [student, day.description, session, kind.rawValue]).map { r in
-            StoredEvent(id: r[0], status: AttendanceStatus(rawValue: r[1]) ?? .absent, version: r[2], cancelled: r[3],
-                        occurredAt: r[4], camera: r[5])
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT id, status, version, cancelled, occurred_at, camera FROM attendance_event
+                WHERE student_code = ? AND school_day = ? AND session = ? AND kind = ?
+                """, arguments: [student, day.description, session, kind.rawValue]
+        ).map { r in
+            StoredEvent(
+                id: r[0], status: AttendanceStatus(rawValue: r[1]) ?? .absent, version: r[2], cancelled: r[3],
+                occurredAt: r[4], camera: r[5])
         }
     }
 
@@ -165,38 +195,50 @@ extension AttendanceStore {
         return max(e.version, queued) + 1
     }
 
-    static func setStatus(_ db: Database, student s: Student, day: LocalDate, session: String, kind: EventKind,
-                          status: AttendanceStatus, schoolCode: String, now: Date) throws -> EventChange? {
+    static func setStatus(
+        _ db: Database, student s: Student, day: LocalDate, session: String, kind: EventKind,
+        status: AttendanceStatus, schoolCode: String, now: Date
+    ) throws -> EventChange? {
         if let e = try event(db, student: s.code, day: day, session: session, kind: kind) {
             if e.status == status && !e.cancelled { return nil }
             let version = try nextVersion(db, e)
-            try db.execute(sql: "UPDATE attendance_event SET status = ?, version = ?, cancelled = 0 WHERE id = ?",
-                           arguments: [status.rawValue, version, e.id])
-            try queue(db, id: e.id, kind: .update, version: version, student: s, day: day, session: session, eventKind: kind,
-                      status: status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: schoolCode, now: now)
-            return EventChange(recordID: e.id, session: session, kind: kind, previousStatus: e.cancelled ? nil : e.status,
-                               status: status, eventKind: .update, version: version)
+            try db.execute(
+                sql: "UPDATE attendance_event SET status = ?, version = ?, cancelled = 0 WHERE id = ?",
+                arguments: [status.rawValue, version, e.id])
+            try queue(
+                db, id: e.id, kind: .update, version: version, student: s, day: day, session: session, eventKind: kind,
+                status: status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: schoolCode, now: now)
+            return EventChange(
+                recordID: e.id, session: session, kind: kind, previousStatus: e.cancelled ? nil : e.status,
+                status: status, eventKind: .update, version: version)
         }
         let id = recordID(school: schoolCode, student: s.code, day: day, session: session, kind: kind)
-        try db.execute(sql: """
-            INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at, camera, distance, version, cancelled)
-            VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 1, 0)
-            """, arguments: [id, s.code, day.description, session, kind.rawValue, status.rawValue])
-        try queue(db, id: id, kind: .new, version: 1, student: s, day: day, session: session, eventKind: kind,
-                  status: status, occurredAt: nil, camera: nil, schoolCode: schoolCode, now: now)
-        return EventChange(recordID: id, session: session, kind: kind, previousStatus: nil, status: status, eventKind: .new, version: 1)
+        try db.execute(
+            sql: """
+                INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at, camera, distance, version, cancelled)
+                VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 1, 0)
+                """, arguments: [id, s.code, day.description, session, kind.rawValue, status.rawValue])
+        try queue(
+            db, id: id, kind: .new, version: 1, student: s, day: day, session: session, eventKind: kind,
+            status: status, occurredAt: nil, camera: nil, schoolCode: schoolCode, now: now)
+        return EventChange(
+            recordID: id, session: session, kind: kind, previousStatus: nil, status: status, eventKind: .new, version: 1)
     }
 
-    static func queue(_ db: Database, id: String, kind: SectorRecord.EventKind, version: Int, student s: Student, day: LocalDate,
-                      session: String, eventKind: EventKind, status: AttendanceStatus, occurredAt: String?, camera: String?,
-                      schoolCode: String, now: Date) throws {
+    static func queue(
+        _ db: Database, id: String, kind: SectorRecord.EventKind, version: Int, student s: Student, day: LocalDate,
+        session: String, eventKind: EventKind, status: AttendanceStatus, occurredAt: String?, camera: String?,
+        schoolCode: String, now: Date
+    ) throws {
         let at = Timestamp.string(now)
-        let record = SectorRecord(recordID: id, eventKind: kind, version: version, updatedAt: at, schoolCode: schoolCode,
-                                  gradeCode: s.gradeCode, classCode: s.classCode, studentCode: s.code, schoolDay: day.description,
-                                  session: session, kind: eventKind.rawValue, status: status.rawValue, occurredAt: occurredAt, camera: camera)
-        try db.execute(sql: """
-            INSERT INTO outbox(record_id, version, event_kind, payload, state, attempts, created_at)
-            VALUES (?, ?, ?, ?, 'pending', 0, ?)
-            """, arguments: [id, version, kind.rawValue, String(decoding: try record.jsonData(), as: UTF8.self), at])
+        let record = SectorRecord(
+            recordID: id, eventKind: kind, version: version, updatedAt: at, schoolCode: schoolCode,
+            gradeCode: s.gradeCode, classCode: s.classCode, studentCode: s.code, schoolDay: day.description,
+            session: session, kind: eventKind.rawValue, status: status.rawValue, occurredAt: occurredAt, camera: camera)
+        try db.execute(
+            sql: """
+                INSERT INTO outbox(record_id, version, event_kind, payload, state, attempts, created_at)
+                VALUES (?, ?, ?, ?, 'pending', 0, ?)
+                """, arguments: [id, version, kind.rawValue, String(decoding: try record.jsonData(), as: UTF8.self), at])
     }
 }

@@ -8,19 +8,24 @@ extension AttendanceReports {
     public var today: LocalDate { LocalDate(store.now(), in: timeZone) }
 
     /// Writes the daily report of `day` (one class or all) and audits it. Returns the report and the files written.
-    public func exportDaily(_ day: LocalDate, classCode: String? = nil, format: ExportFormat, to path: String) throws -> (DailyReport, [String]) {
+    public func exportDaily(_ day: LocalDate, classCode: String? = nil, format: ExportFormat, to path: String) throws -> (
+        DailyReport, [String]
+    ) {
         let report = try daily(day, classCode: classCode)
         if let classCode, report.rows.isEmpty { throw StoreError.invalid("class \(classCode) has no active students") }
         let files = try ReportWriter.write(report, format: format, to: path, timeZone: timeZone)
-        try store.audit(action: "export.daily", subject: nil,
-                        detail: "\(day) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(path)")
+        try store.audit(
+            action: "export.daily", subject: nil,
+            detail: "\(day) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(path)")
         return (report, files)
     }
 
     /// The absences of a date range, written and audited. Days after today are not counted (they have not
     /// happened: every student would be "absent"), so `to` is cut back to today; the range counted is returned.
-    public func exportAbsences(from first: LocalDate, to last: LocalDate?, classCode: String? = nil, format: ExportFormat,
-                               to path: String) throws -> (report: AbsenceReport, counted: ClosedRange<LocalDate>, cutToToday: Bool) {
+    public func exportAbsences(
+        from first: LocalDate, to last: LocalDate?, classCode: String? = nil, format: ExportFormat,
+        to path: String
+    ) throws -> (report: AbsenceReport, counted: ClosedRange<LocalDate>, cutToToday: Bool) {
         let now = today
         let requested = last ?? now
         let until = min(requested, now)
@@ -29,8 +34,10 @@ extension AttendanceReports {
         }
         let report = try absences(from: first, to: until, classCode: classCode)
         try ReportWriter.write(report, format: format, to: path)
-        try store.audit(action: "export.absences", subject: nil,
-                        detail: "\(first)..\(until) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(path)")
+        try store.audit(
+            action: "export.absences", subject: nil,
+            detail:
+                "\(first)..\(until) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(path)")
         return (report, first...until, requested > now)
     }
 }

@@ -29,11 +29,15 @@ extension AttendanceStatus {
 public enum ReportWriter {
     // MARK: column names (the sector's words for the absence report)
 
-    public static let dailyColumns = ["Ngày", "Mã học sinh", "Họ tên", "Lớp", "Trạng thái", "Diễn giải",
-                                      "Giờ đến", "Giờ về", "Camera", "Lý do vắng"]
+    public static let dailyColumns = [
+        "Ngày", "Mã học sinh", "Họ tên", "Lớp", "Trạng thái", "Diễn giải",
+        "Giờ đến", "Giờ về", "Camera", "Lý do vắng",
+    ]
     public static let classColumns = ["Lớp", "Sĩ số", "Có mặt", "Đi muộn", "Vắng không phép", "Vắng có phép"]
-    public static let absenceColumns = ["STT", "Mã học sinh", "Họ tên", "Ngày sinh", "Lớp", "Số ngày nghỉ",
-                                        "Nghỉ có phép", "Nghỉ không phép", "Số ngày đi muộn"]
+    public static let absenceColumns = [
+        "STT", "Mã học sinh", "Họ tên", "Ngày sinh", "Lớp", "Số ngày nghỉ",
+        "Nghỉ có phép", "Nghỉ không phép", "Số ngày đi muộn",
+    ]
 
     /// Where the per-class counts of a daily CSV go: `report.csv` -> `report-classes.csv`.
     public static func classesCSVPath(for path: String) -> String {
@@ -44,7 +48,8 @@ public enum ReportWriter {
 
     /// Writes the daily report; returns the files written.
     @discardableResult
-    public static func write(_ report: DailyReport, format: ExportFormat, to path: String, timeZone: TimeZone) throws -> [String] {
+    public static func write(_ report: DailyReport, format: ExportFormat, to path: String, timeZone: TimeZone) throws -> [String]
+    {
         switch format {
         case .json:
             try atomically(path) { try json(report).write(to: URL(fileURLWithPath: $0)) }
@@ -53,13 +58,17 @@ public enum ReportWriter {
             let clock = LocalClock(timeZone: timeZone)
             var rows = [dailyColumns]
             for r in report.rows {
-                rows.append([report.schoolDay.description, r.studentCode, r.fullName, r.classCode, r.status.rawValue,
-                             r.status.vietnameseLabel, r.firstSeen.map(clock.time) ?? "", r.lastSeen.map(clock.time) ?? "",
-                             r.camera ?? "", r.excuse ?? ""])
+                rows.append([
+                    report.schoolDay.description, r.studentCode, r.fullName, r.classCode, r.status.rawValue,
+                    r.status.vietnameseLabel, r.firstSeen.map(clock.time) ?? "", r.lastSeen.map(clock.time) ?? "",
+                    r.camera ?? "", r.excuse ?? "",
+                ])
             }
             var counts = [classColumns]
             for c in report.classes + [report.total] {
-                counts.append([c.classCode == "*" ? "Toàn trường" : c.classCode] + [c.students, c.present, c.late, c.absent, c.excused].map(String.init))
+                counts.append(
+                    [c.classCode == "*" ? "Toàn trường" : c.classCode]
+                        + [c.students, c.present, c.late, c.absent, c.excused].map(String.init))
             }
             let classesPath = classesCSVPath(for: path)
             try atomically(path) { try csv(rows).write(to: URL(fileURLWithPath: $0)) }
@@ -80,8 +89,10 @@ public enum ReportWriter {
         case .csv:
             var rows = [absenceColumns]
             for (i, r) in report.rows.enumerated() {
-                rows.append([String(i + 1), r.studentCode, r.fullName, r.dateOfBirth.map(vietnameseDate) ?? "", r.classCode,
-                             String(r.absentDays), String(r.excusedDays), String(r.unexcusedDays), String(r.lateDays)])
+                rows.append([
+                    String(i + 1), r.studentCode, r.fullName, r.dateOfBirth.map(vietnameseDate) ?? "", r.classCode,
+                    String(r.absentDays), String(r.excusedDays), String(r.unexcusedDays), String(r.lateDays),
+                ])
             }
             try atomically(path) { try csv(rows).write(to: URL(fileURLWithPath: $0)) }
         case .xlsx:
@@ -145,7 +156,9 @@ public enum ReportWriter {
             for (col, seen) in [(6, r.firstSeen), (7, r.lastSeen)] {
                 guard let seen else { continue }
                 let p = clock.parts(seen)
-                try sheet.write(row, col, year: p.year, month: p.month, day: p.day, hour: p.hour, minute: p.minute, second: p.second.rounded(.down), timeFormat)
+                try sheet.write(
+                    row, col, year: p.year, month: p.month, day: p.day, hour: p.hour, minute: p.minute,
+                    second: p.second.rounded(.down), timeFormat)
             }
             try sheet.write(row, 8, r.camera)
             try sheet.write(row, 9, r.excuse)
@@ -190,8 +203,10 @@ public enum ReportWriter {
         sheet.autofilter(lastRow: report.rows.count, lastCol: absenceColumns.count - 1)
 
         let info = try wb.addSheet("Thông tin")
-        let lines: [(String, String)] = [("Mã trường", report.schoolCode), ("Lớp", report.classFilter ?? "Tất cả"),
-                                         ("Số ngày học", String(report.schoolDays.count))]
+        let lines: [(String, String)] = [
+            ("Mã trường", report.schoolCode), ("Lớp", report.classFilter ?? "Tất cả"),
+            ("Số ngày học", String(report.schoolDays.count)),
+        ]
         try info.write(0, 0, "Từ ngày", header)
         try info.write(0, 1, year: report.from.year, month: report.from.month, day: report.from.day, dateFormat)
         try info.write(1, 0, "Đến ngày", header)

@@ -127,14 +127,17 @@ public struct AttendanceReports: Sendable {
 
     func events(_ db: Database, from: LocalDate, to: LocalDate) throws -> [String: [String: [EventRow]]] {
         var byStudent: [String: [String: [EventRow]]] = [:]
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT student_code, school_day, kind, status, occurred_at, camera FROM attendance_event
-            WHERE school_day BETWEEN ? AND ? AND cancelled = 0
-            ORDER BY occurred_at
-            """, arguments: [from.description, to.description])
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT student_code, school_day, kind, status, occurred_at, camera FROM attendance_event
+                WHERE school_day BETWEEN ? AND ? AND cancelled = 0
+                ORDER BY occurred_at
+                """, arguments: [from.description, to.description])
         for r in rows {
-            let e = EventRow(student: r[0], day: r[1], kind: r[2], status: r[3],
-                             occurredAt: (r[4] as String?).flatMap(Timestamp.date), camera: r[5])
+            let e = EventRow(
+                student: r[0], day: r[1], kind: r[2], status: r[3],
+                occurredAt: (r[4] as String?).flatMap(Timestamp.date), camera: r[5])
             byStudent[e.student, default: [:]][e.day, default: []].append(e)
         }
         return byStudent
@@ -142,8 +145,10 @@ public struct AttendanceReports: Sendable {
 
     func excuses(_ db: Database, from: LocalDate, to: LocalDate) throws -> [String: [String: String]] {
         var out: [String: [String: String]] = [:]
-        for r in try Row.fetchAll(db, sql: "SELECT student_code, school_day, reason FROM excuse WHERE school_day BETWEEN ? AND ?",
-                                  arguments: [from.description, to.description]) {
+        for r in try Row.fetchAll(
+            db, sql: "SELECT student_code, school_day, reason FROM excuse WHERE school_day BETWEEN ? AND ?",
+            arguments: [from.description, to.description])
+        {
             out[r[0], default: [:]][r[1]] = r[2]
         }
         return out
@@ -162,15 +167,18 @@ public struct AttendanceReports: Sendable {
             let excuse = excuses[s.code]?[day.description]
             let status = Self.status(events: evs, excused: excuse != nil)
             let seen = evs.filter { $0.occurredAt != nil }.sorted { $0.occurredAt! < $1.occurredAt! }
-            rows.append(DailyRow(studentCode: s.code, fullName: s.fullName, classCode: s.classCode, status: status,
-                                 firstSeen: seen.first?.occurredAt, lastSeen: seen.last?.occurredAt,
-                                 camera: seen.first?.camera, excuse: excuse))
+            rows.append(
+                DailyRow(
+                    studentCode: s.code, fullName: s.fullName, classCode: s.classCode, status: status,
+                    firstSeen: seen.first?.occurredAt, lastSeen: seen.last?.occurredAt,
+                    camera: seen.first?.camera, excuse: excuse))
             perClass[s.classCode, default: ClassCount(classCode: s.classCode)].add(status)
             total.add(status)
         }
         let classOrder = rows.map(\.classCode).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-        return DailyReport(schoolCode: config.school.code, schoolDay: day, isSchoolDay: schedule.isSchoolDay(day),
-                           classFilter: classCode, rows: rows, classes: classOrder.compactMap { perClass[$0] }, total: total)
+        return DailyReport(
+            schoolCode: config.school.code, schoolDay: day, isSchoolDay: schedule.isSchoolDay(day),
+            classFilter: classCode, rows: rows, classes: classOrder.compactMap { perClass[$0] }, total: total)
     }
 
     /// The school days in [from, to] by the config's schedule.
@@ -192,10 +200,12 @@ public struct AttendanceReports: Sendable {
             (try self.events(db, from: from, to: to), try self.excuses(db, from: from, to: to))
         }
         let rows = students.map { s -> AbsenceRow in
-            var row = AbsenceRow(studentCode: s.code, fullName: s.fullName, dateOfBirth: s.dateOfBirth, classCode: s.classCode,
-                                 absentDays: 0, excusedDays: 0, unexcusedDays: 0, lateDays: 0)
+            var row = AbsenceRow(
+                studentCode: s.code, fullName: s.fullName, dateOfBirth: s.dateOfBirth, classCode: s.classCode,
+                absentDays: 0, excusedDays: 0, unexcusedDays: 0, lateDays: 0)
             for d in days {
-                switch Self.status(events: events[s.code]?[d.description] ?? [], excused: excuses[s.code]?[d.description] != nil) {
+                switch Self.status(events: events[s.code]?[d.description] ?? [], excused: excuses[s.code]?[d.description] != nil)
+                {
                 case .present: break
                 case .late: row.lateDays += 1
                 case .excused: row.excusedDays += 1
@@ -205,6 +215,7 @@ public struct AttendanceReports: Sendable {
             row.absentDays = row.excusedDays + row.unexcusedDays
             return row
         }
-        return AbsenceReport(schoolCode: config.school.code, from: from, to: to, schoolDays: days, classFilter: classCode, rows: rows)
+        return AbsenceReport(
+            schoolCode: config.school.code, from: from, to: to, schoolDays: days, classFilter: classCode, rows: rows)
     }
 }

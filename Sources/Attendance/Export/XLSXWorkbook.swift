@@ -68,9 +68,12 @@ struct XLSXSheet {
     }
 
     /// A real date/time cell (an Excel serial number shown by `format`), local wall-clock fields.
-    func write(_ row: Int, _ col: Int, year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Double = 0,
-               _ format: UnsafeMutablePointer<lxw_format>?) throws {
-        var dt = lxw_datetime(year: Int32(year), month: Int32(month), day: Int32(day), hour: Int32(hour), min: Int32(minute), sec: second)
+    func write(
+        _ row: Int, _ col: Int, year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Double = 0,
+        _ format: UnsafeMutablePointer<lxw_format>?
+    ) throws {
+        var dt = lxw_datetime(
+            year: Int32(year), month: Int32(month), day: Int32(day), hour: Int32(hour), min: Int32(minute), sec: second)
         try check(worksheet_write_datetime(ws, lxw_row_t(row), lxw_col_t(col), &dt, format), row, col)
     }
 

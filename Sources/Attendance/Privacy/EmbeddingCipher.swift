@@ -42,8 +42,9 @@ public struct EmbeddingCipher: Sendable {
     public func open(_ sealed: Data, student: String) throws -> [Float] {
         let plain: Data
         do {
-            plain = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key,
-                                     authenticating: Array(student.utf8))
+            plain = try AES.GCM.open(
+                AES.GCM.SealedBox(combined: sealed), using: key,
+                authenticating: Array(student.utf8))
         } catch {
             throw CipherError.authentication
         }
@@ -66,8 +67,9 @@ public struct EmbeddingCipher: Sendable {
 
     func verifyCheck(_ text: String) -> Bool {
         guard let data = Data(base64Encoded: text),
-              let box = try? AES.GCM.SealedBox(combined: data),
-              let plain = try? AES.GCM.open(box, using: key) else { return false }
+            let box = try? AES.GCM.SealedBox(combined: data),
+            let plain = try? AES.GCM.open(box, using: key)
+        else { return false }
         return plain == Data(Self.checkPlaintext.utf8)
     }
 
@@ -85,8 +87,10 @@ enum KeyFile {
             throw StoreError.io(path: path, reason: "cannot read the key file (is it owned by another user?)")
         }
         guard data.count == EmbeddingCipher.keyByteCount else {
-            throw StoreError.badKeyFile(path: path, reason: "it has \(data.count) bytes; a key file has exactly 32. "
-                                        + "Did you point database.key_file at another file?")
+            throw StoreError.badKeyFile(
+                path: path,
+                reason: "it has \(data.count) bytes; a key file has exactly 32. "
+                    + "Did you point database.key_file at another file?")
         }
         return [UInt8](data)
     }

@@ -45,23 +45,28 @@ extension AttendanceStore {
             r.consents = try count("SELECT COUNT(*) FROM consent WHERE student_code = ?")
             r.events = try count("SELECT COUNT(*) FROM attendance_event WHERE student_code = ?")
             r.excuses = try count("SELECT COUNT(*) FROM excuse WHERE student_code = ?")
-            try db.execute(sql: """
-                DELETE FROM outbox
-                WHERE record_id IN (SELECT id FROM attendance_event WHERE student_code = ?1)
-                   OR json_extract(payload, '$.student_code') = ?1
-                """, arguments: [code])
+            try db.execute(
+                sql: """
+                    DELETE FROM outbox
+                    WHERE record_id IN (SELECT id FROM attendance_event WHERE student_code = ?1)
+                       OR json_extract(payload, '$.student_code') = ?1
+                    """, arguments: [code])
             r.outbox = db.changesCount
             // ON DELETE CASCADE takes consent, enrolment, attendance_event, excuse and student_alias.
             try db.execute(sql: "DELETE FROM student WHERE code = ?", arguments: [code])
             try Self.bumpGalleryVersion(db)
             let pseudonym = pseudonymKey.pseudonym(of: code)
-            try db.execute(sql: "INSERT INTO erased_student(pseudonym, erased_at) VALUES (?, ?) ON CONFLICT(pseudonym) DO UPDATE SET erased_at = excluded.erased_at",
-                           arguments: [pseudonym, Timestamp.string(now())])
+            try db.execute(
+                sql:
+                    "INSERT INTO erased_student(pseudonym, erased_at) VALUES (?, ?) ON CONFLICT(pseudonym) DO UPDATE SET erased_at = excluded.erased_at",
+                arguments: [pseudonym, Timestamp.string(now())])
             // The audit names the erased student by the keyed hash: it proves which code was erased to whoever
             // holds the code and the database, and tells nobody else anything.
-            try Self.audit(db, action: "student.erase", subject: pseudonym, detail:
-                "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)"
-                + (reason.map { "; reason=\($0.normalizedText)" } ?? ""))
+            try Self.audit(
+                db, action: "student.erase", subject: pseudonym,
+                detail:
+                    "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)"
+                    + (reason.map { "; reason=\($0.normalizedText)" } ?? ""))
             return r
         }
         do { try compact() } catch { report.compaction = "\(error)" }
@@ -80,23 +85,29 @@ extension AttendanceStore {
             var r = PurgeReport(eventsBefore: day.description)
             let d = day.description
             let undelivered = "SELECT record_id FROM outbox WHERE state <> 'delivered'"
-            r.keptUndelivered = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM attendance_event WHERE school_day < ? AND id IN (\(undelivered))
-                """, arguments: [d]) ?? 0
-            try db.execute(sql: """
-                DELETE FROM outbox
-                WHERE state = 'delivered' AND record_id NOT IN (\(undelivered))
-                  AND (record_id IN (SELECT id FROM attendance_event WHERE school_day < ?1)
-                       OR json_extract(payload, '$.school_day') < ?1)
-                """, arguments: [d])
+            r.keptUndelivered =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM attendance_event WHERE school_day < ? AND id IN (\(undelivered))
+                        """, arguments: [d]) ?? 0
+            try db.execute(
+                sql: """
+                    DELETE FROM outbox
+                    WHERE state = 'delivered' AND record_id NOT IN (\(undelivered))
+                      AND (record_id IN (SELECT id FROM attendance_event WHERE school_day < ?1)
+                           OR json_extract(payload, '$.school_day') < ?1)
+                    """, arguments: [d])
             r.outbox = db.changesCount
-            try db.execute(sql: "DELETE FROM attendance_event WHERE school_day < ? AND id NOT IN (\(undelivered))", arguments: [d])
+            try db.execute(
+                sql: "DELETE FROM attendance_event WHERE school_day < ? AND id NOT IN (\(undelivered))", arguments: [d])
             r.events = db.changesCount
             try db.execute(sql: "DELETE FROM excuse WHERE school_day < ?", arguments: [d])
             r.excuses = db.changesCount
             if r.events + r.outbox + r.excuses > 0 {
-                try Self.audit(db, action: "purge.events", subject: nil,
-                               detail: "before=\(d); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)")
+                try Self.audit(
+                    db, action: "purge.events", subject: nil,
+                    detail: "before=\(d); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)")
             }
             return r
         }
@@ -124,8 +135,10 @@ extension AttendanceStore {
         let cropCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.keepUnknownCropsDays) * 86_400))
         let countCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.retentionDays) * 86_400))
         let crops = try dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, crop_path FROM unknown_face WHERE crop_path IS NOT NULL AND seen_at < ?",
-                             arguments: [cropCutoff]).map { ($0[0] as Int64, $0[1] as String) }
+            try Row.fetchAll(
+                db, sql: "SELECT id, crop_path FROM unknown_face WHERE crop_path IS NOT NULL AND seen_at < ?",
+                arguments: [cropCutoff]
+            ).map { ($0[0] as Int64, $0[1] as String) }
         }
         for (_, path) in crops {
             if unlink(path) == 0 { report.cropsDeleted += 1 }
@@ -137,8 +150,9 @@ extension AttendanceStore {
             try db.execute(sql: "DELETE FROM unknown_face WHERE seen_at < ?", arguments: [countCutoff])
             report.unknownFaces = db.changesCount
             if report.cropsDeleted + report.unknownFaces > 0 {
-                try Self.audit(db, action: "purge.unknown_faces", subject: nil,
-                               detail: "crops=\(report.cropsDeleted); rows=\(report.unknownFaces)")
+                try Self.audit(
+                    db, action: "purge.unknown_faces", subject: nil,
+                    detail: "crops=\(report.cropsDeleted); rows=\(report.unknownFaces)")
             }
             let sightingCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.keepSightingsDays) * 86_400))
             try db.execute(sql: "DELETE FROM gate_sighting WHERE seen_at < ?", arguments: [sightingCutoff])
@@ -164,9 +178,11 @@ extension AttendanceStore {
                 _ = try db.checkpoint(.truncate)
             }
         } catch let error as DatabaseError {
-            throw StoreError.io(path: path + "-wal", reason: "could not fold the write-ahead log back into the database "
-                                + "(\(error.message ?? "\(error)")): deleted data stays in the -wal file until the next checkpoint; "
-                                + "run the command again, or stop the daemon and retry")
+            throw StoreError.io(
+                path: path + "-wal",
+                reason: "could not fold the write-ahead log back into the database "
+                    + "(\(error.message ?? "\(error)")): deleted data stays in the -wal file until the next checkpoint; "
+                    + "run the command again, or stop the daemon and retry")
         }
     }
 }

@@ -1,7 +1,8 @@
 import AttendanceCore
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The database and the key file hold children's biometric data: only their owner may read them.
@@ -28,7 +29,8 @@ enum FilePermissions {
     /// Creates `path` (and its parents) with mode 0700, or tightens an existing folder to 0700.
     static func createPrivateDirectory(_ path: String) throws {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
         } catch {
             throw StoreError.io(path: path, reason: "cannot create the private folder: \(error.localizedDescription)")
@@ -41,8 +43,9 @@ enum FilePermissions {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
             do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: dir, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700])
             } catch {
                 throw StoreError.io(path: dir, reason: "cannot create the folder: \(error.localizedDescription)")
             }

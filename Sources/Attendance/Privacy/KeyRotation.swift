@@ -1,8 +1,9 @@
 import AttendanceCore
 import Foundation
 import GRDB
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What `rotateKey()` re-sealed.
@@ -34,10 +35,13 @@ extension AttendanceStore {
         // Under the lock, a `.new` file that does not open this database is a rotation that never committed:
         // safe to replace. One that does is the live key of a rotation whose rename failed: never delete it.
         if let pending = try? KeyFile.load(pendingKeyFile), let pendingCipher = try? EmbeddingCipher(keyBytes: pending),
-           let check = try dbPool.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'key_check'") }),
-           pendingCipher.verifyCheck(check) {
-            throw StoreError.io(path: pendingKeyFile, reason: "holds the key this database is sealed with (an earlier rotation could "
-                                + "not rename it): make the key's folder writable and run any command once, then rotate again")
+            let check = try dbPool.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'key_check'") }),
+            pendingCipher.verifyCheck(check)
+        {
+            throw StoreError.io(
+                path: pendingKeyFile,
+                reason: "holds the key this database is sealed with (an earlier rotation could "
+                    + "not rename it): make the key's folder writable and run any command once, then rotate again")
         }
         unlink(pendingKeyFile)
         let newBytes = EmbeddingCipher.randomKey()
@@ -55,21 +59,27 @@ extension AttendanceStore {
                     let rows = try Row.fetchAll(db, sql: "SELECT id, student_code, sealed_embedding FROM \(table)")
                     for row in rows {
                         let student: String = row["student_code"]
-                        guard let plain = try? cipher.open(row["sealed_embedding"], student: student) else { r.unreadable += 1; continue }
-                        try db.execute(sql: "UPDATE \(table) SET sealed_embedding = ? WHERE id = ?",
-                                       arguments: [try newCipher.seal(plain, student: student), row["id"] as Int64])
+                        guard let plain = try? cipher.open(row["sealed_embedding"], student: student) else {
+                            r.unreadable += 1; continue
+                        }
+                        try db.execute(
+                            sql: "UPDATE \(table) SET sealed_embedding = ? WHERE id = ?",
+                            arguments: [try newCipher.seal(plain, student: student), row["id"] as Int64])
                         if table == "enrolment" { r.enrolments += 1 } else { r.sightings += 1 }
                     }
                 }
                 if r.unreadable > 0, r.enrolments + r.sightings == 0 {
-                    throw StoreError.invalid("no sealed row opens with the current key: refusing to rotate (check database.key_file)")
+                    throw StoreError.invalid(
+                        "no sealed row opens with the current key: refusing to rotate (check database.key_file)")
                 }
-                try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'pseudonym_key'",
-                               arguments: [try newCipher.sealSecret(pseudonymKey.bytes, authenticating: PseudonymKey.associatedData)])
+                try db.execute(
+                    sql: "UPDATE meta SET value = ? WHERE key = 'pseudonym_key'",
+                    arguments: [try newCipher.sealSecret(pseudonymKey.bytes, authenticating: PseudonymKey.associatedData)])
                 try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'key_check'", arguments: [try newCipher.sealCheck()])
                 try Self.bumpGalleryVersion(db)
-                try Self.audit(db, action: "key.rotate", subject: keyFile,
-                               detail: "enrolments=\(r.enrolments); sightings=\(r.sightings); unreadable=\(r.unreadable)")
+                try Self.audit(
+                    db, action: "key.rotate", subject: keyFile,
+                    detail: "enrolments=\(r.enrolments); sightings=\(r.sightings); unreadable=\(r.unreadable)")
                 return r
             }
         } catch {

@@ -19,14 +19,16 @@ struct PseudonymKey: Sendable {
 
     /// The database's secret, made on first use.
     static func loadOrCreate(pool: DatabasePool, cipher: EmbeddingCipher) throws -> PseudonymKey {
-        if let sealed = try pool.read({ db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pseudonym_key'") }) {
+        if let sealed = try pool.read({ db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pseudonym_key'") }
+        ) {
             return PseudonymKey(bytes: try cipher.openSecret(sealed, authenticating: associatedData))
         }
         let fresh = EmbeddingCipher.randomKey()
         let sealed = try cipher.sealSecret(fresh, authenticating: associatedData)
         return try pool.write { db in
             // Another process may have made it first: theirs wins.
-            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('pseudonym_key', ?) ON CONFLICT(key) DO NOTHING", arguments: [sealed])
+            try db.execute(
+                sql: "INSERT INTO meta(key, value) VALUES ('pseudonym_key', ?) ON CONFLICT(key) DO NOTHING", arguments: [sealed])
             let stored = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pseudonym_key'")!
             return PseudonymKey(bytes: try cipher.openSecret(stored, authenticating: associatedData))
         }
@@ -42,7 +44,8 @@ extension EmbeddingCipher {
 
     func openSecret(_ text: String, authenticating data: [UInt8]) throws -> [UInt8] {
         guard let combined = Data(base64Encoded: text), let box = try? AES.GCM.SealedBox(combined: combined),
-              let plain = try? AES.GCM.open(box, using: SymmetricKey(data: rawKey), authenticating: data) else {
+            let plain = try? AES.GCM.open(box, using: SymmetricKey(data: rawKey), authenticating: data)
+        else {
             throw CipherError.authentication
         }
         return [UInt8](plain)

@@ -38,7 +38,8 @@ extension AttendanceStore {
     /// missing ones deactivated (never deleted), consent columns recorded. A dry run computes the
     /// same report and rolls everything back.
     @discardableResult
-    public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport {
+    public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport
+    {
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
         let work = { (db: Database) throws -> Void in
             report = try Self.applyRoster(db, roster, options: options, pseudonymKey: self.pseudonymKey)
@@ -66,8 +67,10 @@ extension AttendanceStore {
         return days.max()?.adding(days: 1)
     }
 
-    static func applyRoster(_ db: Database, _ roster: Roster, options: RosterImportOptions,
-                            pseudonymKey: PseudonymKey) throws -> RosterImportReport {
+    static func applyRoster(
+        _ db: Database, _ roster: Roster, options: RosterImportOptions,
+        pseudonymKey: PseudonymKey
+    ) throws -> RosterImportReport {
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
         let now = Timestamp.string(Date())
         for c in roster.classes {
@@ -94,39 +97,49 @@ extension AttendanceStore {
                 if fields.isEmpty {
                     report.unchanged += 1
                 } else {
-                    try db.execute(sql: """
-                        UPDATE student SET full_name = ?, class_code = ?, date_of_birth = ?, gender = ?, active = 1, updated_at = ?
-                        WHERE code = ?
-                        """, arguments: [e.fullName, e.classCode, e.dateOfBirth?.description, e.gender, now, e.code])
+                    try db.execute(
+                        sql: """
+                            UPDATE student SET full_name = ?, class_code = ?, date_of_birth = ?, gender = ?, active = 1, updated_at = ?
+                            WHERE code = ?
+                            """, arguments: [e.fullName, e.classCode, e.dateOfBirth?.description, e.gender, now, e.code])
                     report.changed.append(.init(code: e.code, fields: fields))
                 }
             } else {
-                try db.execute(sql: """
-                    INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-                    """, arguments: [e.code, e.fullName, e.classCode, e.dateOfBirth?.description, e.gender, now, now])
+                try db.execute(
+                    sql: """
+                        INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+                        """, arguments: [e.code, e.fullName, e.classCode, e.dateOfBirth?.description, e.gender, now, now])
                 report.added.append(e.code)
             }
             if let c = e.consent {
-                let same = try Bool.fetchOne(db, sql: """
-                    SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = ? AND revoked_at IS NULL
-                                   AND guardian_name = ? AND relation = ? AND consent_date = ?)
-                    """, arguments: [e.code, c.guardian, c.relation, c.date.description]) ?? false
+                let same =
+                    try Bool.fetchOne(
+                        db,
+                        sql: """
+                            SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = ? AND revoked_at IS NULL
+                                           AND guardian_name = ? AND relation = ? AND consent_date = ?)
+                            """, arguments: [e.code, c.guardian, c.relation, c.date.description]) ?? false
                 // A revoked consent is not brought back by re-importing an old roster: only a new date does.
-                let revokedSame = try Bool.fetchOne(db, sql: """
-                    SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = ? AND revoked_at IS NOT NULL
-                                   AND guardian_name = ? AND consent_date = ?)
-                    """, arguments: [e.code, c.guardian, c.date.description]) ?? false
+                let revokedSame =
+                    try Bool.fetchOne(
+                        db,
+                        sql: """
+                            SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = ? AND revoked_at IS NOT NULL
+                                           AND guardian_name = ? AND consent_date = ?)
+                            """, arguments: [e.code, c.guardian, c.date.description]) ?? false
                 // An erased student's old consent is not brought back either: the erasure register (a keyed
                 // hash of the code, never the code) remembers the day of the erasure.
-                let erasedOn = try String.fetchOne(db, sql: "SELECT erased_at FROM erased_student WHERE pseudonym = ?",
-                                                   arguments: [pseudonymKey.pseudonym(of: e.code)])
+                let erasedOn = try String.fetchOne(
+                    db, sql: "SELECT erased_at FROM erased_student WHERE pseudonym = ?",
+                    arguments: [pseudonymKey.pseudonym(of: e.code)])
                 if !same && !revokedSame, let until = try Self.consentCutoff(db, erasedAt: erasedOn), c.date <= until {
                     report.consentsRefusedErased.append(e.code)
                 } else if !same && !revokedSame {
-                    _ = try recordConsent(db, student: e.code, guardian: c.guardian, relation: c.relation, date: c.date,
-                                          scope: c.scope ?? Consent.defaultScope, childAgreed: c.childAgreed,
-                                          source: "roster \((roster.file as NSString).lastPathComponent) line \(e.line)")
+                    _ = try recordConsent(
+                        db, student: e.code, guardian: c.guardian, relation: c.relation, date: c.date,
+                        scope: c.scope ?? Consent.defaultScope, childAgreed: c.childAgreed,
+                        source: "roster \((roster.file as NSString).lastPathComponent) line \(e.line)")
                     report.consentsRecorded.append(e.code)
                 }
             }
@@ -143,10 +156,13 @@ extension AttendanceStore {
         }
         report.deactivated.sort()
         if activeChanged { try bumpGalleryVersion(db) }
-        try audit(db, action: "roster.import", subject: (roster.file as NSString).lastPathComponent, detail:
-            "added=\(report.added.count); changed=\(report.changed.count); unchanged=\(report.unchanged); "
-            + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)"
-            + (report.consentsRefusedErased.isEmpty ? "" : "; consents refused (erased before)=\(report.consentsRefusedErased.count)"))
+        try audit(
+            db, action: "roster.import", subject: (roster.file as NSString).lastPathComponent,
+            detail:
+                "added=\(report.added.count); changed=\(report.changed.count); unchanged=\(report.unchanged); "
+                + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)"
+                + (report.consentsRefusedErased.isEmpty
+                    ? "" : "; consents refused (erased before)=\(report.consentsRefusedErased.count)"))
         return report
     }
 }

@@ -8,9 +8,10 @@ import SectorConnector
 /// the audit log. One SQLite file in WAL mode, shared by the daemon and the CLI processes;
 /// every change that belongs together is one transaction.
 public final class AttendanceStore: Sendable {
-    /// For readers in other modules (connector, exports). Writers: go through the store's methods
-    /// so the outbox, the audit log and `gallery_version` stay consistent.
-    public let dbPool: DatabasePool
+    /// The one pool. Not public: other modules go through the store's methods, so that the outbox,
+    /// the audit log and `gallery_version` stay consistent and the SQL stays behind this module (a
+    /// second backend is planned).
+    let dbPool: DatabasePool
     public let path: String
     public let keyFile: String
     let cipher: EmbeddingCipher
@@ -29,8 +30,10 @@ public final class AttendanceStore: Sendable {
     /// and checks that the key is the one the database was created with.
     ///
     /// Refuses files other users can read, a missing key for a database with enrolments, and a wrong key.
-    public init(path: String, keyFile: String, clockPolicy: ClockPolicy = ClockPolicy(),
-                now: @escaping @Sendable () -> Date = { Date() }) throws {
+    public init(
+        path: String, keyFile: String, clockPolicy: ClockPolicy = ClockPolicy(),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws {
         self.path = path
         self.keyFile = keyFile
         self.clockPolicy = clockPolicy
@@ -64,8 +67,9 @@ public final class AttendanceStore: Sendable {
         self.cipher = cipher
         if let check {
             try dbPool.write { db in
-                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('key_check', ?) "
-                               + "ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [check])
+                try db.execute(
+                    sql: "INSERT INTO meta(key, value) VALUES ('key_check', ?) "
+                        + "ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [check])
             }
         }
         do {
@@ -78,8 +82,10 @@ public final class AttendanceStore: Sendable {
     /// The cipher for `keyFile`, and the key-check value to store when the database has none yet.
     private static func loadKey(keyFile: String, pool: DatabasePool) throws -> (EmbeddingCipher, String?) {
         let (storedCheck, enrolments) = try pool.read { db in
-            (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'"),
-             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment") ?? 0)
+            (
+                try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'"),
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment") ?? 0
+            )
         }
         if let bytes = try KeyFile.load(keyFile) {
             let cipher = try EmbeddingCipher(keyBytes: bytes)
@@ -87,7 +93,8 @@ public final class AttendanceStore: Sendable {
                 guard cipher.verifyCheck(storedCheck) else {
                     // A key rotation that committed but did not get to rename its new key file: finish it.
                     if let pending = try? KeyFile.load(keyFile + ".new"), let next = try? EmbeddingCipher(keyBytes: pending),
-                       next.verifyCheck(storedCheck) {
+                        next.verifyCheck(storedCheck)
+                    {
                         // A process that cannot write the key's folder (the daemon: read-only there) uses the new
                         // key as it is; the next command that can, renames it.
                         try? finishRotation(keyFile: keyFile)
@@ -119,9 +126,10 @@ public final class AttendanceStore: Sendable {
     }
 
     static func bumpGalleryVersion(_ db: Database) throws {
-        try db.execute(sql: """
-            UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'gallery_version'
-            """)
+        try db.execute(
+            sql: """
+                UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'gallery_version'
+                """)
     }
 
     /// Decrypted embeddings of the students who may be recognised: active, with unrevoked consent.
@@ -133,15 +141,20 @@ public final class AttendanceStore: Sendable {
     ///
     /// A row that does not open (one damaged byte) is skipped and its student listed in `unreadable`:
     /// one bad row must not stop the gate. When every row fails, the key is wrong: that throws.
-    public func gallerySnapshot() throws -> (version: Int64, embeddings: [(student: String, embedding: [Float])], unreadable: [String]) {
+    public func gallerySnapshot() throws -> (
+        version: Int64, embeddings: [(student: String, embedding: [Float])], unreadable: [String]
+    ) {
         let (version, rows) = try dbPool.read { db -> (Int64, [(String, Data)]) in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT e.student_code, e.sealed_embedding FROM enrolment e
-                JOIN student s ON s.code = e.student_code
-                WHERE s.active = 1
-                  AND EXISTS (SELECT 1 FROM consent c WHERE c.student_code = e.student_code AND c.revoked_at IS NULL)
-                ORDER BY e.student_code, e.id
-                """).map { ($0[0] as String, $0[1] as Data) }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.student_code, e.sealed_embedding FROM enrolment e
+                    JOIN student s ON s.code = e.student_code
+                    WHERE s.active = 1
+                      AND EXISTS (SELECT 1 FROM consent c WHERE c.student_code = e.student_code AND c.revoked_at IS NULL)
+                    ORDER BY e.student_code, e.id
+                    """
+            ).map { ($0[0] as String, $0[1] as Data) }
             return (try Self.galleryVersion(db), rows)
         }
         var embeddings: [(student: String, embedding: [Float])] = []
@@ -160,7 +173,9 @@ public final class AttendanceStore: Sendable {
     /// Students with an enrolment row that does not open (for `attendance students`), any state.
     public func unreadableEnrolments() throws -> Set<String> {
         let rows = try dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment").map { ($0[0] as String, $0[1] as Data) }
+            try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment").map {
+                ($0[0] as String, $0[1] as Data)
+            }
         }
         return Set(rows.filter { (try? cipher.open($0.1, student: $0.0)) == nil }.map(\.0))
     }
@@ -184,7 +199,10 @@ public final class AttendanceStore: Sendable {
         b[6] = (b[6] & 0x0F) | 0x50
         b[8] = (b[8] & 0x3F) | 0x80
         let hex = b.map { String(format: "%02x", $0) }.joined()
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        let parts = [
+            hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
+            hex.dropFirst(20),
+        ]
         return parts.joined(separator: "-")
     }
 
@@ -206,26 +224,34 @@ public final class AttendanceStore: Sendable {
             if let existing = try Self.event(db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind) {
                 guard existing.cancelled else { return false }
                 let version = try Self.nextVersion(db, existing)
-                try db.execute(sql: """
-                    UPDATE attendance_event SET status = ?, occurred_at = ?, camera = ?, distance = ?, version = ?, cancelled = 0
-                    WHERE id = ?
-                    """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
-                try Self.queue(db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
-                               session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
-                               schoolCode: schoolCode, now: clockNow)
+                try db.execute(
+                    sql: """
+                        UPDATE attendance_event SET status = ?, occurred_at = ?, camera = ?, distance = ?, version = ?, cancelled = 0
+                        WHERE id = ?
+                        """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
+                try Self.queue(
+                    db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
+                    session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
+                    schoolCode: schoolCode, now: clockNow)
                 return true
             }
-            let recordID = Self.recordID(school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
-            try db.execute(sql: """
-                INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
-                                             camera, distance, version, cancelled)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)
-                """, arguments: [recordID, e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue,
-                                 e.status.rawValue, occurred, e.camera, Double(e.distance)])
+            let recordID = Self.recordID(
+                school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
+            try db.execute(
+                sql: """
+                    INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
+                                                 camera, distance, version, cancelled)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)
+                    """,
+                arguments: [
+                    recordID, e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue,
+                    e.status.rawValue, occurred, e.camera, Double(e.distance),
+                ])
             // The same one outbox write as corrections and revivals use.
-            try Self.queue(db, id: recordID, kind: .new, version: 1, student: student, day: e.schoolDay, session: e.session,
-                           eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
-                           schoolCode: schoolCode, now: clockNow)
+            try Self.queue(
+                db, id: recordID, kind: .new, version: 1, student: student, day: e.schoolDay, session: e.session,
+                eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
+                schoolCode: schoolCode, now: clockNow)
             return true
         }
     }
@@ -234,8 +260,9 @@ public final class AttendanceStore: Sendable {
     @discardableResult
     public func recordUnknownFace(at: Date, camera: String?, cropPath: String?) throws -> Int64 {
         try dbPool.write { db in
-            try db.execute(sql: "INSERT INTO unknown_face(seen_at, camera, crop_path) VALUES (?, ?, ?)",
-                           arguments: [Timestamp.string(at), camera, cropPath])
+            try db.execute(
+                sql: "INSERT INTO unknown_face(seen_at, camera, crop_path) VALUES (?, ?, ?)",
+                arguments: [Timestamp.string(at), camera, cropPath])
             return db.lastInsertedRowID
         }
     }
@@ -261,8 +288,9 @@ public final class AttendanceStore: Sendable {
     }
 
     static func audit(_ db: Database, action: String, subject: String?, detail: String?) throws {
-        try db.execute(sql: "INSERT INTO audit_log(at, os_user, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [Timestamp.string(Date()), osUser, action, subject, detail])
+        try db.execute(
+            sql: "INSERT INTO audit_log(at, os_user, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+            arguments: [Timestamp.string(Date()), osUser, action, subject, detail])
     }
 
     static func audit(_ db: Database, action: String, student: String, detail: String?) throws {
@@ -318,7 +346,8 @@ extension AttendanceStore {
         let from = Timestamp.string(day.at(LocalTime(hour: 0, minute: 0), in: timeZone))
         let to = Timestamp.string(day.adding(days: 1).at(LocalTime(hour: 0, minute: 0), in: timeZone))
         return try dbPool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM unknown_face WHERE seen_at >= ? AND seen_at < ?", arguments: [from, to]) ?? 0
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM unknown_face WHERE seen_at >= ? AND seen_at < ?", arguments: [from, to]) ?? 0
         }
     }
 }

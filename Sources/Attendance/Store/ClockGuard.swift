@@ -17,8 +17,10 @@ public struct ClockPolicy: Sendable, Equatable {
     /// was switched off for them starts recording again on its own; a longer gap needs `attendance clock accept`.
     public var maximumGap: TimeInterval
 
-    public init(notBefore: Date = ClockPolicy.releaseDate, backwardTolerance: TimeInterval = 300,
-                maximumGap: TimeInterval = 200 * 86_400) {
+    public init(
+        notBefore: Date = ClockPolicy.releaseDate, backwardTolerance: TimeInterval = 300,
+        maximumGap: TimeInterval = 200 * 86_400
+    ) {
         self.notBefore = notBefore; self.backwardTolerance = backwardTolerance; self.maximumGap = maximumGap
     }
 
@@ -44,10 +46,12 @@ public enum ClockProblem: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .beforeRelease(now, release):
-            return "the system clock says \(Timestamp.string(now)), before this software's release (\(Timestamp.string(release))): "
+            return
+                "the system clock says \(Timestamp.string(now)), before this software's release (\(Timestamp.string(release))): "
                 + "it is wrong (a dead RTC battery?). Nothing is recorded until it is set: check `timedatectl` and NTP."
         case let .behindHighWater(now, highWater):
-            return "the system clock says \(Timestamp.string(now)), but this database already recorded at \(Timestamp.string(highWater)): "
+            return
+                "the system clock says \(Timestamp.string(now)), but this database already recorded at \(Timestamp.string(highWater)): "
                 + "the clock went back. Nothing is recorded until it is right again: check `timedatectl` and NTP. If the clock is "
                 + "right now and the earlier time was the wrong one (a clock that ran ahead), run `attendance clock accept`."
         case let .farAhead(now, highWater):
@@ -77,10 +81,11 @@ extension AttendanceStore {
     /// Inside a recording transaction: refuses an untrusted clock, else moves the mark forward.
     static func checkAndAdvanceClock(_ db: Database, now: Date, policy: ClockPolicy) throws {
         if let problem = policy.problem(now: now, highWater: try highWater(db)) { throw problem }
-        try db.execute(sql: """
-            INSERT INTO meta(key, value) VALUES ('clock_high_water', ?1)
-            ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)
-            """, arguments: [Timestamp.string(now)])
+        try db.execute(
+            sql: """
+                INSERT INTO meta(key, value) VALUES ('clock_high_water', ?1)
+                ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)
+                """, arguments: [Timestamp.string(now)])
     }
 
     /// The admin's word that the clock is right (`attendance clock accept`): the mark moves to now, forward
@@ -91,12 +96,14 @@ extension AttendanceStore {
         try dbPool.write { db in
             let old = try Self.highWater(db)
             if case let problem? = clockPolicy.problem(now: now, highWater: old), case .beforeRelease = problem { throw problem }
-            try db.execute(sql: """
-                INSERT INTO meta(key, value) VALUES ('clock_high_water', ?1)
-                ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                """, arguments: [Timestamp.string(now)])
-            try Self.audit(db, action: "clock.accept", subject: nil,
-                           detail: "high-water mark \(old.map(Timestamp.string) ?? "none") -> \(Timestamp.string(now))")
+            try db.execute(
+                sql: """
+                    INSERT INTO meta(key, value) VALUES ('clock_high_water', ?1)
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                    """, arguments: [Timestamp.string(now)])
+            try Self.audit(
+                db, action: "clock.accept", subject: nil,
+                detail: "high-water mark \(old.map(Timestamp.string) ?? "none") -> \(Timestamp.string(now))")
         }
     }
 }

@@ -17,17 +17,24 @@ extension AttendanceStore {
     /// Keeps the embedding of a decided gate sighting for the teacher to approve: at most one waits per
     /// student (the first is kept), and none for a student whose enrolment is full. Returns whether it was kept.
     @discardableResult
-    public func proposeSighting(student: String, embedding: [Float], distance: Float, margin: Float, camera: String,
-                                at time: Date, maxPerStudent: Int) throws -> Bool {
+    public func proposeSighting(
+        student: String, embedding: [Float], distance: Float, margin: Float, camera: String,
+        at time: Date, maxPerStudent: Int
+    ) throws -> Bool {
         let sealed = try cipher.seal(embedding, student: student)
         return try dbPool.write { db in
             guard try Self.activeConsent(db, student: student) != nil else { return false }
-            let enrolled = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?", arguments: [student]) ?? 0
+            let enrolled =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?", arguments: [student]) ?? 0
             guard enrolled < maxPerStudent else { return false }
-            try db.execute(sql: """
-                INSERT INTO gate_sighting(student_code, sealed_embedding, distance, margin, camera, seen_at)
-                VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(student_code) DO NOTHING
-                """, arguments: [student, sealed, Double(distance), Double(margin.isFinite ? margin : 9), camera, Timestamp.string(time)])
+            try db.execute(
+                sql: """
+                    INSERT INTO gate_sighting(student_code, sealed_embedding, distance, margin, camera, seen_at)
+                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(student_code) DO NOTHING
+                    """,
+                arguments: [
+                    student, sealed, Double(distance), Double(margin.isFinite ? margin : 9), camera, Timestamp.string(time),
+                ])
             return db.changesCount > 0
         }
     }
@@ -35,13 +42,17 @@ extension AttendanceStore {
     /// The sightings waiting for approval, by class and student (a class code narrows it).
     public func pendingSightings(classCode: String? = nil) throws -> [GateSighting] {
         try dbPool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT g.id, g.student_code, g.distance, g.margin, g.camera, g.seen_at FROM gate_sighting g
-                JOIN student s ON s.code = g.student_code
-                WHERE (? IS NULL OR s.class_code = ?) ORDER BY s.class_code, g.student_code
-                """, arguments: [classCode, classCode]).map {
-                GateSighting(id: $0[0], student: $0[1], distance: Float($0[2] as Double), margin: Float($0[3] as Double),
-                             camera: $0[4], seenAt: $0[5])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT g.id, g.student_code, g.distance, g.margin, g.camera, g.seen_at FROM gate_sighting g
+                    JOIN student s ON s.code = g.student_code
+                    WHERE (? IS NULL OR s.class_code = ?) ORDER BY s.class_code, g.student_code
+                    """, arguments: [classCode, classCode]
+            ).map {
+                GateSighting(
+                    id: $0[0], student: $0[1], distance: Float($0[2] as Double), margin: Float($0[3] as Double),
+                    camera: $0[4], seenAt: $0[5])
             }
         }
     }
@@ -49,43 +60,60 @@ extension AttendanceStore {
     /// A waiting sighting's embedding, opened.
     public func sightingEmbedding(id: Int64) throws -> (sighting: GateSighting, embedding: [Float]) {
         let row = try dbPool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, student_code, distance, margin, camera, seen_at, sealed_embedding FROM gate_sighting WHERE id = ?",
-                             arguments: [id])
+            try Row.fetchOne(
+                db,
+                sql:
+                    "SELECT id, student_code, distance, margin, camera, seen_at, sealed_embedding FROM gate_sighting WHERE id = ?",
+                arguments: [id])
         }
         guard let row else { throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)") }
-        let s = GateSighting(id: row[0], student: row[1], distance: Float(row[2] as Double), margin: Float(row[3] as Double),
-                             camera: row[4], seenAt: row[5])
+        let s = GateSighting(
+            id: row[0], student: row[1], distance: Float(row[2] as Double), margin: Float(row[3] as Double),
+            camera: row[4], seenAt: row[5])
         return (s, try cipher.open(row[6], student: s.student))
     }
 
     /// Approval: the sighting joins the student's enrolment, in one transaction with its removal and the audit.
     public func promoteSighting(id: Int64, maxPerStudent: Int) throws {
         try dbPool.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT student_code, sealed_embedding, camera, distance FROM gate_sighting WHERE id = ?",
-                                             arguments: [id]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT student_code, sealed_embedding, camera, distance FROM gate_sighting WHERE id = ?",
+                    arguments: [id])
+            else {
                 throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)")
             }
             let student: String = row[0], blob: Data = row[1], camera: String = row[2], distance: Double = row[3]
             guard try Self.activeConsent(db, student: student) != nil else { throw StoreError.noConsent(student) }
-            let existing = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?", arguments: [student]) ?? 0
+            let existing =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?", arguments: [student]) ?? 0
             guard existing < maxPerStudent else {
-                throw StoreError.invalid("student '\(student)' already has \(existing) enrolled faces, the limit (recognition.max_embeddings_per_student)")
+                throw StoreError.invalid(
+                    "student '\(student)' already has \(existing) enrolled faces, the limit (recognition.max_embeddings_per_student)"
+                )
             }
-            try db.execute(sql: """
-                INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [student, blob, String(format: "{\"gate_distance\":%.3f}", distance), "gate:" + camera,
-                                 Timestamp.string(Date()), Self.osUser])
+            try db.execute(
+                sql: """
+                    INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    student, blob, String(format: "{\"gate_distance\":%.3f}", distance), "gate:" + camera,
+                    Timestamp.string(Date()), Self.osUser,
+                ])
             try db.execute(sql: "DELETE FROM gate_sighting WHERE id = ?", arguments: [id])
             try Self.bumpGalleryVersion(db)
-            try Self.audit(db, action: "enrol.sighting", student: student, detail: "approved gate sighting; total=\(existing + 1)")
+            try Self.audit(
+                db, action: "enrol.sighting", student: student, detail: "approved gate sighting; total=\(existing + 1)")
         }
     }
 
     /// Rejection: the sighting's embedding is deleted.
     public func rejectSighting(id: Int64, reason: String? = nil) throws {
         try dbPool.write { db in
-            guard let student = try String.fetchOne(db, sql: "SELECT student_code FROM gate_sighting WHERE id = ?", arguments: [id]) else {
+            guard
+                let student = try String.fetchOne(db, sql: "SELECT student_code FROM gate_sighting WHERE id = ?", arguments: [id])
+            else {
                 throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)")
             }
             try db.execute(sql: "DELETE FROM gate_sighting WHERE id = ?", arguments: [id])

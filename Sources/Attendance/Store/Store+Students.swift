@@ -53,23 +53,30 @@ extension AttendanceStore {
     }
 
     static func activeConsent(_ db: Database, student: String) throws -> Consent? {
-        try Row.fetchOne(db, sql: "SELECT * FROM consent WHERE student_code = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1",
-                         arguments: [student]).map(Consent.init(row:))
+        try Row.fetchOne(
+            db, sql: "SELECT * FROM consent WHERE student_code = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1",
+            arguments: [student]
+        ).map(Consent.init(row:))
     }
 
     /// Records a guardian's consent (audited). Returns the new record.
     @discardableResult
-    public func recordConsent(student: String, guardian: String, relation: String, date: LocalDate,
-                              scope: String = Consent.defaultScope, childAgreed: Bool = false,
-                              source: String = "cli") throws -> Consent {
+    public func recordConsent(
+        student: String, guardian: String, relation: String, date: LocalDate,
+        scope: String = Consent.defaultScope, childAgreed: Bool = false,
+        source: String = "cli"
+    ) throws -> Consent {
         try dbPool.write { db in
-            try Self.recordConsent(db, student: student, guardian: guardian, relation: relation, date: date,
-                                   scope: scope, childAgreed: childAgreed, source: source)
+            try Self.recordConsent(
+                db, student: student, guardian: guardian, relation: relation, date: date,
+                scope: scope, childAgreed: childAgreed, source: source)
         }
     }
 
-    static func recordConsent(_ db: Database, student: String, guardian: String, relation: String, date: LocalDate,
-                              scope: String, childAgreed: Bool, source: String) throws -> Consent {
+    static func recordConsent(
+        _ db: Database, student: String, guardian: String, relation: String, date: LocalDate,
+        scope: String, childAgreed: Bool, source: String
+    ) throws -> Consent {
         guard let s = try Self.student(db, code: student) else { throw StoreError.unknownStudent(student) }
         let guardian = guardian.normalizedText, relation = relation.normalizedText
         guard !guardian.isEmpty else { throw StoreError.invalid("the guardian's name is empty") }
@@ -82,13 +89,15 @@ extension AttendanceStore {
         }
         if childAgreed { scope += Consent.childAgreedSuffix }
         let now = Timestamp.string(Date())
-        try db.execute(sql: """
-            INSERT INTO consent(student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [student, guardian, relation, date.description, scope, Self.osUser, now])
+        try db.execute(
+            sql: """
+                INSERT INTO consent(student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [student, guardian, relation, date.description, scope, Self.osUser, now])
         let id = db.lastInsertedRowID
-        try audit(db, action: "consent.record", student: student,
-                  detail: "relation=\(relation); date=\(date); scope=\(scope); via=\(source)")
+        try audit(
+            db, action: "consent.record", student: student,
+            detail: "relation=\(relation); date=\(date); scope=\(scope); via=\(source)")
         // Enrolments kept from before a revocation cannot exist (revocation deletes them), but a
         // consent can make an inactive-consent student's embeddings count again: tell the daemon.
         try bumpGalleryVersion(db)
@@ -105,14 +114,16 @@ extension AttendanceStore {
                 throw StoreError.invalid("student '\(student)' has no consent in force; nothing to revoke")
             }
             let now = Timestamp.string(Date())
-            try db.execute(sql: "UPDATE consent SET revoked_at = ?, revoked_by = ? WHERE student_code = ? AND revoked_at IS NULL",
-                           arguments: [now, Self.osUser, student])
+            try db.execute(
+                sql: "UPDATE consent SET revoked_at = ?, revoked_by = ? WHERE student_code = ? AND revoked_at IS NULL",
+                arguments: [now, Self.osUser, student])
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let deleted = db.changesCount
             try db.execute(sql: "DELETE FROM gate_sighting WHERE student_code = ?", arguments: [student])
             try Self.bumpGalleryVersion(db)
-            try Self.audit(db, action: "consent.revoke", student: student,
-                           detail: "embeddings deleted=\(deleted)" + (reason.map { "; reason=\($0)" } ?? ""))
+            try Self.audit(
+                db, action: "consent.revoke", student: student,
+                detail: "embeddings deleted=\(deleted)" + (reason.map { "; reason=\($0)" } ?? ""))
             return deleted
         }
     }
@@ -121,10 +132,13 @@ extension AttendanceStore {
 
     public func enrolments(student: String) throws -> [EnrolmentInfo] {
         try dbPool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT id, student_code, quality, source, created_at, created_by FROM enrolment
-                WHERE student_code = ? ORDER BY id
-                """, arguments: [student]).map {
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, student_code, quality, source, created_at, created_by FROM enrolment
+                    WHERE student_code = ? ORDER BY id
+                    """, arguments: [student]
+            ).map {
                 EnrolmentInfo(id: $0[0], studentCode: $0[1], quality: $0[2], source: $0[3], createdAt: $0[4], createdBy: $0[5])
             }
         }
@@ -154,31 +168,38 @@ extension AttendanceStore {
     /// Seals and stores embeddings for one student in one transaction (consent checked inside it),
     /// bumps the gallery version and audits. Returns the new rows' ids.
     @discardableResult
-    public func addEnrolments(student: String, _ items: [(embedding: [Float], quality: String?, source: String?)],
-                              maxPerStudent: Int) throws -> [Int64] {
+    public func addEnrolments(
+        student: String, _ items: [(embedding: [Float], quality: String?, source: String?)],
+        maxPerStudent: Int
+    ) throws -> [Int64] {
         let sealed = try items.map { (try cipher.seal($0.embedding, student: student), $0.quality, $0.source) }
         return try dbPool.write { db in
             guard let s = try Self.student(db, code: student) else { throw StoreError.unknownStudent(student) }
             guard s.active else { throw StoreError.inactiveStudent(student) }
             guard try Self.activeConsent(db, student: student) != nil else { throw StoreError.noConsent(student) }
-            let existing = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?",
-                                            arguments: [student]) ?? 0
+            let existing =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?",
+                    arguments: [student]) ?? 0
             guard existing + sealed.count <= maxPerStudent else {
-                throw StoreError.invalid("student '\(student)' would have \(existing + sealed.count) enrolled faces; "
-                                         + "the limit is \(maxPerStudent) (recognition.max_embeddings_per_student)")
+                throw StoreError.invalid(
+                    "student '\(student)' would have \(existing + sealed.count) enrolled faces; "
+                        + "the limit is \(maxPerStudent) (recognition.max_embeddings_per_student)")
             }
             let now = Timestamp.string(Date())
             var ids: [Int64] = []
             for (blob, quality, source) in sealed {
-                try db.execute(sql: """
-                    INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [student, blob, quality, source, now, Self.osUser])
+                try db.execute(
+                    sql: """
+                        INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """, arguments: [student, blob, quality, source, now, Self.osUser])
                 ids.append(db.lastInsertedRowID)
             }
             if !ids.isEmpty {
                 try Self.bumpGalleryVersion(db)
-                try Self.audit(db, action: "enrol", student: student, detail: "embeddings added=\(ids.count); total=\(existing + ids.count)")
+                try Self.audit(
+                    db, action: "enrol", student: student, detail: "embeddings added=\(ids.count); total=\(existing + ids.count)")
             }
             return ids
         }
@@ -218,10 +239,11 @@ extension AttendanceStore {
             // The erasure register is keyed by the lost key's pseudonym secret: it no longer says who was erased.
             // Remember the day instead, so no roster consent dated before it comes back (see RosterImport).
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM erased_student") ?? 0 > 0 {
-                try db.execute(sql: """
-                    INSERT INTO meta(key, value) VALUES ('consent_cutoff', ?)
-                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                    """, arguments: [Timestamp.string(Date())])
+                try db.execute(
+                    sql: """
+                        INSERT INTO meta(key, value) VALUES ('consent_cutoff', ?)
+                        ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                        """, arguments: [Timestamp.string(Date())])
                 try db.execute(sql: "DELETE FROM erased_student")
             }
             try db.execute(sql: "DELETE FROM meta WHERE key IN ('key_check', 'pseudonym_key')")

@@ -20,7 +20,7 @@ private func hitsKnownHeaderBug(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let c = bytes[i]
         if c == 0x0A { lineStart = true; i += 1; continue }
         if lineStart, c == 0x20 || c == 0x09 { i += 1; continue }
-        if lineStart, c == 0x5B {  // '[' or '[[' then blanks, then the first key character
+        if lineStart, c == 0x5B { // '[' or '[[' then blanks, then the first key character
             var j = i + 1
             if j < bytes.count, bytes[j] == 0x5B { j += 1 }
             while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
@@ -35,7 +35,7 @@ private func hitsKnownHeaderBug(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func configFuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let buffer = UnsafeBufferPointer(start: data, count: data == nil ? 0 : size)
-    if skipKnownBugs, hitsKnownHeaderBug(buffer) { return -1 }  // -1: not added to the corpus
+    if skipKnownBugs, hitsKnownHeaderBug(buffer) { return -1 } // -1: not added to the corpus
     let text = String(decoding: buffer, as: UTF8.self)
     do {
         _ = try AttendanceConfig.parse(text, path: "fuzz.toml")

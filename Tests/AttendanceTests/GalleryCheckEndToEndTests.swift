@@ -8,7 +8,7 @@ import XCTest
 
 /// `attendance gallery check` on the demo school, and on a school enrolled from the development set
 /// (../shared/faces-dev: evaluation only, never committed; skipped when absent).
-final class GalleryCheckTests: XCTestCase {
+final class GalleryCheckEndToEndTests: XCTestCase {
     struct Report: Decodable {
         struct Pair: Decodable { var a: String; var b: String; var distance: Float }
         var students: Int
@@ -21,21 +21,25 @@ final class GalleryCheckTests: XCTestCase {
     }
 
     func check(_ db: String) throws -> (text: String, report: Report) {
-        let exe = try GateReplayTests.executable()
-        let (status, text) = try GateReplayTests.run(exe, ["gallery", "check", "--db", db])
+        let exe = try SourceTree.executable()
+        let (status, text) = try GateReplayEndToEndTests.run(exe, ["gallery", "check", "--db", db])
         XCTAssertEqual(status, 0, text)
-        let (jsonStatus, json) = try GateReplayTests.run(exe, ["gallery", "check", "--db", db, "--json", "--limit", "1000"])
+        let (jsonStatus, json) = try GateReplayEndToEndTests.run(
+            exe, ["gallery", "check", "--db", db, "--json", "--limit", "1000"])
         XCTAssertEqual(jsonStatus, 0, json)
         let report = try JSONDecoder().decode(Report.self, from: Data(json.utf8))
         return (text, report)
     }
 
     func testTheDemoSchool() throws {
-        guard FileManager.default.fileExists(atPath: GateReplayTests.samples + "/obama.jpg") else { throw XCTSkip("run `make testdata`") }
+        guard FileManager.default.fileExists(atPath: SourceTree.samples + "/obama.jpg") else {
+            throw XCTSkip("run `make testdata`")
+        }
         let dir = NSTemporaryDirectory() + "gallery-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        let demo = try GateDemo.prepare(directory: dir, samples: GateReplayTests.samples, models: GateReplayTests.models,
-                                        day: LocalDate(year: 2026, month: 11, day: 23))
+        let demo = try GateDemo.prepare(
+            directory: dir, samples: SourceTree.samples, models: SourceTree.models,
+            day: LocalDate(year: 2026, month: 11, day: 23))
         let (text, report) = try check(demo.config.database.path)
         XCTAssertEqual(report.students, 2)
         XCTAssertEqual(report.pairs, 1)
@@ -51,7 +55,7 @@ final class GalleryCheckTests: XCTestCase {
     /// enrolment (photos the swap guard refuses are forced, as a teacher who checked them would; photos
     /// that show a second person, as the set's family photos do, are refused and the next one is tried).
     func testASchoolFromTheDevelopmentSet() throws {
-        let set = GateReplayTests.root + "/../shared/faces-dev"
+        let set = SourceTree.root + "/../shared/faces-dev"
         guard FileManager.default.fileExists(atPath: set + "/identities.csv") else {
             throw XCTSkip("the development set is not here (\(set)): it is for evaluation only and not part of a clone")
         }
@@ -65,15 +69,19 @@ final class GalleryCheckTests: XCTestCase {
         let store = try tmp.open()
         var csv = "Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính\n"
         for (i, name) in people.enumerated() {
-            csv += String(format: "79%08d", i + 1) + ",\(name.replacingOccurrences(of: "_", with: " ")),9A\(i % 3 + 1),01/01/2011,Nam\n"
+            csv +=
+                String(format: "79%08d", i + 1)
+                + ",\(name.replacingOccurrences(of: "_", with: " ")),9A\(i % 3 + 1),01/01/2011,Nam\n"
         }
-        _ = try store.importRoster(try RosterParser.parse(contentsOf: try tmp.write("devset.csv", csv), today: LocalDate(year: 2026, month: 9, day: 1)))
-        let engine = try FaceEngine(models: GateReplayTests.models)
+        _ = try store.importRoster(
+            try RosterParser.parse(contentsOf: try tmp.write("devset.csv", csv), today: LocalDate(year: 2026, month: 9, day: 1)))
+        let engine = try FaceEngine(models: SourceTree.models)
         let enroller = Enroller(store: store, recognition: AttendanceConfig().recognition)
         for (i, name) in people.enumerated() {
             let code = String(format: "79%08d", i + 1)
-            try store.recordConsent(student: code, guardian: "Phụ huynh", relation: "mother", date: LocalDate(year: 2026, month: 9, day: 1),
-                                    childAgreed: true)
+            try store.recordConsent(
+                student: code, guardian: "Phụ huynh", relation: "mother", date: LocalDate(year: 2026, month: 9, day: 1),
+                childAgreed: true)
             var accepted = 0
             for n in 1...6 where accepted < 2 && FileManager.default.fileExists(atPath: set + "/\(name)/\(n).jpg") {
                 let outcomes = try enroller.enrol(student: code, photos: [set + "/\(name)/\(n).jpg"], engine: engine, force: true)
@@ -99,7 +107,11 @@ final class GalleryCheckTests: XCTestCase {
         let codes = Array(Set(rows.map(\.student))).sorted()
         for (i, a) in codes.enumerated() {
             for b in codes[(i + 1)...] {
-                let d = rows.filter { $0.student == a }.flatMap { x in rows.filter { $0.student == b }.map { try! Embedding.distance(Embedding(x.embedding), Embedding($0.embedding)) } }.min()!
+                let d = rows.filter { $0.student == a }.flatMap { x in
+                    rows.filter { $0.student == b }.map {
+                        try! Embedding.distance(Embedding(x.embedding), Embedding($0.embedding))
+                    }
+                }.min()!
                 if rules.isLookalike(nearestOther: d) { expected.append(a + "-" + b) }
                 if d < rules.threshold { under += 1 }
             }

@@ -8,19 +8,26 @@ import SectorConnector
 import XCTest
 
 /// The SQLite outbox, the sender over it, and `attendance sync` as a process, against the real gateway.
-final class ConnectorOutboxTests: XCTestCase {
+final class ConnectorOutboxEndToEndTests: XCTestCase {
     var dir: URL!
     override func setUpWithError() throws { dir = try Fixture.temporaryDirectory() }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     let fastBackoff = BackoffPolicy(initial: 0.001, multiplier: 2, maximum: 0.01)
 
-    func sender(_ store: AttendanceStore, port: Int, token: String, batch: Int = 10,
-                failFast: Bool = false) throws -> (SectorSender<SQLiteOutbox>, SectorClient) {
+    func sender(
+        _ store: AttendanceStore, port: Int, token: String, batch: Int = 10,
+        failFast: Bool = false
+    ) throws -> (SectorSender<SQLiteOutbox>, SectorClient) {
         // failFast: a refused connection fails at once instead of async-http-client retrying it until the timeout.
-        let client = try SectorClient(endpoint: "http://127.0.0.1:\(port)", token: try BearerToken(token), timeoutSeconds: 10,
-                                      allowInsecureHTTP: true, retryConnectionEstablishment: !failFast)
-        return (SectorSender(queue: SQLiteOutbox(store: store), transport: client, options: .init(batchSize: batch, backoff: fastBackoff)), client)
+        let client = try SectorClient(
+            endpoint: "http://127.0.0.1:\(port)", token: try BearerToken(token), timeoutSeconds: 10,
+            allowInsecureHTTP: true, retryConnectionEstablishment: !failFast)
+        return (
+            SectorSender(
+                queue: SQLiteOutbox(store: store), transport: client, options: .init(batchSize: batch, backoff: fastBackoff)),
+            client
+        )
     }
 
     func drainAll(_ sender: SectorSender<SQLiteOutbox>, _ store: AttendanceStore, passes: Int = 200) async throws {
@@ -32,9 +39,13 @@ final class ConnectorOutboxTests: XCTestCase {
     }
 
     /// The gateway holds each outbox (record_id, version) exactly once, with the payload the outbox stored.
-    func assertGatewayMatchesOutbox(_ gateway: ReferenceGateway, _ store: AttendanceStore, file: StaticString = #filePath, line: UInt = #line) async throws {
+    func assertGatewayMatchesOutbox(
+        _ gateway: ReferenceGateway, _ store: AttendanceStore, file: StaticString = #filePath, line: UInt = #line
+    ) async throws {
         let rows = try Fixture.outbox(store)
-        XCTAssertTrue(rows.allSatisfy { $0.state == "delivered" }, "\(rows.filter { $0.state != "delivered" }.count) not delivered", file: file, line: line)
+        XCTAssertTrue(
+            rows.allSatisfy { $0.state == "delivered" }, "\(rows.filter { $0.state != "delivered" }.count) not delivered",
+            file: file, line: line)
         let held = try await gateway.records()
         XCTAssertEqual(held.count, rows.count, "stored once each", file: file, line: line)
         XCTAssertEqual(Set(held.map(\.key)), Set(rows.map(\.key)), file: file, line: line)
@@ -57,8 +68,9 @@ final class ConnectorOutboxTests: XCTestCase {
         let due = try await outbox.nextAttemptDate()
         XCTAssertEqual(due, .distantPast, "new records are due at once")
 
-        let later = Date().addingTimeInterval(600)  // within the backoff's maximum (900 s)
-        try await outbox.reschedule([OutboxRetry(key: all[0].key, attempts: 1, nextAttemptAt: later, error: "transport: refused")])
+        let later = Date().addingTimeInterval(600) // within the backoff's maximum (900 s)
+        try await outbox.reschedule([OutboxRetry(key: all[0].key, attempts: 1, nextAttemptAt: later, error: "transport: refused")]
+        )
         try await outbox.park([OutboxParking(key: all[1].key, reason: "HTTP 403: no")])
         try await outbox.markDelivered([all[2].key], at: Date())
         let dueNow = try await outbox.pending(after: nil, dueBy: Date(), limit: 100).map(\.key)
@@ -114,7 +126,8 @@ final class ConnectorOutboxTests: XCTestCase {
     func testServerErrorsAndLostAcknowledgementsWithSQLite() async throws {
         let store = try Fixture.makeStore(in: dir)
         try Fixture.recordEvents(store, count: 60)
-        let gateway = try await ReferenceGateway(directory: dir, arguments: ["--fail-rate", "0.3", "--fail-after-store-rate", "0.2", "--seed", "11"])
+        let gateway = try await ReferenceGateway(
+            directory: dir, arguments: ["--fail-rate", "0.3", "--fail-after-store-rate", "0.2", "--seed", "11"])
         defer { gateway.stop() }
         let (s, client) = try sender(store, port: gateway.port, token: gateway.token, batch: 7)
         try await drainAll(s, store)
@@ -134,7 +147,8 @@ final class ConnectorOutboxTests: XCTestCase {
         let (s, client) = try sender(store, port: gateway.port, token: gateway.token)
         try await drainAll(s, store)
 
-        let late = try XCTUnwrap(try store.correct(student: "HS0001", day: day, status: .late, reason: "clock was wrong", config: config))
+        let late = try XCTUnwrap(
+            try store.correct(student: "HS0001", day: day, status: .late, reason: "clock was wrong", config: config))
         XCTAssertEqual(late.eventKind, .update)
         XCTAssertEqual(late.version, 2)
         let cancel = try store.cancelEvent(student: "HS0002", day: day, reason: "wrong match", config: config)
@@ -144,7 +158,10 @@ final class ConnectorOutboxTests: XCTestCase {
         await client.shutdown()
         try await assertGatewayMatchesOutbox(gateway, store)
 
-        let latest = Dictionary(uniqueKeysWithValues: try await gateway.records(latestOnly: true).map { ($0.studentCode + $0.schoolDay + $0.session, $0) })
+        let latest = Dictionary(
+            uniqueKeysWithValues: try await gateway.records(latestOnly: true).map {
+                ($0.studentCode + $0.schoolDay + $0.session, $0)
+            })
         XCTAssertEqual(latest["HS00012026-09-07morning"]?.status, "late")
         XCTAssertEqual(latest["HS00012026-09-07morning"]?.eventKind, .update)
         XCTAssertEqual(latest["HS00022026-09-07morning"]?.eventKind, .cancel)

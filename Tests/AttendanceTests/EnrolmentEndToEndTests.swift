@@ -2,11 +2,12 @@ import FaceEngine
 import Foundation
 import GRDB
 import XCTest
+
 @testable import Attendance
 @testable import AttendanceCore
 
 /// Enrolment from the real test images through the real face engine.
-final class EnrolmentTests: XCTestCase {
+final class EnrolmentEndToEndTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
     var testdata: String { Self.root + "/.testdata" }
@@ -19,12 +20,13 @@ final class EnrolmentTests: XCTestCase {
 
     override func setUpWithError() throws {
         let models = ModelPaths(directory: Self.root + "/Models")
-        guard FileManager.default.fileExists(atPath: models.embedding), FileManager.default.fileExists(atPath: image("obama.jpg")) else {
+        guard FileManager.default.fileExists(atPath: models.embedding), FileManager.default.fileExists(atPath: image("obama.jpg"))
+        else {
             throw XCTSkip("models or test images missing: run `make models testdata`")
         }
         tmp = try TempStore()
         store = try tmp.open()
-        try seedRoster(store, in: tmp)  // 0101, 0102, 0201 with consent
+        try seedRoster(store, in: tmp) // 0101, 0102, 0201 with consent
         engine = try FaceEngine(models: models)
         enroller = Enroller(store: store, recognition: AttendanceConfig().recognition)
     }
@@ -118,7 +120,8 @@ final class EnrolmentTests: XCTestCase {
         var recognition = AttendanceConfig().recognition
         recognition.maxEmbeddingsPerStudent = 2
         let limited = Enroller(store: store, recognition: recognition)
-        let out = try limited.enrol(student: "0102", photos: [image("obama.jpg"), image("obama2.jpg"), image("obama3.jpg")], engine: engine)
+        let out = try limited.enrol(
+            student: "0102", photos: [image("obama.jpg"), image("obama2.jpg"), image("obama3.jpg")], engine: engine)
         XCTAssertEqual(out.map(\.accepted), [true, true, false])
         XCTAssertEqual(out[2].rejection, .limitReached(2))
     }
@@ -130,35 +133,5 @@ final class EnrolmentTests: XCTestCase {
         XCTAssertNil(bytes.range(of: jpeg.subdata(in: 1000..<1064)), "no image bytes in the database")
         let files = try FileManager.default.contentsOfDirectory(atPath: tmp.dir)
         XCTAssertTrue(files.allSatisfy { $0.hasPrefix("school.sqlite") || $0.hasSuffix(".csv") }, "\(files)")
-    }
-}
-
-/// The gate's rules on measured faces, without images.
-final class EnrolmentGateTests: XCTestCase {
-    /// `Face` has no public memberwise initialiser; it is Codable, so build it from JSON.
-    func face(size: Float = 150, sharpness: Float = 50, yaw: Float = 0, descriptor: [Float]? = fakeEmbedding(1)) -> Face {
-        let d = descriptor.map { "{\"values\":[\($0.map { "\($0)" }.joined(separator: ","))]}" } ?? "null"
-        let json = """
-            {"box":{"top":0,"right":\(Int(size)),"bottom":\(Int(size)),"left":0},"score":0.99,"landmarks":[],
-             "quality":{"boxSize":\(size),"sharpness":\(sharpness),"yaw":\(yaw),"score":0.99},"descriptor":\(d)}
-            """
-        return try! JSONDecoder().decode(Face.self, from: Data(json.utf8))
-    }
-
-    func testQualityRules() {
-        let gate = EnrolmentGate(recognition: AttendanceConfig().recognition)
-        func verdict(_ faces: [Face]) -> EnrolmentRejection? {
-            if case .failure(let r) = gate.assess(faces: faces, others: [], own: [], force: false) { return r }
-            return nil
-        }
-        XCTAssertNil(verdict([face()]))
-        XCTAssertEqual(verdict([]), .noFace)
-        XCTAssertEqual(verdict([face(), face(size: 120)]), .severalFaces(2))
-        XCTAssertNil(verdict([face(), face(size: 30)]), "a small face far behind is background")
-        XCTAssertEqual(verdict([face(size: 40)]), .tooSmall(size: 40, minimum: 60))
-        XCTAssertEqual(verdict([face(sharpness: 3)]), .blurred(sharpness: 3, minimum: 15))
-        XCTAssertEqual(verdict([face(yaw: -50)]), .turnedAway(yaw: -50, maximum: 35))
-        XCTAssertEqual(verdict([face(descriptor: nil)]), .noDescriptor)
-        XCTAssertTrue(EnrolmentRejection.turnedAway(yaw: -50, maximum: 35).description.contains("50°"))
     }
 }

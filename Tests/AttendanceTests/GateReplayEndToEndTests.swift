@@ -1,11 +1,8 @@
+import AttendanceTesting
 import CaptureKit
 import FaceEngine
 import FaceMatch
-import AttendanceTesting
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRDB
 import Logging
 import XCTest
@@ -13,29 +10,28 @@ import XCTest
 @testable import Attendance
 @testable import AttendanceCore
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// End to end: a composed gate video with a known answer through the real pipeline
 /// (OpenCV + dlib + FaceMatch + SQLite), in-process and as a daemon process killed mid-run.
-final class GateReplayTests: XCTestCase {
-    static let root: String = {
-        if let r = ProcessInfo.processInfo.environment["ATTENDANCE_SOURCE_ROOT"] { return r }
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
-    static var samples: String { root + "/.testdata" }
-    static var models: ModelPaths { ModelPaths(directory: root + "/Models") }
+final class GateReplayEndToEndTests: XCTestCase {
 
     func prepare(cameras: Int = 1) throws -> GateDemo {
-        guard FileManager.default.fileExists(atPath: Self.samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
+        guard FileManager.default.fileExists(atPath: SourceTree.samples + "/obama2.jpg") else {
+            throw XCTSkip("run `make testdata`")
+        }
         let dir = NSTemporaryDirectory() + "gate-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return try GateDemo.prepare(directory: dir, samples: Self.samples, models: Self.models,
-                                    day: LocalDate(year: 2026, month: 11, day: 23), cameras: cameras)
+        return try GateDemo.prepare(
+            directory: dir, samples: SourceTree.samples, models: SourceTree.models,
+            day: LocalDate(year: 2026, month: 11, day: 23), cameras: cameras)
     }
 
     func replay(_ demo: GateDemo) async throws -> (stats: [PipelineStatistics], store: AttendanceStore) {
         let store = try AttendanceStore.open(config: demo.config)
-        let stats = try await demo.replay(store: store, models: Self.models, logger: Logger(label: "test"))
+        let stats = try await demo.replay(store: store, models: SourceTree.models, logger: Logger(label: "test"))
         return (stats, store)
     }
 
@@ -48,17 +44,25 @@ final class GateReplayTests: XCTestCase {
         f.dateFormat = "HH:mm"
         f.timeZone = tz
         return try store.dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT student_code, kind, status, session, occurred_at FROM attendance_event ORDER BY occurred_at")
-                .map { EventRow(student: $0[0], kind: $0[1], status: $0[2], session: $0[3],
-                                minute: f.string(from: Timestamp.date($0[4] as String)!)) }
+            try Row.fetchAll(
+                db, sql: "SELECT student_code, kind, status, session, occurred_at FROM attendance_event ORDER BY occurred_at"
+            )
+            .map {
+                EventRow(
+                    student: $0[0], kind: $0[1], status: $0[2], session: $0[3],
+                    minute: f.string(from: Timestamp.date($0[4] as String)!))
+            }
         }
     }
 
     /// Every enrolled face recorded exactly once with the right status; the stranger never recorded.
-    func assertKnownAnswer(_ store: AttendanceStore, config: AttendanceConfig, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertKnownAnswer(_ store: AttendanceStore, config: AttendanceConfig, file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
         let rows = try events(store, tz: tz)
-        XCTAssertEqual(rows.map(\.student), ["7900000001", "7900000003"], "An then Cường, once each: \(rows)", file: file, line: line)
+        XCTAssertEqual(
+            rows.map(\.student), ["7900000001", "7900000003"], "An then Cường, once each: \(rows)", file: file, line: line)
         XCTAssertEqual(rows.map(\.status), ["present", "late"], file: file, line: line)
         XCTAssertEqual(rows.map(\.kind), ["check_in", "check_in"], file: file, line: line)
         // obama2 walks past 06:56-06:58:30, biden 07:02-07:04:30 (school time).
@@ -70,8 +74,9 @@ final class GateReplayTests: XCTestCase {
         let report = try AttendanceReports(store: store, config: config).daily(day)
         let status = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.studentCode, $0.status.rawValue) })
         XCTAssertEqual(status, ["7900000001": "present", "7900000002": "absent", "7900000003": "late"], file: file, line: line)
-        XCTAssertGreaterThanOrEqual(try store.unknownFaceCount(on: day, timeZone: tz), 1, "the astronaut is counted as unknown",
-                                    file: file, line: line)
+        XCTAssertGreaterThanOrEqual(
+            try store.unknownFaceCount(on: day, timeZone: tz), 1, "the astronaut is counted as unknown",
+            file: file, line: line)
         let outbox = try store.dbPool.read { db in
             try Row.fetchAll(db, sql: "SELECT o.record_id, o.version, o.event_kind FROM outbox o ORDER BY o.created_at")
         }
@@ -98,7 +103,8 @@ final class GateReplayTests: XCTestCase {
         XCTAssertEqual(waiting.map(\.student), ["7900000001", "7900000003"], "one per recorded student")
         XCTAssertEqual(try store.pendingSightings(classCode: "6A2").map(\.student), ["7900000003"])
         for w in waiting { XCTAssertLessThan(w.distance, demo.config.recognition.threshold) }
-        let sealed = try await store.dbPool.read { db in try Data.fetchAll(db, sql: "SELECT sealed_embedding FROM gate_sighting") }
+        let sealed = try await store.dbPool.read { db in try Data.fetchAll(db, sql: "SELECT sealed_embedding FROM gate_sighting")
+        }
         let plain = try store.sightingEmbedding(id: waiting[0].id).embedding
         let raw = plain.withUnsafeBytes { Data($0) }
         XCTAssertFalse(sealed.contains { $0.range(of: raw.prefix(16)) != nil }, "sealed, not plain floats")
@@ -118,15 +124,20 @@ final class GateReplayTests: XCTestCase {
         // Nothing waits for a student who is erased, or whose consent is revoked.
         let (_, again) = try await replay(demo)
         XCTAssertEqual(try again.pendingSightings().map(\.student), [], "already recorded this session: no new decision")
-        try store.proposeSighting(student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1", at: Date(),
-                                  maxPerStudent: 5)
+        try store.proposeSighting(
+            student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1", at: Date(),
+            maxPerStudent: 5)
         _ = try store.revokeConsent(student: "7900000003")
         XCTAssertTrue(try store.pendingSightings().isEmpty, "revoking consent deletes the waiting sighting")
-        XCTAssertFalse(try store.proposeSighting(student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
-                                                 at: Date(), maxPerStudent: 5), "no consent, nothing kept")
+        XCTAssertFalse(
+            try store.proposeSighting(
+                student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
+                at: Date(), maxPerStudent: 5), "no consent, nothing kept")
         // Nobody reviewed it: the retention pass deletes it after privacy.keep_sightings_days.
-        XCTAssertTrue(try store.proposeSighting(student: "7900000001", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
-                                                at: Date(), maxPerStudent: 5))
+        XCTAssertTrue(
+            try store.proposeSighting(
+                student: "7900000001", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
+                at: Date(), maxPerStudent: 5))
         XCTAssertEqual(try store.purge(config: demo.config, now: Date().addingTimeInterval(29 * 86_400)).sightings, 0)
         XCTAssertEqual(try store.purge(config: demo.config, now: Date().addingTimeInterval(31 * 86_400)).sightings, 1)
         XCTAssertTrue(try store.pendingSightings().isEmpty)
@@ -144,12 +155,15 @@ final class GateReplayTests: XCTestCase {
         XCTAssertEqual(report.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "absent", "cancelled")
         let (_, again) = try await replay(demo)
         let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
-        XCTAssertEqual(try events(again, tz: tz).map(\.student), ["7900000001", "7900000003"], "the same record revived, no second one")
+        XCTAssertEqual(
+            try events(again, tz: tz).map(\.student), ["7900000001", "7900000003"], "the same record revived, no second one")
         let after = try AttendanceReports(store: again, config: demo.config).daily(day)
         XCTAssertEqual(after.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "present")
         let kinds = try await again.dbPool.read { db in
-            try String.fetchAll(db, sql: "SELECT o.event_kind FROM outbox o JOIN attendance_event e ON e.id = o.record_id "
-                                + "WHERE e.student_code = '7900000001' ORDER BY o.version")
+            try String.fetchAll(
+                db,
+                sql: "SELECT o.event_kind FROM outbox o JOIN attendance_event e ON e.id = o.record_id "
+                    + "WHERE e.student_code = '7900000001' ORDER BY o.version")
         }
         XCTAssertEqual(kinds, ["NEW", "CANCEL", "UPDATE"])
     }
@@ -166,19 +180,22 @@ final class GateReplayTests: XCTestCase {
     /// same replay: no event lost, none duplicated, the outbox in step with the events.
     func testDaemonKilledMidRunLosesAndDuplicatesNothing() async throws {
         let demo = try prepare()
-        let exe = try Self.executable()
+        let exe = try SourceTree.executable()
         let configPath = demo.directory + "/demo.toml"
         try demo.configTOML().write(toFile: configPath, atomically: true, encoding: .utf8)
-        let start = ISO8601DateFormatter.string(from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
-                                                formatOptions: [.withInternetDateTime])
-        let args = ["serve", "--config", configPath, "--replay-start", start, "--time-scale", "60", "--exit-when-done",
-                    "--log-level", "warning"]
+        let start = ISO8601DateFormatter.string(
+            from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+            formatOptions: [.withInternetDateTime])
+        let args = [
+            "serve", "--config", configPath, "--replay-start", start, "--time-scale", "60", "--exit-when-done",
+            "--log-level", "warning",
+        ]
         let store = try AttendanceStore.open(config: demo.config)
 
         let first = try Self.launch(exe, args)
         // Wait for the first decision to be committed, then kill without warning.
         var waited = 0
-        while try Self.eventCount(store) == 0 {
+        while try eventCount(store) == 0 {
             guard first.isRunning, waited < 1200 else { break }
             try await Task.sleep(for: .milliseconds(100))
             waited += 1
@@ -200,7 +217,7 @@ final class GateReplayTests: XCTestCase {
     /// (seen through its /metrics) grows within seconds, without a restart; SIGTERM then stops it.
     func testEnrolmentWhileTheDaemonServesTakesEffectWithoutRestart() async throws {
         let demo = try prepare()
-        let exe = try Self.executable()
+        let exe = try SourceTree.executable()
         let port = Int.random(in: 20000...45000)
         let configPath = demo.directory + "/demo.toml"
         let toml = demo.configTOML().replacingOccurrences(of: "port = 0", with: "port = \(port)")
@@ -210,7 +227,8 @@ final class GateReplayTests: XCTestCase {
 
         func gauge(_ name: String) async -> Double? {
             guard let url = URL(string: "http://127.0.0.1:\(port)/metrics"),
-                  let (data, _) = try? await URLSession.shared.data(from: url) else { return nil }
+                let (data, _) = try? await URLSession.shared.data(from: url)
+            else { return nil }
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + " ") {
                 return Double(line.split(separator: " ").last ?? "")
             }
@@ -226,14 +244,20 @@ final class GateReplayTests: XCTestCase {
         try await waitFor("attendance_gallery_embeddings", 2)
         let (health, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!)
         XCTAssertEqual((response as? HTTPURLResponse)?.statusCode, 200)
-        XCTAssertTrue(String(decoding: health, as: UTF8.self).contains("camera gate-1: "), String(decoding: health, as: UTF8.self))
+        XCTAssertTrue(
+            String(decoding: health, as: UTF8.self).contains("camera gate-1: "), String(decoding: health, as: UTF8.self))
 
         // The teacher's commands, as a separate process on the same database.
-        let consent = try Self.launch(exe, ["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father",
-                                            "--date", "2026-11-20", "--child-agrees", "--config", configPath])
+        let consent = try Self.launch(
+            exe,
+            [
+                "consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father",
+                "--date", "2026-11-20", "--child-agrees", "--config", configPath,
+            ])
         consent.waitUntilExit()
         XCTAssertEqual(consent.terminationStatus, 0)
-        let enrol = try Self.launch(exe, ["enrol", "7900000002", "--photo", Self.samples + "/astronaut.png", "--config", configPath])
+        let enrol = try Self.launch(
+            exe, ["enrol", "7900000002", "--photo", SourceTree.samples + "/astronaut.png", "--config", configPath])
         enrol.waitUntilExit()
         XCTAssertEqual(enrol.terminationStatus, 0)
         try await waitFor("attendance_gallery_embeddings", 3)
@@ -243,7 +267,9 @@ final class GateReplayTests: XCTestCase {
         let text = String(decoding: metrics, as: UTF8.self)
         XCTAssertTrue(text.contains("# HELP attendance_frames_total "), text)
         XCTAssertTrue(text.contains("attendance_dropped_frames_total"), "dropped frames are a counter")
-        if let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile(atPath:)) {
+        if let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(
+            where: FileManager.default.isExecutableFile(atPath:))
+        {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: promtool)
             p.arguments = ["check", "metrics"]
@@ -274,22 +300,27 @@ final class GateReplayTests: XCTestCase {
     /// classmate are refused as a likely swap.
     func testEnrolmentFromACameraSource() throws {
         let demo = try prepare()
-        let exe = try Self.executable()
+        let exe = try SourceTree.executable()
         let db = demo.config.database.path
-        let consent = try Self.launch(exe, ["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father",
-                                            "--date", "2026-11-20", "--child-agrees", "--db", db])
+        let consent = try Self.launch(
+            exe,
+            [
+                "consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father",
+                "--date", "2026-11-20", "--child-agrees", "--db", db,
+            ])
         consent.waitUntilExit()
         XCTAssertEqual(consent.terminationStatus, 0)
         // A camera that sees only Bình (the astronaut photo walking past).
         let video = demo.directory + "/binh.avi"
-        try ReplayScript(duration: 3, passages: [.init(image: Self.samples + "/astronaut.png", from: 0, to: 3)])
-            .write(to: video, engine: FaceEngine(models: Self.models))
+        try ReplayScript(duration: 3, passages: [.init(image: SourceTree.samples + "/astronaut.png", from: 0, to: 3)])
+            .write(to: video, engine: FaceEngine(models: SourceTree.models))
         let (ok, okOut) = try Self.run(exe, ["enrol", "7900000002", "--camera", "file:" + video, "--shots", "2", "--db", db])
         XCTAssertEqual(ok, 0, okOut)
         XCTAssertTrue(okOut.contains("good shot 2 of 2"), okOut)
         XCTAssertTrue(okOut.contains("2 of 2 shots accepted"), okOut)
         // The gate video shows An first: enrolling those shots as Cường is refused.
-        let (bad, badOut) = try Self.run(exe, ["enrol", "7900000003", "--camera", "file:" + demo.video, "--shots", "1", "--db", db])
+        let (bad, badOut) = try Self.run(
+            exe, ["enrol", "7900000003", "--camera", "file:" + demo.video, "--shots", "1", "--db", db])
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badOut.contains("looks like student 7900000001"), badOut)
         let store = try AttendanceStore.open(config: demo.config)
@@ -301,28 +332,31 @@ final class GateReplayTests: XCTestCase {
     /// stderr) holds a camera password, a student code or a student name, at the default level `info`.
     func testTheDaemonLogsNoSecretAndNoStudentCode() async throws {
         let demo = try prepare()
-        let exe = try Self.executable()
+        let exe = try SourceTree.executable()
         let configPath = demo.directory + "/demo.toml"
-        let toml = demo.configTOML() + """
+        let toml =
+            demo.configTOML() + """
 
-            [[camera]]
-            id = "gate-rtsp"
-            source = "rtsp://admin:secret-pw-123@127.0.0.1:9/stream1"
+                [[camera]]
+                id = "gate-rtsp"
+                source = "rtsp://admin:secret-pw-123@127.0.0.1:9/stream1"
 
-            """
+                """
         try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let start = ISO8601DateFormatter.string(from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
-                                                formatOptions: [.withInternetDateTime])
+        let start = ISO8601DateFormatter.string(
+            from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+            formatOptions: [.withInternetDateTime])
         let output = Pipe()
-        let daemon = try Self.launch(exe, ["serve", "--config", configPath, "--replay-start", start, "--time-scale", "60"], output: output)
+        let daemon = try Self.launch(
+            exe, ["serve", "--config", configPath, "--replay-start", start, "--time-scale", "60"], output: output)
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
         let collected = LogBuffer()
         let reader = Thread { while case let d = output.fileHandleForReading.availableData, !d.isEmpty { collected.append(d) } }
         reader.start()
         let store = try AttendanceStore.open(config: demo.config)
-        for _ in 0..<1200 where try Self.eventCount(store) < 2 { try await Task.sleep(for: .milliseconds(100)) }
-        XCTAssertEqual(try Self.eventCount(store), 2, "the replay camera recorded while the RTSP camera kept failing")
-        try await Task.sleep(for: .seconds(3))  // a few reconnect attempts of the RTSP camera
+        for _ in 0..<1200 where try eventCount(store) < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        XCTAssertEqual(try eventCount(store), 2, "the replay camera recorded while the RTSP camera kept failing")
+        try await Task.sleep(for: .seconds(3)) // a few reconnect attempts of the RTSP camera
         kill(daemon.processIdentifier, SIGTERM)
         daemon.waitUntilExit()
         try await Task.sleep(for: .milliseconds(300))
@@ -332,10 +366,13 @@ final class GateReplayTests: XCTestCase {
         var needles = ["secret-pw-123"]
         for line in GateDemo.rosterCSV.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: ",").map(String.init)
-            needles += [fields[0], fields[1]]  // the code and the full name
+            needles += [fields[0], fields[1]] // the code and the full name
         }
         for needle in needles {
-            XCTAssertFalse(log.contains(needle), "the log holds '\(needle)':\n\(log.split(separator: "\n").filter { $0.contains(needle) }.joined(separator: "\n"))")
+            XCTAssertFalse(
+                log.contains(needle),
+                "the log holds '\(needle)':\n\(log.split(separator: "\n").filter { $0.contains(needle) }.joined(separator: "\n"))"
+            )
         }
         XCTAssertTrue(log.contains(store.pseudonym(of: "7900000001")), "students are named by their pseudonym")
     }
@@ -346,24 +383,29 @@ final class GateReplayTests: XCTestCase {
     /// expected student is recorded exactly once, in the store and at the gateway.
     func testThirtyKillsAtRandomMomentsLoseAndDuplicateNothing() async throws {
         let demo = try prepare()
-        let exe = try Self.executable()
+        let exe = try SourceTree.executable()
         let dir = URL(fileURLWithPath: demo.directory)
         let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         let configPath = demo.directory + "/demo.toml"
-        let toml = demo.configTOML() + """
+        let toml =
+            demo.configTOML() + """
 
-            [connector]
-            endpoint = "http://127.0.0.1:\(gateway.port)"
-            token_file = "\(gateway.tokenFile)"
-            batch_size = 1
-            allow_insecure_http = true
+                [connector]
+                endpoint = "http://127.0.0.1:\(gateway.port)"
+                token_file = "\(gateway.tokenFile)"
+                batch_size = 1
+                allow_insecure_http = true
 
-            """
+                """
         try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let start = ISO8601DateFormatter.string(from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
-                                                formatOptions: [.withInternetDateTime])
-        let args = ["serve", "--config", configPath, "--replay-start", start, "--time-scale", "60", "--exit-when-done", "--log-level", "error"]
+        let start = ISO8601DateFormatter.string(
+            from: demo.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+            formatOptions: [.withInternetDateTime])
+        let args = [
+            "serve", "--config", configPath, "--replay-start", start, "--time-scale", "60", "--exit-when-done", "--log-level",
+            "error",
+        ]
         let store = try AttendanceStore.open(config: demo.config)
         var delays: [Double] = []
         var killedWithEvents = 0
@@ -374,9 +416,11 @@ final class GateReplayTests: XCTestCase {
             try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
             p.waitUntilExit()
-            if try Self.eventCount(store) > 0 { killedWithEvents += 1 }
+            if try eventCount(store) > 0 { killedWithEvents += 1 }
         }
-        print("kill delays (s): \(delays.map { String(format: "%.1f", $0) }.joined(separator: " ")); kills after a record: \(killedWithEvents)")
+        print(
+            "kill delays (s): \(delays.map { String(format: "%.1f", $0) }.joined(separator: " ")); kills after a record: \(killedWithEvents)"
+        )
         let (status, out) = try Self.run(exe, Array(args.dropLast(2)))
         XCTAssertEqual(status, 0, out)
         let (synced, syncOut) = try Self.run(exe, ["sync", "--config", configPath])
@@ -397,14 +441,17 @@ final class GateReplayTests: XCTestCase {
     /// its gallery drops the student within seconds and its checkpoint removes the old pages.
     func testErasureLeavesNoBytesWhileTheDaemonRuns() async throws {
         let demo = try prepare()
-        let exe = try Self.executable()
+        let exe = try SourceTree.executable()
         let port = Int.random(in: 20000...45000)
         let configPath = demo.directory + "/demo.toml"
-        try demo.configTOML().replacingOccurrences(of: "port = 0", with: "port = \(port)").write(toFile: configPath, atomically: true, encoding: .utf8)
+        try demo.configTOML().replacingOccurrences(of: "port = 0", with: "port = \(port)").write(
+            toFile: configPath, atomically: true, encoding: .utf8)
         let daemon = try Self.launch(exe, ["serve", "--config", configPath, "--log-level", "warning"])
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
         func embeddings() async -> Double? {
-            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!) else { return nil }
+            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!) else {
+                return nil
+            }
             return String(decoding: data, as: UTF8.self).split(separator: "\n")
                 .first { $0.hasPrefix("attendance_gallery_embeddings ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
         }
@@ -420,12 +467,19 @@ final class GateReplayTests: XCTestCase {
         }
         let store = try AttendanceStore.open(config: demo.config)
         func sealed(_ student: String) throws -> [Data] {
-            try store.dbPool.read { try Data.fetchAll($0, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = ?", arguments: [student]) }
-                .map { $0.prefix(40) }
+            try store.dbPool.read {
+                try Data.fetchAll($0, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = ?", arguments: [student])
+            }
+            .map { $0.prefix(40) }
         }
         // A third student to unenrol.
-        for args in [["consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father", "--date", "2026-11-20", "--child-agrees"],
-                     ["enrol", "7900000002", "--photo", Self.samples + "/astronaut.png"]] {
+        for args in [
+            [
+                "consent", "record", "7900000002", "--guardian", "Trần Văn Bảo", "--relation", "father", "--date", "2026-11-20",
+                "--child-agrees",
+            ],
+            ["enrol", "7900000002", "--photo", SourceTree.samples + "/astronaut.png"],
+        ] {
             let (status, out) = try Self.run(exe, args + ["--config", configPath])
             XCTAssertEqual(status, 0, out)
         }
@@ -440,7 +494,9 @@ final class GateReplayTests: XCTestCase {
         for step in steps {
             var needles = try sealed(step.student)
             XCTAssertFalse(needles.isEmpty)
-            XCTAssertTrue(needles.allSatisfy { fileBytes().range(of: $0) != nil }, "the sealed embedding is on disk before \(step.command[0])")
+            XCTAssertTrue(
+                needles.allSatisfy { fileBytes().range(of: $0) != nil },
+                "the sealed embedding is on disk before \(step.command[0])")
             if step.codeGoes { needles.append(Data(step.student.utf8)) }
             let (status, out) = try Self.run(exe, step.command + ["--config", configPath])
             XCTAssertEqual(status, 0, out)
@@ -465,28 +521,13 @@ final class GateReplayTests: XCTestCase {
         return (p.terminationStatus, String(decoding: out, as: UTF8.self))
     }
 
-    static func eventCount(_ store: AttendanceStore) throws -> Int {
-        try store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event") ?? 0 }
-    }
-
-    static func executable() throws -> String {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("attendance").path,
-            root + "/.build/debug/attendance",
-        ]
-        guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("the attendance executable is not built (swift build)")
-        }
-        return exe
-    }
-
     /// Starts the command with the checkout's models; stdout and stderr go to `output` when given.
     static func launch(_ exe: String, _ args: [String], output: Pipe? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
-        env["ATTENDANCE_MODELS"] = root + "/Models"
+        env["ATTENDANCE_MODELS"] = SourceTree.root + "/Models"
         p.environment = env
         if let output {
             p.standardOutput = output
@@ -495,12 +536,4 @@ final class GateReplayTests: XCTestCase {
         try p.run()
         return p
     }
-}
-
-/// Bytes read from a pipe on another thread.
-final class LogBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
-    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }

@@ -5,19 +5,23 @@ import SectorConnector
 import XCTest
 
 /// The connector against the real reference gateway process, under the faults the issue names.
-final class ConnectorFaultTests: XCTestCase {
+final class ConnectorFaultEndToEndTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws { dir = try makeTemporaryDirectory() }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func makeSender(_ outbox: MemoryOutbox, port: Int, token: String, batch: Int = 25, timeout: Double = 10,
-                    failFast: Bool = false, logger: Logger = Logger(label: "test")) throws -> (SectorSender<MemoryOutbox>, SectorClient) {
-        let client = try SectorClient(endpoint: "http://127.0.0.1:\(port)", token: try BearerToken(token),
-                                      timeoutSeconds: timeout, allowInsecureHTTP: true,
-                                      retryConnectionEstablishment: !failFast, logger: logger)
-        let sender = SectorSender(queue: outbox, transport: client,
-                                  options: .init(batchSize: batch, backoff: testBackoff, pollInterval: 0.01), logger: logger)
+    func makeSender(
+        _ outbox: MemoryOutbox, port: Int, token: String, batch: Int = 25, timeout: Double = 10,
+        failFast: Bool = false, logger: Logger = Logger(label: "test")
+    ) throws -> (SectorSender<MemoryOutbox>, SectorClient) {
+        let client = try SectorClient(
+            endpoint: "http://127.0.0.1:\(port)", token: try BearerToken(token),
+            timeoutSeconds: timeout, allowInsecureHTTP: true,
+            retryConnectionEstablishment: !failFast, logger: logger)
+        let sender = SectorSender(
+            queue: outbox, transport: client,
+            options: .init(batchSize: batch, backoff: testBackoff, pollInterval: 0.01), logger: logger)
         return (sender, client)
     }
 
@@ -34,7 +38,9 @@ final class ConnectorFaultTests: XCTestCase {
     }
 
     /// The gateway holds exactly the outbox's keys, each once.
-    func assertExactlyOnce(_ gateway: ReferenceGateway, _ records: [SectorRecord], file: StaticString = #filePath, line: UInt = #line) async throws {
+    func assertExactlyOnce(
+        _ gateway: ReferenceGateway, _ records: [SectorRecord], file: StaticString = #filePath, line: UInt = #line
+    ) async throws {
         let held = try await gateway.records()
         let keys = held.map(\.key)
         XCTAssertEqual(keys.count, Set(keys).count, "a (record_id, version) stored twice", file: file, line: line)
@@ -107,7 +113,8 @@ final class ConnectorFaultTests: XCTestCase {
 
     func testRetriedDuplicatesAreAbsorbed() async throws {
         // Half the acknowledgements are lost after storing, and a fifth of connections are dropped.
-        let gateway = try await ReferenceGateway(directory: dir, arguments: ["--fail-after-store-rate", "0.5", "--drop-rate", "0.2", "--seed", "3"])
+        let gateway = try await ReferenceGateway(
+            directory: dir, arguments: ["--fail-after-store-rate", "0.5", "--drop-rate", "0.2", "--seed", "3"])
         defer { gateway.stop() }
         let outbox = MemoryOutbox()
         let records = sampleRecords(150)
@@ -132,7 +139,9 @@ final class ConnectorFaultTests: XCTestCase {
     /// made here with a file-size limit on the running gateway) nothing is acknowledged nor remembered,
     /// so once the disk has room the retries are stored, not answered "duplicate" for records it never kept.
     func testAGatewayThatCannotWriteAcknowledgesNothingAndStoresTheRetry() async throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else { throw XCTSkip("prlimit (util-linux) is not installed") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else {
+            throw XCTSkip("prlimit (util-linux) is not installed")
+        }
         let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
         func limitFileSize(_ soft: String) throws {
@@ -156,7 +165,8 @@ final class ConnectorFaultTests: XCTestCase {
         XCTAssertEqual(deliveredWhileFull, 0, "nothing acknowledged while the gateway could not write")
         let heldWhileFull = try await gateway.records()
         XCTAssertEqual(heldWhileFull.count, 0)
-        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: gateway.storePath)[.size] as? Int, size, "no half-written line left")
+        XCTAssertEqual(
+            try FileManager.default.attributesOfItem(atPath: gateway.storePath)[.size] as? Int, size, "no half-written line left")
 
         try limitFileSize("unlimited")
         try await drainUntilEmpty(sender, outbox)
@@ -207,8 +217,9 @@ final class ConnectorFaultTests: XCTestCase {
         defer { again.stop() }
         try await assertExactlyOnce(again, records)
         // A record sent again after the restart is a duplicate, not a second copy.
-        let (status, data) = try await again.request("POST", "/v1/attendance-records",
-                                                     body: Data(SectorClient.body(for: [try records[0].jsonData()]).readableBytesView))
+        let (status, data) = try await again.request(
+            "POST", "/v1/attendance-records",
+            body: Data(SectorClient.body(for: [try records[0].jsonData()]).readableBytesView))
         XCTAssertEqual(status, 200)
         XCTAssertEqual(try JSONDecoder().decode(BatchResult.self, from: data).results.map(\.status), [.duplicate])
     }
@@ -216,7 +227,7 @@ final class ConnectorFaultTests: XCTestCase {
     func testStaleVersionCountsAsDelivered() async throws {
         let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
-        let all = sampleRecords(1)  // v1 NEW and v2 UPDATE of the same record
+        let all = sampleRecords(1) // v1 NEW and v2 UPDATE of the same record
         XCTAssertEqual(all.map(\.version), [1, 2])
         let outbox = MemoryOutbox()
         try await outbox.add(all[1])

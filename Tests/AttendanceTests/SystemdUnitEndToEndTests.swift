@@ -4,8 +4,8 @@ import XCTest
 /// deploy/attendance.service, checked with the systemd-analyze of the machine running the tests
 /// (skipped where there is none). The exposure figure depends on the systemd version: README.md
 /// states the one measured with systemd 252 (Debian 12).
-final class SystemdUnitTests: XCTestCase {
-    /// Tests/AttendanceTests/SystemdUnitTests.swift -> the repository.
+final class SystemdUnitEndToEndTests: XCTestCase {
+    /// Tests/AttendanceTests/SystemdUnitEndToEndTests.swift -> the repository.
     private static let repository = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     private static var unitFile: URL { repository.appendingPathComponent("deploy/attendance.service") }
@@ -15,7 +15,8 @@ final class SystemdUnitTests: XCTestCase {
     /// ExecStart= runs `true`; every other line is the unit's own.
     func testUnitVerifies() throws {
         let analyze = try Self.systemdAnalyze()
-        guard let trueBinary = ["/bin/true", "/usr/bin/true"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let trueBinary = ["/bin/true", "/usr/bin/true"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else {
             throw XCTSkip("no /bin/true to stand in for /usr/local/bin/attendance")
         }
         let text = try String(contentsOf: Self.unitFile, encoding: .utf8)
@@ -44,7 +45,8 @@ final class SystemdUnitTests: XCTestCase {
         let (status, output) = try Self.run(analyze, ["security", "--offline=true", "--no-pager", Self.unitFile.path])
         XCTAssertEqual(status, 0, "systemd-analyze security failed:\n\(output)")
         guard let figure = Self.firstMatch(#"Overall exposure level for attendance\.service: ([0-9]+\.[0-9]+)"#, in: output),
-              let exposure = Double(figure) else {
+            let exposure = Double(figure)
+        else {
             return XCTFail("no \"Overall exposure level for attendance.service\" line in:\n\(output)")
         }
         XCTAssertLessThanOrEqual(exposure, 2.0, "exposure \(figure) is above 2.0:\n\(output)")
@@ -52,10 +54,11 @@ final class SystemdUnitTests: XCTestCase {
         let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
         let stated = readme.components(separatedBy: "\n").filter { $0.contains("systemd-analyze security") }
         let version = (try? Self.run(analyze, ["--version"]))?.output.components(separatedBy: "\n").first ?? "unknown systemd"
-        XCTAssertTrue(stated.contains { $0.contains("exposure \(figure)") },
-                      "README.md should state the measured figure (\"exposure \(figure)\") on a line with "
-                      + "\"systemd-analyze security\" (measured with \(version)); README lines: "
-                      + (stated.isEmpty ? "none" : stated.joined(separator: " | ")))
+        XCTAssertTrue(
+            stated.contains { $0.contains("exposure \(figure)") },
+            "README.md should state the measured figure (\"exposure \(figure)\") on a line with "
+                + "\"systemd-analyze security\" (measured with \(version)); README lines: "
+                + (stated.isEmpty ? "none" : stated.joined(separator: " | ")))
     }
 
     // MARK: helpers
@@ -94,8 +97,9 @@ final class SystemdUnitTests: XCTestCase {
     /// The first capture group of `pattern` in `text`.
     private static func firstMatch(_ pattern: String, in text: String) -> String? {
         guard let regex = try? NSRegularExpression(pattern: pattern),
-              let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
-              match.numberOfRanges > 1, let range = Range(match.range(at: 1), in: text) else { return nil }
+            let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+            match.numberOfRanges > 1, let range = Range(match.range(at: 1), in: text)
+        else { return nil }
         return String(text[range])
     }
 }
