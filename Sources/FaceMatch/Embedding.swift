@@ -37,16 +37,21 @@ public struct Embedding: Sendable, Equatable {
         return Embedding(values.map { Float(Double($0) * inv) })
     }
 
+    /// The largest |v|^2 the search takes: scores (q.r - |r|^2/2) then stay far from float's limit.
+    public static let maxSquaredNorm: Double = 1e30
+
     /// |v|^2, after checking that the vector can be searched.
-    /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values, `.zeroVector` for a
-    ///   vector of length 0 (no descriptor is all zeros: it is a broken input).
-    func validatedSquaredNorm() throws -> Float {
+    /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values or a length beyond
+    ///   `maxSquaredNorm`, `.zeroVector` for a vector of length 0 (no descriptor is all zeros: it
+    ///   is a broken input).
+    public func validatedSquaredNorm() throws -> Float {
         var s = 0.0
         for v in values {
             guard v.isFinite else { throw FaceMatchError.notFinite }
             s += Double(v) * Double(v)
         }
         guard s > 0 else { throw FaceMatchError.zeroVector }
+        guard s <= Self.maxSquaredNorm else { throw FaceMatchError.notFinite }
         return Float(s)
     }
 
@@ -85,7 +90,7 @@ public enum FaceMatchError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .dimensionMismatch(expected, actual):
             return "embedding has \(actual) values, the gallery expects \(expected)"
         case let .invalidK(k): return "k must be at least 1 (got \(k))"
-        case .notFinite: return "embedding contains NaN or infinity"
+        case .notFinite: return "embedding contains NaN or infinity, or values too large to search"
         case .zeroVector: return "embedding is all zeros (not a face descriptor)"
         case let .tooManyRows(n): return "a gallery holds fewer than 2^32 rows (asked for \(n))"
         case let .invalidDimension(d): return "dimension must be between 1 and \(GallerySnapshot.maxDimension) (got \(d))"

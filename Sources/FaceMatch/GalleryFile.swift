@@ -18,7 +18,8 @@
 ///             4R    row -> student index (UInt32)
 ///             4RD   the rows as enrolled (Float32), row after row
 ///
-/// Version 1 had the same layout with normalised rows; it is still read (its rows are unit vectors).
+/// Version 1 had the same layout with normalised rows. It is refused, not read: its distances would be
+/// in another metric than the queries' (build the file again from the enrolled embeddings).
 ///     end-4   4     CRC-32 (IEEE 802.3) of every byte before it
 ///
 /// The length field tells a truncated file from a corrupted one; the checksum
@@ -26,8 +27,6 @@
 public enum GalleryFile {
     public static let magic: [UInt8] = Array("FMGALLRY".utf8)
     public static let formatVersion: UInt32 = 2
-    /// The versions `decode` reads.
-    public static let readableVersions: ClosedRange<UInt32> = 1...2
     static let headerSize = 40
 
     /// The file's bytes for `snapshot`.
@@ -72,7 +71,7 @@ public enum GalleryFile {
         }
         var reader = Reader(bytes: bytes, offset: 8)
         let version: UInt32 = try reader.read()
-        guard readableVersions.contains(version) else { throw GalleryFileError.unsupportedVersion(version) }
+        guard version == formatVersion else { throw GalleryFileError.unsupportedVersion(version) }
         let dimension: UInt32 = try reader.read()
         let studentCount: UInt32 = try reader.read()
         let rowCount: UInt64 = try reader.read()

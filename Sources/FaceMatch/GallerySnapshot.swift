@@ -135,6 +135,8 @@ public final class GallerySnapshot: Sendable {
                 }
                 worst = max(worst, err.squareRoot())
             }
+            // Values beyond half's range (65504) become infinite: such a gallery is scanned in float32.
+            guard worst.isFinite, Float(worst).isFinite else { return nil }
             return Compact(int8: nil, scales: [], half: h, maxRowError: Float(worst))
         }
     }

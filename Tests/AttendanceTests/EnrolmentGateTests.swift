@@ -34,4 +34,28 @@ final class EnrolmentGateTests: XCTestCase {
         XCTAssertEqual(verdict([face(descriptor: nil)]), .noDescriptor)
         XCTAssertTrue(EnrolmentRejection.turnedAway(yaw: -50, maximum: 35).description.contains("50°"))
     }
+
+    /// The identity guards in the gate's own metric, and failing closed on what cannot be compared.
+    func testIdentityGuardsFailClosed() {
+        let gate = EnrolmentGate(recognition: AttendanceConfig().recognition)
+        let probe = fakeEmbedding(1)
+        var near = probe
+        near[0] += 0.05
+        var damaged = fakeEmbedding(9)
+        damaged[3] = .nan
+        // Another student's face this close: refused, even with a damaged row beside it.
+        XCTAssertEqual(
+            gate.identityProblem(probe, others: [("x", damaged), ("0102", near)], own: []),
+            .looksLikeOtherStudent("0102", distance: 0.05 + 0.0))
+        // Own faces that cannot be compared count as unlike, as a face far away does.
+        if case .unlikeOwnPhotos? = gate.identityProblem(probe, others: [], own: [damaged]) {} else { XCTFail("damaged own row") }
+        if case .unlikeOwnPhotos? = gate.identityProblem(probe, others: [], own: [fakeEmbedding(40).map { $0 * 20 }]) {
+        } else {
+            XCTFail("a far own face")
+        }
+        XCTAssertNil(gate.identityProblem(probe, others: [], own: [near]))
+        // A probe the gallery could not hold is no descriptor.
+        XCTAssertEqual(gate.identityProblem([Float](repeating: 0, count: 128), others: [], own: []), .noDescriptor)
+        XCTAssertEqual(gate.identityProblem(Array(probe.prefix(64)), others: [], own: []), .noDescriptor)
+    }
 }

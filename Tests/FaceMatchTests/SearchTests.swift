@@ -147,7 +147,17 @@ final class SearchTests: XCTestCase {
         XCTAssertThrowsError(try gallery.add(student: "b", embedding: Embedding(nan))) {
             XCTAssertEqual($0 as? FaceMatchError, .notFinite)
         }
+        XCTAssertThrowsError(try gallery.add(student: "b", embedding: Embedding([Float](repeating: 1e17, count: 128)))) {
+            XCTAssertEqual($0 as? FaceMatchError, .notFinite, "a length whose square leaves float's range")
+        }
         XCTAssertEqual(gallery.snapshot().count, 1, "a failed change publishes nothing")
+        // Values beyond half precision's range: the fp16 gallery scans its floats instead, and still answers.
+        let wide = try Gallery(dimension: 4, storage: .float16)
+        try wide.add([
+            GalleryEntry(student: "big", embedding: Embedding([1e5, 0, 0, 0])),
+            GalleryEntry(student: "small", embedding: Embedding([1, 0, 0, 0])),
+        ])
+        XCTAssertEqual(try wide.snapshot().search(Embedding([9e4, 0, 0, 0]), k: 2).map(\.student), ["big", "small"])
         XCTAssertThrowsError(try Gallery(dimension: 0))
     }
 

@@ -107,24 +107,35 @@ public struct EnrolmentGate: Sendable {
     public func identityProblem(_ probe: [Float], others: [(student: String, embedding: [Float])], own: [[Float]])
         -> EnrolmentRejection?
     {
+        // A probe the gallery cannot hold (NaN, all zeros, another length than dlib's) is no face descriptor:
+        // stored, it would stop every later gallery reload.
+        guard probe.count == Embedding.dlibDimension, (try? Embedding(probe).validatedSquaredNorm()) != nil else {
+            return .noDescriptor
+        }
         let rules = RecognitionRules(recognition)
         if let nearest = Self.nearest(probe, among: others), rules.looksLikeAnotherStudent(nearest) {
             return .looksLikeOtherStudent(nearest.student, distance: nearest.distance)
         }
-        if let closestOwn = Self.nearest(probe, among: own.map { (student: "", embedding: $0) }), rules.unlikeOwnFaces(closestOwn)
-        {
-            return .unlikeOwnPhotos(distance: closestOwn.distance, threshold: recognition.sameStudentDistance)
+        if !own.isEmpty {
+            // Fails closed: own faces that cannot be compared count as unlike (as the old linear check did).
+            let closestOwn = Self.nearest(probe, among: own.map { (student: "", embedding: $0) })
+            if closestOwn.map(rules.unlikeOwnFaces) ?? true {
+                return .unlikeOwnPhotos(distance: closestOwn?.distance ?? .infinity, threshold: recognition.sameStudentDistance)
+            }
         }
         return nil
     }
 
-    /// The nearest of `rows` to `probe` by FaceMatch (dlib's metric, as at the gate); nil when there is
-    /// none or the rows cannot be searched (another descriptor length: nothing to compare with).
+    /// The nearest of `rows` to `probe` by FaceMatch (dlib's metric, as at the gate); rows that cannot be
+    /// compared (another length, NaN, all zeros: a damaged row) are left out one by one. Nil when no row is left.
     static func nearest(_ probe: [Float], among rows: [(student: String, embedding: [Float])]) -> Match? {
-        guard !rows.isEmpty else { return nil }
+        let usable = rows.filter {
+            $0.embedding.count == probe.count && (try? Embedding($0.embedding).validatedSquaredNorm()) != nil
+        }
+        guard !usable.isEmpty else { return nil }
         do {
             let gallery = try Gallery(dimension: probe.count)
-            try gallery.replaceAll(rows.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
+            try gallery.replaceAll(usable.map { GalleryEntry(student: $0.student, embedding: Embedding($0.embedding)) })
             return try gallery.snapshot().search(Embedding(probe), k: 1).first
         } catch {
             return nil
