@@ -30,7 +30,7 @@ struct AuditCommand: AsyncParsableCommand {
             }
             from = day.at(LocalTime(hour: 0, minute: 0), in: zone)
         }
-        let entries = try storeCall { try store.auditEntries(since: from, limit: last) }
+        let entries = try storeCall { try store.auditLog.entries(since: from, limit: last) }
         if json { return try printJSON(entries) }
         if entries.isEmpty { print("No audit entries\(since.map { " since \($0)" } ?? "").") }
         let formatter = DateFormatter()

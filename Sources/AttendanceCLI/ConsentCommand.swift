@@ -35,11 +35,11 @@ struct ConsentCommand: AsyncParsableCommand {
             }
             let (store, _) = try global.openStore()
             let c = try storeCall {
-                try store.recordConsent(
+                try store.consent.record(
                     student: student, guardian: guardian, relation: relation, date: day,
                     scope: scope, childAgreed: childAgrees)
             }
-            let name = (try? store.student(code: student))??.fullName ?? student
+            let name = (try? store.roster.student(code: student))??.fullName ?? student
             print(
                 "Consent recorded for \(student) \(name): \(c.guardianName) (\(c.relation)), \(c.consentDate), scope: \(c.scope)."
             )
@@ -56,7 +56,7 @@ struct ConsentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, _) = try global.openStore()
-            let n = try storeCall { try store.revokeConsent(student: student, reason: reason) }
+            let n = try storeCall { try store.consent.revoke(student: student, reason: reason) }
             print(
                 "Consent revoked for \(student); \(n) enrolled face\(n == 1 ? "" : "s") deleted. The gate stops recognising them within seconds."
             )
@@ -72,10 +72,10 @@ struct ConsentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, _) = try global.openStore()
-            guard try storeCall({ try store.student(code: student) }) != nil else {
+            guard try storeCall({ try store.roster.student(code: student) }) != nil else {
                 throw failLine(StoreError.unknownStudent(student).description)
             }
-            let consents = try storeCall { try store.consents(student: student) }
+            let consents = try storeCall { try store.consent.history(student: student) }
             if json { return try printJSON(consents) }
             if consents.isEmpty { print("No consent recorded for \(student).") }
             for c in consents {

@@ -51,18 +51,18 @@ struct CorrectCommand: AsyncParsableCommand {
 
     func run() async throws {
         let day = try parseDay(date, option: "--date")
-        let (store, config) = try global.openStore()
+        let (store, _) = try global.openStore()
         if cancel {
             let c = try storeCall {
-                try store.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason, config: config)
+                try store.events.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason)
             }
             print("cancelled \(student) \(day) \(c.session) \(c.kind.rawValue) (CANCEL v\(c.version), queued for the sector)")
             return
         }
         guard let status else { return }
         let change = try storeCall {
-            try store.correct(
-                student: student, day: day, session: session, kind: kind, status: status, reason: reason, config: config)
+            try store.events.correct(
+                student: student, day: day, session: session, kind: kind, status: status, reason: reason)
         }
         guard let c = change else {
             print("\(student) \(day): already \(status.rawValue); nothing changed")

@@ -51,9 +51,9 @@ struct DemoCommand: AsyncParsableCommand {
         let timeFormat = DateFormatter()
         timeFormat.dateFormat = "HH:mm:ss"
         timeFormat.timeZone = tz
-        let names = Dictionary(uniqueKeysWithValues: try store.students().map { ($0.code, $0.fullName) })
+        let names = Dictionary(uniqueKeysWithValues: try store.roster.students().map { ($0.code, $0.fullName) })
         print(
-            "Demo school \(config.school.name), \(names.count) students, \(Set(try store.enrolledEmbeddings().map(\.student)).count) enrolled; day \(demo.day)"
+            "Demo school \(config.school.name), \(names.count) students, \(Set(try store.enrolments.recognisable().map(\.student)).count) enrolled; day \(demo.day)"
         )
         print(
             "Replaying \(demo.video) on \(config.cameras.count) camera(s); school opens 07:00, late after +\(config.schedule.lateAfterMinutes) min\n"
@@ -91,7 +91,7 @@ struct DemoCommand: AsyncParsableCommand {
                 )
             }
         }
-        print("  unknown faces: \(try store.unknownFaceCount(on: demo.day, timeZone: tz))")
+        print("  unknown faces: \(try store.events.unknownFaceCount(on: demo.day, timeZone: tz))")
         let seconds = Double(elapsed / .milliseconds(1)) / 1000
         print(
             String(

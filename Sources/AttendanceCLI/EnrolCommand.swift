@@ -90,7 +90,7 @@ struct EnrolCommand: AsyncParsableCommand {
         do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
 
         for job in runnable {
-            let name = (try? store.student(code: job.student))??.fullName ?? ""
+            let name = (try? store.roster.student(code: job.student))??.fullName ?? ""
             print("\(job.student) \(name)")
             let outcomes: [PhotoOutcome]
             do { outcomes = try enroller.enrol(student: job.student, photos: job.photos, engine: engine, force: force) } catch {
@@ -108,7 +108,7 @@ struct EnrolCommand: AsyncParsableCommand {
                 }
             }
             let accepted = outcomes.filter(\.accepted).count
-            let total = (try? store.enrolments(student: job.student).count) ?? 0
+            let total = (try? store.enrolments.list(student: job.student).count) ?? 0
             print(
                 "  \(accepted) of \(outcomes.count) photo\(outcomes.count == 1 ? "" : "s") accepted; "
                     + "\(total) of \(config.recognition.maxEmbeddingsPerStudent) faces enrolled.")
@@ -169,7 +169,7 @@ extension EnrolCommand {
         }
         let accepted = outcomes.filter(\.accepted).count
         print(
-            "  \(accepted) of \(outcomes.count) shots accepted; \((try? store.enrolments(student: student).count) ?? 0) of \(rules.maxEmbeddingsPerStudent) faces enrolled."
+            "  \(accepted) of \(outcomes.count) shots accepted; \((try? store.enrolments.list(student: student).count) ?? 0) of \(rules.maxEmbeddingsPerStudent) faces enrolled."
         )
         if accepted == 0 { throw ExitCode(1) }
     }
@@ -200,12 +200,12 @@ struct UnenrolCommand: AsyncParsableCommand {
         if all {
             let config: AttendanceConfig
             do { config = try global.loadConfig() } catch { throw failLine("\(error)") }
-            let n = try storeCall { try AttendanceStore.discardAllEnrolments(path: config.database.path) }
+            let n = try storeCall { try EnrolmentRegister.discardAll(path: config.database.path) }
             print("\(n) enrolled faces deleted. Students must be enrolled again.")
             return
         }
         let (store, _) = try global.openStore()
-        let n = try storeCall { try store.unenrol(student: student!) }
+        let n = try storeCall { try store.enrolments.remove(student: student!) }
         print("\(n) enrolled face\(n == 1 ? "" : "s") of \(student!) deleted; the gate stops recognising them within seconds.")
         reportCompaction(store)
     }

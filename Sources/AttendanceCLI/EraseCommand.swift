@@ -27,7 +27,7 @@ struct StudentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, _) = try global.openStore()
-            guard let s = try storeCall({ try store.student(code: student) }) else {
+            guard let s = try storeCall({ try store.roster.student(code: student) }) else {
                 throw failLine(StoreError.unknownStudent(student).description)
             }
             if !yes {
@@ -38,7 +38,7 @@ struct StudentCommand: AsyncParsableCommand {
                     throw failLine("not confirmed; nothing erased")
                 }
             }
-            let r = try storeCall { try store.erase(student: student, reason: reason) }
+            let r = try storeCall { try store.retention.erase(student: student, reason: reason) }
             print(
                 "Erased \(student): \(r.enrolments) enrolled faces, \(r.consents) consent records, \(r.events) attendance events, "
                     + "\(r.outbox) queued reports, \(r.excuses) excuses. The audit log records the erasure.")
@@ -61,13 +61,13 @@ struct PurgeCommand: AsyncParsableCommand {
     @Flag(help: "Only fold the write-ahead log back into the database; delete nothing.") var compactOnly = false
 
     func run() async throws {
-        let (store, config) = try global.openStore()
+        let (store, _) = try global.openStore()
         if compactOnly {
-            try storeCall { try store.compact() }
+            try storeCall { try store.retention.compact() }
             print("Write-ahead log folded back; no deleted data is left in it.")
             return
         }
-        let r = try storeCall { try store.purge(config: config) }
+        let r = try storeCall { try store.retention.purge() }
         print(
             "Purged \(r.events) attendance events before \(r.eventsBefore) (\(r.outbox) queued reports, \(r.excuses) excuses), "
                 + "\(r.cropsDeleted) unknown-face crops, \(r.unknownFaces) unknown-face counts.")

@@ -31,8 +31,8 @@ struct ExcuseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let day = try parseDay(date, option: "--date")
-        let (store, config) = try global.openStore()
-        let result = try storeCall { try store.excuse(student: student, day: day, reason: reason, config: config) }
+        let (store, _) = try global.openStore()
+        let result = try storeCall { try store.events.excuse(student: student, day: day, reason: reason) }
         print("\(result.replaced ? "replaced the excuse" : "excused") \(student) on \(day)")
         for c in result.changes {
             print(

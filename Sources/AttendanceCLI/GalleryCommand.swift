@@ -49,12 +49,12 @@ struct GalleryCheckCommand: AsyncParsableCommand {
     func run() async throws {
         guard targetFar > 0, targetFar < 1 else { throw failLine("--target-far must be between 0 and 1, e.g. 0.001") }
         let (store, config) = try global.openStore()
-        let rows = try storeCall { try store.enrolledEmbeddings() }
+        let rows = try storeCall { try store.enrolments.recognisable() }
         let rules = RecognitionRules(config.recognition)
         let c = GalleryCalibration(rows: rows)
         let far = c.falseAcceptRate(at: rules.threshold)
         let lookalikes = c.lookalikes(rules)
-        func name(_ code: String) -> String? { (try? store.student(code: code))??.fullName }
+        func name(_ code: String) -> String? { (try? store.roster.student(code: code))??.fullName }
         let report = Report(
             students: c.students, embeddings: c.embeddings, pairs: c.impostorDistances.count, threshold: rules.threshold,
             falseAcceptRateAtThreshold: far, expectedFalseMatchesPerStranger: far * Double(c.students),
@@ -67,7 +67,7 @@ struct GalleryCheckCommand: AsyncParsableCommand {
                 .init(a: $0.a, aName: name($0.a), b: $0.b, bName: name($0.b), distance: $0.distance)
             },
             lookalikeStudents: Set(lookalikes.flatMap { [$0.a, $0.b] }).count)
-        try? store.audit(
+        try? store.auditLog.append(
             action: "gallery-check", subject: nil, detail: "students=\(c.students); lookalike_pairs=\(lookalikes.count)")
         if json { return try printJSON(report) }
 

@@ -32,7 +32,7 @@ struct IdentifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, config) = try global.openStore()
-        let gallery = try storeCall { try store.enrolledEmbeddings() }
+        let gallery = try storeCall { try store.enrolments.recognisable() }
         if gallery.isEmpty { FileHandle.standardError.write(Data("warning: nobody is enrolled yet\n".utf8)) }
         let index = try EnrolledFaces.Index(version: 0, rows: gallery)
         let rules = RecognitionRules(config.recognition)
@@ -52,14 +52,16 @@ struct IdentifyCommand: AsyncParsableCommand {
                 guard let d = face.descriptor else { continue }
                 let who = try index.identify(d.values, rules: rules)
                 let margin = who.nearest.flatMap { $0.margin.isFinite ? $0.margin : nil }
-                let name = who.student.flatMap { (try? store.student(code: $0))??.fullName }
+                let name = who.student.flatMap { (try? store.roster.student(code: $0))??.fullName }
                 results.append(
                     FaceResult(
                         photo: photo, box: face.box, student: who.student, name: name, nearest: who.nearest?.student,
                         distance: who.nearest?.distance, margin: margin, recognised: who.recognised))
             }
         }
-        do { try store.audit(action: "identify", subject: nil, detail: "photos=\(photos.count); faces=\(results.count)") } catch {
+        do {
+            try store.auditLog.append(action: "identify", subject: nil, detail: "photos=\(photos.count); faces=\(results.count)")
+        } catch {
             throw failLine("the audit log refused the entry, so nothing is shown: \(error)")
         }
         if json {

@@ -51,7 +51,7 @@ struct RosterCommand: AsyncParsableCommand {
             }
             let (store, _) = try global.openStore()
             let r = try storeCall {
-                try store.importRoster(roster, options: RosterImportOptions(dryRun: dryRun, wholeSchool: wholeSchool))
+                try store.roster.importRoster(roster, options: RosterImportOptions(dryRun: dryRun, wholeSchool: wholeSchool))
             }
             let classes = roster.classes.map(\.code)
             print(

@@ -34,9 +34,9 @@ struct SightingsCommand: AsyncParsableCommand {
         func run() async throws {
             let (store, _) = try global.openStore()
             let rows = try storeCall {
-                try store.pendingSightings(classCode: classCode).map {
+                try store.enrolments.pendingSightings(classCode: classCode).map {
                     Row(
-                        id: $0.id, student: $0.student, name: try store.student(code: $0.student)?.fullName,
+                        id: $0.id, student: $0.student, name: try store.roster.student(code: $0.student)?.fullName,
                         distance: $0.distance, camera: $0.camera, seenAt: $0.seenAt)
                 }
             }
@@ -90,7 +90,7 @@ struct SightingsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, _) = try global.openStore()
-            for id in ids { try storeCall { try store.rejectSighting(id: id, reason: reason) } }
+            for id in ids { try storeCall { try store.enrolments.rejectSighting(id: id, reason: reason) } }
             print("\(ids.count) sighting(s) deleted")
         }
     }

@@ -41,7 +41,7 @@ func commandHint(_ error: Error) -> String? {
 /// After deleting biometric data: folds the write-ahead log back so no old page keeps the bytes, and
 /// says so when it could not (a daemon reading at that moment); never silently.
 func reportCompaction(_ store: AttendanceStore) {
-    do { try store.compact() } catch { warnCompaction("\(error)") }
+    do { try store.retention.compact() } catch { warnCompaction("\(error)") }
 }
 
 func warnCompaction(_ problem: String) {
@@ -116,13 +116,13 @@ struct StudentsCommand: AsyncParsableCommand {
         func run() async throws {
             let (store, _) = try global.openStore()
             let (students, counts) = try storeCall {
-                (try store.students(classCode: classCode?.uppercased(), activeOnly: !all), try store.enrolmentCounts())
+                (try store.roster.students(classCode: classCode?.uppercased(), activeOnly: !all), try store.enrolments.counts())
             }
-            let unreadable = try storeCall { try store.unreadableEnrolments() }
+            let unreadable = try storeCall { try store.enrolments.unreadable() }
             let views = try storeCall {
                 try students.map {
                     StudentView(
-                        $0, faces: counts[$0.code] ?? 0, consent: try store.activeConsent(student: $0.code) != nil,
+                        $0, faces: counts[$0.code] ?? 0, consent: try store.consent.active(student: $0.code) != nil,
                         unreadable: unreadable.contains($0.code), logName: store.pseudonym(of: $0.code))
                 }
             }
@@ -168,12 +168,12 @@ struct StudentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, _) = try global.openStore()
-            guard let s = try storeCall({ try store.student(code: student) }) else {
+            guard let s = try storeCall({ try store.roster.student(code: student) }) else {
                 throw failLine(StoreError.unknownStudent(student).description)
             }
-            let consents = try storeCall { try store.consents(student: student) }
-            let enrolments = try storeCall { try store.enrolments(student: student) }
-            let unreadable = try storeCall { try store.unreadableEnrolments() }
+            let consents = try storeCall { try store.consent.history(student: student) }
+            let enrolments = try storeCall { try store.enrolments.list(student: student) }
+            let unreadable = try storeCall { try store.enrolments.unreadable() }
             let view = StudentView(
                 s, faces: enrolments.count, consent: consents.contains { $0.isActive },
                 unreadable: unreadable.contains(s.code), logName: store.pseudonym(of: s.code))

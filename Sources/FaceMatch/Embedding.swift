@@ -27,13 +27,7 @@ public struct Embedding: Sendable, Equatable {
     /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values,
     ///   `FaceMatchError.zeroVector` for a vector of length 0 (it has no direction).
     public func normalized() throws -> Embedding {
-        var s = 0.0
-        for v in values {
-            guard v.isFinite else { throw FaceMatchError.notFinite }
-            s += Double(v) * Double(v)
-        }
-        guard s > 0 else { throw FaceMatchError.zeroVector }
-        let inv = 1 / s.squareRoot()
+        let inv = 1 / (try checkedSquaredNorm()).squareRoot()
         return Embedding(values.map { Float(Double($0) * inv) })
     }
 
@@ -44,7 +38,9 @@ public struct Embedding: Sendable, Equatable {
     /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values or a length beyond
     ///   `maxSquaredNorm`, `.zeroVector` for a vector of length 0 (no descriptor is all zeros: it
     ///   is a broken input).
-    public func validatedSquaredNorm() throws -> Float {
+    public func validatedSquaredNorm() throws -> Float { Float(try checkedSquaredNorm()) }
+
+    private func checkedSquaredNorm() throws -> Double {
         var s = 0.0
         for v in values {
             guard v.isFinite else { throw FaceMatchError.notFinite }
@@ -52,7 +48,7 @@ public struct Embedding: Sendable, Equatable {
         }
         guard s > 0 else { throw FaceMatchError.zeroVector }
         guard s <= Self.maxSquaredNorm else { throw FaceMatchError.notFinite }
-        return Float(s)
+        return s
     }
 
     /// The Euclidean distance between two embeddings as they are (not normalised): the metric

@@ -62,10 +62,18 @@ enum Fixture {
         Pupil(code: "HS0005", name: "Võ Ngọc Yến", classCode: "7B2", dob: "2013-11-11"),
     ]
 
-    static func makeStore(in dir: URL) throws -> AttendanceStore {
+    /// The fixtures' school: code 79000001, a Wednesday holiday.
+    static var config: AttendanceConfig {
+        var c = AttendanceConfig()
+        c.school.code = "79000001"
+        c.schedule.holidays = ["2026-09-09"]
+        return c
+    }
+
+    static func makeStore(in dir: URL, config: AttendanceConfig = Fixture.config) throws -> AttendanceStore {
         let store = try AttendanceStore(
             path: dir.appendingPathComponent("att.sqlite").path,
-            keyFile: dir.appendingPathComponent("att.key").path)
+            keyFile: dir.appendingPathComponent("att.key").path, config: config)
         try store.dbPool.write { db in
             for (code, grade) in [("6A1", "6"), ("7B2", "7")] {
                 try db.execute(
@@ -95,7 +103,7 @@ enum Fixture {
 
     /// Records `n` check-ins (`n` events, each a NEW outbox row) spread over school days for the pupils.
     @discardableResult
-    static func recordEvents(_ store: AttendanceStore, count n: Int, schoolCode: String = "79000001") throws -> Int {
+    static func recordEvents(_ store: AttendanceStore, count n: Int) throws -> Int {
         var made = 0
         var day = LocalDate("2026-09-07")!
         while made < n {
@@ -104,7 +112,7 @@ enum Fixture {
                     studentCode: p.code, schoolDay: day, session: "morning", kind: .checkIn,
                     status: .present, occurredAt: at(day.description, String(format: "06:%02d:00", 30 + i)),
                     camera: "gate-1", distance: 0.35)
-                if try store.recordEvent(e, schoolCode: schoolCode) { made += 1 }
+                if try store.events.record(e) { made += 1 }
             }
             day = day.adding(days: 1)
         }

@@ -89,7 +89,7 @@ final class ConnectorOutboxEndToEndTests: XCTestCase {
 
         XCTAssertEqual(try outbox.requeueParked(), 1)
         XCTAssertEqual(try outbox.status().parked, 0)
-        XCTAssertEqual(try store.auditEntries().last?.action, "outbox.requeue")
+        XCTAssertEqual(try store.auditLog.entries().last?.action, "outbox.requeue")
         // Stored payloads are what the store wrote, and decode as records of the contract.
         for item in anyTime {
             let r = try JSONDecoder().decode(SectorRecord.self, from: item.payload)
@@ -140,7 +140,6 @@ final class ConnectorOutboxEndToEndTests: XCTestCase {
     func testCorrectionsReachTheGatewayAsHigherVersions() async throws {
         let store = try Fixture.makeStore(in: dir)
         try Fixture.recordEvents(store, count: 5)
-        let config = Self.config(port: 1, tokenFile: "/dev/null")
         let day = LocalDate("2026-09-07")!
         let gateway = try await ReferenceGateway(directory: dir)
         defer { gateway.stop() }
@@ -148,12 +147,12 @@ final class ConnectorOutboxEndToEndTests: XCTestCase {
         try await drainAll(s, store)
 
         let late = try XCTUnwrap(
-            try store.correct(student: "HS0001", day: day, status: .late, reason: "clock was wrong", config: config))
+            try store.events.correct(student: "HS0001", day: day, status: .late, reason: "clock was wrong"))
         XCTAssertEqual(late.eventKind, .update)
         XCTAssertEqual(late.version, 2)
-        let cancel = try store.cancelEvent(student: "HS0002", day: day, reason: "wrong match", config: config)
+        let cancel = try store.events.cancelEvent(student: "HS0002", day: day, reason: "wrong match")
         XCTAssertEqual(cancel.version, 2)
-        _ = try store.excuse(student: "HS0003", day: LocalDate("2026-09-08")!, reason: "ốm", config: config)
+        _ = try store.events.excuse(student: "HS0003", day: LocalDate("2026-09-08")!, reason: "ốm")
         try await drainAll(s, store)
         await client.shutdown()
         try await assertGatewayMatchesOutbox(gateway, store)

@@ -34,8 +34,8 @@ final class EnrolmentEndToEndTests: XCTestCase {
     func testEnrolFromPhotosAndFlagTheWrongPerson() throws {
         let first = try enroller.enrol(student: "0101", photos: [image("obama.jpg"), image("obama2.jpg")], engine: engine)
         XCTAssertEqual(first.map(\.accepted), [true, true], "\(first)")
-        XCTAssertEqual(try store.enrolments(student: "0101").count, 2)
-        XCTAssertTrue(try store.enrolments(student: "0101")[0].quality!.contains("\"sharpness\""))
+        XCTAssertEqual(try store.enrolments.list(student: "0101").count, 2)
+        XCTAssertTrue(try store.enrolments.list(student: "0101")[0].quality!.contains("\"sharpness\""))
 
         // Biden's photo filed under Obama's code: not like the student's other photos.
         let wrong = try enroller.enrol(student: "0101", photos: [image("biden.jpg")], engine: engine)
@@ -49,16 +49,16 @@ final class EnrolmentEndToEndTests: XCTestCase {
         XCTAssertEqual(other, "0101")
         XCTAssertLessThan(distance, 0.45)
         XCTAssertTrue(swapped[0].rejection!.isForceable && swapped[0].rejection!.description.contains("enrol it anyway"))
-        XCTAssertEqual(try store.enrolments(student: "0201").count, 0)
+        XCTAssertEqual(try store.enrolments.list(student: "0201").count, 0)
 
         // --force overrides the identity checks (twins), and the record says so.
         let forced = try enroller.enrol(student: "0201", photos: [image("obama3.jpg")], engine: engine, force: true)
         XCTAssertTrue(forced[0].accepted && forced[0].forced)
-        XCTAssertEqual(try store.enrolments(student: "0201").first?.source, "forced:photo:obama3.jpg")
+        XCTAssertEqual(try store.enrolments.list(student: "0201").first?.source, "forced:photo:obama3.jpg")
 
         // The gallery the daemon loads now recognises Obama's photo as 0101 by a clear margin.
         let probe = try engine.faces(inFile: image("obama3.jpg"))[0].descriptor!.values
-        let index = try EnrolledFaces.Index(version: 0, rows: try store.enrolledEmbeddings().filter { $0.student != "0201" })
+        let index = try EnrolledFaces.Index(version: 0, rows: try store.enrolments.recognisable().filter { $0.student != "0201" })
         let best = try XCTUnwrap(try index.best(probe))
         XCTAssertEqual(best.student, "0101")
         XCTAssertLessThan(best.distance, 0.6)
@@ -105,11 +105,11 @@ final class EnrolmentEndToEndTests: XCTestCase {
         guard case .tooSmall? = outcomes[1].rejection else { return XCTFail("\(outcomes[1])") }
         XCTAssertEqual(outcomes[2].rejection, .severalFaces(2))
         guard case .unreadable? = outcomes[3].rejection else { return XCTFail("\(outcomes[3])") }
-        XCTAssertEqual(try store.enrolments(student: "0101").count, 0, "nothing stored")
+        XCTAssertEqual(try store.enrolments.list(student: "0101").count, 0, "nothing stored")
     }
 
     func testConsentFirstAndLimitPerStudent() throws {
-        try store.revokeConsent(student: "0101")
+        try store.consent.revoke(student: "0101")
         XCTAssertThrowsError(try enroller.enrol(student: "0101", photos: [image("obama.jpg")], engine: engine)) {
             XCTAssertEqual($0 as? StoreError, .noConsent("0101"))
             XCTAssertEqual($0 as? StoreError, .noConsent("0101"))

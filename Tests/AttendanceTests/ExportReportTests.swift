@@ -15,9 +15,8 @@ final class ExportReportTests: XCTestCase {
 
     override func setUpWithError() throws {
         dir = try Fixture.temporaryDirectory()
-        store = try Fixture.makeStore(in: dir)
-        config.school.code = "79000001"
-        config.schedule.holidays = ["2026-09-09"] // a Wednesday off
+        config = Fixture.config // code 79000001, a Wednesday off
+        store = try Fixture.makeStore(in: dir, config: config)
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
@@ -28,7 +27,7 @@ final class ExportReportTests: XCTestCase {
         let e = NewAttendanceEvent(
             studentCode: student, schoolDay: LocalDate(day)!, session: session, kind: kind, status: status,
             occurredAt: Fixture.at(day, time), camera: camera, distance: 0.4)
-        XCTAssertTrue(try store.recordEvent(e, schoolCode: config.school.code))
+        XCTAssertTrue(try store.events.record(e))
     }
 
     /// Monday: Ánh on time (and leaves at 11:05 by gate-2), Bình late, Cường never seen, Duy seen after the
@@ -38,7 +37,7 @@ final class ExportReportTests: XCTestCase {
         try record("HS0001", "2026-09-07", "11:05:42", status: .present, kind: .checkOut, camera: "gate-2")
         try record("HS0002", "2026-09-07", "07:09:03", status: .late)
         try record("HS0004", "2026-09-07", "07:31:00", status: .absent)
-        _ = try store.excuse(student: "HS0005", day: monday, reason: "Ốm, mẹ gọi điện", config: config)
+        _ = try store.events.excuse(student: "HS0005", day: monday, reason: "Ốm, mẹ gọi điện")
     }
 
     func testDailyReportRules() throws {
@@ -242,7 +241,7 @@ final class ExportReportTests: XCTestCase {
         try record("HS0001", "2026-09-10", "06:50:00", status: .present)
         // Late in the afternoon: late, not absent.
         try record("HS0002", "2026-09-10", "07:05:00", status: .late, session: "afternoon")
-        _ = try store.excuse(student: "HS0003", day: LocalDate("2026-09-10")!, reason: "khám bệnh", config: config)
+        _ = try store.events.excuse(student: "HS0003", day: LocalDate("2026-09-10")!, reason: "khám bệnh")
 
         let reports = AttendanceReports(store: store, config: config)
         let report = try reports.absences(from: monday, to: LocalDate("2026-09-13")!)
@@ -292,7 +291,7 @@ final class ExportReportTests: XCTestCase {
 
     func testExcuseEmitsRecordsAndIsAuditedWithoutTheReason() throws {
         try record("HS0004", "2026-09-07", "07:31:00", status: .absent)
-        let result = try store.excuse(student: "HS0004", day: monday, reason: "Đi viện", config: config)
+        let result = try store.events.excuse(student: "HS0004", day: monday, reason: "Đi viện")
         XCTAssertFalse(result.replaced)
         XCTAssertEqual(result.changes.map(\.session), ["morning", "afternoon"])
         XCTAssertEqual(result.changes.map(\.eventKind), [.update, .new])
@@ -309,26 +308,26 @@ final class ExportReportTests: XCTestCase {
             SectorRecord.self, from: Data(rows.first { $0.eventKind == "UPDATE" }!.payload.utf8))
         XCTAssertEqual(update.occurredAt, Timestamp.string(Fixture.at("2026-09-07", "07:31:00")), "the sighting is kept")
 
-        let audit = try store.auditEntries().last!
+        let audit = try store.auditLog.entries().last!
         XCTAssertEqual(audit.action, "attendance.excuse")
         XCTAssertEqual(audit.studentCode, "HS0004")
         XCTAssertFalse(audit.detail?.contains("Đi viện") ?? true, "the reason stays out of the append-only log")
 
-        let again = try store.excuse(student: "HS0004", day: monday, reason: "Đi viện (giấy)", config: config)
+        let again = try store.events.excuse(student: "HS0004", day: monday, reason: "Đi viện (giấy)")
         XCTAssertTrue(again.replaced)
         XCTAssertEqual(again.changes, [], "already excused")
-        XCTAssertEqual(try store.auditEntries().last?.action, "attendance.excuse.replace")
+        XCTAssertEqual(try store.auditLog.entries().last?.action, "attendance.excuse.replace")
 
-        XCTAssertThrowsError(try store.excuse(student: "HS0004", day: LocalDate("2026-09-12")!, reason: "x", config: config))
+        XCTAssertThrowsError(try store.events.excuse(student: "HS0004", day: LocalDate("2026-09-12")!, reason: "x"))
         XCTAssertThrowsError(
-            try store.excuse(student: "HS0004", day: LocalDate("2026-09-09")!, reason: "x", config: config), "holiday")
-        XCTAssertThrowsError(try store.excuse(student: "NOBODY", day: monday, reason: "x", config: config))
-        XCTAssertThrowsError(try store.excuse(student: "HS0004", day: monday, reason: "  ", config: config))
+            try store.events.excuse(student: "HS0004", day: LocalDate("2026-09-09")!, reason: "x"), "holiday")
+        XCTAssertThrowsError(try store.events.excuse(student: "NOBODY", day: monday, reason: "x"))
+        XCTAssertThrowsError(try store.events.excuse(student: "HS0004", day: monday, reason: "  "))
     }
 
     func testPlannedExcuseCreatesNoEventSoTheStudentCanStillCheckIn() throws {
         let now = Fixture.at("2026-09-07", "06:00:00")
-        let result = try store.excuse(student: "HS0001", day: monday, reason: "hẹn nha sĩ", config: config, now: now)
+        let result = try store.events.excuse(student: "HS0001", day: monday, reason: "hẹn nha sĩ", now: now)
         XCTAssertEqual(result.changes, [])
         try record("HS0001", "2026-09-07", "06:55:00", status: .present)
         XCTAssertEqual(try AttendanceReports(store: store, config: config).daily(monday).rows[0].status, .present)
@@ -337,18 +336,18 @@ final class ExportReportTests: XCTestCase {
     func testCorrectionBumpsTheVersionAndQueuesAnUpdate() throws {
         try record("HS0002", "2026-09-07", "07:09:03", status: .late)
         let first = try XCTUnwrap(
-            try store.correct(student: "HS0002", day: monday, status: .present, reason: "đồng hồ sai", config: config))
+            try store.events.correct(student: "HS0002", day: monday, status: .present, reason: "đồng hồ sai"))
         XCTAssertEqual(first.previousStatus, .late)
         XCTAssertEqual(first.eventKind, .update)
         XCTAssertEqual(first.version, 2)
-        XCTAssertNil(try store.correct(student: "HS0002", day: monday, status: .present, reason: "again", config: config))
+        XCTAssertNil(try store.events.correct(student: "HS0002", day: monday, status: .present, reason: "again"))
         let second = try XCTUnwrap(
-            try store.correct(student: "HS0002", day: monday, status: .absent, reason: "rời trường", config: config))
+            try store.events.correct(student: "HS0002", day: monday, status: .absent, reason: "rời trường"))
         XCTAssertEqual(second.version, 3)
-        let cancel = try store.cancelEvent(student: "HS0002", day: monday, reason: "nhận nhầm", config: config)
+        let cancel = try store.events.cancelEvent(student: "HS0002", day: monday, reason: "nhận nhầm")
         XCTAssertEqual(cancel.version, 4)
         XCTAssertEqual(cancel.eventKind, .cancel)
-        XCTAssertThrowsError(try store.cancelEvent(student: "HS0002", day: monday, reason: "twice", config: config))
+        XCTAssertThrowsError(try store.events.cancelEvent(student: "HS0002", day: monday, reason: "twice"))
 
         let rows = try Fixture.outbox(store).filter { $0.key.recordID == first.recordID }
         XCTAssertEqual(rows.map(\.key.version), [1, 2, 3, 4])
@@ -365,18 +364,18 @@ final class ExportReportTests: XCTestCase {
         XCTAssertEqual(
             try AttendanceReports(store: store, config: config).daily(monday).rows[1].status, .absent,
             "a cancelled event does not count")
-        let actions = try store.auditEntries().map(\.action)
+        let actions = try store.auditLog.entries().map(\.action)
         XCTAssertEqual(actions.filter { $0 == "attendance.correct" }.count, 2)
         XCTAssertEqual(actions.last, "attendance.cancel")
 
         // A student the camera missed: the correction creates the event (NEW, version 1, no camera).
         let created = try XCTUnwrap(
-            try store.correct(
+            try store.events.correct(
                 student: "HS0003", day: monday, session: "afternoon", status: .present,
-                reason: "camera tắt", config: config))
+                reason: "camera tắt"))
         XCTAssertEqual(created.eventKind, .new)
         XCTAssertEqual(created.version, 1)
         XCTAssertThrowsError(
-            try store.correct(student: "HS0003", day: monday, session: "evening", status: .present, reason: "x", config: config))
+            try store.events.correct(student: "HS0003", day: monday, session: "evening", status: .present, reason: "x"))
     }
 }

@@ -73,13 +73,13 @@ final class GalleryCheckEndToEndTests: XCTestCase {
                 String(format: "79%08d", i + 1)
                 + ",\(name.replacingOccurrences(of: "_", with: " ")),9A\(i % 3 + 1),01/01/2011,Nam\n"
         }
-        _ = try store.importRoster(
+        _ = try store.roster.importRoster(
             try RosterParser.parse(contentsOf: try tmp.write("devset.csv", csv), today: LocalDate(year: 2026, month: 9, day: 1)))
         let engine = try FaceEngine(models: SourceTree.models)
         let enroller = Enroller(store: store, recognition: AttendanceConfig().recognition)
         for (i, name) in people.enumerated() {
             let code = String(format: "79%08d", i + 1)
-            try store.recordConsent(
+            try store.consent.record(
                 student: code, guardian: "Phụ huynh", relation: "mother", date: LocalDate(year: 2026, month: 9, day: 1),
                 childAgreed: true)
             var accepted = 0
@@ -93,7 +93,7 @@ final class GalleryCheckEndToEndTests: XCTestCase {
             }
         }
         let (text, report) = try check(tmp.path)
-        let stored = try store.enrolledEmbeddings()
+        let stored = try store.enrolments.recognisable()
         let students = Set(stored.map(\.student)).count
         XCTAssertGreaterThanOrEqual(students, 28, "nearly everyone has a usable photo")
         XCTAssertEqual(report.students, students)

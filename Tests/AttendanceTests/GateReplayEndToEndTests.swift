@@ -18,16 +18,7 @@ import XCTest
 /// (OpenCV + dlib + FaceMatch + SQLite), in-process and as a daemon process killed mid-run.
 final class GateReplayEndToEndTests: XCTestCase {
 
-    func prepare(cameras: Int = 1) throws -> GateDemo {
-        guard FileManager.default.fileExists(atPath: SourceTree.samples + "/obama2.jpg") else {
-            throw XCTSkip("run `make testdata`")
-        }
-        let dir = NSTemporaryDirectory() + "gate-\(UUID().uuidString)"
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return try GateDemo.prepare(
-            directory: dir, samples: SourceTree.samples, models: SourceTree.models,
-            day: LocalDate(year: 2026, month: 11, day: 23), cameras: cameras)
-    }
+    func prepare(cameras: Int = 1) throws -> GateDemo { try prepareDemo(cameras: cameras) }
 
     func replay(_ demo: GateDemo) async throws -> (stats: [PipelineStatistics], store: AttendanceStore) {
         let store = try AttendanceStore.open(config: demo.config)
@@ -75,7 +66,7 @@ final class GateReplayEndToEndTests: XCTestCase {
         let status = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.studentCode, $0.status.rawValue) })
         XCTAssertEqual(status, ["7900000001": "present", "7900000002": "absent", "7900000003": "late"], file: file, line: line)
         XCTAssertGreaterThanOrEqual(
-            try store.unknownFaceCount(on: day, timeZone: tz), 1, "the astronaut is counted as unknown",
+            try store.events.unknownFaceCount(on: day, timeZone: tz), 1, "the astronaut is counted as unknown",
             file: file, line: line)
         let outbox = try store.dbPool.read { db in
             try Row.fetchAll(db, sql: "SELECT o.record_id, o.version, o.event_kind FROM outbox o ORDER BY o.created_at")
@@ -99,48 +90,49 @@ final class GateReplayEndToEndTests: XCTestCase {
         let demo = try prepare()
         let (_, store) = try await replay(demo)
         try assertKnownAnswer(store, config: demo.config)
-        let waiting = try store.pendingSightings()
+        let waiting = try store.enrolments.pendingSightings()
         XCTAssertEqual(waiting.map(\.student), ["7900000001", "7900000003"], "one per recorded student")
-        XCTAssertEqual(try store.pendingSightings(classCode: "6A2").map(\.student), ["7900000003"])
+        XCTAssertEqual(try store.enrolments.pendingSightings(classCode: "6A2").map(\.student), ["7900000003"])
         for w in waiting { XCTAssertLessThan(w.distance, demo.config.recognition.threshold) }
         let sealed = try await store.dbPool.read { db in try Data.fetchAll(db, sql: "SELECT sealed_embedding FROM gate_sighting")
         }
-        let plain = try store.sightingEmbedding(id: waiting[0].id).embedding
+        let plain = try store.enrolments.sightingEmbedding(id: waiting[0].id).embedding
         let raw = plain.withUnsafeBytes { Data($0) }
         XCTAssertFalse(sealed.contains { $0.range(of: raw.prefix(16)) != nil }, "sealed, not plain floats")
 
         let enroller = Enroller(store: store, recognition: demo.config.recognition)
-        let before = try store.galleryVersion()
+        let before = try store.enrolments.galleryVersion()
         XCTAssertNil(try enroller.approveSighting(id: waiting[0].id))
-        XCTAssertEqual(try store.enrolments(student: "7900000001").map(\.source), ["photo:obama.jpg", "gate:gate-1"])
-        XCTAssertGreaterThan(try store.galleryVersion(), before, "the gate reloads")
+        XCTAssertEqual(try store.enrolments.list(student: "7900000001").map(\.source), ["photo:obama.jpg", "gate:gate-1"])
+        XCTAssertGreaterThan(try store.enrolments.galleryVersion(), before, "the gate reloads")
         XCTAssertThrowsError(try enroller.approveSighting(id: waiting[0].id), "approved once")
-        try store.rejectSighting(id: waiting[1].id, reason: "test")
-        XCTAssertEqual(try store.enrolments(student: "7900000003").count, 1)
-        XCTAssertTrue(try store.pendingSightings().isEmpty)
-        let actions = try store.auditEntries(since: nil, limit: nil).map(\.action)
+        try store.enrolments.rejectSighting(id: waiting[1].id, reason: "test")
+        XCTAssertEqual(try store.enrolments.list(student: "7900000003").count, 1)
+        XCTAssertTrue(try store.enrolments.pendingSightings().isEmpty)
+        let actions = try store.auditLog.entries(since: nil, limit: nil).map(\.action)
         XCTAssertTrue(actions.contains("enrol.sighting") && actions.contains("sighting.reject"), "\(actions)")
 
         // Nothing waits for a student who is erased, or whose consent is revoked.
         let (_, again) = try await replay(demo)
-        XCTAssertEqual(try again.pendingSightings().map(\.student), [], "already recorded this session: no new decision")
-        try store.proposeSighting(
+        XCTAssertEqual(
+            try again.enrolments.pendingSightings().map(\.student), [], "already recorded this session: no new decision")
+        try store.enrolments.proposeSighting(
             student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1", at: Date(),
             maxPerStudent: 5)
-        _ = try store.revokeConsent(student: "7900000003")
-        XCTAssertTrue(try store.pendingSightings().isEmpty, "revoking consent deletes the waiting sighting")
+        _ = try store.consent.revoke(student: "7900000003")
+        XCTAssertTrue(try store.enrolments.pendingSightings().isEmpty, "revoking consent deletes the waiting sighting")
         XCTAssertFalse(
-            try store.proposeSighting(
+            try store.enrolments.proposeSighting(
                 student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
                 at: Date(), maxPerStudent: 5), "no consent, nothing kept")
         // Nobody reviewed it: the retention pass deletes it after privacy.keep_sightings_days.
         XCTAssertTrue(
-            try store.proposeSighting(
+            try store.enrolments.proposeSighting(
                 student: "7900000001", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
                 at: Date(), maxPerStudent: 5))
-        XCTAssertEqual(try store.purge(config: demo.config, now: Date().addingTimeInterval(29 * 86_400)).sightings, 0)
-        XCTAssertEqual(try store.purge(config: demo.config, now: Date().addingTimeInterval(31 * 86_400)).sightings, 1)
-        XCTAssertTrue(try store.pendingSightings().isEmpty)
+        XCTAssertEqual(try store.retention.purge(now: Date().addingTimeInterval(29 * 86_400)).sightings, 0)
+        XCTAssertEqual(try store.retention.purge(now: Date().addingTimeInterval(31 * 86_400)).sightings, 1)
+        XCTAssertTrue(try store.enrolments.pendingSightings().isEmpty)
     }
 
     /// An admin cancels An's record (say it was a wrong match); An passes the gate again in the same
@@ -150,7 +142,7 @@ final class GateReplayEndToEndTests: XCTestCase {
         let (_, store) = try await replay(demo)
         try assertKnownAnswer(store, config: demo.config)
         let day = LocalDate(year: 2026, month: 11, day: 23)
-        _ = try store.cancelEvent(student: "7900000001", day: day, session: "morning", reason: "test", config: demo.config)
+        _ = try store.events.cancelEvent(student: "7900000001", day: day, session: "morning", reason: "test")
         let report = try AttendanceReports(store: store, config: demo.config).daily(day)
         XCTAssertEqual(report.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "absent", "cancelled")
         let (_, again) = try await replay(demo)
@@ -324,8 +316,8 @@ final class GateReplayEndToEndTests: XCTestCase {
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badOut.contains("looks like student 7900000001"), badOut)
         let store = try AttendanceStore.open(config: demo.config)
-        XCTAssertEqual(try store.enrolments(student: "7900000002").count, 2)
-        XCTAssertEqual(try store.enrolments(student: "7900000003").count, 1, "the refused shot changed nothing")
+        XCTAssertEqual(try store.enrolments.list(student: "7900000002").count, 2)
+        XCTAssertEqual(try store.enrolments.list(student: "7900000003").count, 1, "the refused shot changed nothing")
     }
 
     /// Issue #12 point 10: nothing the daemon writes (its log, OpenCV's and FFmpeg's messages on the same

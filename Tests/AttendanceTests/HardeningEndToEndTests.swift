@@ -29,17 +29,6 @@ final class HardeningEndToEndTests: XCTestCase {
             config: config, store: store, models: SourceTree.models, options: o, logger: Logger(label: "test"))
     }
 
-    func prepareDemo() throws -> GateDemo {
-        guard FileManager.default.fileExists(atPath: SourceTree.samples + "/obama2.jpg") else {
-            throw XCTSkip("run `make testdata`")
-        }
-        let dir = NSTemporaryDirectory() + "gate-\(UUID().uuidString)"
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return try GateDemo.prepare(
-            directory: dir, samples: SourceTree.samples, models: SourceTree.models,
-            day: LocalDate(year: 2026, month: 11, day: 23))
-    }
-
     func waitUntil(_ what: String, seconds: Double = 120, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {

@@ -36,20 +36,20 @@ final class HardeningTests: XCTestCase {
         let clock = TestClock(mondayMorning)
         let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, now: { clock.now })
         try seedRoster(store, in: tmp)
-        XCTAssertTrue(try store.recordEvent(event("0101", day: monday), schoolCode: "S"))
+        XCTAssertTrue(try store.events.record(event("0101", day: monday)))
         XCTAssertEqual(try store.clockHighWater(), mondayMorning)
 
         // NTP steps the clock back a minute: fine. A dead RTC puts it back a day: refused.
         clock.advance(-60)
         XCTAssertNil(try store.clockProblem())
         clock.set(mondayMorning.addingTimeInterval(-86_400))
-        XCTAssertThrowsError(try store.recordEvent(event("0102", day: monday), schoolCode: "S")) { error in
+        XCTAssertThrowsError(try store.events.record(event("0102", day: monday))) { error in
             guard case .behindHighWater? = error as? ClockProblem else { return XCTFail("\(error)") }
             XCTAssertTrue("\(error)".contains("timedatectl"), "\(error)")
         }
         // Before the release: certainly wrong, whatever the mark says.
         clock.set(Timestamp.date("2000-01-01T00:00:00.000Z")!)
-        XCTAssertThrowsError(try store.recordEvent(event("0102", day: monday), schoolCode: "S")) { error in
+        XCTAssertThrowsError(try store.events.record(event("0102", day: monday))) { error in
             guard case .beforeRelease? = error as? ClockProblem else { return XCTFail("\(error)") }
         }
         XCTAssertEqual(try eventCount(store), 1, "nothing recorded while the clock was wrong")
@@ -58,7 +58,7 @@ final class HardeningTests: XCTestCase {
 
         // The clock is right again: recording resumes.
         clock.set(mondayMorning.addingTimeInterval(120))
-        XCTAssertTrue(try store.recordEvent(event("0102", day: monday), schoolCode: "S"))
+        XCTAssertTrue(try store.events.record(event("0102", day: monday)))
     }
 
     func testAClockYearsAheadRecordsNothingUntilTheAdminAcceptsIt() throws {
@@ -66,25 +66,25 @@ final class HardeningTests: XCTestCase {
         let clock = TestClock(mondayMorning)
         let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, now: { clock.now })
         try seedRoster(store, in: tmp)
-        XCTAssertTrue(try store.recordEvent(event("0101", day: monday), schoolCode: "S"))
+        XCTAssertTrue(try store.events.record(event("0101", day: monday)))
         // After the summer holidays (90 days): records again on its own.
         clock.advance(90 * 86_400)
         XCTAssertNil(try store.clockProblem())
         // Three years ahead: refused, and says what to do.
         clock.advance(3 * 365 * 86_400)
         let later = LocalDate(clock.now, in: .gmt)
-        XCTAssertThrowsError(try store.recordEvent(event("0102", day: later), schoolCode: "S")) { error in
+        XCTAssertThrowsError(try store.events.record(event("0102", day: later))) { error in
             guard case .farAhead? = error as? ClockProblem else { return XCTFail("\(error)") }
             XCTAssertTrue("\(error)".contains("attendance clock accept"), "\(error)")
         }
         try store.acceptClock()
-        XCTAssertTrue(try store.recordEvent(event("0102", day: later), schoolCode: "S"))
-        XCTAssertTrue(try store.auditEntries().contains { $0.action == "clock.accept" })
+        XCTAssertTrue(try store.events.record(event("0102", day: later)))
+        XCTAssertTrue(try store.auditLog.entries().contains { $0.action == "clock.accept" })
         // The mark itself was wrong (a clock that ran ahead dated that record): accept moves it back, audited.
         clock.set(LocalDate(year: 2027, month: 1, day: 4).at(LocalTime(hour: 7, minute: 0), in: .gmt))
-        XCTAssertThrowsError(try store.recordEvent(event("0201", day: LocalDate(year: 2027, month: 1, day: 4)), schoolCode: "S"))
+        XCTAssertThrowsError(try store.events.record(event("0201", day: LocalDate(year: 2027, month: 1, day: 4))))
         try store.acceptClock()
-        XCTAssertTrue(try store.recordEvent(event("0201", day: LocalDate(year: 2027, month: 1, day: 4)), schoolCode: "S"))
+        XCTAssertTrue(try store.events.record(event("0201", day: LocalDate(year: 2027, month: 1, day: 4))))
         // A clock before the release is never "accepted".
         clock.set(Timestamp.date("2001-01-01T00:00:00.000Z")!)
         XCTAssertThrowsError(try store.acceptClock())
@@ -93,26 +93,26 @@ final class HardeningTests: XCTestCase {
     func testRetentionWithAClockYearsAheadKeepsUndeliveredAndRecentRecords() throws {
         let tmp = try TempStore()
         let clock = TestClock(mondayMorning)
-        let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, now: { clock.now })
-        try seedRoster(store, in: tmp)
-        XCTAssertTrue(try store.recordEvent(event("0101", day: monday), schoolCode: "S"))
-        XCTAssertTrue(try store.recordEvent(event("0102", day: monday), schoolCode: "S"))
-        // One of them reached the sector database.
-        try store.dbPool.write { try $0.execute(sql: "UPDATE outbox SET state = 'delivered' WHERE payload LIKE '%0101%'") }
         var config = AttendanceConfig()
         config.privacy.retentionDays = 365
+        let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, config: config, now: { clock.now })
+        try seedRoster(store, in: tmp)
+        XCTAssertTrue(try store.events.record(event("0101", day: monday)))
+        XCTAssertTrue(try store.events.record(event("0102", day: monday)))
+        // One of them reached the sector database.
+        try store.dbPool.write { try $0.execute(sql: "UPDATE outbox SET state = 'delivered' WHERE payload LIKE '%0101%'") }
         // The clock jumps five years ahead; the hourly retention pass runs with it.
         clock.advance(5 * 365 * 86_400)
-        let report = try store.purge(config: config)
+        let report = try store.retention.purge()
         XCTAssertEqual(report.events, 0, "the high-water mark, not the wrong clock, ages the records")
         XCTAssertEqual(try eventCount(store), 2)
         // Even judged by a clock past retention, the undelivered record stays.
-        let far = try store.purge(config: config, now: mondayMorning.addingTimeInterval(2 * 365 * 86_400))
+        let far = try store.retention.purge(now: mondayMorning.addingTimeInterval(2 * 365 * 86_400))
         XCTAssertEqual(far.events, 0, "still capped by the mark: \(far)")
         try store.dbPool.write {
             try $0.execute(sql: "UPDATE meta SET value = '2029-01-01T00:00:00.000Z' WHERE key = 'clock_high_water'")
         }
-        let aged = try store.purge(config: config, now: Timestamp.date("2029-01-01T00:00:00.000Z")!)
+        let aged = try store.retention.purge(now: Timestamp.date("2029-01-01T00:00:00.000Z")!)
         XCTAssertEqual(aged.events, 1, "the delivered one goes")
         XCTAssertEqual(aged.keptUndelivered, 1, "the undelivered one stays, with its outbox row")
         XCTAssertEqual(
@@ -123,7 +123,7 @@ final class HardeningTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        XCTAssertTrue(try store.recordEvent(event("0101", day: monday), schoolCode: "S"))
+        XCTAssertTrue(try store.events.record(event("0101", day: monday)))
         let outbox = SQLiteOutbox(store: store)
         let now = Date()
         let key = try await outbox.pending(after: nil, dueBy: nil, limit: 10)[0].key
@@ -147,18 +147,18 @@ final class HardeningTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
-        try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
         // Flip one byte of 0102's sealed embedding.
         try store.dbPool.write { db in
             var blob = try Data.fetchOne(db, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = '0102'")!
             blob[20] ^= 0x01
             try db.execute(sql: "UPDATE enrolment SET sealed_embedding = ? WHERE student_code = '0102'", arguments: [blob])
         }
-        let snapshot = try store.gallerySnapshot()
+        let snapshot = try store.enrolments.snapshot()
         XCTAssertEqual(snapshot.embeddings.map(\.student), ["0101"])
         XCTAssertEqual(snapshot.unreadable, ["0102"])
-        XCTAssertEqual(try store.unreadableEnrolments(), ["0102"])
+        XCTAssertEqual(try store.enrolments.unreadable(), ["0102"])
         let faces = try EnrolledFaces(store: store)
         XCTAssertNoThrow(try faces.reload())
         XCTAssertEqual(faces.current().unreadable, ["0102"])
@@ -169,7 +169,9 @@ final class HardeningTests: XCTestCase {
             blob[20] ^= 0x01
             try db.execute(sql: "UPDATE enrolment SET sealed_embedding = ? WHERE student_code = '0101'", arguments: [blob])
         }
-        XCTAssertThrowsError(try store.gallerySnapshot()) { XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile)) }
+        XCTAssertThrowsError(try store.enrolments.snapshot()) {
+            XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile))
+        }
     }
 
     // MARK: point 11: the key
@@ -178,22 +180,22 @@ final class HardeningTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(3), nil, nil)], maxPerStudent: 5)
-        try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(3), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
         let pseudonym = store.pseudonym(of: "0101")
         let oldKey = try XCTUnwrap(FileManager.default.contents(atPath: tmp.keyFile))
-        let before = try store.gallerySnapshot().embeddings.map { $0.embedding }
-        let version = try store.galleryVersion()
+        let before = try store.enrolments.snapshot().embeddings.map { $0.embedding }
+        let version = try store.enrolments.galleryVersion()
 
         let report = try store.rotateKey()
         XCTAssertEqual(report, KeyRotationReport(enrolments: 3, sightings: 0, unreadable: 0))
         XCTAssertNotEqual(FileManager.default.contents(atPath: tmp.keyFile), oldKey)
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.keyFile + ".new"))
-        XCTAssertGreaterThan(try store.galleryVersion(), version, "the daemon's gallery reloads")
+        XCTAssertGreaterThan(try store.enrolments.galleryVersion(), version, "the daemon's gallery reloads")
         let reopened = try tmp.open()
-        XCTAssertEqual(try reopened.gallerySnapshot().embeddings.map { $0.embedding }, before)
+        XCTAssertEqual(try reopened.enrolments.snapshot().embeddings.map { $0.embedding }, before)
         XCTAssertEqual(reopened.pseudonym(of: "0101"), pseudonym, "log names survive a rotation")
-        XCTAssertTrue(try reopened.auditEntries().contains { $0.action == "key.rotate" })
+        XCTAssertTrue(try reopened.auditLog.entries().contains { $0.action == "key.rotate" })
         // The old key (from a stolen backup, say) opens nothing.
         let old = tmp.dir + "/old.key"
         XCTAssertTrue(try FilePermissions.createPrivate(old, contents: [UInt8](oldKey)))
@@ -206,14 +208,14 @@ final class HardeningTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
         let oldKey = try XCTUnwrap(FileManager.default.contents(atPath: tmp.keyFile))
         try store.rotateKey()
         // Put the box back in the state of a power cut after the commit, before the rename.
         XCTAssertEqual(rename(tmp.keyFile, tmp.keyFile + ".new"), 0)
         XCTAssertTrue(try FilePermissions.createPrivate(tmp.keyFile, contents: [UInt8](oldKey)))
         let reopened = try tmp.open()
-        XCTAssertEqual(try reopened.gallerySnapshot().embeddings.map { $0.embedding }, [fakeEmbedding(1)])
+        XCTAssertEqual(try reopened.enrolments.snapshot().embeddings.map { $0.embedding }, [fakeEmbedding(1)])
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.keyFile + ".new"), "the rotation was finished")
         XCTAssertNotEqual(FileManager.default.contents(atPath: tmp.keyFile), oldKey)
     }

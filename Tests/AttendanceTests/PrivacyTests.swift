@@ -11,8 +11,8 @@ final class PrivacyTests: XCTestCase {
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
         let known = fakeEmbedding(42)
-        try store.addEnrolments(student: "0101", [(known, nil, "photo:a.jpg")], maxPerStudent: 5)
-        XCTAssertEqual(try store.enrolledEmbeddings().first?.embedding, known)
+        try store.enrolments.add(student: "0101", [(known, nil, "photo:a.jpg")], maxPerStudent: 5)
+        XCTAssertEqual(try store.enrolments.recognisable().first?.embedding, known)
         let bytes = tmp.databaseBytes()
         XCTAssertGreaterThan(bytes.count, 0)
         func le(_ floats: ArraySlice<Float>) -> Data {
@@ -42,7 +42,7 @@ final class PrivacyTests: XCTestCase {
         do {
             let store = try tmp.open()
             try seedRoster(store, in: tmp)
-            try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+            try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
         }
         let other = tmp.dir + "/other.key"
         _ = try AttendanceStore(path: tmp.dir + "/other.sqlite", keyFile: other)
@@ -61,9 +61,9 @@ final class PrivacyTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "no new key is made for a database with enrolments")
         // The right key still works, and the failed attempts changed nothing.
-        XCTAssertEqual(try tmp.open().enrolledEmbeddings().first?.embedding, fakeEmbedding(1))
+        XCTAssertEqual(try tmp.open().enrolments.recognisable().first?.embedding, fakeEmbedding(1))
         // After discarding the enrolments, a new key may be made.
-        XCTAssertEqual(try AttendanceStore.discardAllEnrolments(path: tmp.path), 1)
+        XCTAssertEqual(try EnrolmentRegister.discardAll(path: tmp.path), 1)
         XCTAssertNoThrow(try AttendanceStore(path: tmp.path, keyFile: missing))
     }
 
@@ -71,9 +71,9 @@ final class PrivacyTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
         try store.dbPool.write { try $0.execute(sql: "UPDATE enrolment SET student_code = '0102'") }
-        XCTAssertThrowsError(try store.enrolledEmbeddings()) {
+        XCTAssertThrowsError(try store.enrolments.recognisable()) {
             XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile))
         }
     }
@@ -82,31 +82,31 @@ final class PrivacyTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.addEnrolments(student: "0102", [(fakeEmbedding(5), nil, "photo:binh.jpg")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0102", [(fakeEmbedding(5), nil, "photo:binh.jpg")], maxPerStudent: 5)
         for (i, kind) in [EventKind.checkIn, .checkOut].enumerated() {
             XCTAssertTrue(
-                try store.recordEvent(
+                try store.events.record(
                     NewAttendanceEvent(
                         studentCode: "0102", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
                         session: "morning", kind: kind, status: .present,
                         occurredAt: Date(timeIntervalSince1970: 1_725_500_000 + Double(i)),
-                        camera: "gate", distance: 0.3), schoolCode: "S"))
+                        camera: "gate", distance: 0.3)))
         }
         XCTAssertTrue(
-            try store.recordEvent(
+            try store.events.record(
                 NewAttendanceEvent(
                     studentCode: "0101", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
                     session: "morning", kind: .checkIn, status: .present,
-                    occurredAt: Date(), camera: "gate", distance: 0.3), schoolCode: "S"))
+                    occurredAt: Date(), camera: "gate", distance: 0.3)))
         try store.dbPool.write { db in
             try db.execute(sql: "INSERT INTO excuse VALUES ('0102', '2024-09-06', 'ốm', 'gv', '2024-09-06T00:00:00.000Z')")
         }
-        try store.audit(action: "export", student: "0102", detail: "daily report")
-        let v = try store.galleryVersion()
+        try store.auditLog.append(action: "export", student: "0102", detail: "daily report")
+        let v = try store.enrolments.galleryVersion()
 
-        let report = try store.erase(student: "0102", reason: "parent's request")
+        let report = try store.retention.erase(student: "0102", reason: "parent's request")
         XCTAssertEqual(report, ErasureReport(student: "0102", enrolments: 1, consents: 1, events: 2, outbox: 2, excuses: 1))
-        XCTAssertGreaterThan(try store.galleryVersion(), v)
+        XCTAssertGreaterThan(try store.enrolments.galleryVersion(), v)
 
         // Scan every column of every row of every table for the code and the name.
         let needles = ["0102", "Trần Thị Bình"]
@@ -125,38 +125,40 @@ final class PrivacyTests: XCTestCase {
         }
         XCTAssertEqual(hits, [], "not even the erasure entry keeps the code")
         // The erasure entry names the student by a keyed hash of the code: provable to whoever holds both.
-        let erasure = try XCTUnwrap(try store.auditEntries().last { $0.action == "student.erase" })
+        let erasure = try XCTUnwrap(try store.auditLog.entries().last { $0.action == "student.erase" })
         XCTAssertEqual(erasure.subject, store.pseudonym(of: "0102"))
         XCTAssertTrue(erasure.subject?.hasPrefix("st-") == true)
         // Earlier audit entries name the student by an alias that no longer resolves.
-        let aliased = try store.auditEntries().filter { $0.action == "export" }
+        let aliased = try store.auditLog.entries().filter { $0.action == "export" }
         XCTAssertEqual(aliased.count, 1)
         XCTAssertTrue(aliased[0].subject?.hasPrefix("S-") == true)
         XCTAssertNil(aliased[0].studentCode)
         // The other student is untouched.
-        XCTAssertEqual(try store.student(code: "0101")?.fullName, "Nguyễn Văn An")
+        XCTAssertEqual(try store.roster.student(code: "0101")?.fullName, "Nguyễn Văn An")
         XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }, 1)
         // secure_delete + checkpoint: the name is gone from the file's bytes too.
         XCTAssertNil(tmp.databaseBytes().range(of: Data("Trần Thị Bình".utf8)))
-        XCTAssertThrowsError(try store.erase(student: "0102")) { XCTAssertEqual($0 as? StoreError, .unknownStudent("0102")) }
+        XCTAssertThrowsError(try store.retention.erase(student: "0102")) {
+            XCTAssertEqual($0 as? StoreError, .unknownStudent("0102"))
+        }
     }
 
     func testConsentRevocationDeletesEmbeddingsAndIsAudited() throws {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
-        XCTAssertEqual(try store.revokeConsent(student: "0101", reason: "parent asked"), 2)
-        XCTAssertEqual(try store.enrolments(student: "0101"), [])
-        let history = try store.consents(student: "0101")
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        XCTAssertEqual(try store.consent.revoke(student: "0101", reason: "parent asked"), 2)
+        XCTAssertEqual(try store.enrolments.list(student: "0101"), [])
+        let history = try store.consent.history(student: "0101")
         XCTAssertEqual(history.count, 1)
         XCTAssertNotNil(history[0].revokedAt)
         XCTAssertEqual(history[0].revokedBy, AttendanceStore.osUser)
-        let entry = try XCTUnwrap(try store.auditEntries().last)
+        let entry = try XCTUnwrap(try store.auditLog.entries().last)
         XCTAssertEqual(entry.action, "consent.revoke")
         XCTAssertEqual(entry.studentCode, "0101")
         XCTAssertEqual(entry.detail, "embeddings deleted=2; reason=parent asked")
-        XCTAssertThrowsError(try store.revokeConsent(student: "0101"), "nothing left to revoke")
+        XCTAssertThrowsError(try store.consent.revoke(student: "0101"), "nothing left to revoke")
     }
 
     func testChildOfSevenMustAgreeToo() throws {
@@ -164,14 +166,14 @@ final class PrivacyTests: XCTestCase {
         let store = try tmp.open()
         try seedRoster(store, in: tmp, consent: false) // born 2013: 11 in 2024
         XCTAssertThrowsError(
-            try store.recordConsent(
+            try store.consent.record(
                 student: "0101", guardian: "Mẹ", relation: "mother",
                 date: LocalDate(year: 2024, month: 9, day: 1))
         ) {
             XCTAssertTrue("\($0)".contains("the child's own agreement"), "\($0)")
         }
         XCTAssertThrowsError(
-            try store.recordConsent(
+            try store.consent.record(
                 student: "0101", guardian: "Mẹ", relation: "mother",
                 date: LocalDate(year: 2099, month: 1, day: 1), childAgreed: true))
         XCTAssertEqual(Consent.age(of: LocalDate(year: 2017, month: 9, day: 2), on: LocalDate(year: 2024, month: 9, day: 1)), 6)
@@ -188,12 +190,12 @@ final class PrivacyTests: XCTestCase {
                 occurredAt: day.at(LocalTime(hour: 7, minute: 0), in: .gmt), camera: "g", distance: 0.3)
         }
         let now = LocalDate(year: 2024, month: 9, day: 5).at(LocalTime(hour: 12, minute: 0), in: .gmt)
-        XCTAssertTrue(try store.recordEvent(event(LocalDate(year: 2021, month: 9, day: 1)), schoolCode: "S"))
-        XCTAssertTrue(try store.recordEvent(event(LocalDate(year: 2024, month: 9, day: 4)), schoolCode: "S"))
+        XCTAssertTrue(try store.events.record(event(LocalDate(year: 2021, month: 9, day: 1))))
+        XCTAssertTrue(try store.events.record(event(LocalDate(year: 2024, month: 9, day: 4))))
         let oldCrop = tmp.dir + "/old.jpg", newCrop = tmp.dir + "/new.jpg"
         for p in [oldCrop, newCrop] { _ = FileManager.default.createFile(atPath: p, contents: Data([1])) }
-        try store.recordUnknownFace(at: now.addingTimeInterval(-3 * 86_400), camera: "g", cropPath: oldCrop)
-        try store.recordUnknownFace(at: now.addingTimeInterval(-3_600), camera: "g", cropPath: newCrop)
+        try store.events.recordUnknownFace(at: now.addingTimeInterval(-3 * 86_400), camera: "g", cropPath: oldCrop)
+        try store.events.recordUnknownFace(at: now.addingTimeInterval(-3_600), camera: "g", cropPath: newCrop)
 
         var config = AttendanceConfig()
         config.privacy.retentionDays = 365
@@ -201,10 +203,10 @@ final class PrivacyTests: XCTestCase {
         // Retention never deletes a record the sector database has not acknowledged.
         var keepCrops = config
         keepCrops.privacy.keepUnknownCropsDays = 365
-        XCTAssertEqual(try store.purge(config: keepCrops, now: now).keptUndelivered, 1)
+        XCTAssertEqual(try tmp.open(config: keepCrops).retention.purge(now: now).keptUndelivered, 1)
         XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attendance_event") }, 2)
         try store.dbPool.write { try $0.execute(sql: "UPDATE outbox SET state = 'delivered'") }
-        let report = try store.purge(config: config, now: now)
+        let report = try tmp.open(config: config).retention.purge(now: now)
         XCTAssertEqual(report.events, 1)
         XCTAssertEqual(report.outbox, 1)
         XCTAssertEqual(report.cropsDeleted, 1)
@@ -217,9 +219,9 @@ final class PrivacyTests: XCTestCase {
             1)
 
         config.privacy.keepUnknownCropsDays = 0 // the school turned crops off: every crop goes
-        XCTAssertEqual(try store.purge(config: config, now: now).cropsDeleted, 1)
-        XCTAssertEqual(try store.purgeEvents(olderThan: LocalDate(year: 2030, month: 1, day: 1)), 1)
-        XCTAssertTrue(try store.auditEntries().contains { $0.action == "purge.events" })
+        XCTAssertEqual(try tmp.open(config: config).retention.purge(now: now).cropsDeleted, 1)
+        XCTAssertEqual(try store.retention.purgeEvents(olderThan: LocalDate(year: 2030, month: 1, day: 1)), 1)
+        XCTAssertTrue(try store.auditLog.entries().contains { $0.action == "purge.events" })
     }
 
     /// Issue #12 point 9: an old roster re-imported after an erasure does not bring the consent back;
@@ -234,29 +236,29 @@ final class PrivacyTests: XCTestCase {
             0102,Trần Thị Bình,6A1,2013-01-20,Nữ,Trần Văn Cả,father,2024-09-01,yes
             """
         let path = try tmp.write("with-consent.csv", csv)
-        let first = try store.importRoster(
+        let first = try store.roster.importRoster(
             try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
         XCTAssertEqual(Set(first.consentsRecorded), ["0101", "0102"])
-        try store.erase(student: "0102", reason: "parent's request")
+        try store.retention.erase(student: "0102", reason: "parent's request")
 
         // The same old roster again: Bình is back on the roster, her consent is not.
-        let again = try store.importRoster(
+        let again = try store.roster.importRoster(
             try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
         XCTAssertEqual(again.added, ["0102"])
         XCTAssertEqual(again.consentsRefusedErased, ["0102"])
-        XCTAssertFalse(try store.hasActiveConsent(student: "0102"))
+        XCTAssertFalse(try store.consent.isActive(student: "0102"))
         XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM erased_student"), 1)
         XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM erased_student WHERE pseudonym LIKE '%0102%'"), 0)
         // A consent given after the erasure is the family's new decision: recorded.
-        try store.recordConsent(
+        try store.consent.record(
             student: "0102", guardian: "Trần Văn Cả", relation: "father", date: LocalDate(Date(), in: .gmt), childAgreed: true)
-        XCTAssertTrue(try store.hasActiveConsent(student: "0102"))
+        XCTAssertTrue(try store.consent.isActive(student: "0102"))
 
         // Revoked consent: the decider refuses at once, whatever the gallery still holds.
         var config = AttendanceConfig()
         config.schedule.schoolDays = Array(1...7)
         let decider = AttendanceDecider(store: store, config: config)
-        try store.revokeConsent(student: "0101", reason: "parent withdrew")
+        try store.consent.revoke(student: "0101", reason: "parent withdrew")
         let morning = LocalDate(year: 2026, month: 12, day: 7).at(
             LocalTime(hour: 7, minute: 5), in: TimeZone(identifier: config.school.timezone)!)
         let result = try await decider.decide(student: "0101", distance: 0.3, at: morning, camera: "gate-1", direction: "in")
@@ -276,18 +278,19 @@ final class PrivacyTests: XCTestCase {
         let path = try tmp.write("with-consent.csv", csv)
         do {
             let store = try tmp.open()
-            _ = try store.importRoster(try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
-            try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
-            try store.erase(student: "0102")
+            _ = try store.roster.importRoster(
+                try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
+            try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+            try store.retention.erase(student: "0102")
         }
         // The key file is lost: the admin discards the enrolments and starts over with a new key.
         try FileManager.default.removeItem(atPath: tmp.keyFile)
-        XCTAssertEqual(try AttendanceStore.discardAllEnrolments(path: tmp.path), 1)
+        XCTAssertEqual(try EnrolmentRegister.discardAll(path: tmp.path), 1)
         let store = try tmp.open()
-        let again = try store.importRoster(
+        let again = try store.roster.importRoster(
             try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
         XCTAssertEqual(again.consentsRefusedErased, ["0102"], "the erased student's old consent stays out")
-        XCTAssertFalse(try store.hasActiveConsent(student: "0102"))
-        XCTAssertTrue(try store.hasActiveConsent(student: "0101"), "a consent on record is untouched")
+        XCTAssertFalse(try store.consent.isActive(student: "0102"))
+        XCTAssertTrue(try store.consent.isActive(student: "0101"), "a consent on record is untouched")
     }
 }

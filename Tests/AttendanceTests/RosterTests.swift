@@ -19,7 +19,7 @@ final class RosterTests: XCTestCase {
         var csv = "\u{FEFF}Mã định danh,Họ và tên,Lớp\r\n"
         for (i, n) in names.enumerated() { csv += "\(7900 + i),\(n),8C\(i % 2 + 1)\r\n" }
         let path = try tmp.write("lop8.csv", csv)
-        let report = try store.importRoster(try RosterParser.parse(contentsOf: path, today: today))
+        let report = try store.roster.importRoster(try RosterParser.parse(contentsOf: path, today: today))
         XCTAssertEqual(report.added.count, names.count)
         for (i, n) in names.enumerated() {
             let stored = try store.dbPool.read {
@@ -28,9 +28,9 @@ final class RosterTests: XCTestCase {
                     arguments: ["\(7900 + i)"])
             }
             XCTAssertEqual(stored, Data(n.utf8), n)
-            XCTAssertEqual(Array(try store.student(code: "\(7900 + i)")!.fullName.utf8), Array(n.utf8))
+            XCTAssertEqual(Array(try store.roster.student(code: "\(7900 + i)")!.fullName.utf8), Array(n.utf8))
         }
-        XCTAssertEqual(try store.students(classCode: "8C1").first?.gradeCode, "8")
+        XCTAssertEqual(try store.roster.students(classCode: "8C1").first?.gradeCode, "8")
     }
 
     func testDecomposedInputIsStoredAsNFC() throws {
@@ -40,8 +40,8 @@ final class RosterTests: XCTestCase {
         let nfd = nfc.decomposedStringWithCanonicalMapping
         XCTAssertNotEqual(Array(nfd.utf8), Array(nfc.utf8))
         let roster = try RosterParser.parse(text: "student_code,full_name,class\n1,\(nfd),6A1\n", file: "nfd.csv", today: today)
-        try store.importRoster(roster)
-        XCTAssertEqual(Array(try store.student(code: "1")!.fullName.utf8), Array(nfc.utf8))
+        try store.roster.importRoster(roster)
+        XCTAssertEqual(Array(try store.roster.student(code: "1")!.fullName.utf8), Array(nfc.utf8))
     }
 
     func testQuotedFieldsSemicolonsTitleRowsAndDateFormats() throws {
@@ -100,7 +100,7 @@ final class RosterTests: XCTestCase {
             XCTAssertTrue(text.contains("turned into a number"), text)
             XCTAssertTrue(text.contains("never closed"), text)
         }
-        XCTAssertEqual(try store.students(activeOnly: false).count, 0, "all or nothing")
+        XCTAssertEqual(try store.roster.students(activeOnly: false).count, 0, "all or nothing")
     }
 
     func testMissingHeaderColumnsAndNonUTF8AreExplained() throws {
@@ -128,13 +128,13 @@ final class RosterTests: XCTestCase {
             0102,Trần Thị Bình Minh,6A2,2013-01-20,female
             """
         let roster = try RosterParser.parse(text: csv, file: "6A.csv", today: today)
-        let dry = try store.importRoster(roster, options: RosterImportOptions(dryRun: true))
+        let dry = try store.roster.importRoster(roster, options: RosterImportOptions(dryRun: true))
         XCTAssertTrue(dry.dryRun)
         XCTAssertEqual(dry.added, ["0103"])
-        XCTAssertEqual(try store.student(code: "0103"), nil, "a dry run changes nothing")
-        XCTAssertEqual(try store.student(code: "0102")?.classCode, "6A1")
+        XCTAssertEqual(try store.roster.student(code: "0103"), nil, "a dry run changes nothing")
+        XCTAssertEqual(try store.roster.student(code: "0102")?.classCode, "6A1")
 
-        let report = try store.importRoster(roster)
+        let report = try store.roster.importRoster(roster)
         XCTAssertEqual(report.added, ["0103"])
         XCTAssertEqual(report.changed, [.init(code: "0102", fields: ["full_name", "class"])])
         XCTAssertEqual(report.unchanged, 1)
@@ -143,18 +143,18 @@ final class RosterTests: XCTestCase {
         XCTAssertEqual(report, dry.with(dryRun: false), "the dry run predicted exactly this")
 
         let only = try RosterParser.parse(text: "code,name,class\n0103,Phan Thị Chi,6A1\n", file: "6A1.csv", today: today)
-        XCTAssertEqual(try store.importRoster(only).deactivated, ["0101"])
-        XCTAssertEqual(try store.student(code: "0101")?.active, false, "kept, never deleted")
-        XCTAssertEqual(try store.students(activeOnly: false).count, 4)
+        XCTAssertEqual(try store.roster.importRoster(only).deactivated, ["0101"])
+        XCTAssertEqual(try store.roster.student(code: "0101")?.active, false, "kept, never deleted")
+        XCTAssertEqual(try store.roster.students(activeOnly: false).count, 4)
 
-        let whole = try store.importRoster(only, options: RosterImportOptions(wholeSchool: true))
+        let whole = try store.roster.importRoster(only, options: RosterImportOptions(wholeSchool: true))
         XCTAssertEqual(whole.deactivated, ["0102", "0201"])
 
         let back = try RosterParser.parse(text: "code,name,class\n0101,Nguyễn Văn An,6A1\n", file: "b.csv", today: today)
-        let r = try store.importRoster(back)
+        let r = try store.roster.importRoster(back)
         XCTAssertEqual(r.changed.first?.fields, ["reactivated"], "a roster without a date-of-birth column keeps the dates")
-        XCTAssertEqual(try store.student(code: "0101")?.dateOfBirth, LocalDate(year: 2013, month: 9, day: 5))
-        let audit = try store.auditEntries().filter { $0.action == "roster.import" }
+        XCTAssertEqual(try store.roster.student(code: "0101")?.dateOfBirth, LocalDate(year: 2013, month: 9, day: 5))
+        let audit = try store.auditLog.entries().filter { $0.action == "roster.import" }
         XCTAssertEqual(audit.count, 5, "five imports; the dry run left no audit entry")
     }
 
@@ -177,21 +177,21 @@ final class RosterTests: XCTestCase {
             2,Trần Bình,1A,01/01/2019,Trần Mẹ,mẹ,01/09/2024,
             3,Lê Cúc,1A,01/01/2019,,,,
             """
-        let report = try store.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today))
+        let report = try store.roster.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today))
         XCTAssertEqual(report.consentsRecorded, ["1", "2"])
-        let c = try XCTUnwrap(try store.activeConsent(student: "1"))
+        let c = try XCTUnwrap(try store.consent.active(student: "1"))
         XCTAssertEqual(c.guardianName, "Nguyễn Bố")
         XCTAssertEqual(c.relation, "bố")
         XCTAssertEqual(c.consentDate, LocalDate(year: 2024, month: 9, day: 1))
         XCTAssertTrue(c.scope.contains("child"), c.scope)
-        XCTAssertNil(try store.activeConsent(student: "3"))
+        XCTAssertNil(try store.consent.active(student: "3"))
         // Importing the same roster again records nothing new; after a revocation it does not resurrect consent.
         XCTAssertEqual(
-            try store.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
-        try store.revokeConsent(student: "2")
+            try store.roster.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
+        try store.consent.revoke(student: "2")
         XCTAssertEqual(
-            try store.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
-        XCTAssertNil(try store.activeConsent(student: "2"))
+            try store.roster.importRoster(try RosterParser.parse(text: good, file: "c.csv", today: today)).consentsRecorded, [])
+        XCTAssertNil(try store.consent.active(student: "2"))
     }
 
     func testXLSXIsRecognisedAndExplained() throws {

@@ -43,7 +43,7 @@ final class StoreTests: XCTestCase {
                 XCTAssertEqual(try db.columns(in: table).map(\.name), columns, table)
             }
         }
-        XCTAssertEqual(try store.galleryVersion(), 0)
+        XCTAssertEqual(try store.enrolments.galleryVersion(), 0)
         // Reopening runs no migration twice and keeps the key.
         let key = FileManager.default.contents(atPath: tmp.keyFile)
         _ = try tmp.open()
@@ -100,18 +100,18 @@ final class StoreTests: XCTestCase {
     /// reaches the sector as the same record.
     func testRecordIDIsDeterministic() {
         let day = LocalDate(year: 2026, month: 11, day: 23)
-        let a = AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn)
+        let a = EventLedger.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn)
         XCTAssertEqual(
-            a, AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn))
+            a, EventLedger.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkIn))
         XCTAssertEqual(a.count, 36)
         XCTAssertNotNil(UUID(uuidString: a))
         for other in [
-            AttendanceStore.recordID(school: "79000002", student: "7900000001", day: day, session: "morning", kind: .checkIn),
-            AttendanceStore.recordID(school: "79000001", student: "7900000002", day: day, session: "morning", kind: .checkIn),
-            AttendanceStore.recordID(
+            EventLedger.recordID(school: "79000002", student: "7900000001", day: day, session: "morning", kind: .checkIn),
+            EventLedger.recordID(school: "79000001", student: "7900000002", day: day, session: "morning", kind: .checkIn),
+            EventLedger.recordID(
                 school: "79000001", student: "7900000001", day: day.adding(days: 1), session: "morning", kind: .checkIn),
-            AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "afternoon", kind: .checkIn),
-            AttendanceStore.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkOut),
+            EventLedger.recordID(school: "79000001", student: "7900000001", day: day, session: "afternoon", kind: .checkIn),
+            EventLedger.recordID(school: "79000001", student: "7900000001", day: day, session: "morning", kind: .checkOut),
         ] { XCTAssertNotEqual(a, other) }
     }
 
@@ -119,23 +119,23 @@ final class StoreTests: XCTestCase {
     /// same sector record (NEW v1, CANCEL v2, UPDATE v3).
     func testCancelledWrongMatchThenTheRealStudentArrives() throws {
         let tmp = try TempStore()
-        let store = try tmp.open()
-        try seedRoster(store, in: tmp)
         var config = AttendanceConfig()
         config.school.code = "THCS-01"
+        let store = try tmp.open(config: config)
+        try seedRoster(store, in: tmp)
         let day = LocalDate(year: 2024, month: 9, day: 5)
         let wrong = NewAttendanceEvent(
             studentCode: "0201", schoolDay: day, session: "morning", kind: .checkIn, status: .present,
             occurredAt: Date(timeIntervalSince1970: 1_725_498_000), camera: "gate-1", distance: 0.41)
-        XCTAssertTrue(try store.recordEvent(wrong, schoolCode: "THCS-01"))
-        _ = try store.cancelEvent(student: "0201", day: day, session: "morning", reason: "it was his classmate", config: config)
+        XCTAssertTrue(try store.events.record(wrong))
+        _ = try store.events.cancelEvent(student: "0201", day: day, session: "morning", reason: "it was his classmate")
         var real = wrong
         real.status = .late
         real.occurredAt = Date(timeIntervalSince1970: 1_725_500_000)
         real.distance = 0.3
-        XCTAssertTrue(try store.recordEvent(real, schoolCode: "THCS-01"), "the real student's arrival is recorded")
-        XCTAssertFalse(try store.recordEvent(real, schoolCode: "THCS-01"), "once")
-        let id = AttendanceStore.recordID(school: "THCS-01", student: "0201", day: day, session: "morning", kind: .checkIn)
+        XCTAssertTrue(try store.events.record(real), "the real student's arrival is recorded")
+        XCTAssertFalse(try store.events.record(real), "once")
+        let id = EventLedger.recordID(school: "THCS-01", student: "0201", day: day, session: "morning", kind: .checkIn)
         try store.dbPool.read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT event_kind, version FROM outbox WHERE record_id = ? ORDER BY version", arguments: [id])
@@ -151,23 +151,25 @@ final class StoreTests: XCTestCase {
 
     func testRecordEventInsertsEventAndOutboxTogetherOnce() throws {
         let tmp = try TempStore()
-        let store = try tmp.open()
+        var config = AttendanceConfig()
+        config.school.code = "THCS-01"
+        let store = try tmp.open(config: config)
         try seedRoster(store, in: tmp)
         let at = Date(timeIntervalSince1970: 1_725_500_000.25)
-        let recordID = AttendanceStore.recordID(
+        let recordID = EventLedger.recordID(
             school: "THCS-01", student: "0201", day: LocalDate(year: 2024, month: 9, day: 5),
             session: "morning", kind: .checkIn)
         let event = NewAttendanceEvent(
             studentCode: "0201", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
             session: "morning", kind: .checkIn, status: .late, occurredAt: at,
             camera: "gate-1", distance: 0.31)
-        XCTAssertTrue(try store.recordEvent(event, schoolCode: "THCS-01"))
+        XCTAssertTrue(try store.events.record(event))
         var again = event
         again.status = .present
-        XCTAssertFalse(try store.recordEvent(again, schoolCode: "THCS-01"), "same student, day, session, kind")
+        XCTAssertFalse(try store.events.record(again), "same student, day, session, kind")
         var checkout = event
         checkout.kind = .checkOut
-        XCTAssertTrue(try store.recordEvent(checkout, schoolCode: "THCS-01"))
+        XCTAssertTrue(try store.events.record(checkout))
 
         try store.dbPool.read { db in
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event"), 2)
@@ -194,7 +196,7 @@ final class StoreTests: XCTestCase {
         }
         var stranger = event
         stranger.studentCode = "9999"
-        XCTAssertThrowsError(try store.recordEvent(stranger, schoolCode: "THCS-01")) {
+        XCTAssertThrowsError(try store.events.record(stranger)) {
             XCTAssertEqual($0 as? StoreError, .unknownStudent("9999"))
         }
     }
@@ -202,57 +204,57 @@ final class StoreTests: XCTestCase {
     func testAuditLogIsAppendOnly() throws {
         let tmp = try TempStore()
         let store = try tmp.open()
-        try store.audit(action: "export", subject: "daily-2024-09-05.xlsx", detail: "rows=3")
-        let entries = try store.auditEntries()
+        try store.auditLog.append(action: "export", subject: "daily-2024-09-05.xlsx", detail: "rows=3")
+        let entries = try store.auditLog.entries()
         XCTAssertEqual(entries.last?.action, "export")
         XCTAssertEqual(entries.last?.osUser, AttendanceStore.osUser)
         XCTAssertFalse(AttendanceStore.osUser.isEmpty)
         XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "UPDATE audit_log SET detail = 'x'") })
         XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "DELETE FROM audit_log") })
-        XCTAssertEqual(try store.auditEntries().count, entries.count)
+        XCTAssertEqual(try store.auditLog.entries().count, entries.count)
     }
 
     func testGalleryHoldsOnlyActiveConsentedStudentsAndVersionFollowsChanges() throws {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        var v = try store.galleryVersion()
+        var v = try store.enrolments.galleryVersion()
         func bumped(_ line: UInt = #line) throws {
-            let now = try store.galleryVersion()
+            let now = try store.enrolments.galleryVersion()
             XCTAssertGreaterThan(now, v, line: line)
             v = now
         }
-        try store.addEnrolments(student: "0101", [(fakeEmbedding(1), nil, "test")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, "test")], maxPerStudent: 5)
         try bumped()
-        try store.addEnrolments(
+        try store.enrolments.add(
             student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")], maxPerStudent: 5)
         try bumped()
-        try store.addEnrolments(student: "0201", [(fakeEmbedding(4), nil, "test")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0201", [(fakeEmbedding(4), nil, "test")], maxPerStudent: 5)
         try bumped()
-        let gallery = try store.enrolledEmbeddings()
+        let gallery = try store.enrolments.recognisable()
         XCTAssertEqual(gallery.map(\.student), ["0101", "0102", "0102", "0201"])
         XCTAssertEqual(gallery[0].embedding, fakeEmbedding(1), "decrypts bit for bit")
 
         XCTAssertThrowsError(
-            try store.addEnrolments(
+            try store.enrolments.add(
                 student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5),
                 maxPerStudent: 5), "over the limit")
-        try store.revokeConsent(student: "0102")
+        try store.consent.revoke(student: "0102")
         try bumped()
-        XCTAssertEqual(try store.enrolments(student: "0102").count, 0, "revocation deletes the embeddings")
-        XCTAssertThrowsError(try store.addEnrolments(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)) {
+        XCTAssertEqual(try store.enrolments.list(student: "0102").count, 0, "revocation deletes the embeddings")
+        XCTAssertThrowsError(try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)) {
             XCTAssertEqual($0 as? StoreError, .noConsent("0102"))
         }
-        XCTAssertEqual(try store.unenrol(student: "0201"), 1)
+        XCTAssertEqual(try store.enrolments.remove(student: "0201"), 1)
         try bumped()
-        XCTAssertEqual(try store.enrolledEmbeddings().map(\.student), ["0101"])
+        XCTAssertEqual(try store.enrolments.recognisable().map(\.student), ["0101"])
 
         // The roster drops 0101's class mate: inactive students leave the gallery too.
         let roster = try RosterParser.parse(text: "code,name,class\n0102,Trần Thị Bình,6A1\n", file: "r.csv")
-        let report = try store.importRoster(roster)
+        let report = try store.roster.importRoster(roster)
         XCTAssertEqual(report.deactivated, ["0101"])
         try bumped()
-        XCTAssertEqual(try store.enrolledEmbeddings().count, 0)
+        XCTAssertEqual(try store.enrolments.recognisable().count, 0)
     }
 
     func testAnotherConnectionSeesAnEnrolmentWithoutReopening() throws {
@@ -261,11 +263,11 @@ final class StoreTests: XCTestCase {
         let daemon = try tmp.open()
         let cli = try tmp.open()
         try seedRoster(cli, in: tmp)
-        let before = try daemon.galleryVersion()
-        try cli.addEnrolments(student: "0101", [(fakeEmbedding(7), nil, nil)], maxPerStudent: 5)
-        XCTAssertGreaterThan(try daemon.galleryVersion(), before)
-        let snapshot = try daemon.gallerySnapshot()
-        XCTAssertEqual(snapshot.version, try daemon.galleryVersion())
+        let before = try daemon.enrolments.galleryVersion()
+        try cli.enrolments.add(student: "0101", [(fakeEmbedding(7), nil, nil)], maxPerStudent: 5)
+        XCTAssertGreaterThan(try daemon.enrolments.galleryVersion(), before)
+        let snapshot = try daemon.enrolments.snapshot()
+        XCTAssertEqual(snapshot.version, try daemon.enrolments.galleryVersion())
         XCTAssertEqual(snapshot.embeddings.map(\.student), ["0101"])
     }
 
@@ -273,20 +275,20 @@ final class StoreTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        XCTAssertEqual(try store.students(classCode: "6A1").map(\.code), ["0101", "0102"]) // An < Bình
-        XCTAssertEqual(try store.students().map(\.classCode), ["6A1", "6A1", "7B2"])
-        let s = try XCTUnwrap(try store.student(code: "0102"))
+        XCTAssertEqual(try store.roster.students(classCode: "6A1").map(\.code), ["0101", "0102"]) // An < Bình
+        XCTAssertEqual(try store.roster.students().map(\.classCode), ["6A1", "6A1", "7B2"])
+        let s = try XCTUnwrap(try store.roster.student(code: "0102"))
         XCTAssertEqual(s.fullName, "Trần Thị Bình")
         XCTAssertEqual(s.gradeCode, "6")
         XCTAssertEqual(s.dateOfBirth, LocalDate(year: 2013, month: 1, day: 20))
         XCTAssertEqual(s.gender, "female")
-        XCTAssertNil(try store.student(code: "nope"))
+        XCTAssertNil(try store.roster.student(code: "nope"))
     }
 
     func testUnknownFacesAreCounted() throws {
         let tmp = try TempStore()
         let store = try tmp.open()
-        try store.recordUnknownFace(at: Date(), camera: "gate-1", cropPath: nil)
+        try store.events.recordUnknownFace(at: Date(), camera: "gate-1", cropPath: nil)
         XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face") }, 1)
     }
 

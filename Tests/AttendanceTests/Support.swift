@@ -50,7 +50,9 @@ final class TempStore {
     }
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
-    func open() throws -> AttendanceStore { try AttendanceStore(path: path, keyFile: keyFile) }
+    func open(config: AttendanceConfig = AttendanceConfig()) throws -> AttendanceStore {
+        try AttendanceStore(path: path, keyFile: keyFile, config: config)
+    }
 
     func write(_ name: String, _ text: String) throws -> String {
         let p = dir + "/" + name
@@ -77,10 +79,10 @@ func seedRoster(_ store: AttendanceStore, in tmp: TempStore, consent: Bool = tru
         """
     let roster = try RosterParser.parse(
         contentsOf: try tmp.write("seed.csv", csv), today: LocalDate(year: 2024, month: 9, day: 1))
-    let report = try store.importRoster(roster)
+    let report = try store.roster.importRoster(roster)
     if consent {
         for code in ["0101", "0102", "0201"] {
-            try store.recordConsent(
+            try store.consent.record(
                 student: code, guardian: "Phụ huynh \(code)", relation: "mother",
                 date: LocalDate(year: 2024, month: 9, day: 1), childAgreed: true)
         }
@@ -111,4 +113,19 @@ final class LockedFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var done = false
     func setOnce() -> Bool { lock.lock(); defer { lock.unlock() }; if done { return false }; done = true; return true }
+}
+
+extension XCTestCase {
+    /// The demo school and its composed gate video in a temporary folder removed after the test
+    /// (skips without the sample images).
+    func prepareDemo(cameras: Int = 1) throws -> GateDemo {
+        guard FileManager.default.fileExists(atPath: SourceTree.samples + "/obama2.jpg") else {
+            throw XCTSkip("run `make testdata`")
+        }
+        let dir = NSTemporaryDirectory() + "gate-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return try GateDemo.prepare(
+            directory: dir, samples: SourceTree.samples, models: SourceTree.models,
+            day: LocalDate(year: 2026, month: 11, day: 23), cameras: cameras)
+    }
 }

@@ -37,7 +37,8 @@ public struct SQLiteOutbox: OutboxQueue {
             args += [max(0, limit)]
             return try Row.fetchAll(db, sql: sql, arguments: args).map { row in
                 OutboxItem(
-                    key: RecordKey(recordID: row[0], version: row[1]), payload: Data((row[2] as String).utf8), attempts: row[3])
+                    key: RecordKey(recordID: row["record_id"], version: row["version"]),
+                    payload: Data((row["payload"] as String).utf8), attempts: row["attempts"])
             }
         }
     }
@@ -87,11 +88,13 @@ public struct SQLiteOutbox: OutboxQueue {
             let row = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT COUNT(*), SUM(next_attempt_at IS NULL), MIN(next_attempt_at) FROM outbox WHERE state = 'pending'
+                    SELECT COUNT(*) AS pending_count, SUM(next_attempt_at IS NULL) AS unscheduled_count,
+                           MIN(next_attempt_at) AS earliest_attempt_at
+                    FROM outbox WHERE state = 'pending'
                     """)
-            guard let row, (row[0] as Int) > 0 else { return nil }
-            if (row[1] as Int? ?? 0) > 0 { return Date.distantPast }
-            guard let next = (row[2] as String?).flatMap(Timestamp.date) else { return Date.distantPast }
+            guard let row, (row["pending_count"] as Int) > 0 else { return nil }
+            if (row["unscheduled_count"] as Int? ?? 0) > 0 { return Date.distantPast }
+            guard let next = (row["earliest_attempt_at"] as String?).flatMap(Timestamp.date) else { return Date.distantPast }
             // Never further than the longest backoff, whatever the clock did since it was stored.
             return min(next, Date().addingTimeInterval(maximumWait))
         }
@@ -123,11 +126,11 @@ public struct SQLiteOutbox: OutboxQueue {
     public func status(problemLimit: Int = 10) throws -> Status {
         try dbPool.read { db in
             var s = Status()
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM outbox GROUP BY state") {
-                switch row[0] as String {
-                case "pending": s.pending = row[1]
-                case "parked": s.parked = row[1]
-                case "delivered": s.delivered = row[1]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS state_count FROM outbox GROUP BY state") {
+                switch row["state"] as String {
+                case "pending": s.pending = row["state_count"]
+                case "parked": s.parked = row["state_count"]
+                case "delivered": s.delivered = row["state_count"]
                 default: break
                 }
             }
@@ -143,7 +146,9 @@ public struct SQLiteOutbox: OutboxQueue {
                     ORDER BY COALESCE(next_attempt_at, created_at) DESC LIMIT ?
                     """, arguments: [problemLimit]
             ).map {
-                Status.Problem(recordID: $0[0], version: $0[1], state: $0[2], attempts: $0[3], error: $0[4])
+                Status.Problem(
+                    recordID: $0["record_id"], version: $0["version"], state: $0["state"], attempts: $0["attempts"],
+                    error: $0["last_error"])
             }
             return s
         }

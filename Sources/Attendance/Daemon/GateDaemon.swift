@@ -54,7 +54,7 @@ public struct GateDaemon: Sendable {
         let store = try store ?? AttendanceStore.open(config: config)
         if let path = config.sourcePath, let text = FileManager.default.contents(atPath: path) {
             // The audit log records every change of the daemon's configuration.
-            try store.auditConfigChange(path: path, contents: text)
+            try store.auditLog.configChange(path: path, contents: text)
         }
         let faces = try EnrolledFaces(store: store)
         do { try faces.reload() } catch { throw GateDaemonError.gallery("\(error)") }
@@ -170,7 +170,7 @@ public struct GateDaemon: Sendable {
         while !Task.isCancelled {
             do {
                 // Old delivered events, expired unknown-face crops and counts, unreviewed sightings.
-                let report = try store.purge(config: config)
+                let report = try store.retention.purge()
                 logger.info("retention purge", metadata: ["report": "\(report)"])
                 if report.keptUndelivered > 0 {
                     logger.warning(
@@ -220,7 +220,7 @@ public struct GateDaemon: Sendable {
         h.droppedRecords = await decider.droppedRecords
         do { h.clockProblem = try store.clockProblem() } catch { h.storeError = h.storeError ?? "\(error)" }
         h.clockSynchronised = KernelClock.isSynchronised()
-        h.outboxDepth = try? store.outboxDepth()
+        h.outboxDepth = try? store.events.outboxDepth()
         let index = faces.current()
         h.embeddings = index.snapshot.count
         h.unreadableEmbeddings = index.unreadable.map(store.pseudonym(of:))

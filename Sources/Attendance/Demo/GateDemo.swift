@@ -71,11 +71,11 @@ public struct GateDemo: Sendable {
         let store = try AttendanceStore.open(config: config)
         let rosterPath = directory + "/roster.csv"
         try Data(rosterCSV.utf8).write(to: URL(fileURLWithPath: rosterPath))
-        _ = try store.importRoster(try RosterParser.parse(contentsOf: rosterPath, today: day))
+        _ = try store.roster.importRoster(try RosterParser.parse(contentsOf: rosterPath, today: day))
         let engine = try FaceEngine(models: models)
         let enroller = Enroller(store: store, recognition: config.recognition)
         for (code, photo) in enrolments {
-            try store.recordConsent(
+            try store.consent.record(
                 student: code, guardian: "Phụ huynh \(code.suffix(3))", relation: "mother",
                 date: day, childAgreed: true, source: "demo")
             let outcomes = try enroller.enrol(student: code, photos: [samples + "/" + photo], engine: engine)

@@ -198,7 +198,7 @@ public struct CameraPipeline: Sendable {
                                 if rules.learnFromGate {
                                     // For the teacher to approve (`attendance sightings`); a failure here costs nothing recorded.
                                     do {
-                                        try decider.store.proposeSighting(
+                                        try decider.store.enrolments.proposeSighting(
                                             student: student, embedding: descriptor.values, distance: distance,
                                             margin: margin, camera: camera.id, at: wallTime,
                                             maxPerStudent: rules.maxEmbeddings)
@@ -265,7 +265,7 @@ public struct CameraPipeline: Sendable {
     /// a row whose file is missing or partial, which retention deletes, never a file no row points to.
     func recordUnknown(image: Image, landmarks: [Point], at time: Date) throws {
         guard privacy.keepUnknownCropsDays > 0 else {
-            try decider.store.recordUnknownFace(at: time, camera: camera.id, cropPath: nil)
+            try decider.store.events.recordUnknownFace(at: time, camera: camera.id, cropPath: nil)
             return
         }
         let dir = privacy.unknownCropsDir
@@ -273,7 +273,7 @@ public struct CameraPipeline: Sendable {
         let name = "\(camera.id)-\(Int(time.timeIntervalSince1970 * 1000))-\(UUID().uuidString.prefix(8)).jpg"
         let path = dir + "/" + name
         let chip = try faceChip(of: image, landmarks: landmarks)
-        let row = try decider.store.recordUnknownFace(at: time, camera: camera.id, cropPath: path)
+        let row = try decider.store.events.recordUnknownFace(at: time, camera: camera.id, cropPath: path)
         do {
             guard try FilePermissions.createPrivate(path) else { throw StoreError.io(path: path, reason: "already exists") }
             try chip.write(to: path)
@@ -281,7 +281,7 @@ public struct CameraPipeline: Sendable {
             guard chmod(path, 0o600) == 0 else { throw StoreError.io(path: path, reason: String(cString: strerror(errno))) }
         } catch {
             unlink(path)
-            try? decider.store.forgetUnknownCrop(row: row)
+            try? decider.store.events.forgetUnknownCrop(row: row)
             throw error
         }
     }
@@ -340,7 +340,7 @@ public final class EnrolledFaces: Sendable {
     /// Loads the current embeddings from the store; returns the version loaded.
     @discardableResult
     public func reload() throws -> Int64 {
-        let (version, rows, unreadable) = try store.gallerySnapshot()
+        let (version, rows, unreadable) = try store.enrolments.snapshot()
         published.set(try Index(version: version, rows: rows.map { ($0.student, $0.embedding) }, unreadable: unreadable))
         return version
     }
@@ -350,7 +350,7 @@ public final class EnrolledFaces: Sendable {
     public func run(every interval: Duration = .seconds(2), logger: Logger) async {
         while !Task.isCancelled {
             do {
-                let v = try store.galleryVersion()
+                let v = try store.enrolments.galleryVersion()
                 if v != current().version {
                     let loaded = try reload()
                     let index = current()
@@ -362,7 +362,7 @@ public final class EnrolledFaces: Sendable {
                     }
                     // The change may have been an erasure: fold the WAL back so its old pages go (the CLI's own
                     // checkpoint can fail while this process reads).
-                    do { try store.compact() } catch {
+                    do { try store.retention.compact() } catch {
                         logger.warning(
                             "checkpoint after a gallery change failed; retrying at the next change",
                             metadata: ["error": "\(error)"])

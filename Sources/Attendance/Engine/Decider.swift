@@ -30,7 +30,6 @@ public enum DecisionResult: Sendable, Equatable {
 public actor AttendanceDecider {
     public let store: AttendanceStore
     public let schedule: SchoolSchedule
-    public let schoolCode: String
     public let cooldown: TimeInterval
     private var lastRecorded: [String: Date] = [:]
 
@@ -38,7 +37,6 @@ public actor AttendanceDecider {
         self.unstoredCapacity = unstoredCapacity
         self.store = store
         self.schedule = SchoolSchedule(config)
-        self.schoolCode = config.school.code
         self.cooldown = TimeInterval(config.schedule.cooldownSeconds)
     }
 
@@ -59,8 +57,8 @@ public actor AttendanceDecider {
         }
         // Read fresh each time (decisions are rare): a roster import or a consent revocation in another
         // process takes effect at once, before the gallery reloads.
-        guard let s = try store.student(code: student), s.active else { return .notOnRoster }
-        guard try store.hasActiveConsent(student: student) else { return .noConsent }
+        guard let s = try store.roster.student(code: student), s.active else { return .notOnRoster }
+        guard try store.consent.isActive(student: student) else { return .noConsent }
         let classCode = s.classCode
         guard let slot = schedule.slot(at: time, classCode: classCode, direction: direction) else { return .outsideSchedule }
         let event = NewAttendanceEvent(
@@ -73,7 +71,7 @@ public actor AttendanceDecider {
             return hold(event, student: student, at: time)
         }
         do {
-            guard try store.recordEvent(event, schoolCode: schoolCode) else { return .alreadyRecorded }
+            guard try store.events.record(event) else { return .alreadyRecorded }
             storeError = nil
         } catch let problem as ClockProblem {
             return .clockUntrusted(problem)
@@ -105,7 +103,7 @@ public actor AttendanceDecider {
         var stored: [NewAttendanceEvent] = []
         while let event = unstored.first {
             do {
-                if try store.recordEvent(event, schoolCode: schoolCode) { stored.append(event) }
+                if try store.events.record(event) { stored.append(event) }
                 storeError = nil
                 unstored.removeFirst()
             } catch let error as DatabaseError {

@@ -3,31 +3,31 @@ import Crypto
 import Foundation
 import GRDB
 
-extension AttendanceStore {
+extension EventLedger {
     /// Records not yet delivered to the sector database (pending, not parked): the outbox depth metric.
     public func outboxDepth() throws -> Int {
-        try dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") ?? 0 }
+        try store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") ?? 0 }
     }
 }
 
-extension AttendanceStore {
+extension AuditLog {
     /// Audits a configuration change: when the config file's SHA-256 differs from the one the
     /// daemon last started with, an entry `config.change` records the file and both hashes.
     /// Returns whether it changed.
     @discardableResult
-    public func auditConfigChange(path: String, contents: Data) throws -> Bool {
+    public func configChange(path: String, contents: Data) throws -> Bool {
         let hash = SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined()
-        let previous = try dbPool.read { db in
+        let previous = try store.dbPool.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'config_sha256'")
         }
         guard previous != hash else { return false }
-        try dbPool.write { db in
+        try store.dbPool.write { db in
             try db.execute(
                 sql:
                     "INSERT INTO meta(key, value) VALUES ('config_sha256', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 arguments: [hash])
         }
-        try audit(action: "config.change", subject: path, detail: "sha256 \(previous ?? "none") -> \(hash)")
+        try append(action: "config.change", subject: path, detail: "sha256 \(previous ?? "none") -> \(hash)")
         return true
     }
 }

@@ -26,9 +26,9 @@ public struct Enroller: Sendable {
 
     /// Throws when the student cannot be enrolled at all (unknown, inactive, no consent).
     public func checkEligible(_ student: String) throws {
-        guard let s = try store.student(code: student) else { throw StoreError.unknownStudent(student) }
+        guard let s = try store.roster.student(code: student) else { throw StoreError.unknownStudent(student) }
         guard s.active else { throw StoreError.inactiveStudent(student) }
-        guard try store.activeConsent(student: student) != nil else { throw StoreError.noConsent(student) }
+        guard try store.consent.active(student: student) != nil else { throw StoreError.noConsent(student) }
     }
 
     /// Enrols from image files, running `engine` on each.
@@ -51,7 +51,7 @@ public struct Enroller: Sendable {
         force: Bool = false
     ) throws -> [PhotoOutcome] {
         try checkEligible(student)
-        let all = try store.allEmbeddings()
+        let all = try store.enrolments.all()
         let others = all.filter { $0.student != student }
         var own = all.filter { $0.student == student }.map(\.embedding)
         let existing = own.count
@@ -94,7 +94,7 @@ public struct Enroller: Sendable {
             }
         }
         if !accepted.isEmpty {
-            try store.addEnrolments(student: student, accepted, maxPerStudent: recognition.maxEmbeddingsPerStudent)
+            try store.enrolments.add(student: student, accepted, maxPerStudent: recognition.maxEmbeddingsPerStudent)
         }
         return outcomes
     }
@@ -102,9 +102,9 @@ public struct Enroller: Sendable {
     /// The teacher approves a gate sighting: the same identity checks as a photo, then it joins the
     /// student's enrolment. Returns why not (nothing changed), or nil when it was added.
     public func approveSighting(id: Int64, force: Bool = false) throws -> EnrolmentRejection? {
-        let (sighting, embedding) = try store.sightingEmbedding(id: id)
+        let (sighting, embedding) = try store.enrolments.sightingEmbedding(id: id)
         try checkEligible(sighting.student)
-        let all = try store.allEmbeddings()
+        let all = try store.enrolments.all()
         if !force,
             let why = EnrolmentGate(recognition: recognition).identityProblem(
                 embedding, others: all.filter { $0.student != sighting.student },
@@ -112,7 +112,7 @@ public struct Enroller: Sendable {
         {
             return why
         }
-        try store.promoteSighting(id: id, maxPerStudent: recognition.maxEmbeddingsPerStudent)
+        try store.enrolments.promoteSighting(id: id, maxPerStudent: recognition.maxEmbeddingsPerStudent)
         return nil
     }
 

@@ -26,126 +26,6 @@ public struct ExcuseResult: Sendable, Equatable, Codable {
 }
 
 extension AttendanceStore {
-    /// Sets the status of a student's check-in (or check-out) for a day and session by hand — the camera
-    /// missed them, or the status was wrong. Changes the event (its version goes up) and queues an UPDATE
-    /// with that version for the sector, or creates the event (NEW, version 1) when there was none, in one
-    /// transaction with an audit entry. Returns nil when the event already had that status.
-    ///
-    /// `reason` is kept in the audit log: say what happened ("camera missed her"), not health details.
-    public func correct(
-        student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
-        status: AttendanceStatus, reason: String, config: AttendanceConfig, now: Date = Date()
-    ) throws -> EventChange? {
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("a correction needs a reason (kept in the audit log)") }
-        return try dbPool.write { db in
-            let s = try Self.correctionStudent(db, code)
-            let session = try Self.resolveSession(session, for: s, config: config)
-            guard
-                let change = try Self.setStatus(
-                    db, student: s, day: day, session: session, kind: kind, status: status,
-                    schoolCode: config.school.code, now: now)
-            else { return nil }
-            try Self.audit(
-                db, action: "attendance.correct", student: s.code,
-                detail: "\(day) \(session) \(kind.rawValue): \(change.previousStatus?.rawValue ?? "none") -> \(status.rawValue) "
-                    + "(\(change.eventKind.rawValue) v\(change.version)); reason: \(reason.prefix(300))")
-            return change
-        }
-    }
-
-    /// Withdraws an event recorded by mistake (a face matched the wrong student): the event is marked
-    /// cancelled and a CANCEL record with a higher version is queued. Audited.
-    public func cancelEvent(
-        student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
-        reason: String, config: AttendanceConfig, now: Date = Date()
-    ) throws -> EventChange {
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("a cancellation needs a reason (kept in the audit log)") }
-        return try dbPool.write { db in
-            let s = try Self.correctionStudent(db, code)
-            let session = try Self.resolveSession(session, for: s, config: config)
-            guard let e = try Self.event(db, student: s.code, day: day, session: session, kind: kind), !e.cancelled else {
-                throw StoreError.invalid("\(s.code) has no \(kind.rawValue) on \(day) (\(session)) to cancel")
-            }
-            let version = try Self.nextVersion(db, e)
-            try db.execute(
-                sql: "UPDATE attendance_event SET version = ?, cancelled = 1 WHERE id = ?", arguments: [version, e.id])
-            try Self.queue(
-                db, id: e.id, kind: .cancel, version: version, student: s, day: day, session: session, eventKind: kind,
-                status: e.status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: config.school.code, now: now)
-            try Self.audit(
-                db, action: "attendance.cancel", student: s.code,
-                detail: "\(day) \(session) \(kind.rawValue) (CANCEL v\(version)); reason: \(reason.prefix(300))")
-            return EventChange(
-                recordID: e.id, session: session, kind: kind, previousStatus: e.status, status: e.status,
-                eventKind: .cancel, version: version)
-        }
-    }
-
-    /// Records that a student's absence on `day` is excused (có phép). In one transaction: the excuse
-    /// (replacing an earlier one), each of the day's sessions that ended without the student checking in
-    /// set to `excused` (an UPDATE, or a NEW event when there was none), and an audit entry. A check-in on
-    /// time or late is left alone. Sessions that have not ended yet (a planned absence) get only the excuse,
-    /// so a student who comes after all is still recorded. The reason stays in the excuse table, which is
-    /// erased with the student; the append-only audit log does not copy it.
-    public func excuse(student code: String, day: LocalDate, reason: String, config: AttendanceConfig, now: Date = Date()) throws
-        -> ExcuseResult
-    {
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("an excuse needs a reason (kept in the audit log)") }
-        let schedule = SchoolSchedule(config)
-        guard schedule.isSchoolDay(day) else {
-            throw StoreError.invalid(
-                "\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")
-        }
-        return try dbPool.write { db in
-            let s = try Self.correctionStudent(db, code)
-            let existed =
-                try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS(SELECT 1 FROM excuse WHERE student_code = ? AND school_day = ?)",
-                    arguments: [s.code, day.description]) ?? false
-            try db.execute(
-                sql: """
-                    INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT(student_code, school_day) DO UPDATE SET
-                        reason = excluded.reason, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
-                    """, arguments: [s.code, day.description, reason, Self.osUser, Timestamp.string(now)])
-            var changes: [EventChange] = []
-            for session in schedule.sessions(forClass: s.classCode) {
-                guard let end = LocalTime(session.end), now >= day.at(end, in: schedule.timeZone) else { continue }
-                let current = try Self.event(db, student: s.code, day: day, session: session.name, kind: .checkIn)
-                if let current, !current.cancelled, current.status != .absent { continue }
-                if let change = try Self.setStatus(
-                    db, student: s, day: day, session: session.name, kind: .checkIn,
-                    status: .excused, schoolCode: config.school.code, now: now)
-                {
-                    changes.append(change)
-                }
-            }
-            let summary = changes.map { "\($0.session) \($0.eventKind.rawValue) v\($0.version)" }.joined(separator: ", ")
-            try Self.audit(
-                db, action: existed ? "attendance.excuse.replace" : "attendance.excuse", student: s.code,
-                detail: "\(day); records: \(summary.isEmpty ? "none" : summary)")
-            return ExcuseResult(student: s.code, day: day, replaced: existed, changes: changes)
-        }
-    }
-
-    /// The excuses recorded for a day (or a student), for the CLI.
-    public func excuses(day: LocalDate? = nil, student: String? = nil) throws -> [(
-        student: String, day: LocalDate, reason: String, recordedBy: String
-    )] {
-        try dbPool.read { db in
-            var sql = "SELECT student_code, school_day, reason, recorded_by FROM excuse WHERE 1"
-            var args: StatementArguments = []
-            if let day { sql += " AND school_day = ?"; args += [day.description] }
-            if let student { sql += " AND student_code = ?"; args += [student] }
-            sql += " ORDER BY school_day, student_code"
-            return try Row.fetchAll(db, sql: sql, arguments: args).compactMap { r in
-                LocalDate(r[1] as String).map { (student: r[0], day: $0, reason: r[2], recordedBy: r[3]) }
-            }
-        }
-    }
 
     // MARK: helpers (one transaction each caller)
 
@@ -184,8 +64,8 @@ extension AttendanceStore {
                 """, arguments: [student, day.description, session, kind.rawValue]
         ).map { r in
             StoredEvent(
-                id: r[0], status: AttendanceStatus(rawValue: r[1]) ?? .absent, version: r[2], cancelled: r[3],
-                occurredAt: r[4], camera: r[5])
+                id: r["id"], status: AttendanceStatus(rawValue: r["status"]) ?? .absent, version: r["version"],
+                cancelled: r["cancelled"], occurredAt: r["occurred_at"], camera: r["camera"])
         }
     }
 
@@ -212,7 +92,7 @@ extension AttendanceStore {
                 recordID: e.id, session: session, kind: kind, previousStatus: e.cancelled ? nil : e.status,
                 status: status, eventKind: .update, version: version)
         }
-        let id = recordID(school: schoolCode, student: s.code, day: day, session: session, kind: kind)
+        let id = EventLedger.recordID(school: schoolCode, student: s.code, day: day, session: session, kind: kind)
         try db.execute(
             sql: """
                 INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at, camera, distance, version, cancelled)
@@ -240,5 +120,131 @@ extension AttendanceStore {
                 INSERT INTO outbox(record_id, version, event_kind, payload, state, attempts, created_at)
                 VALUES (?, ?, ?, ?, 'pending', 0, ?)
                 """, arguments: [id, version, kind.rawValue, String(decoding: try record.jsonData(), as: UTF8.self), at])
+    }
+}
+
+extension EventLedger {
+    /// Sets the status of a student's check-in (or check-out) for a day and session by hand — the camera
+    /// missed them, or the status was wrong. Changes the event (its version goes up) and queues an UPDATE
+    /// with that version for the sector, or creates the event (NEW, version 1) when there was none, in one
+    /// transaction with an audit entry. Returns nil when the event already had that status.
+    ///
+    /// `reason` is kept in the audit log: say what happened ("camera missed her"), not health details.
+    public func correct(
+        student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
+        status: AttendanceStatus, reason: String, now: Date = Date()
+    ) throws -> EventChange? {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw StoreError.invalid("a correction needs a reason (kept in the audit log)") }
+        return try store.dbPool.write { db in
+            let s = try AttendanceStore.correctionStudent(db, code)
+            let session = try AttendanceStore.resolveSession(session, for: s, config: store.config)
+            guard
+                let change = try AttendanceStore.setStatus(
+                    db, student: s, day: day, session: session, kind: kind, status: status,
+                    schoolCode: store.config.school.code, now: now)
+            else { return nil }
+            try AttendanceStore.audit(
+                db, action: "attendance.correct", student: s.code,
+                detail: "\(day) \(session) \(kind.rawValue): \(change.previousStatus?.rawValue ?? "none") -> \(status.rawValue) "
+                    + "(\(change.eventKind.rawValue) v\(change.version)); reason: \(reason.prefix(300))")
+            return change
+        }
+    }
+
+    /// Withdraws an event recorded by mistake (a face matched the wrong student): the event is marked
+    /// cancelled and a CANCEL record with a higher version is queued. Audited.
+    public func cancelEvent(
+        student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
+        reason: String, now: Date = Date()
+    ) throws -> EventChange {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw StoreError.invalid("a cancellation needs a reason (kept in the audit log)") }
+        return try store.dbPool.write { db in
+            let s = try AttendanceStore.correctionStudent(db, code)
+            let session = try AttendanceStore.resolveSession(session, for: s, config: store.config)
+            guard let e = try AttendanceStore.event(db, student: s.code, day: day, session: session, kind: kind), !e.cancelled
+            else {
+                throw StoreError.invalid("\(s.code) has no \(kind.rawValue) on \(day) (\(session)) to cancel")
+            }
+            let version = try AttendanceStore.nextVersion(db, e)
+            try db.execute(
+                sql: "UPDATE attendance_event SET version = ?, cancelled = 1 WHERE id = ?", arguments: [version, e.id])
+            try AttendanceStore.queue(
+                db, id: e.id, kind: .cancel, version: version, student: s, day: day, session: session, eventKind: kind,
+                status: e.status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: store.config.school.code, now: now)
+            try AttendanceStore.audit(
+                db, action: "attendance.cancel", student: s.code,
+                detail: "\(day) \(session) \(kind.rawValue) (CANCEL v\(version)); reason: \(reason.prefix(300))")
+            return EventChange(
+                recordID: e.id, session: session, kind: kind, previousStatus: e.status, status: e.status,
+                eventKind: .cancel, version: version)
+        }
+    }
+
+    /// Records that a student's absence on `day` is excused (có phép). In one transaction: the excuse
+    /// (replacing an earlier one), each of the day's sessions that ended without the student checking in
+    /// set to `excused` (an UPDATE, or a NEW event when there was none), and an audit entry. A check-in on
+    /// time or late is left alone. Sessions that have not ended yet (a planned absence) get only the excuse,
+    /// so a student who comes after all is still recorded. The reason stays in the excuse table, which is
+    /// erased with the student; the append-only audit log does not copy it.
+    public func excuse(student code: String, day: LocalDate, reason: String, now: Date = Date()) throws
+        -> ExcuseResult
+    {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw StoreError.invalid("an excuse needs a reason (kept in the audit log)") }
+        let schedule = SchoolSchedule(store.config)
+        guard schedule.isSchoolDay(day) else {
+            throw StoreError.invalid(
+                "\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")
+        }
+        return try store.dbPool.write { db in
+            let s = try AttendanceStore.correctionStudent(db, code)
+            let existed =
+                try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS(SELECT 1 FROM excuse WHERE student_code = ? AND school_day = ?)",
+                    arguments: [s.code, day.description]) ?? false
+            try db.execute(
+                sql: """
+                    INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(student_code, school_day) DO UPDATE SET
+                        reason = excluded.reason, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
+                    """, arguments: [s.code, day.description, reason, AttendanceStore.osUser, Timestamp.string(now)])
+            var changes: [EventChange] = []
+            for session in schedule.sessions(forClass: s.classCode) {
+                guard let end = LocalTime(session.end), now >= day.at(end, in: schedule.timeZone) else { continue }
+                let current = try AttendanceStore.event(db, student: s.code, day: day, session: session.name, kind: .checkIn)
+                if let current, !current.cancelled, current.status != .absent { continue }
+                if let change = try AttendanceStore.setStatus(
+                    db, student: s, day: day, session: session.name, kind: .checkIn,
+                    status: .excused, schoolCode: store.config.school.code, now: now)
+                {
+                    changes.append(change)
+                }
+            }
+            let summary = changes.map { "\($0.session) \($0.eventKind.rawValue) v\($0.version)" }.joined(separator: ", ")
+            try AttendanceStore.audit(
+                db, action: existed ? "attendance.excuse.replace" : "attendance.excuse", student: s.code,
+                detail: "\(day); records: \(summary.isEmpty ? "none" : summary)")
+            return ExcuseResult(student: s.code, day: day, replaced: existed, changes: changes)
+        }
+    }
+
+    /// The excuses recorded for a day (or a student), for the CLI.
+    public func excuses(day: LocalDate? = nil, student: String? = nil) throws -> [(
+        student: String, day: LocalDate, reason: String, recordedBy: String
+    )] {
+        try store.dbPool.read { db in
+            var sql = "SELECT student_code, school_day, reason, recorded_by FROM excuse WHERE 1"
+            var args: StatementArguments = []
+            if let day { sql += " AND school_day = ?"; args += [day.description] }
+            if let student { sql += " AND student_code = ?"; args += [student] }
+            sql += " ORDER BY school_day, student_code"
+            return try Row.fetchAll(db, sql: sql, arguments: args).compactMap { r in
+                LocalDate(r["school_day"] as String).map {
+                    (student: r["student_code"], day: $0, reason: r["reason"], recordedBy: r["recorded_by"])
+                }
+            }
+        }
     }
 }

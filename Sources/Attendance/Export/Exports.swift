@@ -14,7 +14,7 @@ extension AttendanceReports {
         let report = try daily(day, classCode: classCode)
         if let classCode, report.rows.isEmpty { throw StoreError.invalid("class \(classCode) has no active students") }
         let files = try ReportWriter.write(report, format: format, to: path, timeZone: timeZone)
-        try store.audit(
+        try store.auditLog.append(
             action: "export.daily", subject: nil,
             detail: "\(day) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(path)")
         return (report, files)
@@ -34,7 +34,7 @@ extension AttendanceReports {
         }
         let report = try absences(from: first, to: until, classCode: classCode)
         try ReportWriter.write(report, format: format, to: path)
-        try store.audit(
+        try store.auditLog.append(
             action: "export.absences", subject: nil,
             detail:
                 "\(first)..\(until) class=\(classCode ?? "all") format=\(format.rawValue) rows=\(report.rows.count) file=\(path)")

@@ -136,8 +136,8 @@ public struct AttendanceReports: Sendable {
                 """, arguments: [from.description, to.description])
         for r in rows {
             let e = EventRow(
-                student: r[0], day: r[1], kind: r[2], status: r[3],
-                occurredAt: (r[4] as String?).flatMap(Timestamp.date), camera: r[5])
+                student: r["student_code"], day: r["school_day"], kind: r["kind"], status: r["status"],
+                occurredAt: (r["occurred_at"] as String?).flatMap(Timestamp.date), camera: r["camera"])
             byStudent[e.student, default: [:]][e.day, default: []].append(e)
         }
         return byStudent
@@ -149,13 +149,13 @@ public struct AttendanceReports: Sendable {
             db, sql: "SELECT student_code, school_day, reason FROM excuse WHERE school_day BETWEEN ? AND ?",
             arguments: [from.description, to.description])
         {
-            out[r[0], default: [:]][r[1]] = r[2]
+            out[r["student_code"], default: [:]][r["school_day"]] = r["reason"]
         }
         return out
     }
 
     public func daily(_ day: LocalDate, classCode: String? = nil) throws -> DailyReport {
-        let students = try store.students(classCode: classCode)
+        let students = try store.roster.students(classCode: classCode)
         let (events, excuses) = try store.dbPool.read { db in
             (try self.events(db, from: day, to: day), try self.excuses(db, from: day, to: day))
         }
@@ -195,7 +195,7 @@ public struct AttendanceReports: Sendable {
     public func absences(from: LocalDate, to: LocalDate, classCode: String? = nil) throws -> AbsenceReport {
         guard from <= to else { throw StoreError.invalid("the range starts on \(from), after its last day \(to)") }
         let days = schoolDays(from: from, to: to)
-        let students = try store.students(classCode: classCode)
+        let students = try store.roster.students(classCode: classCode)
         let (events, excuses) = try store.dbPool.read { db in
             (try self.events(db, from: from, to: to), try self.excuses(db, from: from, to: to))
         }

@@ -30,55 +30,6 @@ public struct PurgeReport: Sendable, Equatable, Codable {
 }
 
 extension AttendanceStore {
-    /// Removes every trace of the student (roster row, consent, embeddings, events, queued records,
-    /// excuses, the audit alias), leaving one audit entry that records the erasure itself.
-    /// Earlier audit entries name the student only by an alias that no longer resolves.
-    ///
-    /// Records already delivered to the sector database are outside this database; say so to whoever asked.
-    @discardableResult
-    public func erase(student code: String, reason: String? = nil) throws -> ErasureReport {
-        var report = try dbPool.write { db -> ErasureReport in
-            guard try Self.student(db, code: code) != nil else { throw StoreError.unknownStudent(code) }
-            var r = ErasureReport(student: code)
-            func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql, arguments: [code]) ?? 0 }
-            r.enrolments = try count("SELECT COUNT(*) FROM enrolment WHERE student_code = ?")
-            r.consents = try count("SELECT COUNT(*) FROM consent WHERE student_code = ?")
-            r.events = try count("SELECT COUNT(*) FROM attendance_event WHERE student_code = ?")
-            r.excuses = try count("SELECT COUNT(*) FROM excuse WHERE student_code = ?")
-            try db.execute(
-                sql: """
-                    DELETE FROM outbox
-                    WHERE record_id IN (SELECT id FROM attendance_event WHERE student_code = ?1)
-                       OR json_extract(payload, '$.student_code') = ?1
-                    """, arguments: [code])
-            r.outbox = db.changesCount
-            // ON DELETE CASCADE takes consent, enrolment, attendance_event, excuse and student_alias.
-            try db.execute(sql: "DELETE FROM student WHERE code = ?", arguments: [code])
-            try Self.bumpGalleryVersion(db)
-            let pseudonym = pseudonymKey.pseudonym(of: code)
-            try db.execute(
-                sql:
-                    "INSERT INTO erased_student(pseudonym, erased_at) VALUES (?, ?) ON CONFLICT(pseudonym) DO UPDATE SET erased_at = excluded.erased_at",
-                arguments: [pseudonym, Timestamp.string(now())])
-            // The audit names the erased student by the keyed hash: it proves which code was erased to whoever
-            // holds the code and the database, and tells nobody else anything.
-            try Self.audit(
-                db, action: "student.erase", subject: pseudonym,
-                detail:
-                    "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)"
-                    + (reason.map { "; reason=\($0.normalizedText)" } ?? ""))
-            return r
-        }
-        do { try compact() } catch { report.compaction = "\(error)" }
-        return report
-    }
-
-    /// Deletes attendance events of school days before `day`, their delivered outbox rows and excuses.
-    /// An event whose record has not reached the sector database yet (pending or parked in the outbox)
-    /// stays, with its outbox rows, however old: retention must never lose a record. Returns how many events went.
-    public func purgeEvents(olderThan day: LocalDate) throws -> Int {
-        try purgeEvents(before: day).events
-    }
 
     func purgeEvents(before day: LocalDate) throws -> PurgeReport {
         let report = try dbPool.write { db -> PurgeReport in
@@ -113,9 +64,62 @@ extension AttendanceStore {
         }
         var done = report
         if report.events > 0 {
-            do { try compact() } catch { done.compaction = "\(error)" }
+            do { try retention.compact() } catch { done.compaction = "\(error)" }
         }
         return done
+    }
+
+}
+
+extension Retention {
+    /// Removes every trace of the student (roster row, consent, embeddings, events, queued records,
+    /// excuses, the audit alias), leaving one audit entry that records the erasure itself.
+    /// Earlier audit entries name the student only by an alias that no longer resolves.
+    ///
+    /// Records already delivered to the sector database are outside this database; say so to whoever asked.
+    @discardableResult
+    public func erase(student code: String, reason: String? = nil) throws -> ErasureReport {
+        var report = try store.dbPool.write { db -> ErasureReport in
+            guard try AttendanceStore.student(db, code: code) != nil else { throw StoreError.unknownStudent(code) }
+            var r = ErasureReport(student: code)
+            func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql, arguments: [code]) ?? 0 }
+            r.enrolments = try count("SELECT COUNT(*) FROM enrolment WHERE student_code = ?")
+            r.consents = try count("SELECT COUNT(*) FROM consent WHERE student_code = ?")
+            r.events = try count("SELECT COUNT(*) FROM attendance_event WHERE student_code = ?")
+            r.excuses = try count("SELECT COUNT(*) FROM excuse WHERE student_code = ?")
+            try db.execute(
+                sql: """
+                    DELETE FROM outbox
+                    WHERE record_id IN (SELECT id FROM attendance_event WHERE student_code = ?1)
+                       OR json_extract(payload, '$.student_code') = ?1
+                    """, arguments: [code])
+            r.outbox = db.changesCount
+            // ON DELETE CASCADE takes consent, enrolment, attendance_event, excuse and student_alias.
+            try db.execute(sql: "DELETE FROM student WHERE code = ?", arguments: [code])
+            try AttendanceStore.bumpGalleryVersion(db)
+            let pseudonym = store.pseudonymKey.pseudonym(of: code)
+            try db.execute(
+                sql:
+                    "INSERT INTO erased_student(pseudonym, erased_at) VALUES (?, ?) ON CONFLICT(pseudonym) DO UPDATE SET erased_at = excluded.erased_at",
+                arguments: [pseudonym, Timestamp.string(store.now())])
+            // The audit names the erased student by the keyed hash: it proves which code was erased to whoever
+            // holds the code and the database, and tells nobody else anything.
+            try AttendanceStore.audit(
+                db, action: "student.erase", subject: pseudonym,
+                detail:
+                    "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)"
+                    + (reason.map { "; reason=\($0.normalizedText)" } ?? ""))
+            return r
+        }
+        do { try compact() } catch { report.compaction = "\(error)" }
+        return report
+    }
+
+    /// Deletes attendance events of school days before `day`, their delivered outbox rows and excuses.
+    /// An event whose record has not reached the sector database yet (pending or parked in the outbox)
+    /// stays, with its outbox rows, however old: retention must never lose a record. Returns how many events went.
+    public func purgeEvents(olderThan day: LocalDate) throws -> Int {
+        try store.purgeEvents(before: day).events
     }
 
     /// The daily retention job: events older than `privacy.retentionDays`, unknown-face crops older
@@ -125,32 +129,33 @@ extension AttendanceStore {
     /// Events are judged against the earlier of `now` and the clock's high-water mark, so a clock that
     /// jumped ahead cannot age the records it has not even dated yet.
     @discardableResult
-    public func purge(config: AttendanceConfig, now: Date? = nil) throws -> PurgeReport {
-        let now = now ?? self.now()
+    public func purge(now: Date? = nil) throws -> PurgeReport {
+        let config = store.config
+        let now = now ?? store.now()
         let zone = TimeZone(identifier: config.school.timezone) ?? .current
-        let eventClock = min(now, try clockHighWater() ?? now)
+        let eventClock = min(now, try store.clockHighWater() ?? now)
         let today = LocalDate(eventClock, in: zone)
-        var report = try purgeEvents(before: today.adding(days: -config.privacy.retentionDays))
+        var report = try store.purgeEvents(before: today.adding(days: -config.privacy.retentionDays))
 
         let cropCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.keepUnknownCropsDays) * 86_400))
         let countCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.retentionDays) * 86_400))
-        let crops = try dbPool.read { db in
+        let crops = try store.dbPool.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT id, crop_path FROM unknown_face WHERE crop_path IS NOT NULL AND seen_at < ?",
                 arguments: [cropCutoff]
-            ).map { ($0[0] as Int64, $0[1] as String) }
+            ).map { ($0["id"] as Int64, $0["crop_path"] as String) }
         }
         for (_, path) in crops {
             if unlink(path) == 0 { report.cropsDeleted += 1 }
         }
-        try dbPool.write { db in
+        try store.dbPool.write { db in
             for (id, _) in crops {
                 try db.execute(sql: "UPDATE unknown_face SET crop_path = NULL WHERE id = ?", arguments: [id])
             }
             try db.execute(sql: "DELETE FROM unknown_face WHERE seen_at < ?", arguments: [countCutoff])
             report.unknownFaces = db.changesCount
             if report.cropsDeleted + report.unknownFaces > 0 {
-                try Self.audit(
+                try AttendanceStore.audit(
                     db, action: "purge.unknown_faces", subject: nil,
                     detail: "crops=\(report.cropsDeleted); rows=\(report.unknownFaces)")
             }
@@ -158,7 +163,7 @@ extension AttendanceStore {
             try db.execute(sql: "DELETE FROM gate_sighting WHERE seen_at < ?", arguments: [sightingCutoff])
             report.sightings = db.changesCount
             if report.sightings > 0 {
-                try Self.audit(db, action: "purge.sightings", subject: nil, detail: "rows=\(report.sightings)")
+                try AttendanceStore.audit(db, action: "purge.sightings", subject: nil, detail: "rows=\(report.sightings)")
             }
         }
         return report
@@ -170,7 +175,7 @@ extension AttendanceStore {
     /// checkpoints again on its next gallery change, which the erasure itself caused).
     public func compact() throws {
         do {
-            try dbPool.writeWithoutTransaction { db in
+            try store.dbPool.writeWithoutTransaction { db in
                 // A reader in another process makes the checkpoint wait; never hold the writer (and the
                 // gate's records) for the whole 15 s busy timeout: 2 s, then report.
                 try db.execute(sql: "PRAGMA busy_timeout = 2000")
@@ -179,7 +184,7 @@ extension AttendanceStore {
             }
         } catch let error as DatabaseError {
             throw StoreError.io(
-                path: path + "-wal",
+                path: store.path + "-wal",
                 reason: "could not fold the write-ahead log back into the database "
                     + "(\(error.message ?? "\(error)")): deleted data stays in the -wal file until the next checkpoint; "
                     + "run the command again, or stop the daemon and retry")

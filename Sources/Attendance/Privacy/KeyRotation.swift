@@ -88,7 +88,7 @@ extension AttendanceStore {
         }
         try Self.finishRotation(keyFile: keyFile)
         // The old key's pages (none: keys are not in the database) and the old sealed values go with the WAL.
-        try? compact()
+        try? retention.compact()
         return report
     }
 

@@ -34,29 +34,6 @@ public struct RosterImportOptions: Sendable {
 }
 
 extension AttendanceStore {
-    /// Applies a parsed roster in one transaction: new students added, changed ones updated,
-    /// missing ones deactivated (never deleted), consent columns recorded. A dry run computes the
-    /// same report and rolls everything back.
-    @discardableResult
-    public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport
-    {
-        var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
-        let work = { (db: Database) throws -> Void in
-            report = try Self.applyRoster(db, roster, options: options, pseudonymKey: self.pseudonymKey)
-        }
-        if options.dryRun {
-            // Same code path as a real import, then roll back: the report cannot drift from reality.
-            try dbPool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    try work(db)
-                    return .rollback
-                }
-            }
-        } else {
-            try dbPool.write(work)
-        }
-        return report
-    }
 
     /// The last consent date a roster may not bring back for this student: the day of their erasure, or of the
     /// loss of the key file (which hid who had been erased, `discardAllEnrolments`), whichever is later. Both are
@@ -148,7 +125,7 @@ extension AttendanceStore {
         let classes = Set(roster.entries.map(\.classCode))
         let active = try Row.fetchAll(db, sql: "SELECT code, class_code FROM student WHERE active = 1")
         for row in active {
-            let code: String = row[0], cls: String = row[1]
+            let code: String = row["code"], cls: String = row["class_code"]
             guard !listed.contains(code), options.wholeSchool || classes.contains(cls) else { continue }
             try db.execute(sql: "UPDATE student SET active = 0, updated_at = ? WHERE code = ?", arguments: [now, code])
             report.deactivated.append(code)
@@ -163,6 +140,32 @@ extension AttendanceStore {
                 + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)"
                 + (report.consentsRefusedErased.isEmpty
                     ? "" : "; consents refused (erased before)=\(report.consentsRefusedErased.count)"))
+        return report
+    }
+}
+
+extension RosterBook {
+    /// Applies a parsed roster in one transaction: new students added, changed ones updated,
+    /// missing ones deactivated (never deleted), consent columns recorded. A dry run computes the
+    /// same report and rolls everything back.
+    @discardableResult
+    public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport
+    {
+        var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
+        let work = { (db: Database) throws -> Void in
+            report = try AttendanceStore.applyRoster(db, roster, options: options, pseudonymKey: store.pseudonymKey)
+        }
+        if options.dryRun {
+            // Same code path as a real import, then roll back: the report cannot drift from reality.
+            try store.dbPool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try work(db)
+                    return .rollback
+                }
+            }
+        } else {
+            try store.dbPool.write(work)
+        }
         return report
     }
 }

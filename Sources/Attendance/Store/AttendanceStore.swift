@@ -20,10 +20,13 @@ public final class AttendanceStore: Sendable {
     public let clockPolicy: ClockPolicy
     /// The wall clock the store dates its writes with (a parameter so tests can set it wrong).
     public let now: @Sendable () -> Date
+    /// The school's settings the store's rules read, given once at open: the school code in record ids,
+    /// the schedule for corrections and excuses, the retention periods, the time zone.
+    public let config: AttendanceConfig
 
     /// Opens the database named by the config, creating it (and its key) on first use.
     public static func open(config: AttendanceConfig) throws -> AttendanceStore {
-        try AttendanceStore(path: config.database.path, keyFile: config.database.resolvedKeyFile)
+        try AttendanceStore(path: config.database.path, keyFile: config.database.resolvedKeyFile, config: config)
     }
 
     /// Opens or creates `path` (mode 0600) and its AES key `keyFile` (mode 0600), runs the migrations,
@@ -31,9 +34,10 @@ public final class AttendanceStore: Sendable {
     ///
     /// Refuses files other users can read, a missing key for a database with enrolments, and a wrong key.
     public init(
-        path: String, keyFile: String, clockPolicy: ClockPolicy = ClockPolicy(),
+        path: String, keyFile: String, config: AttendanceConfig = AttendanceConfig(), clockPolicy: ClockPolicy = ClockPolicy(),
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws {
+        self.config = config
         self.path = path
         self.keyFile = keyFile
         self.clockPolicy = clockPolicy
@@ -115,12 +119,6 @@ public final class AttendanceStore: Sendable {
 
     // MARK: gallery
 
-    /// Bumped in the same transaction as every change to who can be recognised (enrol, unenrol,
-    /// consent revocation, erasure, roster (de)activation): poll it cheaply, reload on change.
-    public func galleryVersion() throws -> Int64 {
-        try dbPool.read { db in try Self.galleryVersion(db) }
-    }
-
     static func galleryVersion(_ db: Database) throws -> Int64 {
         Int64(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'gallery_version'") ?? "0") ?? 0
     }
@@ -130,54 +128,6 @@ public final class AttendanceStore: Sendable {
             sql: """
                 UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'gallery_version'
                 """)
-    }
-
-    /// Decrypted embeddings of the students who may be recognised: active, with unrevoked consent.
-    public func enrolledEmbeddings() throws -> [(student: String, embedding: [Float])] {
-        try gallerySnapshot().embeddings
-    }
-
-    /// The embeddings and the gallery version they belong to, read in one transaction.
-    ///
-    /// A row that does not open (one damaged byte) is skipped and its student listed in `unreadable`:
-    /// one bad row must not stop the gate. When every row fails, the key is wrong: that throws.
-    public func gallerySnapshot() throws -> (
-        version: Int64, embeddings: [(student: String, embedding: [Float])], unreadable: [String]
-    ) {
-        let (version, rows) = try dbPool.read { db -> (Int64, [(String, Data)]) in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT e.student_code, e.sealed_embedding FROM enrolment e
-                    JOIN student s ON s.code = e.student_code
-                    WHERE s.active = 1
-                      AND EXISTS (SELECT 1 FROM consent c WHERE c.student_code = e.student_code AND c.revoked_at IS NULL)
-                    ORDER BY e.student_code, e.id
-                    """
-            ).map { ($0[0] as String, $0[1] as Data) }
-            return (try Self.galleryVersion(db), rows)
-        }
-        var embeddings: [(student: String, embedding: [Float])] = []
-        var unreadable: [String] = []
-        for (student, sealed) in rows {
-            if let e = try? cipher.open(sealed, student: student) {
-                embeddings.append((student, e))
-            } else if unreadable.last != student {
-                unreadable.append(student)
-            }
-        }
-        if !rows.isEmpty, embeddings.isEmpty { throw StoreError.wrongKey(keyFile: keyFile) }
-        return (version, embeddings, unreadable)
-    }
-
-    /// Students with an enrolment row that does not open (for `attendance students`), any state.
-    public func unreadableEnrolments() throws -> Set<String> {
-        let rows = try dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment").map {
-                ($0[0] as String, $0[1] as Data)
-            }
-        }
-        return Set(rows.filter { (try? cipher.open($0.1, student: $0.0)) == nil }.map(\.0))
     }
 
     func open(_ sealed: Data, student: String) throws -> [Float] {
@@ -190,6 +140,101 @@ public final class AttendanceStore: Sendable {
 
     // MARK: events
 
+    // MARK: audit
+
+    static func audit(_ db: Database, action: String, subject: String?, detail: String?) throws {
+        try db.execute(
+            sql: "INSERT INTO audit_log(at, os_user, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+            arguments: [Timestamp.string(Date()), osUser, action, subject, detail])
+    }
+
+    static func audit(_ db: Database, action: String, student: String, detail: String?) throws {
+        try audit(db, action: action, subject: try alias(db, student: student), detail: detail)
+    }
+
+    /// The student's audit alias, made on first use.
+    static func alias(_ db: Database, student: String) throws -> String {
+        if let a = try String.fetchOne(db, sql: "SELECT alias FROM student_alias WHERE student_code = ?", arguments: [student]) {
+            return a
+        }
+        let alias = "S-" + EmbeddingCipher.randomKey().prefix(6).map { String(format: "%02x", $0) }.joined()
+        try db.execute(sql: "INSERT INTO student_alias(student_code, alias) VALUES (?, ?)", arguments: [student, alias])
+        return alias
+    }
+
+    /// The operating-system user running this process, as the audit log names them.
+    public static let osUser: String = {
+        var name = "uid \(geteuid())"
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        if getpwuid_r(geteuid(), &pwd, &buffer, buffer.count, &result) == 0, result != nil, let n = pwd.pw_name {
+            name = String(cString: n)
+        }
+        if geteuid() == 0, let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty {
+            name += " (sudo by \(sudo))"
+        }
+        return name
+    }()
+}
+
+extension EnrolmentRegister {
+    /// Bumped in the same transaction as every change to who can be recognised (enrol, unenrol,
+    /// consent revocation, erasure, roster (de)activation): poll it cheaply, reload on change.
+    public func galleryVersion() throws -> Int64 {
+        try store.dbPool.read { db in try AttendanceStore.galleryVersion(db) }
+    }
+
+    /// Decrypted embeddings of the students who may be recognised: active, with unrevoked consent.
+    public func recognisable() throws -> [(student: String, embedding: [Float])] {
+        try snapshot().embeddings
+    }
+
+    /// The embeddings and the gallery version they belong to, read in one transaction.
+    ///
+    /// A row that does not open (one damaged byte) is skipped and its student listed in `unreadable`:
+    /// one bad row must not stop the gate. When every row fails, the key is wrong: that throws.
+    public func snapshot() throws -> (
+        version: Int64, embeddings: [(student: String, embedding: [Float])], unreadable: [String]
+    ) {
+        let (version, rows) = try store.dbPool.read { db -> (Int64, [(String, Data)]) in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.student_code, e.sealed_embedding FROM enrolment e
+                    JOIN student s ON s.code = e.student_code
+                    WHERE s.active = 1
+                      AND EXISTS (SELECT 1 FROM consent c WHERE c.student_code = e.student_code AND c.revoked_at IS NULL)
+                    ORDER BY e.student_code, e.id
+                    """
+            ).map { ($0["student_code"] as String, $0["sealed_embedding"] as Data) }
+            return (try AttendanceStore.galleryVersion(db), rows)
+        }
+        var embeddings: [(student: String, embedding: [Float])] = []
+        var unreadable: [String] = []
+        for (student, sealed) in rows {
+            if let e = try? store.cipher.open(sealed, student: student) {
+                embeddings.append((student, e))
+            } else if unreadable.last != student {
+                unreadable.append(student)
+            }
+        }
+        if !rows.isEmpty, embeddings.isEmpty { throw StoreError.wrongKey(keyFile: store.keyFile) }
+        return (version, embeddings, unreadable)
+    }
+
+    /// Students with an enrolment row that does not open (for `attendance students`), any state.
+    public func unreadable() throws -> Set<String> {
+        let rows = try store.dbPool.read { db in
+            try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment").map {
+                ($0["student_code"] as String, $0["sealed_embedding"] as Data)
+            }
+        }
+        return Set(rows.filter { (try? store.cipher.open($0.1, student: $0.0)) == nil }.map(\.0))
+    }
+}
+
+extension EventLedger {
     /// The sector record id of a student's event: derived from school, student, day, session and kind, so
     /// an event lost to a power cut and recorded again reaches the sector as the same record, never a
     /// second one. A UUID-shaped string (SHA-256, version 5 and variant bits set).
@@ -213,29 +258,32 @@ public final class AttendanceStore: Sendable {
     /// higher version), so the real student is recorded after all.
     ///
     /// Throws `ClockProblem`, changing nothing, while the clock cannot be trusted to date the record.
-    public func recordEvent(_ e: NewAttendanceEvent, schoolCode: String) throws -> Bool {
-        let clockNow = now()
-        return try dbPool.write { db in
-            try Self.checkAndAdvanceClock(db, now: clockNow, policy: clockPolicy)
-            guard let student = try Self.student(db, code: e.studentCode) else {
+    public func record(_ e: NewAttendanceEvent) throws -> Bool {
+        let clockNow = store.now()
+        let schoolCode = store.config.school.code
+        return try store.dbPool.write { db in
+            try AttendanceStore.checkAndAdvanceClock(db, now: clockNow, policy: store.clockPolicy)
+            guard let student = try AttendanceStore.student(db, code: e.studentCode) else {
                 throw StoreError.unknownStudent(e.studentCode)
             }
             let occurred = Timestamp.string(e.occurredAt)
-            if let existing = try Self.event(db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind) {
+            if let existing = try AttendanceStore.event(
+                db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
+            {
                 guard existing.cancelled else { return false }
-                let version = try Self.nextVersion(db, existing)
+                let version = try AttendanceStore.nextVersion(db, existing)
                 try db.execute(
                     sql: """
                         UPDATE attendance_event SET status = ?, occurred_at = ?, camera = ?, distance = ?, version = ?, cancelled = 0
                         WHERE id = ?
                         """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
-                try Self.queue(
+                try AttendanceStore.queue(
                     db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
                     session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
                     schoolCode: schoolCode, now: clockNow)
                 return true
             }
-            let recordID = Self.recordID(
+            let recordID = EventLedger.recordID(
                 school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
             try db.execute(
                 sql: """
@@ -248,7 +296,7 @@ public final class AttendanceStore: Sendable {
                     e.status.rawValue, occurred, e.camera, Double(e.distance),
                 ])
             // The same one outbox write as corrections and revivals use.
-            try Self.queue(
+            try AttendanceStore.queue(
                 db, id: recordID, kind: .new, version: 1, student: student, day: e.schoolDay, session: e.session,
                 eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
                 schoolCode: schoolCode, now: clockNow)
@@ -259,7 +307,7 @@ public final class AttendanceStore: Sendable {
     /// Counts a face nobody matched. `cropPath` only when the school opted in to keeping crops. Returns the row id.
     @discardableResult
     public func recordUnknownFace(at: Date, camera: String?, cropPath: String?) throws -> Int64 {
-        try dbPool.write { db in
+        try store.dbPool.write { db in
             try db.execute(
                 sql: "INSERT INTO unknown_face(seen_at, camera, crop_path) VALUES (?, ?, ?)",
                 arguments: [Timestamp.string(at), camera, cropPath])
@@ -269,47 +317,37 @@ public final class AttendanceStore: Sendable {
 
     /// The crop of an unknown-face row could not be written: the row keeps the count, not the path.
     public func forgetUnknownCrop(row: Int64) throws {
-        try dbPool.write { db in
+        try store.dbPool.write { db in
             try db.execute(sql: "UPDATE unknown_face SET crop_path = NULL WHERE id = ?", arguments: [row])
         }
     }
 
-    // MARK: audit
+    /// Unknown faces counted on a day (in the school's time zone).
+    public func unknownFaceCount(on day: LocalDate, timeZone: TimeZone) throws -> Int {
+        let from = Timestamp.string(day.at(LocalTime(hour: 0, minute: 0), in: timeZone))
+        let to = Timestamp.string(day.adding(days: 1).at(LocalTime(hour: 0, minute: 0), in: timeZone))
+        return try store.dbPool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM unknown_face WHERE seen_at >= ? AND seen_at < ?", arguments: [from, to]) ?? 0
+        }
+    }
+}
 
+extension AuditLog {
     /// Appends to the audit log (the log refuses updates and deletes). `subject` is stored as given:
     /// to name a student, use `audit(action:student:detail:)`, which stores an erasable alias.
-    public func audit(action: String, subject: String?, detail: String?) throws {
-        try dbPool.write { db in try Self.audit(db, action: action, subject: subject, detail: detail) }
+    public func append(action: String, subject: String?, detail: String?) throws {
+        try store.dbPool.write { db in try AttendanceStore.audit(db, action: action, subject: subject, detail: detail) }
     }
 
     /// Appends an entry about a student, naming them by alias so erasure can unlink the log.
-    public func audit(action: String, student: String, detail: String?) throws {
-        try dbPool.write { db in try Self.audit(db, action: action, student: student, detail: detail) }
-    }
-
-    static func audit(_ db: Database, action: String, subject: String?, detail: String?) throws {
-        try db.execute(
-            sql: "INSERT INTO audit_log(at, os_user, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
-            arguments: [Timestamp.string(Date()), osUser, action, subject, detail])
-    }
-
-    static func audit(_ db: Database, action: String, student: String, detail: String?) throws {
-        try audit(db, action: action, subject: try alias(db, student: student), detail: detail)
-    }
-
-    /// The student's audit alias, made on first use.
-    static func alias(_ db: Database, student: String) throws -> String {
-        if let a = try String.fetchOne(db, sql: "SELECT alias FROM student_alias WHERE student_code = ?", arguments: [student]) {
-            return a
-        }
-        let alias = "S-" + EmbeddingCipher.randomKey().prefix(6).map { String(format: "%02x", $0) }.joined()
-        try db.execute(sql: "INSERT INTO student_alias(student_code, alias) VALUES (?, ?)", arguments: [student, alias])
-        return alias
+    public func append(action: String, student: String, detail: String?) throws {
+        try store.dbPool.write { db in try AttendanceStore.audit(db, action: action, student: student, detail: detail) }
     }
 
     /// Audit entries from `since` on (oldest first), student aliases resolved while the student exists.
-    public func auditEntries(since: Date? = nil, limit: Int? = nil) throws -> [AuditEntry] {
-        try dbPool.read { db in
+    public func entries(since: Date? = nil, limit: Int? = nil) throws -> [AuditEntry] {
+        try store.dbPool.read { db in
             var sql = """
                 SELECT a.id, a.at, a.os_user, a.action, a.subject, a.detail, sa.student_code
                 FROM audit_log a LEFT JOIN student_alias sa ON sa.alias = a.subject
@@ -319,35 +357,10 @@ public final class AttendanceStore: Sendable {
             sql += " ORDER BY a.id DESC"
             if let limit { sql += " LIMIT \(max(0, limit))" }
             return try Row.fetchAll(db, sql: sql, arguments: args).map { r in
-                AuditEntry(id: r[0], at: r[1], osUser: r[2], action: r[3], subject: r[4], detail: r[5], studentCode: r[6])
+                AuditEntry(
+                    id: r["id"], at: r["at"], osUser: r["os_user"], action: r["action"], subject: r["subject"],
+                    detail: r["detail"], studentCode: r["student_code"])
             }.reversed()
-        }
-    }
-
-    /// The operating-system user running this process, as the audit log names them.
-    public static let osUser: String = {
-        var name = "uid \(geteuid())"
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        if getpwuid_r(geteuid(), &pwd, &buffer, buffer.count, &result) == 0, result != nil, let n = pwd.pw_name {
-            name = String(cString: n)
-        }
-        if geteuid() == 0, let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty {
-            name += " (sudo by \(sudo))"
-        }
-        return name
-    }()
-}
-
-extension AttendanceStore {
-    /// Unknown faces counted on a day (in the school's time zone).
-    public func unknownFaceCount(on day: LocalDate, timeZone: TimeZone) throws -> Int {
-        let from = Timestamp.string(day.at(LocalTime(hour: 0, minute: 0), in: timeZone))
-        let to = Timestamp.string(day.adding(days: 1).at(LocalTime(hour: 0, minute: 0), in: timeZone))
-        return try dbPool.read { db in
-            try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM unknown_face WHERE seen_at >= ? AND seen_at < ?", arguments: [from, to]) ?? 0
         }
     }
 }

@@ -13,7 +13,7 @@ public struct GateSighting: Sendable, Equatable {
     public var seenAt: String
 }
 
-extension AttendanceStore {
+extension EnrolmentRegister {
     /// Keeps the embedding of a decided gate sighting for the teacher to approve: at most one waits per
     /// student (the first is kept), and none for a student whose enrolment is full. Returns whether it was kept.
     @discardableResult
@@ -21,9 +21,9 @@ extension AttendanceStore {
         student: String, embedding: [Float], distance: Float, margin: Float, camera: String,
         at time: Date, maxPerStudent: Int
     ) throws -> Bool {
-        let sealed = try cipher.seal(embedding, student: student)
-        return try dbPool.write { db in
-            guard try Self.activeConsent(db, student: student) != nil else { return false }
+        let sealed = try store.cipher.seal(embedding, student: student)
+        return try store.dbPool.write { db in
+            guard try AttendanceStore.activeConsent(db, student: student) != nil else { return false }
             let enrolled =
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?", arguments: [student]) ?? 0
             guard enrolled < maxPerStudent else { return false }
@@ -41,7 +41,7 @@ extension AttendanceStore {
 
     /// The sightings waiting for approval, by class and student (a class code narrows it).
     public func pendingSightings(classCode: String? = nil) throws -> [GateSighting] {
-        try dbPool.read { db in
+        try store.dbPool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -51,15 +51,15 @@ extension AttendanceStore {
                     """, arguments: [classCode, classCode]
             ).map {
                 GateSighting(
-                    id: $0[0], student: $0[1], distance: Float($0[2] as Double), margin: Float($0[3] as Double),
-                    camera: $0[4], seenAt: $0[5])
+                    id: $0["id"], student: $0["student_code"], distance: Float($0["distance"] as Double),
+                    margin: Float($0["margin"] as Double), camera: $0["camera"], seenAt: $0["seen_at"])
             }
         }
     }
 
     /// A waiting sighting's embedding, opened.
     public func sightingEmbedding(id: Int64) throws -> (sighting: GateSighting, embedding: [Float]) {
-        let row = try dbPool.read { db in
+        let row = try store.dbPool.read { db in
             try Row.fetchOne(
                 db,
                 sql:
@@ -68,14 +68,14 @@ extension AttendanceStore {
         }
         guard let row else { throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)") }
         let s = GateSighting(
-            id: row[0], student: row[1], distance: Float(row[2] as Double), margin: Float(row[3] as Double),
-            camera: row[4], seenAt: row[5])
-        return (s, try cipher.open(row[6], student: s.student))
+            id: row["id"], student: row["student_code"], distance: Float(row["distance"] as Double),
+            margin: Float(row["margin"] as Double), camera: row["camera"], seenAt: row["seen_at"])
+        return (s, try store.cipher.open(row["sealed_embedding"], student: s.student))
     }
 
     /// Approval: the sighting joins the student's enrolment, in one transaction with its removal and the audit.
     public func promoteSighting(id: Int64, maxPerStudent: Int) throws {
-        try dbPool.write { db in
+        try store.dbPool.write { db in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT student_code, sealed_embedding, camera, distance FROM gate_sighting WHERE id = ?",
@@ -83,8 +83,9 @@ extension AttendanceStore {
             else {
                 throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)")
             }
-            let student: String = row[0], blob: Data = row[1], camera: String = row[2], distance: Double = row[3]
-            guard try Self.activeConsent(db, student: student) != nil else { throw StoreError.noConsent(student) }
+            let student: String = row["student_code"], blob: Data = row["sealed_embedding"]
+            let camera: String = row["camera"], distance: Double = row["distance"]
+            guard try AttendanceStore.activeConsent(db, student: student) != nil else { throw StoreError.noConsent(student) }
             let existing =
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?", arguments: [student]) ?? 0
             guard existing < maxPerStudent else {
@@ -99,25 +100,25 @@ extension AttendanceStore {
                     """,
                 arguments: [
                     student, blob, String(format: "{\"gate_distance\":%.3f}", distance), "gate:" + camera,
-                    Timestamp.string(Date()), Self.osUser,
+                    Timestamp.string(Date()), AttendanceStore.osUser,
                 ])
             try db.execute(sql: "DELETE FROM gate_sighting WHERE id = ?", arguments: [id])
-            try Self.bumpGalleryVersion(db)
-            try Self.audit(
+            try AttendanceStore.bumpGalleryVersion(db)
+            try AttendanceStore.audit(
                 db, action: "enrol.sighting", student: student, detail: "approved gate sighting; total=\(existing + 1)")
         }
     }
 
     /// Rejection: the sighting's embedding is deleted.
     public func rejectSighting(id: Int64, reason: String? = nil) throws {
-        try dbPool.write { db in
+        try store.dbPool.write { db in
             guard
                 let student = try String.fetchOne(db, sql: "SELECT student_code FROM gate_sighting WHERE id = ?", arguments: [id])
             else {
                 throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)")
             }
             try db.execute(sql: "DELETE FROM gate_sighting WHERE id = ?", arguments: [id])
-            try Self.audit(db, action: "sighting.reject", student: student, detail: reason.map { "reason=\($0)" })
+            try AttendanceStore.audit(db, action: "sighting.reject", student: student, detail: reason.map { "reason=\($0)" })
         }
     }
 }

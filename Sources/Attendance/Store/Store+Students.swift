@@ -3,74 +3,18 @@ import Foundation
 import GRDB
 
 extension AttendanceStore {
-    public func student(code: String) throws -> Student? {
-        try dbPool.read { db in try Self.student(db, code: code) }
-    }
 
     static func student(_ db: Database, code: String) throws -> Student? {
         try Row.fetchOne(db, sql: Student.selectSQL + " WHERE s.code = ?", arguments: [code]).map(Student.init(row:))
     }
 
-    /// Students of one class (or all), in class-list order: class, then given name (the last word,
-    /// as Vietnamese class lists sort), then full name.
-    public func students(classCode: String? = nil, activeOnly: Bool = true) throws -> [Student] {
-        let rows = try dbPool.read { db in
-            var sql = Student.selectSQL + " WHERE 1"
-            var args: StatementArguments = []
-            if let classCode { sql += " AND s.class_code = ?"; args += [classCode] }
-            if activeOnly { sql += " AND s.active = 1" }
-            return try Row.fetchAll(db, sql: sql, arguments: args).map(Student.init(row:))
-        }
-        return rows.sorted(by: Student.classListOrder)
-    }
-
-    public func classes() throws -> [SchoolClass] {
-        try dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT code, grade_code, name FROM school_class ORDER BY grade_code, code").map {
-                SchoolClass(code: $0[0], gradeCode: $0[1], name: $0[2])
-            }
-        }
-    }
-
     // MARK: consent
-
-    /// Every consent record of the student, oldest first (revoked ones too: they are the history).
-    public func consents(student: String) throws -> [Consent] {
-        try dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM consent WHERE student_code = ? ORDER BY id", arguments: [student])
-                .map(Consent.init(row:))
-        }
-    }
-
-    /// The consent in force, if any.
-    public func activeConsent(student: String) throws -> Consent? {
-        try dbPool.read { db in try Self.activeConsent(db, student: student) }
-    }
-
-    /// Whether a consent is in force for the student (the decider asks before every record).
-    public func hasActiveConsent(student: String) throws -> Bool {
-        try dbPool.read { db in try Self.activeConsent(db, student: student) != nil }
-    }
 
     static func activeConsent(_ db: Database, student: String) throws -> Consent? {
         try Row.fetchOne(
             db, sql: "SELECT * FROM consent WHERE student_code = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1",
             arguments: [student]
         ).map(Consent.init(row:))
-    }
-
-    /// Records a guardian's consent (audited). Returns the new record.
-    @discardableResult
-    public func recordConsent(
-        student: String, guardian: String, relation: String, date: LocalDate,
-        scope: String = Consent.defaultScope, childAgreed: Bool = false,
-        source: String = "cli"
-    ) throws -> Consent {
-        try dbPool.write { db in
-            try Self.recordConsent(
-                db, student: student, guardian: guardian, relation: relation, date: date,
-                scope: scope, childAgreed: childAgreed, source: source)
-        }
     }
 
     static func recordConsent(
@@ -104,34 +48,118 @@ extension AttendanceStore {
         return try Row.fetchOne(db, sql: "SELECT * FROM consent WHERE id = ?", arguments: [id]).map(Consent.init(row:))!
     }
 
+    // MARK: enrolments
+
+}
+
+extension Consent {
+    /// What the guardian agrees to unless a roster or the CLI says otherwise.
+    public static let defaultScope = "face recognition for school attendance"
+}
+
+extension Student {
+    /// Class-list order: class, given name (last word), then the full name.
+    static func classListOrder(_ a: Student, _ b: Student) -> Bool {
+        if a.classCode != b.classCode { return a.classCode.localizedStandardCompare(b.classCode) == .orderedAscending }
+        let ga = a.fullName.split(separator: " ").last.map(String.init) ?? a.fullName
+        let gb = b.fullName.split(separator: " ").last.map(String.init) ?? b.fullName
+        let vi = Locale(identifier: "vi_VN")
+        let c = ga.compare(gb, options: [.caseInsensitive], range: nil, locale: vi)
+        if c != .orderedSame { return c == .orderedAscending }
+        let f = a.fullName.compare(b.fullName, options: [.caseInsensitive], range: nil, locale: vi)
+        if f != .orderedSame { return f == .orderedAscending }
+        return a.code < b.code
+    }
+}
+
+extension RosterBook {
+    public func student(code: String) throws -> Student? {
+        try store.dbPool.read { db in try AttendanceStore.student(db, code: code) }
+    }
+
+    /// Students of one class (or all), in class-list order: class, then given name (the last word,
+    /// as Vietnamese class lists sort), then full name.
+    public func students(classCode: String? = nil, activeOnly: Bool = true) throws -> [Student] {
+        let rows = try store.dbPool.read { db in
+            var sql = Student.selectSQL + " WHERE 1"
+            var args: StatementArguments = []
+            if let classCode { sql += " AND s.class_code = ?"; args += [classCode] }
+            if activeOnly { sql += " AND s.active = 1" }
+            return try Row.fetchAll(db, sql: sql, arguments: args).map(Student.init(row:))
+        }
+        return rows.sorted(by: Student.classListOrder)
+    }
+
+    public func classes() throws -> [SchoolClass] {
+        try store.dbPool.read { db in
+            try Row.fetchAll(db, sql: "SELECT code, grade_code, name FROM school_class ORDER BY grade_code, code").map {
+                SchoolClass(code: $0["code"], gradeCode: $0["grade_code"], name: $0["name"])
+            }
+        }
+    }
+}
+
+extension ConsentRegister {
+    /// Every consent record of the student, oldest first (revoked ones too: they are the history).
+    public func history(student: String) throws -> [Consent] {
+        try store.dbPool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM consent WHERE student_code = ? ORDER BY id", arguments: [student])
+                .map(Consent.init(row:))
+        }
+    }
+
+    /// The consent in force, if any.
+    public func active(student: String) throws -> Consent? {
+        try store.dbPool.read { db in try AttendanceStore.activeConsent(db, student: student) }
+    }
+
+    /// Whether a consent is in force for the student (the decider asks before every record).
+    public func isActive(student: String) throws -> Bool {
+        try store.dbPool.read { db in try AttendanceStore.activeConsent(db, student: student) != nil }
+    }
+
+    /// Records a guardian's consent (audited). Returns the new record.
+    @discardableResult
+    public func record(
+        student: String, guardian: String, relation: String, date: LocalDate,
+        scope: String = Consent.defaultScope, childAgreed: Bool = false,
+        source: String = "cli"
+    ) throws -> Consent {
+        try store.dbPool.write { db in
+            try AttendanceStore.recordConsent(
+                db, student: student, guardian: guardian, relation: relation, date: date,
+                scope: scope, childAgreed: childAgreed, source: source)
+        }
+    }
+
     /// Revokes the student's consent and deletes their embeddings, in one audited transaction.
     /// Returns how many embeddings were deleted; throws when no consent was in force.
     @discardableResult
-    public func revokeConsent(student: String, reason: String? = nil) throws -> Int {
-        try dbPool.write { db in
-            guard try Self.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
-            guard try Self.activeConsent(db, student: student) != nil else {
+    public func revoke(student: String, reason: String? = nil) throws -> Int {
+        try store.dbPool.write { db in
+            guard try AttendanceStore.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
+            guard try AttendanceStore.activeConsent(db, student: student) != nil else {
                 throw StoreError.invalid("student '\(student)' has no consent in force; nothing to revoke")
             }
             let now = Timestamp.string(Date())
             try db.execute(
                 sql: "UPDATE consent SET revoked_at = ?, revoked_by = ? WHERE student_code = ? AND revoked_at IS NULL",
-                arguments: [now, Self.osUser, student])
+                arguments: [now, AttendanceStore.osUser, student])
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let deleted = db.changesCount
             try db.execute(sql: "DELETE FROM gate_sighting WHERE student_code = ?", arguments: [student])
-            try Self.bumpGalleryVersion(db)
-            try Self.audit(
+            try AttendanceStore.bumpGalleryVersion(db)
+            try AttendanceStore.audit(
                 db, action: "consent.revoke", student: student,
                 detail: "embeddings deleted=\(deleted)" + (reason.map { "; reason=\($0)" } ?? ""))
             return deleted
         }
     }
+}
 
-    // MARK: enrolments
-
-    public func enrolments(student: String) throws -> [EnrolmentInfo] {
-        try dbPool.read { db in
+extension EnrolmentRegister {
+    public func list(student: String) throws -> [EnrolmentInfo] {
+        try store.dbPool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -139,17 +167,21 @@ extension AttendanceStore {
                     WHERE student_code = ? ORDER BY id
                     """, arguments: [student]
             ).map {
-                EnrolmentInfo(id: $0[0], studentCode: $0[1], quality: $0[2], source: $0[3], createdAt: $0[4], createdBy: $0[5])
+                EnrolmentInfo(
+                    id: $0["id"], studentCode: $0["student_code"], quality: $0["quality"], source: $0["source"],
+                    createdAt: $0["created_at"], createdBy: $0["created_by"])
             }
         }
     }
 
     /// Number of embeddings per student (students without any are absent).
-    public func enrolmentCounts() throws -> [String: Int] {
-        try dbPool.read { db in
+    public func counts() throws -> [String: Int] {
+        try store.dbPool.read { db in
             var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT student_code, COUNT(*) FROM enrolment GROUP BY student_code") {
-                counts[row[0]] = row[1]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT student_code, COUNT(*) AS embedding_count FROM enrolment GROUP BY student_code")
+            {
+                counts[row["student_code"]] = row["embedding_count"]
             }
             return counts
         }
@@ -157,26 +189,26 @@ extension AttendanceStore {
 
     /// Every stored embedding, decrypted, whatever the student's state (for enrolment's
     /// swapped-photo check, which must also see inactive students).
-    public func allEmbeddings() throws -> [(student: String, embedding: [Float])] {
-        let rows = try dbPool.read { db in
+    public func all() throws -> [(student: String, embedding: [Float])] {
+        let rows = try store.dbPool.read { db in
             try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment ORDER BY student_code, id")
-                .map { ($0[0] as String, $0[1] as Data) }
+                .map { ($0["student_code"] as String, $0["sealed_embedding"] as Data) }
         }
-        return try rows.map { (student: $0.0, embedding: try open($0.1, student: $0.0)) }
+        return try rows.map { (student: $0.0, embedding: try store.open($0.1, student: $0.0)) }
     }
 
     /// Seals and stores embeddings for one student in one transaction (consent checked inside it),
     /// bumps the gallery version and audits. Returns the new rows' ids.
     @discardableResult
-    public func addEnrolments(
+    public func add(
         student: String, _ items: [(embedding: [Float], quality: String?, source: String?)],
         maxPerStudent: Int
     ) throws -> [Int64] {
-        let sealed = try items.map { (try cipher.seal($0.embedding, student: student), $0.quality, $0.source) }
-        return try dbPool.write { db in
-            guard let s = try Self.student(db, code: student) else { throw StoreError.unknownStudent(student) }
+        let sealed = try items.map { (try store.cipher.seal($0.embedding, student: student), $0.quality, $0.source) }
+        return try store.dbPool.write { db in
+            guard let s = try AttendanceStore.student(db, code: student) else { throw StoreError.unknownStudent(student) }
             guard s.active else { throw StoreError.inactiveStudent(student) }
-            guard try Self.activeConsent(db, student: student) != nil else { throw StoreError.noConsent(student) }
+            guard try AttendanceStore.activeConsent(db, student: student) != nil else { throw StoreError.noConsent(student) }
             let existing =
                 try Int.fetchOne(
                     db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?",
@@ -193,12 +225,12 @@ extension AttendanceStore {
                     sql: """
                         INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
                         VALUES (?, ?, ?, ?, ?, ?)
-                        """, arguments: [student, blob, quality, source, now, Self.osUser])
+                        """, arguments: [student, blob, quality, source, now, AttendanceStore.osUser])
                 ids.append(db.lastInsertedRowID)
             }
             if !ids.isEmpty {
-                try Self.bumpGalleryVersion(db)
-                try Self.audit(
+                try AttendanceStore.bumpGalleryVersion(db)
+                try AttendanceStore.audit(
                     db, action: "enrol", student: student, detail: "embeddings added=\(ids.count); total=\(existing + ids.count)")
             }
             return ids
@@ -207,21 +239,21 @@ extension AttendanceStore {
 
     /// Deletes the student's embeddings (consent stays). Returns how many.
     @discardableResult
-    public func unenrol(student: String) throws -> Int {
-        try dbPool.write { db in
-            guard try Self.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
+    public func remove(student: String) throws -> Int {
+        try store.dbPool.write { db in
+            guard try AttendanceStore.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let n = db.changesCount
             try db.execute(sql: "DELETE FROM gate_sighting WHERE student_code = ?", arguments: [student])
-            try Self.bumpGalleryVersion(db)
-            try Self.audit(db, action: "unenrol", student: student, detail: "embeddings deleted=\(n)")
+            try AttendanceStore.bumpGalleryVersion(db)
+            try AttendanceStore.audit(db, action: "unenrol", student: student, detail: "embeddings deleted=\(n)")
             return n
         }
     }
 
     /// Deletes every embedding in the database (e.g. after the key file was lost). Audited.
     @discardableResult
-    public static func discardAllEnrolments(path: String) throws -> Int {
+    public static func discardAll(path: String) throws -> Int {
         // Opened without the key: a lost key is exactly when this is needed.
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
@@ -247,29 +279,9 @@ extension AttendanceStore {
                 try db.execute(sql: "DELETE FROM erased_student")
             }
             try db.execute(sql: "DELETE FROM meta WHERE key IN ('key_check', 'pseudonym_key')")
-            try bumpGalleryVersion(db)
-            try audit(db, action: "unenrol.all", subject: nil, detail: "embeddings deleted=\(n)")
+            try AttendanceStore.bumpGalleryVersion(db)
+            try AttendanceStore.audit(db, action: "unenrol.all", subject: nil, detail: "embeddings deleted=\(n)")
             return n
         }
-    }
-}
-
-extension Consent {
-    /// What the guardian agrees to unless a roster or the CLI says otherwise.
-    public static let defaultScope = "face recognition for school attendance"
-}
-
-extension Student {
-    /// Class-list order: class, given name (last word), then the full name.
-    static func classListOrder(_ a: Student, _ b: Student) -> Bool {
-        if a.classCode != b.classCode { return a.classCode.localizedStandardCompare(b.classCode) == .orderedAscending }
-        let ga = a.fullName.split(separator: " ").last.map(String.init) ?? a.fullName
-        let gb = b.fullName.split(separator: " ").last.map(String.init) ?? b.fullName
-        let vi = Locale(identifier: "vi_VN")
-        let c = ga.compare(gb, options: [.caseInsensitive], range: nil, locale: vi)
-        if c != .orderedSame { return c == .orderedAscending }
-        let f = a.fullName.compare(b.fullName, options: [.caseInsensitive], range: nil, locale: vi)
-        if f != .orderedSame { return f == .orderedAscending }
-        return a.code < b.code
     }
 }
