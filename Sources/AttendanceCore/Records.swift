@@ -117,7 +117,7 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     public var at: String
     public var osUser: String
     public var action: String
-    /// As stored: student subjects are aliases ("S-…"), see `AttendanceStore.audit(action:student:detail:)`.
+    /// As stored: student subjects are aliases ("S-…"), see `AuditLog.append(action:student:detail:)`.
     public var subject: String?
     public var detail: String?
     /// The student the alias stands for, while that student exists (nil after erasure).

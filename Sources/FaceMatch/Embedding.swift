@@ -24,8 +24,8 @@ public struct Embedding: Sendable, Equatable {
     }
 
     /// The unit vector in the same direction.
-    /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values,
-    ///   `FaceMatchError.zeroVector` for a vector of length 0 (it has no direction).
+    /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values or a length beyond
+    ///   `maxSquaredNorm`, `FaceMatchError.zeroVector` for a vector of length 0 (it has no direction).
     public func normalized() throws -> Embedding {
         let inv = 1 / (try checkedSquaredNorm()).squareRoot()
         return Embedding(values.map { Float(Double($0) * inv) })

@@ -125,7 +125,8 @@ final class HardeningEndToEndTests: XCTestCase {
         let demo = try prepareDemo()
         let clock = HardeningTests.TestClock(Date())
         let store = try AttendanceStore(
-            path: demo.config.database.path, keyFile: demo.config.database.resolvedKeyFile, now: { clock.now })
+            path: demo.config.database.path, keyFile: demo.config.database.resolvedKeyFile, config: demo.config,
+            now: { clock.now })
         let mark = Timestamp.string(clock.now)
         try await store.dbPool.write { db in
             try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('clock_high_water', ?)", arguments: [mark])
@@ -209,14 +210,15 @@ final class HardeningEndToEndTests: XCTestCase {
     /// Unknown-face crops (when the school keeps them): 0600 files in a 0700 folder, each named by a row.
     func testUnknownFaceCropsArePrivateAndEachHasItsRow() async throws {
         let demo = try prepareDemo()
-        let store = try AttendanceStore.open(config: demo.config)
         let crops = demo.directory + "/crops"
-        let daemon = try demoDaemon(
-            demo, store: store,
-            configure: { c in
-                c.privacy.keepUnknownCropsDays = 7
-                c.privacy.unknownCropsDir = crops
-            }, options: { $0.exitWhenDone = true })
+        func keepCrops(_ c: inout AttendanceConfig) {
+            c.privacy.keepUnknownCropsDays = 7
+            c.privacy.unknownCropsDir = crops
+        }
+        var config = demo.config
+        keepCrops(&config)
+        let store = try AttendanceStore.open(config: config)
+        let daemon = try demoDaemon(demo, store: store, configure: keepCrops, options: { $0.exitWhenDone = true })
         try await daemon.run()
         let files = try FileManager.default.contentsOfDirectory(atPath: crops)
         XCTAssertFalse(files.isEmpty, "the astronaut's chip is kept")

@@ -34,7 +34,7 @@ final class HardeningTests: XCTestCase {
     func testAClockBehindTheHighWaterMarkOrBeforeTheReleaseRecordsNothing() throws {
         let tmp = try TempStore()
         let clock = TestClock(mondayMorning)
-        let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, now: { clock.now })
+        let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, config: AttendanceConfig(), now: { clock.now })
         try seedRoster(store, in: tmp)
         XCTAssertTrue(try store.events.record(event("0101", day: monday)))
         XCTAssertEqual(try store.clockHighWater(), mondayMorning)
@@ -64,7 +64,7 @@ final class HardeningTests: XCTestCase {
     func testAClockYearsAheadRecordsNothingUntilTheAdminAcceptsIt() throws {
         let tmp = try TempStore()
         let clock = TestClock(mondayMorning)
-        let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, now: { clock.now })
+        let store = try AttendanceStore(path: tmp.path, keyFile: tmp.keyFile, config: AttendanceConfig(), now: { clock.now })
         try seedRoster(store, in: tmp)
         XCTAssertTrue(try store.events.record(event("0101", day: monday)))
         // After the summer holidays (90 days): records again on its own.
@@ -199,7 +199,7 @@ final class HardeningTests: XCTestCase {
         // The old key (from a stolen backup, say) opens nothing.
         let old = tmp.dir + "/old.key"
         XCTAssertTrue(try FilePermissions.createPrivate(old, contents: [UInt8](oldKey)))
-        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: old)) {
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: old, config: AttendanceConfig())) {
             XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: old))
         }
     }
@@ -248,5 +248,20 @@ final class HardeningTests: XCTestCase {
             }
         }
         XCTAssertNoThrow(try AttendanceConfig.parse("[[camera]]\nid = \"gate-1.in_2\"\nsource = \"/dev/video0\"\n"))
+    }
+
+    /// The daemon refuses a database opened with another school, schedule or privacy section: record ids,
+    /// excuses and retention would follow the store's config, not the daemon's.
+    func testTheDaemonRefusesAStoreOpenedWithAnotherSchool() throws {
+        let tmp = try TempStore()
+        var config = AttendanceConfig()
+        config.cameras = [.init(id: "gate", source: "file:/nonexistent.mp4")]
+        var other = config
+        other.school.code = "ANOTHER-SCHOOL"
+        XCTAssertThrowsError(
+            try GateDaemon(config: config, store: try tmp.open(config: other), models: ModelPaths(directory: tmp.dir))
+        ) { error in
+            XCTAssertTrue("\(error)".contains("another school"), "\(error)")
+        }
     }
 }

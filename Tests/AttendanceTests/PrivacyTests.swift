@@ -45,18 +45,18 @@ final class PrivacyTests: XCTestCase {
             try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
         }
         let other = tmp.dir + "/other.key"
-        _ = try AttendanceStore(path: tmp.dir + "/other.sqlite", keyFile: other)
-        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: other)) { error in
+        _ = try AttendanceStore(path: tmp.dir + "/other.sqlite", keyFile: other, config: AttendanceConfig())
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: other, config: AttendanceConfig())) { error in
             XCTAssertEqual(error as? StoreError, .wrongKey(keyFile: other))
             XCTAssertTrue("\(error)".contains("does not match this database"), "\(error)")
         }
         let truncated = tmp.dir + "/short.key"
         XCTAssertTrue(try FilePermissions.createPrivate(truncated, contents: [1, 2, 3]))
-        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: truncated)) { error in
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: truncated, config: AttendanceConfig())) { error in
             XCTAssertTrue("\(error)".contains("has 3 bytes"), "\(error)")
         }
         let missing = tmp.dir + "/missing.key"
-        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: missing)) { error in
+        XCTAssertThrowsError(try AttendanceStore(path: tmp.path, keyFile: missing, config: AttendanceConfig())) { error in
             XCTAssertEqual(error as? StoreError, .missingKey(keyFile: missing, enrolments: 1))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "no new key is made for a database with enrolments")
@@ -64,7 +64,7 @@ final class PrivacyTests: XCTestCase {
         XCTAssertEqual(try tmp.open().enrolments.recognisable().first?.embedding, fakeEmbedding(1))
         // After discarding the enrolments, a new key may be made.
         XCTAssertEqual(try EnrolmentRegister.discardAll(path: tmp.path), 1)
-        XCTAssertNoThrow(try AttendanceStore(path: tmp.path, keyFile: missing))
+        XCTAssertNoThrow(try AttendanceStore(path: tmp.path, keyFile: missing, config: AttendanceConfig()))
     }
 
     func testSealedEmbeddingMovedToAnotherStudentDoesNotOpen() throws {

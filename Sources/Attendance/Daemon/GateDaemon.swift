@@ -52,6 +52,13 @@ public struct GateDaemon: Sendable {
             throw GateDaemonError.configuration("no cameras configured: add a [[camera]] section (see deploy/attendance.toml)")
         }
         let store = try store ?? AttendanceStore.open(config: config)
+        // The store dates record ids, excuses and retention by its own config: it must be the daemon's.
+        guard store.config.school == config.school, store.config.schedule == config.schedule,
+            store.config.privacy == config.privacy
+        else {
+            throw GateDaemonError.configuration(
+                "the database was opened with another school, schedule or privacy section than the daemon's config")
+        }
         if let path = config.sourcePath, let text = FileManager.default.contents(atPath: path) {
             // The audit log records every change of the daemon's configuration.
             try store.auditLog.configChange(path: path, contents: text)

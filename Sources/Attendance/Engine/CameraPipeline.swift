@@ -299,7 +299,7 @@ public final class EnrolledFaces: Sendable {
         /// For each student, the distance from any of their enrolled faces to the nearest face of
         /// another student: how close the school's nearest look-alike is (absent: nobody else enrolled).
         public let nearestOther: [String: Float]
-        /// Students whose enrolment could not be opened (skipped, see `AttendanceStore.gallerySnapshot`).
+        /// Students whose enrolment could not be opened (skipped, see `EnrolmentRegister.snapshot`).
         public let unreadable: [String]
 
         /// Builds the index of these enrolled faces (raw dlib descriptors).

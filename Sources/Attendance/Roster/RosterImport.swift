@@ -36,7 +36,7 @@ public struct RosterImportOptions: Sendable {
 extension AttendanceStore {
 
     /// The last consent date a roster may not bring back for this student: the day of their erasure, or of the
-    /// loss of the key file (which hid who had been erased, `discardAllEnrolments`), whichever is later. Both are
+    /// loss of the key file (which hid who had been erased, `EnrolmentRegister.discardAll`), whichever is later. Both are
     /// stored in UTC; the school's day can be a day ahead (Asia/Ho_Chi_Minh is UTC+7), so the day after counts too.
     static func consentCutoff(_ db: Database, erasedAt: String?) throws -> LocalDate? {
         let keyLoss = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'consent_cutoff'")

@@ -34,7 +34,7 @@ public final class AttendanceStore: Sendable {
     ///
     /// Refuses files other users can read, a missing key for a database with enrolments, and a wrong key.
     public init(
-        path: String, keyFile: String, config: AttendanceConfig = AttendanceConfig(), clockPolicy: ClockPolicy = ClockPolicy(),
+        path: String, keyFile: String, config: AttendanceConfig, clockPolicy: ClockPolicy = ClockPolicy(),
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws {
         self.config = config
@@ -335,7 +335,7 @@ extension EventLedger {
 
 extension AuditLog {
     /// Appends to the audit log (the log refuses updates and deletes). `subject` is stored as given:
-    /// to name a student, use `audit(action:student:detail:)`, which stores an erasable alias.
+    /// to name a student, use `append(action:student:detail:)`, which stores an erasable alias.
     public func append(action: String, subject: String?, detail: String?) throws {
         try store.dbPool.write { db in try AttendanceStore.audit(db, action: action, subject: subject, detail: detail) }
     }
