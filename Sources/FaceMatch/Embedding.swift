@@ -16,13 +16,6 @@ public struct Embedding: Sendable, Equatable {
 
     public var dimension: Int { values.count }
 
-    /// Euclidean length, computed in Double so that it is exact to float precision.
-    public var norm: Float {
-        var s = 0.0
-        for v in values { s += Double(v) * Double(v) }
-        return Float(s.squareRoot())
-    }
-
     /// The unit vector in the same direction.
     /// - Throws: `FaceMatchError.notFinite` for NaN or infinite values or a length beyond
     ///   `maxSquaredNorm`, `FaceMatchError.zeroVector` for a vector of length 0 (it has no direction).
@@ -57,9 +50,17 @@ public struct Embedding: Sendable, Equatable {
         guard a.dimension == b.dimension else {
             throw FaceMatchError.dimensionMismatch(expected: a.dimension, actual: b.dimension)
         }
+        if a.dimension == 0 { return 0 }
+        return a.values.withUnsafeBufferPointer { x in
+            b.values.withUnsafeBufferPointer { y in Self.distance(x.baseAddress!, y.baseAddress!, count: a.dimension) }
+        }
+    }
+
+    /// The Euclidean distance between `count` floats at `a` and at `b`, summed in Double (exact to float precision).
+    static func distance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         var s = 0.0
-        for i in 0..<a.dimension {
-            let d = Double(a.values[i]) - Double(b.values[i])
+        for i in 0..<count {
+            let d = Double(a[i]) - Double(b[i])
             s += d * d
         }
         return Float(s.squareRoot())

@@ -274,10 +274,7 @@ public final class GallerySnapshot: Sendable {
     /// cancels: a face against its own row would read 0.0005 instead of 0), so the few rows returned
     /// get their distance recomputed directly.
     func distance(row r: Int, query: UnsafePointer<Float>) -> Float {
-        let x = floats.pointer + r * stride
-        var s = 0.0
-        for i in 0..<dimension { let e = Double(x[i]) - Double(query[i]); s += e * e }
-        return Float(s.squareRoot())
+        Embedding.distance(floats.pointer + r * stride, query, count: dimension)
     }
 
     /// The hits (best distinct students by the scan) as matches, ordered by their exact distance (ties:

@@ -6,8 +6,8 @@ import XCTest
 
 @testable import Attendance
 
-/// The daily and absence reports, their files (the XLSX read back by openpyxl), excuses and corrections.
-final class ExportReportTests: XCTestCase {
+/// The export tests' school: a temporary store with the fixtures' roster, and helpers to record a day.
+class ExportTestCase: XCTestCase {
     var dir: URL!
     var store: AttendanceStore!
     var config = AttendanceConfig()
@@ -39,7 +39,10 @@ final class ExportReportTests: XCTestCase {
         try record("HS0004", "2026-09-07", "07:31:00", status: .absent)
         _ = try store.events.excuse(student: "HS0005", day: monday, reason: "Ốm, mẹ gọi điện")
     }
+}
 
+/// The daily and absence reports, their CSV and JSON files, excuses and corrections.
+final class ExportReportTests: ExportTestCase {
     func testDailyReportRules() throws {
         try seedMonday()
         let report = try AttendanceReports(store: store, config: config).daily(monday)
@@ -104,6 +107,99 @@ final class ExportReportTests: XCTestCase {
         XCTAssertEqual(try decoder.decode(DailyReport.self, from: Data(contentsOf: URL(fileURLWithPath: path))), report)
     }
 
+    func testExcuseEmitsRecordsAndIsAuditedWithoutTheReason() throws {
+        try record("HS0004", "2026-09-07", "07:31:00", status: .absent)
+        let result = try store.events.excuse(student: "HS0004", day: monday, reason: "Đi viện")
+        XCTAssertFalse(result.replaced)
+        XCTAssertEqual(result.changes.map(\.session), ["morning", "afternoon"])
+        XCTAssertEqual(result.changes.map(\.eventKind), [.update, .new])
+        XCTAssertEqual(result.changes.map(\.version), [2, 1])
+
+        let rows = try Fixture.outbox(store).filter { $0.eventKind != "NEW" || $0.key.recordID == result.changes[1].recordID }
+        XCTAssertEqual(rows.count, 2)
+        for row in rows {
+            let r = try JSONDecoder().decode(SectorRecord.self, from: Data(row.payload.utf8))
+            XCTAssertEqual(r.status, "excused")
+            XCTAssertEqual(r.contractViolations(), [])
+        }
+        let update = try JSONDecoder().decode(
+            SectorRecord.self, from: Data(rows.first { $0.eventKind == "UPDATE" }!.payload.utf8))
+        XCTAssertEqual(update.occurredAt, Timestamp.string(Fixture.at("2026-09-07", "07:31:00")), "the sighting is kept")
+
+        let audit = try store.auditLog.entries().last!
+        XCTAssertEqual(audit.action, "attendance.excuse")
+        XCTAssertEqual(audit.studentCode, "HS0004")
+        XCTAssertFalse(audit.detail?.contains("Đi viện") ?? true, "the reason stays out of the append-only log")
+
+        let again = try store.events.excuse(student: "HS0004", day: monday, reason: "Đi viện (giấy)")
+        XCTAssertTrue(again.replaced)
+        XCTAssertEqual(again.changes, [], "already excused")
+        XCTAssertEqual(try store.auditLog.entries().last?.action, "attendance.excuse.replace")
+
+        XCTAssertThrowsError(try store.events.excuse(student: "HS0004", day: LocalDate("2026-09-12")!, reason: "x"))
+        XCTAssertThrowsError(
+            try store.events.excuse(student: "HS0004", day: LocalDate("2026-09-09")!, reason: "x"), "holiday")
+        XCTAssertThrowsError(try store.events.excuse(student: "NOBODY", day: monday, reason: "x"))
+        XCTAssertThrowsError(try store.events.excuse(student: "HS0004", day: monday, reason: "  "))
+    }
+
+    func testPlannedExcuseCreatesNoEventSoTheStudentCanStillCheckIn() throws {
+        let now = Fixture.at("2026-09-07", "06:00:00")
+        let result = try store.events.excuse(student: "HS0001", day: monday, reason: "hẹn nha sĩ", now: now)
+        XCTAssertEqual(result.changes, [])
+        try record("HS0001", "2026-09-07", "06:55:00", status: .present)
+        XCTAssertEqual(try AttendanceReports(store: store, config: config).daily(monday).rows[0].status, .present)
+    }
+
+    func testCorrectionBumpsTheVersionAndQueuesAnUpdate() throws {
+        try record("HS0002", "2026-09-07", "07:09:03", status: .late)
+        let first = try XCTUnwrap(
+            try store.events.correct(student: "HS0002", day: monday, status: .present, reason: "đồng hồ sai"))
+        XCTAssertEqual(first.previousStatus, .late)
+        XCTAssertEqual(first.eventKind, .update)
+        XCTAssertEqual(first.version, 2)
+        XCTAssertNil(try store.events.correct(student: "HS0002", day: monday, status: .present, reason: "again"))
+        let second = try XCTUnwrap(
+            try store.events.correct(student: "HS0002", day: monday, status: .absent, reason: "rời trường"))
+        XCTAssertEqual(second.version, 3)
+        let cancel = try store.events.cancelEvent(student: "HS0002", day: monday, reason: "nhận nhầm")
+        XCTAssertEqual(cancel.version, 4)
+        XCTAssertEqual(cancel.eventKind, .cancel)
+        XCTAssertThrowsError(try store.events.cancelEvent(student: "HS0002", day: monday, reason: "twice"))
+
+        let rows = try Fixture.outbox(store).filter { $0.key.recordID == first.recordID }
+        XCTAssertEqual(rows.map(\.key.version), [1, 2, 3, 4])
+        XCTAssertEqual(rows.map(\.eventKind), ["NEW", "UPDATE", "UPDATE", "CANCEL"])
+        let statuses = try rows.map { try JSONDecoder().decode(SectorRecord.self, from: Data($0.payload.utf8)).status }
+        XCTAssertEqual(statuses, ["late", "present", "absent", "absent"])
+        let (version, cancelled): (Int, Bool) = try store.dbPool.read { db in
+            let r = try Row.fetchOne(
+                db, sql: "SELECT version, cancelled FROM attendance_event WHERE id = ?", arguments: [first.recordID])!
+            return (r[0], r[1])
+        }
+        XCTAssertEqual(version, 4)
+        XCTAssertTrue(cancelled)
+        XCTAssertEqual(
+            try AttendanceReports(store: store, config: config).daily(monday).rows[1].status, .absent,
+            "a cancelled event does not count")
+        let actions = try store.auditLog.entries().map(\.action)
+        XCTAssertEqual(actions.filter { $0 == "attendance.correct" }.count, 2)
+        XCTAssertEqual(actions.last, "attendance.cancel")
+
+        // A student the camera missed: the correction creates the event (NEW, version 1, no camera).
+        let created = try XCTUnwrap(
+            try store.events.correct(
+                student: "HS0003", day: monday, session: "afternoon", status: .present,
+                reason: "camera tắt"))
+        XCTAssertEqual(created.eventKind, .new)
+        XCTAssertEqual(created.version, 1)
+        XCTAssertThrowsError(
+            try store.events.correct(student: "HS0003", day: monday, session: "evening", status: .present, reason: "x"))
+    }
+}
+
+/// The XLSX export read back by openpyxl (a Python child process): end to end.
+final class ExportXLSXEndToEndTests: ExportTestCase {
     // MARK: XLSX, read back by openpyxl
 
     static let reader = """
@@ -288,94 +384,4 @@ final class ExportReportTests: XCTestCase {
     }
 
     // MARK: excuse and correction
-
-    func testExcuseEmitsRecordsAndIsAuditedWithoutTheReason() throws {
-        try record("HS0004", "2026-09-07", "07:31:00", status: .absent)
-        let result = try store.events.excuse(student: "HS0004", day: monday, reason: "Đi viện")
-        XCTAssertFalse(result.replaced)
-        XCTAssertEqual(result.changes.map(\.session), ["morning", "afternoon"])
-        XCTAssertEqual(result.changes.map(\.eventKind), [.update, .new])
-        XCTAssertEqual(result.changes.map(\.version), [2, 1])
-
-        let rows = try Fixture.outbox(store).filter { $0.eventKind != "NEW" || $0.key.recordID == result.changes[1].recordID }
-        XCTAssertEqual(rows.count, 2)
-        for row in rows {
-            let r = try JSONDecoder().decode(SectorRecord.self, from: Data(row.payload.utf8))
-            XCTAssertEqual(r.status, "excused")
-            XCTAssertEqual(r.contractViolations(), [])
-        }
-        let update = try JSONDecoder().decode(
-            SectorRecord.self, from: Data(rows.first { $0.eventKind == "UPDATE" }!.payload.utf8))
-        XCTAssertEqual(update.occurredAt, Timestamp.string(Fixture.at("2026-09-07", "07:31:00")), "the sighting is kept")
-
-        let audit = try store.auditLog.entries().last!
-        XCTAssertEqual(audit.action, "attendance.excuse")
-        XCTAssertEqual(audit.studentCode, "HS0004")
-        XCTAssertFalse(audit.detail?.contains("Đi viện") ?? true, "the reason stays out of the append-only log")
-
-        let again = try store.events.excuse(student: "HS0004", day: monday, reason: "Đi viện (giấy)")
-        XCTAssertTrue(again.replaced)
-        XCTAssertEqual(again.changes, [], "already excused")
-        XCTAssertEqual(try store.auditLog.entries().last?.action, "attendance.excuse.replace")
-
-        XCTAssertThrowsError(try store.events.excuse(student: "HS0004", day: LocalDate("2026-09-12")!, reason: "x"))
-        XCTAssertThrowsError(
-            try store.events.excuse(student: "HS0004", day: LocalDate("2026-09-09")!, reason: "x"), "holiday")
-        XCTAssertThrowsError(try store.events.excuse(student: "NOBODY", day: monday, reason: "x"))
-        XCTAssertThrowsError(try store.events.excuse(student: "HS0004", day: monday, reason: "  "))
-    }
-
-    func testPlannedExcuseCreatesNoEventSoTheStudentCanStillCheckIn() throws {
-        let now = Fixture.at("2026-09-07", "06:00:00")
-        let result = try store.events.excuse(student: "HS0001", day: monday, reason: "hẹn nha sĩ", now: now)
-        XCTAssertEqual(result.changes, [])
-        try record("HS0001", "2026-09-07", "06:55:00", status: .present)
-        XCTAssertEqual(try AttendanceReports(store: store, config: config).daily(monday).rows[0].status, .present)
-    }
-
-    func testCorrectionBumpsTheVersionAndQueuesAnUpdate() throws {
-        try record("HS0002", "2026-09-07", "07:09:03", status: .late)
-        let first = try XCTUnwrap(
-            try store.events.correct(student: "HS0002", day: monday, status: .present, reason: "đồng hồ sai"))
-        XCTAssertEqual(first.previousStatus, .late)
-        XCTAssertEqual(first.eventKind, .update)
-        XCTAssertEqual(first.version, 2)
-        XCTAssertNil(try store.events.correct(student: "HS0002", day: monday, status: .present, reason: "again"))
-        let second = try XCTUnwrap(
-            try store.events.correct(student: "HS0002", day: monday, status: .absent, reason: "rời trường"))
-        XCTAssertEqual(second.version, 3)
-        let cancel = try store.events.cancelEvent(student: "HS0002", day: monday, reason: "nhận nhầm")
-        XCTAssertEqual(cancel.version, 4)
-        XCTAssertEqual(cancel.eventKind, .cancel)
-        XCTAssertThrowsError(try store.events.cancelEvent(student: "HS0002", day: monday, reason: "twice"))
-
-        let rows = try Fixture.outbox(store).filter { $0.key.recordID == first.recordID }
-        XCTAssertEqual(rows.map(\.key.version), [1, 2, 3, 4])
-        XCTAssertEqual(rows.map(\.eventKind), ["NEW", "UPDATE", "UPDATE", "CANCEL"])
-        let statuses = try rows.map { try JSONDecoder().decode(SectorRecord.self, from: Data($0.payload.utf8)).status }
-        XCTAssertEqual(statuses, ["late", "present", "absent", "absent"])
-        let (version, cancelled): (Int, Bool) = try store.dbPool.read { db in
-            let r = try Row.fetchOne(
-                db, sql: "SELECT version, cancelled FROM attendance_event WHERE id = ?", arguments: [first.recordID])!
-            return (r[0], r[1])
-        }
-        XCTAssertEqual(version, 4)
-        XCTAssertTrue(cancelled)
-        XCTAssertEqual(
-            try AttendanceReports(store: store, config: config).daily(monday).rows[1].status, .absent,
-            "a cancelled event does not count")
-        let actions = try store.auditLog.entries().map(\.action)
-        XCTAssertEqual(actions.filter { $0 == "attendance.correct" }.count, 2)
-        XCTAssertEqual(actions.last, "attendance.cancel")
-
-        // A student the camera missed: the correction creates the event (NEW, version 1, no camera).
-        let created = try XCTUnwrap(
-            try store.events.correct(
-                student: "HS0003", day: monday, session: "afternoon", status: .present,
-                reason: "camera tắt"))
-        XCTAssertEqual(created.eventKind, .new)
-        XCTAssertEqual(created.version, 1)
-        XCTAssertThrowsError(
-            try store.events.correct(student: "HS0003", day: monday, session: "evening", status: .present, reason: "x"))
-    }
 }

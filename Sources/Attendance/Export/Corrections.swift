@@ -34,11 +34,7 @@ extension AttendanceStore {
     }
 
     static func correctionStudent(_ db: Database, _ code: String) throws -> Student {
-        guard
-            let s = try Row.fetchOne(db, sql: Student.selectSQL + " WHERE s.code = ?", arguments: [code]).map(Student.init(row:))
-        else {
-            throw StoreError.unknownStudent(code)
-        }
+        guard let s = try student(db, code: code) else { throw StoreError.unknownStudent(code) }
         return s
     }
 
