@@ -78,7 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - started
         let frames = results.reduce(0) { $0 + $1.frames }
-        let report = try AttendanceReports(store: store, config: config).daily(demo.day)
+        let report = try AttendanceReports(store: store).daily(demo.day)
         print("\nSummary for \(demo.day):")
         for count in report.classes {
             print(

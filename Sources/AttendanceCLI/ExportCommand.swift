@@ -52,8 +52,8 @@ struct ExportDailyCommand: AsyncParsableCommand {
     var output: String
 
     func run() async throws {
-        let (store, config) = try global.openStore()
-        let reports = AttendanceReports(store: store, config: config)
+        let (store, _) = try global.openStore()
+        let reports = AttendanceReports(store: store)
         let day = try date.map { try parseDay($0, option: "--date") } ?? reports.today
         let format = format ?? ExportFormat(path: output) ?? .csv
         let files: [String] = try storeCall {
@@ -103,11 +103,11 @@ struct ExportAbsencesCommand: AsyncParsableCommand {
     var output: String
 
     func run() async throws {
-        let (store, config) = try global.openStore()
+        let (store, _) = try global.openStore()
         let first = try parseDay(from, option: "--from")
         let last = try to.map { try parseDay($0, option: "--to") }
         let format = format ?? ExportFormat(path: output) ?? .xlsx
-        let reports = AttendanceReports(store: store, config: config)
+        let reports = AttendanceReports(store: store)
         try storeCall {
             let (report, counted, cut) = try reports.exportAbsences(
                 from: first, to: last, classCode: classCode, format: format, to: output)

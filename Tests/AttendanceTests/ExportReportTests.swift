@@ -45,7 +45,7 @@ class ExportTestCase: XCTestCase {
 final class ExportReportTests: ExportTestCase {
     func testDailyReportRules() throws {
         try seedMonday()
-        let report = try AttendanceReports(store: store, config: config).daily(monday)
+        let report = try AttendanceReports(store: store).daily(monday)
         XCTAssertTrue(report.isSchoolDay)
         XCTAssertEqual(
             report.rows.map(\.studentCode), ["HS0001", "HS0002", "HS0003", "HS0004", "HS0005"], "inactive students left out")
@@ -62,9 +62,9 @@ final class ExportReportTests: ExportTestCase {
         XCTAssertEqual(report.classes[1], counts("7B2", students: 2, present: 0, late: 0, absent: 1, excused: 1))
         XCTAssertEqual(report.total.students, 5)
 
-        let only = try AttendanceReports(store: store, config: config).daily(monday, classCode: "7B2")
+        let only = try AttendanceReports(store: store).daily(monday, classCode: "7B2")
         XCTAssertEqual(only.rows.map(\.studentCode), ["HS0004", "HS0005"])
-        XCTAssertFalse(try AttendanceReports(store: store, config: config).daily(LocalDate("2026-09-12")!).isSchoolDay)
+        XCTAssertFalse(try AttendanceReports(store: store).daily(LocalDate("2026-09-12")!).isSchoolDay)
     }
 
     func counts(_ c: String, students: Int, present: Int, late: Int, absent: Int, excused: Int) -> ClassCount {
@@ -75,7 +75,7 @@ final class ExportReportTests: ExportTestCase {
 
     func testDailyCSVHasABOMAndQuotesWhatNeedsIt() throws {
         try seedMonday()
-        let report = try AttendanceReports(store: store, config: config).daily(monday)
+        let report = try AttendanceReports(store: store).daily(monday)
         let path = dir.appendingPathComponent("daily.csv").path
         let files = try ReportWriter.write(report, format: .csv, to: path, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!)
         XCTAssertEqual(files, [path, dir.appendingPathComponent("daily-classes.csv").path])
@@ -96,7 +96,7 @@ final class ExportReportTests: ExportTestCase {
 
     func testDailyJSONRoundTrips() throws {
         try seedMonday()
-        let report = try AttendanceReports(store: store, config: config).daily(monday)
+        let report = try AttendanceReports(store: store).daily(monday)
         let path = dir.appendingPathComponent("daily.json").path
         try ReportWriter.write(report, format: .json, to: path, timeZone: .current)
         let decoder = JSONDecoder()
@@ -148,7 +148,7 @@ final class ExportReportTests: ExportTestCase {
         let result = try store.events.excuse(student: "HS0001", day: monday, reason: "hẹn nha sĩ", now: now)
         XCTAssertEqual(result.changes, [])
         try record("HS0001", "2026-09-07", "06:55:00", status: .present)
-        XCTAssertEqual(try AttendanceReports(store: store, config: config).daily(monday).rows[0].status, .present)
+        XCTAssertEqual(try AttendanceReports(store: store).daily(monday).rows[0].status, .present)
     }
 
     func testCorrectionBumpsTheVersionAndQueuesAnUpdate() throws {
@@ -180,7 +180,7 @@ final class ExportReportTests: ExportTestCase {
         XCTAssertEqual(version, 4)
         XCTAssertTrue(cancelled)
         XCTAssertEqual(
-            try AttendanceReports(store: store, config: config).daily(monday).rows[1].status, .absent,
+            try AttendanceReports(store: store).daily(monday).rows[1].status, .absent,
             "a cancelled event does not count")
         let actions = try store.auditLog.entries().map(\.action)
         XCTAssertEqual(actions.filter { $0 == "attendance.correct" }.count, 2)
@@ -276,7 +276,7 @@ final class ExportXLSXEndToEndTests: ExportTestCase {
 
     func testDailyXLSXReadBackEqualsTheDatabase() throws {
         try seedMonday()
-        let report = try AttendanceReports(store: store, config: config).daily(monday)
+        let report = try AttendanceReports(store: store).daily(monday)
         let path = dir.appendingPathComponent("daily.xlsx").path
         try ReportWriter.write(report, format: .xlsx, to: path, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!)
         let sheets = try readXLSX(path)
@@ -339,7 +339,7 @@ final class ExportXLSXEndToEndTests: ExportTestCase {
         try record("HS0002", "2026-09-10", "07:05:00", status: .late, session: "afternoon")
         _ = try store.events.excuse(student: "HS0003", day: LocalDate("2026-09-10")!, reason: "khám bệnh")
 
-        let reports = AttendanceReports(store: store, config: config)
+        let reports = AttendanceReports(store: store)
         let report = try reports.absences(from: monday, to: LocalDate("2026-09-13")!)
         XCTAssertEqual(report.schoolDays.map(\.description), ["2026-09-07", "2026-09-08", "2026-09-10", "2026-09-11"])
         let byCode = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.studentCode, $0) })

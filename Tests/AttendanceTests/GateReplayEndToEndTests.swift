@@ -62,7 +62,7 @@ final class GateReplayEndToEndTests: XCTestCase {
             XCTAssert(["07:02", "07:03", "07:04"].contains(rows[1].minute), "Cường at \(rows[1].minute)", file: file, line: line)
         }
         let day = LocalDate(year: 2026, month: 11, day: 23)
-        let report = try AttendanceReports(store: store, config: config).daily(day)
+        let report = try AttendanceReports(store: store).daily(day)
         let status = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.studentCode, $0.status.rawValue) })
         XCTAssertEqual(status, ["7900000001": "present", "7900000002": "absent", "7900000003": "late"], file: file, line: line)
         XCTAssertGreaterThanOrEqual(
@@ -143,13 +143,13 @@ final class GateReplayEndToEndTests: XCTestCase {
         try assertKnownAnswer(store, config: demo.config)
         let day = LocalDate(year: 2026, month: 11, day: 23)
         _ = try store.events.cancelEvent(student: "7900000001", day: day, session: "morning", reason: "test")
-        let report = try AttendanceReports(store: store, config: demo.config).daily(day)
+        let report = try AttendanceReports(store: store).daily(day)
         XCTAssertEqual(report.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "absent", "cancelled")
         let (_, again) = try await replay(demo)
         let tz = TimeZone(identifier: "Asia/Ho_Chi_Minh")!
         XCTAssertEqual(
             try events(again, tz: tz).map(\.student), ["7900000001", "7900000003"], "the same record revived, no second one")
-        let after = try AttendanceReports(store: again, config: demo.config).daily(day)
+        let after = try AttendanceReports(store: again).daily(day)
         XCTAssertEqual(after.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "present")
         let kinds = try await again.dbPool.read { db in
             try String.fetchAll(

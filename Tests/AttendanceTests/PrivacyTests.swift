@@ -257,7 +257,7 @@ final class PrivacyTests: XCTestCase {
         // Revoked consent: the decider refuses at once, whatever the gallery still holds.
         var config = AttendanceConfig()
         config.schedule.schoolDays = Array(1...7)
-        let decider = AttendanceDecider(store: store, config: config)
+        let decider = AttendanceDecider(store: try tmp.open(config: config))
         try store.consent.revoke(student: "0101", reason: "parent withdrew")
         let morning = LocalDate(year: 2026, month: 12, day: 7).at(
             LocalTime(hour: 7, minute: 5), in: TimeZone(identifier: config.school.timezone)!)

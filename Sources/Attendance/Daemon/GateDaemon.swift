@@ -69,7 +69,7 @@ public struct GateDaemon: Sendable {
         self.config = config
         self.store = store
         self.faces = faces
-        self.decider = AttendanceDecider(store: store, config: config)
+        self.decider = AttendanceDecider(store: store)
         self.state = GateState(cameras: config.cameras.map(\.id))
         self.models = models
         self.options = options

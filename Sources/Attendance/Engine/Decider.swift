@@ -33,11 +33,12 @@ public actor AttendanceDecider {
     public let cooldown: TimeInterval
     private var lastRecorded: [String: Date] = [:]
 
-    public init(store: AttendanceStore, config: AttendanceConfig, unstoredCapacity: Int = 10_000) {
+    /// The schedule and cooldown are the store's config (the one the records' ids and excuses follow).
+    public init(store: AttendanceStore, unstoredCapacity: Int = 10_000) {
         self.unstoredCapacity = unstoredCapacity
         self.store = store
-        self.schedule = SchoolSchedule(config)
-        self.cooldown = TimeInterval(config.schedule.cooldownSeconds)
+        self.schedule = SchoolSchedule(store.config)
+        self.cooldown = TimeInterval(store.config.schedule.cooldownSeconds)
     }
 
     /// Decided records the store refused (disk full, locked), oldest first; bounded.

@@ -101,13 +101,13 @@ public struct AbsenceReport: Sendable, Equatable, Codable {
 /// otherwise -> `absent` (no event at all, or only a check-in past the absent threshold).
 public struct AttendanceReports: Sendable {
     public let store: AttendanceStore
-    public let config: AttendanceConfig
+    /// The store's config: the school code and schedule the reports count by.
+    public var config: AttendanceConfig { store.config }
     public let schedule: SchoolSchedule
 
-    public init(store: AttendanceStore, config: AttendanceConfig) {
+    public init(store: AttendanceStore) {
         self.store = store
-        self.config = config
-        self.schedule = SchoolSchedule(config)
+        self.schedule = SchoolSchedule(store.config)
     }
 
     public var timeZone: TimeZone { schedule.timeZone }
