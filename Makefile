@@ -4,9 +4,10 @@ SHELL := /bin/bash
 
 .PHONY: run test test-unit format lint deps models testdata build release bench-face bench-match bench-capture bench-pipeline bench-accuracy fuzz clean
 
-## run: install what is missing, fetch + verify the models, build in release, run the gate demo
+## run: install what is missing, fetch + verify the models, build in release, run the gate demo, then serve
+## the web console on http://127.0.0.1:8080/ (the demo prints a one-time admin password; Ctrl-C stops)
 run: deps models testdata release
-	.build/release/attendance demo
+	.build/release/attendance demo --console
 
 ## test: the same installs, the style check, then the whole test suite
 test: deps models testdata lint

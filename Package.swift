@@ -37,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // MARK: C shims (C/C++ lives only here, behind plain C headers)
@@ -81,6 +83,7 @@ let package = Package(
                 "AttendanceCore", "FaceMatch", "FaceEngine", "CaptureKit", "SectorConnector", "CXLSXWriter", "CClock",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -89,12 +92,25 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // The school's web console: pages over the store, served by `attendance serve` or `attendance console`.
+        .target(
+            name: "AttendanceConsole",
+            dependencies: [
+                "Attendance", "AttendanceCore", "FaceEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
 
         // MARK: Executables
         .executableTarget(
             name: "AttendanceCLI",
             dependencies: [
-                "Attendance", "AttendanceCore", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
+                "Attendance", "AttendanceCore", "AttendanceConsole", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -133,8 +149,13 @@ let package = Package(
         .testTarget(
             name: "AttendanceTests",
             dependencies: [
-                "Attendance", "AttendanceCore", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector", "AttendanceTesting",
+                "Attendance", "AttendanceCore", "AttendanceConsole", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
+                "AttendanceTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
     ],

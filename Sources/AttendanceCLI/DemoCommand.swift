@@ -1,11 +1,13 @@
 import ArgumentParser
 import Attendance
+import AttendanceConsole
 import AttendanceCore
 import CaptureKit
 import FaceEngine
 import FaceMatch
 import Foundation
 import Logging
+import ServiceLifecycle
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +33,9 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(help: "Log level on stderr: trace (every face), debug (every embedding), info, warning.")
     var logLevel: String = "warning"
+
+    @Flag(help: "After the replay, serve the web console on 127.0.0.1:8080 with a one-time admin password (Ctrl-C stops).")
+    var console = false
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -106,5 +111,28 @@ struct DemoCommand: AsyncParsableCommand {
                     + "embed \(ms(s.embedTime, per: s.embeddings))/embedding, search \(ms(s.searchTime, per: s.embeddings))/embedding, "
                     + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings")
         }
+        if console { try await serveConsole(store: store) }
+    }
+
+    /// The console over the demo's database: an admin account with a password made for this run only.
+    func serveConsole(store: AttendanceStore) async throws {
+        let password = SecretToken.make().prefix(16)
+        do {
+            if try store.accounts.user(named: "admin") == nil {
+                try store.accounts.add(name: "admin", role: .admin, password: String(password))
+            } else {
+                try store.accounts.setPassword("admin", String(password))
+            }
+        } catch { throw failLine("\(error)") }
+        let app: SchoolConsole
+        do { app = try SchoolConsole(store: store) } catch { throw failLine("\(error)") }
+        let c = store.config.console
+        print("\nThe school console: http://\(c.bind):\(c.port)/")
+        print("  user: admin   one-time password: \(password)   (made for this demo run; Ctrl-C stops)")
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app.application()], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "attendance.console")))
+        do { try await group.run() } catch { throw failLine("console: \(error)") }
     }
 }

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Attendance
+import AttendanceConsole
 import AttendanceCore
 import Foundation
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
             Reads the TOML config (--config or $ATTENDANCE_CONFIG; deploy/attendance.toml documents every key),
             runs one pipeline per [[camera]] concurrently, records decisions in the SQLite database, reloads
             the gallery within seconds of a new enrolment, and serves Prometheus metrics and /health on
-            metrics.bind:metrics.port (127.0.0.1:9464 by default). SIGTERM or SIGINT stops it within 5 s.
+            metrics.bind:metrics.port (127.0.0.1:9464 by default), and the web console on console.bind:console.port
+            (127.0.0.1:8080; [console] enabled = false turns it off). SIGTERM or SIGINT stops it within 5 s.
             Under systemd (Type=notify) it reports READY once every camera has delivered a frame or is known
             unavailable, and feeds the watchdog while no camera pipeline is stuck.
 
@@ -64,6 +67,18 @@ struct ServeCommand: AsyncParsableCommand {
 
         let daemon: GateDaemon
         do { daemon = try GateDaemon(config: config, options: options) } catch { throw failLine("\(error)") }
-        do { try await daemon.run() } catch { throw failLine("\(error)") }
+        var alongside: [any Service] = []
+        if config.console.enabled {
+            // The web console over the daemon's own store, showing the daemon's health on its Today page.
+            let console: SchoolConsole
+            do {
+                console = try SchoolConsole(store: daemon.store, models: daemon.models, health: { await daemon.health() })
+            } catch { throw failLine("\(error)") }
+            alongside.append(console.application())
+            Logger(label: "attendance.serve").notice(
+                "console on http://\(config.console.bind):\(config.console.port)/ (attendance user add NAME --role admin for the first account)"
+            )
+        }
+        do { try await daemon.run(alongside: alongside) } catch { throw failLine("\(error)") }
     }
 }

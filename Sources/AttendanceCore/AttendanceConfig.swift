@@ -125,6 +125,26 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var cameraUnavailableSeconds = 60
     }
 
+    /// The school's web console (`attendance serve`, `attendance console`).
+    public struct Console: Sendable, Equatable {
+        public var enabled = true
+        /// Loopback by default: plain HTTP is only served on loopback (TLS for other addresses is not built yet).
+        public var bind = "127.0.0.1"
+        public var port = 8080
+        /// A signed-in session with no request for this long must sign in again.
+        public var sessionIdleMinutes = 30
+        /// "vi" (default) or "en": the language of a page when the user has not chosen one.
+        public var language = "vi"
+        /// Upload limits, in bytes.
+        public var maxPhotoBytes = 10 * 1024 * 1024
+        public var maxRosterBytes = 2 * 1024 * 1024
+
+        public init() {}
+
+        /// Whether `bind` names this machine only (plain HTTP is refused elsewhere).
+        public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(bind) || bind.hasPrefix("127.") }
+    }
+
     public struct Privacy: Sendable, Equatable {
         /// Keep crops of unknown faces this many days (0: never store face images).
         public var keepUnknownCropsDays = 0
@@ -142,6 +162,7 @@ public struct AttendanceConfig: Sendable, Equatable {
     public var cameras: [Camera] = []
     public var connector = Connector()
     public var metrics = Metrics()
+    public var console = Console()
     public var privacy = Privacy()
     /// The file this came from, if any (relative paths resolve against its folder).
     public var sourcePath: String?
@@ -220,7 +241,8 @@ extension AttendanceConfig {
         let r = Reader(path: path)
         var c = AttendanceConfig()
         try r.check(
-            table, "", allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "privacy"])
+            table, "",
+            allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "console", "privacy"])
         if let t = try r.table(table, "school") {
             r.section = "school"
             try r.check(t, "school", allowed: ["code", "name", "timezone"])
@@ -341,6 +363,38 @@ extension AttendanceConfig {
                 try r.float(t, "timeout_seconds", Float(c.connector.timeoutSeconds), range: 0.1...600))
             c.connector.batchSize = try r.int(t, "batch_size", c.connector.batchSize, range: 1...1000)
             c.connector.allowInsecureHTTP = try r.bool(t, "allow_insecure_http", false)
+        }
+        if let t = try r.table(table, "console") {
+            r.section = "console"
+            try r.check(
+                t, "console",
+                allowed: [
+                    "enabled", "bind", "port", "session_idle_minutes", "language", "max_photo_bytes", "max_roster_bytes",
+                    "tls_certificate", "tls_key",
+                ])
+            c.console.enabled = try r.bool(t, "enabled", c.console.enabled)
+            c.console.bind = try r.string(t, "bind", c.console.bind)
+            c.console.port = try r.int(t, "port", c.console.port, range: 0...65535)
+            c.console.sessionIdleMinutes = try r.int(t, "session_idle_minutes", c.console.sessionIdleMinutes, range: 1...1440)
+            c.console.language = try r.string(t, "language", c.console.language)
+            guard ["vi", "en"].contains(c.console.language) else {
+                throw ConfigError(
+                    path: path, line: nil, reason: "console.language: \"vi\" or \"en\", not \"\(c.console.language)\"")
+            }
+            c.console.maxPhotoBytes = try r.int(t, "max_photo_bytes", c.console.maxPhotoBytes, range: 1024...100_000_000)
+            c.console.maxRosterBytes = try r.int(t, "max_roster_bytes", c.console.maxRosterBytes, range: 1024...100_000_000)
+            if t.contains(key: "tls_certificate") || t.contains(key: "tls_key") {
+                throw ConfigError(
+                    path: path, line: nil,
+                    reason: "console.tls_certificate / tls_key: TLS is not built into this version yet; keep console.bind on "
+                        + "loopback and reach it through an SSH tunnel or a reverse proxy with TLS")
+            }
+            if c.console.enabled && !c.console.isLoopback {
+                throw ConfigError(
+                    path: path, line: nil,
+                    reason: "console.bind = \"\(c.console.bind)\": plain HTTP is only served on loopback (127.0.0.1); TLS is "
+                        + "not built into this version yet")
+            }
         }
         if let t = try r.table(table, "metrics") {
             r.section = "metrics"

@@ -77,9 +77,10 @@ public struct GateDaemon: Sendable {
     }
 
     /// Runs until SIGTERM/SIGINT (or, with `exitWhenDone`, until every camera has ended). A camera that
-    /// fails does not stop the others; it shows on `/health`.
-    public func run() async throws {
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    /// fails does not stop the others; it shows on `/health`. `alongside` are more services run in the same
+    /// group and stopped with it (the web console: it lives in a module above this one).
+    public func run(alongside extra: [any Service] = []) async throws {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = extra.map { .init(service: $0) }
         for camera in config.cameras {
             services.append(
                 .init(

@@ -116,7 +116,8 @@ extension GateDemo {
         for c in config.cameras {
             lines += ["", "[[camera]]", "id = \(q(c.id))", "source = \(q(c.source))", "direction = \(q(c.direction))"]
         }
-        lines += ["", "[metrics]", "bind = \"127.0.0.1\"", "port = 0", ""]
+        // The console stays off: a test that wants it sets its own port.
+        lines += ["", "[console]", "enabled = false", "", "[metrics]", "bind = \"127.0.0.1\"", "port = 0", ""]
         return lines.joined(separator: "\n")
     }
 }

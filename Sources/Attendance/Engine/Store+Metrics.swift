@@ -31,3 +31,26 @@ extension AuditLog {
         return true
     }
 }
+
+extension EventLedger {
+    /// A short text that changes whenever anything the day's report shows changes (a new record, a
+    /// correction, an excuse, an unknown face): the console's live Today page polls it cheaply.
+    public func changeMark(on day: LocalDate) throws -> String {
+        try store.dbPool.read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT COUNT(*) || '.' || COALESCE(SUM(version), 0) || '.' || COALESCE(SUM(cancelled), 0)
+                              FROM attendance_event WHERE school_day = ?1) AS events,
+                           (SELECT COUNT(*) FROM excuse WHERE school_day = ?1) AS excuses,
+                           (SELECT COALESCE(MAX(id), 0) FROM unknown_face) AS unknown,
+                           (SELECT COUNT(*) FROM student WHERE active = 1) AS students
+                    """, arguments: [day.description])
+            let events: String = row?["events"] ?? ""
+            let excuses: Int = row?["excuses"] ?? 0
+            let unknown: Int64 = row?["unknown"] ?? 0
+            let students: Int = row?["students"] ?? 0
+            return "\(events)/\(excuses)/\(unknown)/\(students)"
+        }
+    }
+}

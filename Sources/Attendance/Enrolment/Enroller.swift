@@ -45,6 +45,22 @@ public struct Enroller: Sendable {
         return try enrol(student: student, detected: inputs, force: force)
     }
 
+    /// Enrols from encoded images held in memory (the console's uploads: never written to disk).
+    public func enrol(
+        student: String, images: [(name: String, bytes: [UInt8])], engine: FaceEngine, force: Bool = false
+    ) throws -> [PhotoOutcome] {
+        try checkEligible(student)
+        var inputs: [(source: String, faces: Result<[Face], EnrolmentRejection>)] = []
+        for (name, bytes) in images {
+            do throws(FaceEngineError) {
+                inputs.append((name, .success(try engine.faces(in: try Image(encoded: bytes)))))
+            } catch {
+                inputs.append((name, .failure(.unreadable(error.message.isEmpty ? error.operation : error.message))))
+            }
+        }
+        return try enrol(student: student, detected: inputs, force: force)
+    }
+
     /// Enrols from faces already detected (photos, or frames from a camera).
     public func enrol(
         student: String, detected: [(source: String, faces: Result<[Face], EnrolmentRejection>)],

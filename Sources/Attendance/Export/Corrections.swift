@@ -205,7 +205,7 @@ extension EventLedger {
                     INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT(student_code, school_day) DO UPDATE SET
                         reason = excluded.reason, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
-                    """, arguments: [s.code, day.description, reason, AttendanceStore.osUser, Timestamp.string(now)])
+                    """, arguments: [s.code, day.description, reason, AttendanceStore.actor, Timestamp.string(now)])
             var changes: [EventChange] = []
             for session in schedule.sessions(forClass: s.classCode) {
                 guard let end = LocalTime(session.end), now >= day.at(end, in: schedule.timeZone) else { continue }

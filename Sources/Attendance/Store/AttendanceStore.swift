@@ -145,7 +145,7 @@ public final class AttendanceStore: Sendable {
     static func audit(_ db: Database, action: String, subject: String?, detail: String?) throws {
         try db.execute(
             sql: "INSERT INTO audit_log(at, os_user, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
-            arguments: [Timestamp.string(Date()), osUser, action, subject, detail])
+            arguments: [Timestamp.string(Date()), actor, action, subject, detail])
     }
 
     static func audit(_ db: Database, action: String, student: String, detail: String?) throws {
@@ -161,6 +161,13 @@ public final class AttendanceStore: Sendable {
         try db.execute(sql: "INSERT INTO student_alias(student_code, alias) VALUES (?, ?)", arguments: [student, alias])
         return alias
     }
+
+    /// Who the audit log and the records' `recorded_by` name for changes made in this task: the console
+    /// user it acts for (`console:NAME`, bound by the console around each request), else the OS user.
+    @TaskLocal public static var actingUser: String?
+
+    /// The name written as the author of a change (see `actingUser`).
+    public static var actor: String { actingUser ?? osUser }
 
     /// The operating-system user running this process, as the audit log names them.
     public static let osUser: String = {

@@ -142,6 +142,30 @@ enum Schema {
                         erased_at TEXT NOT NULL);
                     """)
         }
+        // The web console's accounts and sessions. Only scrypt hashes of passwords and SHA-256 hashes of session
+        // tokens are kept: a copy of the database signs nobody in.
+        m.registerMigration("v4-console") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE console_user(
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                        role TEXT NOT NULL CHECK (role IN ('admin', 'teacher', 'principal')),
+                        password_hash TEXT NOT NULL,
+                        disabled INTEGER NOT NULL DEFAULT 0,
+                        created_at TEXT NOT NULL);
+                    CREATE TABLE console_user_class(
+                        user_id INTEGER NOT NULL REFERENCES console_user(id) ON DELETE CASCADE,
+                        class_code TEXT NOT NULL,
+                        PRIMARY KEY (user_id, class_code));
+                    CREATE TABLE console_session(
+                        token_hash TEXT PRIMARY KEY,
+                        user_id INTEGER NOT NULL REFERENCES console_user(id) ON DELETE CASCADE,
+                        csrf_token TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        last_seen TEXT NOT NULL);
+                    """)
+        }
         return m
     }
 }

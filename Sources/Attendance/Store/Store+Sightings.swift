@@ -100,7 +100,7 @@ extension EnrolmentRegister {
                     """,
                 arguments: [
                     student, blob, String(format: "{\"gate_distance\":%.3f}", distance), "gate:" + camera,
-                    Timestamp.string(Date()), AttendanceStore.osUser,
+                    Timestamp.string(Date()), AttendanceStore.actor,
                 ])
             try db.execute(sql: "DELETE FROM gate_sighting WHERE id = ?", arguments: [id])
             try AttendanceStore.bumpGalleryVersion(db)

@@ -37,7 +37,7 @@ extension AttendanceStore {
             sql: """
                 INSERT INTO consent(student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [student, guardian, relation, date.description, scope, Self.osUser, now])
+                """, arguments: [student, guardian, relation, date.description, scope, Self.actor, now])
         let id = db.lastInsertedRowID
         try audit(
             db, action: "consent.record", student: student,
@@ -144,7 +144,7 @@ extension ConsentRegister {
             let now = Timestamp.string(Date())
             try db.execute(
                 sql: "UPDATE consent SET revoked_at = ?, revoked_by = ? WHERE student_code = ? AND revoked_at IS NULL",
-                arguments: [now, AttendanceStore.osUser, student])
+                arguments: [now, AttendanceStore.actor, student])
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let deleted = db.changesCount
             try db.execute(sql: "DELETE FROM gate_sighting WHERE student_code = ?", arguments: [student])
@@ -225,7 +225,7 @@ extension EnrolmentRegister {
                     sql: """
                         INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
                         VALUES (?, ?, ?, ?, ?, ?)
-                        """, arguments: [student, blob, quality, source, now, AttendanceStore.osUser])
+                        """, arguments: [student, blob, quality, source, now, AttendanceStore.actor])
                 ids.append(db.lastInsertedRowID)
             }
             if !ids.isEmpty {

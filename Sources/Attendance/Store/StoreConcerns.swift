@@ -21,6 +21,8 @@ extension AttendanceStore {
     public var auditLog: AuditLog { AuditLog(store: self) }
     /// Erasure, retention purges, compaction.
     public var retention: Retention { Retention(store: self) }
+    /// The web console's accounts and signed-in sessions.
+    public var accounts: ConsoleAccounts { ConsoleAccounts(store: self) }
 }
 
 /// Students and classes, and the roster import (`AttendanceStore.roster`).
@@ -50,5 +52,10 @@ public struct AuditLog: Sendable {
 
 /// Erasure and retention (`AttendanceStore.retention`).
 public struct Retention: Sendable {
+    let store: AttendanceStore
+}
+
+/// Console accounts and sessions (`AttendanceStore.accounts`).
+public struct ConsoleAccounts: Sendable {
     let store: AttendanceStore
 }
