@@ -38,11 +38,13 @@ deps:
 models:
 	@scripts/fetch-models.sh
 
-## testdata: sample images (face_recognition 1.3.0 sdist, skimage, opencv-doc) and the dlib reference venv
+## testdata: sample images (face_recognition 1.3.0 sdist, skimage, opencv-doc), the dlib reference venv, the
+## XLSX reader and the browser test's selenium venv
 testdata:
 	@scripts/fetch-testdata.sh >/dev/null
 	@scripts/reference-venv.sh
 	@scripts/xlsx-reader-venv.sh >/dev/null
+	@scripts/browser-venv.sh >/dev/null
 
 build:
 	$(SWIFT) build
