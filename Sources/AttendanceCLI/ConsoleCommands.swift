@@ -130,7 +130,10 @@ struct ConsoleCommand: AsyncParsableCommand {
         commandName: "console",
         abstract: "Run the web console alone against the database (an office PC), without cameras.",
         discussion: """
-            Serves the console on console.bind:console.port (127.0.0.1:8080 by default) until Ctrl-C.
+            Serves the console on console.bind:console.port (127.0.0.1:8080 by default) until Ctrl-C: plain HTTP
+            on loopback, HTTPS on any other address (console.tls_certificate and console.tls_key, or a
+            self-signed pair the box makes on first start next to the database; its SHA-256 fingerprint is
+            logged so you can check it in the browser).
             `attendance serve` serves the same console beside the cameras. Create the first account with
             `attendance user add NAME --role admin`.
             """
@@ -145,16 +148,20 @@ struct ConsoleCommand: AsyncParsableCommand {
             h.logLevel = level
             return h
         }
-        let (store, config) = try global.openStore()
+        let (store, _) = try global.openStore()
         let console: SchoolConsole
-        do { console = try SchoolConsole(store: store) } catch { throw failLine("\(error)") }
+        let app: any Service
+        do {
+            console = try SchoolConsole.configured(store: store)
+            app = try console.application()
+        } catch { throw failLine("\(error)") }
         if (try? store.accounts.users().isEmpty) == true {
             FileHandle.standardError.write(Data("note: no console account yet: attendance user add NAME --role admin\n".utf8))
         }
-        print("Console: http://\(config.console.bind):\(config.console.port)/")
+        print("Console: \(console.url)")
         let logger = Logger(label: "attendance.console")
         let group = ServiceGroup(
-            configuration: .init(services: [console.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch { throw failLine("\(error)") }
     }
 }

@@ -124,14 +124,17 @@ struct DemoCommand: AsyncParsableCommand {
                 try store.accounts.setPassword("admin", String(password))
             }
         } catch { throw failLine("\(error)") }
-        let app: SchoolConsole
-        do { app = try SchoolConsole(store: store) } catch { throw failLine("\(error)") }
-        let c = store.config.console
-        print("\nThe school console: http://\(c.bind):\(c.port)/")
+        let console: SchoolConsole
+        let app: any Service
+        do {
+            console = try SchoolConsole.configured(store: store)
+            app = try console.application()
+        } catch { throw failLine("\(error)") }
+        print("\nThe school console: \(console.url)")
         print("  user: admin   one-time password: \(password)   (made for this demo run; Ctrl-C stops)")
         let group = ServiceGroup(
             configuration: .init(
-                services: [app.application()], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: Logger(label: "attendance.console")))
         do { try await group.run() } catch { throw failLine("console: \(error)") }
     }

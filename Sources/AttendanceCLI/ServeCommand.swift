@@ -72,12 +72,12 @@ struct ServeCommand: AsyncParsableCommand {
             // The web console over the daemon's own store, showing the daemon's health on its Today page.
             let console: SchoolConsole
             do {
-                console = try SchoolConsole(store: daemon.store, models: daemon.models, health: { await daemon.health() })
+                console = try SchoolConsole.configured(
+                    store: daemon.store, models: daemon.models, health: { await daemon.health() })
+                alongside.append(try console.application())
             } catch { throw failLine("\(error)") }
-            alongside.append(console.application())
             Logger(label: "attendance.serve").notice(
-                "console on http://\(config.console.bind):\(config.console.port)/ (attendance user add NAME --role admin for the first account)"
-            )
+                "console on \(console.url) (attendance user add NAME --role admin for the first account)")
         }
         do { try await daemon.run(alongside: alongside) } catch { throw failLine("\(error)") }
     }

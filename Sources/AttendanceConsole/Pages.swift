@@ -29,7 +29,9 @@ extension SchoolConsole {
             data["problem"] = lang.text("login.expired")
         }
         var r = page(lang, status: status, title: lang.text("login.title"), template: "login", session: nil, data: data)
-        r.setCookie(Cookie(name: Self.loginCookie, value: loginToken, path: "/login", httpOnly: true, sameSite: .strict))
+        r.setCookie(
+            Cookie(
+                name: Self.loginCookie, value: loginToken, path: "/login", secure: tls != nil, httpOnly: true, sameSite: .strict))
         return r
     }
 
@@ -61,7 +63,8 @@ extension SchoolConsole {
         }
         await throttle.succeeded(keys[0])
         var r = Response.redirect(to: "/", type: .found)
-        r.setCookie(Cookie(name: Self.sessionCookie, value: token, path: "/", httpOnly: true, sameSite: .strict))
+        r.setCookie(
+            Cookie(name: Self.sessionCookie, value: token, path: "/", secure: tls != nil, httpOnly: true, sameSite: .strict))
         r.setCookie(Cookie(name: Self.loginCookie, value: "", maxAge: 0, path: "/login", httpOnly: true, sameSite: .strict))
         Self.secure(&r)
         return r

@@ -4,6 +4,7 @@ import FaceEngine
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import Mustache
 import NIOCore
@@ -35,6 +36,8 @@ public final class SchoolConsole: Sendable {
     let throttle = LoginThrottle()
     let engine: EnrolmentEngine
     let logger: Logger
+    /// HTTPS (cookies marked `Secure`), or nil for plain HTTP on loopback.
+    public let tls: ConsoleTLS?
 
     /// Cookie names.
     static let sessionCookie = "sid"
@@ -43,10 +46,17 @@ public final class SchoolConsole: Sendable {
 
     /// - Parameters:
     ///   - health: the gate daemon's health, for the Today page (nil when the console runs alone).
+    ///   - tls: serve HTTPS with this identity (`ConsoleTLS.load`); nil: plain HTTP, which only a loopback
+    ///     address may serve.
     public init(
         store: AttendanceStore, models: ModelPaths = .discover(), health: (@Sendable () async -> GateHealth)? = nil,
-        logger: Logger = Logger(label: "attendance.console")
+        tls: ConsoleTLS? = nil, logger: Logger = Logger(label: "attendance.console")
     ) throws {
+        guard tls != nil || store.config.console.isLoopback else {
+            throw StoreError.invalid(
+                "console.bind = \(store.config.console.bind): plain HTTP is only served on loopback; this address needs TLS")
+        }
+        self.tls = tls
         self.store = store
         self.reports = AttendanceReports(store: store)
         self.health = health
@@ -57,12 +67,40 @@ public final class SchoolConsole: Sendable {
         self.library = library
     }
 
-    /// The HTTP application on `console.bind:console.port`, as a `Service`.
-    public func application() -> some Service {
-        Application(
-            router: router(),
-            configuration: .init(address: .hostname(config.console.bind, port: config.console.port), serverName: nil),
-            logger: logger)
+    /// Opens the console for `store`'s config: loads or makes the TLS identity when the config asks for
+    /// HTTPS (the self-signed pair lives next to the database) and logs its fingerprint.
+    public static func configured(
+        store: AttendanceStore, models: ModelPaths = .discover(), health: (@Sendable () async -> GateHealth)? = nil,
+        logger: Logger = Logger(label: "attendance.console")
+    ) throws -> SchoolConsole {
+        var tls: ConsoleTLS?
+        if store.config.console.usesTLS {
+            let state = (store.path as NSString).deletingLastPathComponent
+            let identity = try ConsoleTLS.load(config: store.config.console, stateDirectory: state.isEmpty ? "." : state)
+            logger.notice(
+                "console TLS certificate \(identity.created ? "created" : "loaded"): check this fingerprint in the browser",
+                metadata: ["sha256": "\(identity.fingerprint)", "certificate": "\(identity.certificatePath)"])
+            tls = identity
+        }
+        return try SchoolConsole(store: store, models: models, health: health, tls: tls, logger: logger)
+    }
+
+    /// The address the console is served at.
+    public var url: String {
+        let host = config.console.bind.contains(":") ? "[\(config.console.bind)]" : config.console.bind
+        return "\(tls == nil ? "http" : "https")://\(host):\(config.console.port)/"
+    }
+
+    /// The HTTP(S) application on `console.bind:console.port`, as a `Service`.
+    public func application() throws -> some Service {
+        let configuration = ApplicationConfiguration(
+            address: .hostname(config.console.bind, port: config.console.port), serverName: nil)
+        if let tls {
+            return Application(
+                router: router(), server: try .tls(.http1(), tlsConfiguration: tls.configuration), configuration: configuration,
+                logger: logger)
+        }
+        return Application(router: router(), server: .http1(), configuration: configuration, logger: logger)
     }
 
     /// Every route (the tests drive this router in-process).

@@ -128,9 +128,14 @@ public struct AttendanceConfig: Sendable, Equatable {
     /// The school's web console (`attendance serve`, `attendance console`).
     public struct Console: Sendable, Equatable {
         public var enabled = true
-        /// Loopback by default: plain HTTP is only served on loopback (TLS for other addresses is not built yet).
+        /// Loopback by default. Any other address is served over TLS only.
         public var bind = "127.0.0.1"
         public var port = 8080
+        /// Serve HTTPS. Default: on unless `bind` is loopback; it cannot be off for another address.
+        public var tls: Bool?
+        /// PEM certificate (chain) and key; without them the box makes a self-signed pair on first start.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
         /// A signed-in session with no request for this long must sign in again.
         public var sessionIdleMinutes = 30
         /// "vi" (default) or "en": the language of a page when the user has not chosen one.
@@ -143,6 +148,8 @@ public struct AttendanceConfig: Sendable, Equatable {
 
         /// Whether `bind` names this machine only (plain HTTP is refused elsewhere).
         public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(bind) || bind.hasPrefix("127.") }
+        /// Whether the console is served over HTTPS.
+        public var usesTLS: Bool { tls ?? (!isLoopback || tlsCertificate != nil) }
     }
 
     public struct Privacy: Sendable, Equatable {
@@ -196,6 +203,8 @@ extension AttendanceConfig {
         config.database.path = resolve(config.database.path, base: base)
         config.database.keyFile = config.database.keyFile.map { resolve($0, base: base) }
         config.connector.tokenFile = config.connector.tokenFile.map { resolve($0, base: base) }
+        config.console.tlsCertificate = config.console.tlsCertificate.map { resolve($0, base: base) }
+        config.console.tlsKey = config.console.tlsKey.map { resolve($0, base: base) }
         config.privacy.unknownCropsDir = resolve(config.privacy.unknownCropsDir, base: base)
         return config
     }
@@ -370,7 +379,7 @@ extension AttendanceConfig {
                 t, "console",
                 allowed: [
                     "enabled", "bind", "port", "session_idle_minutes", "language", "max_photo_bytes", "max_roster_bytes",
-                    "tls_certificate", "tls_key",
+                    "tls", "tls_certificate", "tls_key",
                 ])
             c.console.enabled = try r.bool(t, "enabled", c.console.enabled)
             c.console.bind = try r.string(t, "bind", c.console.bind)
@@ -383,17 +392,17 @@ extension AttendanceConfig {
             }
             c.console.maxPhotoBytes = try r.int(t, "max_photo_bytes", c.console.maxPhotoBytes, range: 1024...100_000_000)
             c.console.maxRosterBytes = try r.int(t, "max_roster_bytes", c.console.maxRosterBytes, range: 1024...100_000_000)
-            if t.contains(key: "tls_certificate") || t.contains(key: "tls_key") {
-                throw ConfigError(
-                    path: path, line: nil,
-                    reason: "console.tls_certificate / tls_key: TLS is not built into this version yet; keep console.bind on "
-                        + "loopback and reach it through an SSH tunnel or a reverse proxy with TLS")
+            if t.contains(key: "tls") { c.console.tls = try r.bool(t, "tls", false) }
+            c.console.tlsCertificate = try r.optionalString(t, "tls_certificate")
+            c.console.tlsKey = try r.optionalString(t, "tls_key")
+            if (c.console.tlsCertificate == nil) != (c.console.tlsKey == nil) {
+                throw ConfigError(path: path, line: nil, reason: "console: give both tls_certificate and tls_key, or neither")
             }
-            if c.console.enabled && !c.console.isLoopback {
+            if c.console.tls == false && !c.console.isLoopback {
                 throw ConfigError(
                     path: path, line: nil,
-                    reason: "console.bind = \"\(c.console.bind)\": plain HTTP is only served on loopback (127.0.0.1); TLS is "
-                        + "not built into this version yet")
+                    reason: "console.bind = \"\(c.console.bind)\" with tls = false: plain HTTP is only served on loopback "
+                        + "(127.0.0.1); remove tls = false to serve HTTPS")
             }
         }
         if let t = try r.table(table, "metrics") {

@@ -23,7 +23,8 @@ final class ConsoleBrowserEndToEndTests: XCTestCase {
         let demo = try GateDemo.prepare(directory: dir, samples: SourceTree.samples, models: SourceTree.models)
         let store = try AttendanceStore.open(config: demo.config)
         let password = "mat-khau-cua-co-lan"
-        try store.accounts.add(name: "co.lan", role: .teacher, classes: ["6A1"], password: password, hashing: PasswordHash(logN: 12))
+        try store.accounts.add(
+            name: "co.lan", role: .teacher, classes: ["6A1"], password: password, hashing: PasswordHash(logN: 12))
         try store.accounts.add(
             name: "thay.minh", role: .teacher, classes: ["6A2"], password: password, hashing: PasswordHash(logN: 12))
 
@@ -31,7 +32,8 @@ final class ConsoleBrowserEndToEndTests: XCTestCase {
         let serveConfig = try write(dir + "/serve.toml", demo.configTOML())
         let consoleConfig = try write(
             dir + "/console.toml",
-            demo.configTOML().replacingOccurrences(of: "[console]\nenabled = false", with: "[console]\nenabled = true\nport = \(port)"))
+            demo.configTOML().replacingOccurrences(
+                of: "[console]\nenabled = false", with: "[console]\nenabled = true\nport = \(port)"))
         let console = Process()
         console.executableURL = URL(fileURLWithPath: exe)
         console.arguments = ["console", "--config", consoleConfig, "--log-level", "warning"]
@@ -89,7 +91,8 @@ final class ConsoleBrowserEndToEndTests: XCTestCase {
 
     func waitForServer(_ url: String) async throws {
         for _ in 0..<100 {
-            if let (_, r) = try? await URLSession.shared.data(from: URL(string: url)!), (r as? HTTPURLResponse)?.statusCode == 200 {
+            if let (_, r) = try? await URLSession.shared.data(from: URL(string: url)!), (r as? HTTPURLResponse)?.statusCode == 200
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(200))

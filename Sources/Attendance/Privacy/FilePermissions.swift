@@ -6,9 +6,9 @@ import Foundation
 #endif
 
 /// The database and the key file hold children's biometric data: only their owner may read them.
-enum FilePermissions {
+public enum FilePermissions {
     /// Throws `unsafePermissions` when group or others have any access to an existing file.
-    static func requirePrivate(_ path: String) throws {
+    public static func requirePrivate(_ path: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else {
             if errno == ENOENT { return }
@@ -39,7 +39,7 @@ enum FilePermissions {
 
     /// Creates an empty file readable and writable by its owner only; false if it already existed.
     @discardableResult
-    static func createPrivate(_ path: String, contents: [UInt8] = []) throws -> Bool {
+    public static func createPrivate(_ path: String, contents: [UInt8] = []) throws -> Bool {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
             do {
