@@ -62,6 +62,8 @@ extension SchoolConsole {
             return await loginPage(request, context, problem: lang.text("login.failed"), status: .unauthorized)
         }
         await throttle.succeeded(keys[0])
+        // Sessions nobody used within the idle time are gone anyway; drop their rows now and then.
+        _ = try? store.accounts.purgeSessions(idle: sessionIdle)
         var r = Response.redirect(to: "/", type: .found)
         r.setCookie(
             Cookie(name: Self.sessionCookie, value: token, path: "/", secure: tls != nil, httpOnly: true, sameSite: .strict))
