@@ -150,18 +150,11 @@ struct ConsoleCommand: AsyncParsableCommand {
         }
         let (store, _) = try global.openStore()
         let console: SchoolConsole
-        let app: any Service
-        do {
-            console = try SchoolConsole.configured(store: store)
-            app = try console.application()
-        } catch { throw failLine("\(error)") }
+        do { console = try SchoolConsole.configured(store: store) } catch { throw failLine("\(error)") }
         if (try? store.accounts.users().isEmpty) == true {
             FileHandle.standardError.write(Data("note: no console account yet: attendance user add NAME --role admin\n".utf8))
         }
         print("Console: \(console.url)")
-        let logger = Logger(label: "attendance.console")
-        let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do { try await group.run() } catch { throw failLine("\(error)") }
+        do { try await console.run() } catch { throw failLine("\(error)") }
     }
 }

@@ -125,17 +125,9 @@ struct DemoCommand: AsyncParsableCommand {
             }
         } catch { throw failLine("\(error)") }
         let console: SchoolConsole
-        let app: any Service
-        do {
-            console = try SchoolConsole.configured(store: store)
-            app = try console.application()
-        } catch { throw failLine("\(error)") }
+        do { console = try SchoolConsole.configured(store: store) } catch { throw failLine("\(error)") }
         print("\nThe school console: \(console.url)")
         print("  user: admin   one-time password: \(password)   (made for this demo run; Ctrl-C stops)")
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: Logger(label: "attendance.console")))
-        do { try await group.run() } catch { throw failLine("console: \(error)") }
+        do { try await console.run() } catch { throw failLine("console: \(error)") }
     }
 }

@@ -161,6 +161,11 @@ enum ConsoleCatalogue {
         "error.tooLarge": "Tệp quá lớn (tối đa {0} MB). Không có gì thay đổi.",
         "error.badInput": "Dữ liệu không hợp lệ: {0}. Không có gì thay đổi.",
         "error.back": "Quay lại",
+        "error.noConsent": "Chưa có đồng ý của phụ huynh: ghi nhận đồng ý trước khi đăng ký khuôn mặt.",
+        "error.childMustAgree": "Học sinh từ 7 tuổi cũng phải đồng ý (Nghị định 13/2023/NĐ-CP).",
+        "error.inactive": "Học sinh không còn trong danh sách lớp.",
+        "error.server": "Máy chủ ở cổng trường đang gặp lỗi; đã ghi vào nhật ký. Báo cho quản trị.",
+        "error.busy": "Đang có nhiều lượt đăng nhập; thử lại sau {0} giây.",
         "done.title": "Đã xong",
     ]
 
@@ -302,6 +307,11 @@ enum ConsoleCatalogue {
         "error.tooLarge": "The file is too large (at most {0} MB). Nothing was changed.",
         "error.badInput": "Invalid input: {0}. Nothing was changed.",
         "error.back": "Back",
+        "error.noConsent": "No guardian's consent: record it before enrolling faces.",
+        "error.childMustAgree": "From age 7 the student must agree too (Decree 13/2023/NĐ-CP).",
+        "error.inactive": "The student is no longer on the class roster.",
+        "error.server": "The gate box has a problem; it was logged. Tell the admin.",
+        "error.busy": "Many sign-ins at once; try again in {0} seconds.",
         "done.title": "Done",
     ]
 }

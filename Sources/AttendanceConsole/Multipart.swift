@@ -85,21 +85,27 @@ enum Multipart {
 }
 
 /// Sign-in throttling, per account and per address: after 5 failures within 15 minutes, each further
-/// attempt waits out a delay that doubles (30 s, 60 s, … up to 15 minutes). A success clears the account.
+/// attempt waits out a delay that doubles (30 s, 60 s, … up to 15 minutes). An attempt counts as a failure
+/// from the moment it starts (parallel guesses cannot slip past the limit) until it succeeds; at most two
+/// password checks run at once (each is 32 MB of scrypt on a box that also runs the cameras).
 actor LoginThrottle {
     private struct Record { var failures: [Date] = []; var lockedUntil: Date? }
     private var byKey: [String: Record] = [:]
+    private var checking = 0
     let window: TimeInterval = 15 * 60
     let freeFailures = 5
+    let concurrentChecks = 2
 
-    /// Seconds to wait before `keys` may try again (0: now).
-    func wait(_ keys: [String], now: Date = Date()) -> Int {
+    enum Answer: Equatable { case go, wait(Int), busy }
+
+    /// Starts an attempt for `keys` (account, address): `.go` counts it as a failure until `succeeded`,
+    /// and the caller must call `finished` when the check is done.
+    func begin(_ keys: [String], now: Date = Date()) -> Answer {
         var wait: TimeInterval = 0
         for k in keys { if let until = byKey[k]?.lockedUntil, until > now { wait = max(wait, until.timeIntervalSince(now)) } }
-        return Int(wait.rounded(.up))
-    }
-
-    func failed(_ keys: [String], now: Date = Date()) {
+        if wait > 0 { return .wait(Int(wait.rounded(.up))) }
+        if checking >= concurrentChecks { return .busy }
+        checking += 1
         for k in keys {
             var r = byKey[k] ?? Record()
             r.failures = r.failures.filter { now.timeIntervalSince($0) < window } + [now]
@@ -108,7 +114,18 @@ actor LoginThrottle {
             byKey[k] = r
         }
         if byKey.count > 10_000 { byKey = byKey.filter { $0.value.lockedUntil.map { $0 > now } ?? false } }
+        return .go
     }
 
-    func succeeded(_ key: String) { byKey[key] = nil }
+    func finished() { checking = max(0, checking - 1) }
+
+    /// The attempt was right: the account starts afresh, and the address loses the failure it was counted.
+    func succeeded(account: String, address: String) {
+        byKey[account] = nil
+        if var r = byKey[address] {
+            if !r.failures.isEmpty { r.failures.removeLast() }
+            if r.failures.count < freeFailures { r.lockedUntil = nil }
+            byKey[address] = r
+        }
+    }
 }

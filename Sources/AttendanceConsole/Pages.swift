@@ -48,20 +48,25 @@ extension SchoolConsole {
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let password = form["password"] ?? ""
         let keys = ["user:" + name.lowercased(), "address:" + context.remoteAddress]
-        let wait = await throttle.wait(keys)
-        if wait > 0 {
-            return await loginPage(request, context, problem: lang.text("login.throttled", wait), status: .tooManyRequests)
+        switch await throttle.begin(keys) {
+        case .wait(let seconds):
+            return await loginPage(request, context, problem: lang.text("login.throttled", seconds), status: .tooManyRequests)
+        case .busy:
+            return await loginPage(request, context, problem: lang.text("error.busy", 1), status: .tooManyRequests)
+        case .go:
+            break
         }
         let result: (token: String, session: ConsoleSession)?
         do { result = try store.accounts.signIn(name: name, password: password) } catch {
+            await throttle.finished()
             logger.error("console sign-in failed", metadata: ["error": "\(error)"])
-            return refused(.bad("\(error)"), lang, nil)
+            return refused(ConsoleRefusal(status: .internalServerError, key: "error.server"), lang, nil)
         }
+        await throttle.finished()
         guard let (token, _) = result else {
-            await throttle.failed(keys)
             return await loginPage(request, context, problem: lang.text("login.failed"), status: .unauthorized)
         }
-        await throttle.succeeded(keys[0])
+        await throttle.succeeded(account: keys[0], address: keys[1])
         // Sessions nobody used within the idle time are gone anyway; drop their rows now and then.
         _ = try? store.accounts.purgeSessions(idle: sessionIdle)
         var r = Response.redirect(to: "/", type: .found)
@@ -100,12 +105,14 @@ extension SchoolConsole {
         let visible = Set(v.user.visibleClasses(of: report.classes.map(\.classCode)))
         let classes: [[String: Any]] = report.classes.filter { visible.contains($0.classCode) }.map { c in
             [
-                "code": c.classCode, "students": c.students, "present": c.present, "late": c.late, "absent": c.absent,
+                "code": c.classCode, "href": Self.segment(c.classCode), "students": c.students, "present": c.present,
+                "late": c.late, "absent": c.absent,
                 "excused": c.excused,
                 "rows": report.rows.filter { $0.classCode == c.classCode }.map { row -> [String: Any] in
                     [
-                        "code": row.studentCode, "name": row.fullName, "status": v.language.status(row.status),
-                        "statusKey": row.status.rawValue, "firstSeen": time(row.firstSeen),
+                        "href": Self.segment(row.studentCode), "name": row.fullName,
+                        "status": v.language.status(row.status), "statusKey": row.status.rawValue,
+                        "firstSeen": time(row.firstSeen),
                     ]
                 },
             ]
@@ -151,14 +158,15 @@ extension SchoolConsole {
     /// every 15 s so proxies keep the stream open; ends when the session does.
     func todayEvents(_ v: Visit) throws -> Response {
         let store = self.store
+        let reports = self.reports
         let idle = sessionIdle
         let token = v.token
-        let day = today
         let body = ResponseBody { writer in
             var last = ""
             var ticks = 0
-            while !Task.isCancelled {
-                let mark = (try? store.events.changeMark(on: day)) ?? last
+            // Ends on cancellation and on the server's graceful shutdown, which waits for open responses.
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let mark = (try? store.events.changeMark(on: reports.today)) ?? last
                 if mark != last {
                     if !last.isEmpty || ticks == 0 {
                         try await writer.write(ByteBuffer(string: "event: update\ndata: \(mark)\n\n"))
@@ -168,7 +176,7 @@ extension SchoolConsole {
                 ticks += 1
                 if ticks % 15 == 0 {
                     try await writer.write(ByteBuffer(string: ": still here\n\n"))
-                    if (try? store.accounts.session(token: token, idle: idle)) == nil { break }
+                    if (try? store.accounts.session(token: token, idle: idle, touch: false)) == nil { break }
                 }
                 try await Task.sleep(for: .seconds(1))
             }
@@ -190,7 +198,8 @@ extension SchoolConsole {
         let rows: [[String: Any]] = try report.rows.map { row in
             let consented = try store.consent.active(student: row.studentCode) != nil
             return [
-                "code": row.studentCode, "name": row.fullName, "status": v.language.status(row.status),
+                "code": row.studentCode, "href": Self.segment(row.studentCode), "name": row.fullName,
+                "status": v.language.status(row.status),
                 "consent": consented ? v.language.text("yes") : v.language.text("no"),
                 "faces": counts[row.studentCode] ?? 0,
             ]
@@ -240,7 +249,8 @@ extension SchoolConsole {
         }
         let lang = v.language
         var data: [String: Any] = [
-            "heading": lang.text("student.title", s.fullName), "code": s.code, "classCode": s.classCode,
+            "heading": lang.text("student.title", s.fullName), "code": s.code, "href": Self.segment(s.code),
+            "classCode": s.classCode, "classHref": Self.segment(s.classCode),
             "from": from.description, "to": to.description, "today": today.description, "days": days,
             "enrolCount": lang.text(
                 "enrol.count", try store.enrolments.list(student: code).count, config.recognition.maxEmbeddingsPerStudent),
@@ -311,7 +321,7 @@ extension SchoolConsole {
         case "erase":
             try require(v, .eraseStudent)
             _ = try store.retention.erase(student: code, reason: try need("reason"))
-            return done(v, lang.text("erase.done"), back: "/classes/\(s.classCode)")
+            return done(v, lang.text("erase.done"), back: "/classes/" + Self.segment(s.classCode))
         default:
             throw ConsoleRefusal.notFound
         }
@@ -345,16 +355,18 @@ extension SchoolConsole {
 // MARK: - Roster import
 
 extension SchoolConsole {
-    func rosterPage(_ v: Visit, flash: (title: String, lines: [String])? = nil, pending: String? = nil, whole: Bool = false)
-        throws -> Response
-    {
+    func rosterPage(
+        _ v: Visit, flash: (title: String, lines: [String])? = nil, pending: (bytes: String, file: String)? = nil,
+        whole: Bool = false
+    ) throws -> Response {
         try require(v, .importRoster)
         var data: [String: Any] = [
             "fileLabel": v.language.text("roster.file", config.console.maxRosterBytes / (1024 * 1024))
         ]
         if let flash { data["flash"] = ["title": flash.title, "lines": flash.lines] }
         if let pending {
-            data["pending"] = pending
+            data["pending"] = pending.bytes
+            data["pendingFile"] = pending.file
             data["whole"] = whole ? "1" : ""
         }
         return page(v.language, title: v.language.text("roster.title"), template: "roster", session: v.session, data: data)
@@ -368,21 +380,28 @@ extension SchoolConsole {
         }
         if file.bytes.count > config.console.maxRosterBytes { throw ConsoleRefusal.tooLarge(config.console.maxRosterBytes) }
         return try runRoster(
-            v, text: file.text, file: file.filename ?? "roster.csv", whole: v.field("whole") == "1", dryRun: true)
+            v, bytes: Data(file.bytes), file: Self.safeFileName(file.filename ?? "roster.csv"),
+            whole: v.field("whole") == "1", dryRun: true)
     }
 
     func rosterConfirm(_ v: Visit) throws -> Response {
         try require(v, .importRoster)
-        guard let text = v.form["text"], !text.isEmpty else { throw ConsoleRefusal.bad("text") }
-        if text.utf8.count > config.console.maxRosterBytes { throw ConsoleRefusal.tooLarge(config.console.maxRosterBytes) }
-        return try runRoster(v, text: text, file: "roster.csv", whole: v.field("whole") == "1", dryRun: false)
+        // The checked file comes back as it was uploaded (base64 in the form), and is checked again.
+        guard let encoded = v.form["pending"], let bytes = Data(base64Encoded: encoded), !bytes.isEmpty else {
+            throw ConsoleRefusal.bad("pending")
+        }
+        if bytes.count > config.console.maxRosterBytes { throw ConsoleRefusal.tooLarge(config.console.maxRosterBytes) }
+        let file = Self.safeFileName(v.field("file") ?? "roster.csv")
+        return try runRoster(v, bytes: bytes, file: file, whole: v.field("whole") == "1", dryRun: false)
     }
 
-    func runRoster(_ v: Visit, text: String, file: String, whole: Bool, dryRun: Bool) throws -> Response {
+    /// The file's bytes go through the CLI's own decoding (UTF-8 with or without BOM, UTF-16 from Excel;
+    /// anything else is refused with a reason) and parser: the same file gives the same answer.
+    func runRoster(_ v: Visit, bytes: Data, file: String, whole: Bool, dryRun: Bool) throws -> Response {
         let lang = v.language
         let roster: Roster
         do {
-            roster = try RosterParser.parse(text: text, file: file, today: today)
+            roster = try RosterParser.parse(bytes, file: file, today: today)
         } catch let e as RosterErrors {
             return try rosterPage(v, flash: (lang.text("roster.errors"), e.errors.map { "\(file):\($0.line): \($0.reason)" }))
         }
@@ -390,7 +409,22 @@ extension SchoolConsole {
         let summary = lang.text(
             dryRun ? "roster.dryRun" : "roster.done", roster.entries.count, r.added.count, r.changed.count, r.unchanged,
             r.deactivated.count)
-        return try rosterPage(v, flash: (summary, []), pending: dryRun ? text : nil, whole: whole)
+        return try rosterPage(
+            v, flash: (summary, []), pending: dryRun ? (bytes.base64EncodedString(), file) : nil, whole: whole)
+    }
+
+    /// A path segment (a class or student code) percent-encoded for a link.
+    static func segment(_ code: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return code.addingPercentEncoding(withAllowedCharacters: allowed) ?? code
+    }
+
+    /// A file name safe in a page, a header and a log: letters, digits, . _ - only.
+    static func safeFileName(_ name: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        let cleaned = String(name.split(separator: "/").last.map(String.init)?.filter { allowed.contains($0) }.prefix(80) ?? "")
+        return cleaned.isEmpty ? "roster.csv" : cleaned
     }
 }
 
@@ -428,15 +462,17 @@ extension SchoolConsole {
             case .xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             case .json: "application/json"
             }
+        let file = Self.safeFileName("\(name).\(format.rawValue)")
         return Response(
             status: .ok,
-            headers: [.contentType: type, .contentDisposition: "attachment; filename=\"\(name).\(format.rawValue)\""],
+            headers: [.contentType: type, .contentDisposition: "attachment; filename=\"\(file)\""],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     func exportRequest(_ v: Visit) throws -> (classCode: String?, format: ExportFormat) {
         let classCode = v.field("class")
         try require(v, .export(classCode: classCode))
+        if let classCode, !exportClasses.contains(classCode) { throw ConsoleRefusal.notFound }
         guard let format = ExportFormat(rawValue: v.field("format") ?? "xlsx"), format != .json else {
             throw ConsoleRefusal.bad("format")
         }

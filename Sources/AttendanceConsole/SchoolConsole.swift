@@ -103,6 +103,16 @@ public final class SchoolConsole: Sendable {
         return Application(router: router(), server: .http1(), configuration: configuration, logger: logger)
     }
 
+    /// Runs the console alone (`attendance console`, the demo) until SIGTERM or SIGINT. Open live pages
+    /// end at the graceful shutdown; whatever is still running after 3 s is cancelled.
+    public func run() async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: [try application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(3)
+        configuration.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: configuration).run()
+    }
+
     /// Every route (the tests drive this router in-process).
     public func router() -> Router<ConsoleContext> {
         let router = Router(context: ConsoleContext.self)
@@ -218,10 +228,13 @@ extension SchoolConsole {
         _ body: @Sendable (Visit) async throws -> Response
     ) async -> Response {
         let lang = language(of: request)
+        // The live Today updates are the page's own doing, not the user's: they do not move the idle clock,
+        // and they get a 401 instead of the sign-in page (which would land inside the table).
+        let background = request.uri.path.hasPrefix("/today/") || request.uri.path.hasPrefix("/api/")
         guard let token = request.cookies[Self.sessionCookie]?.value,
-            let session = try? store.accounts.session(token: token, idle: sessionIdle)
+            let session = try? store.accounts.session(token: token, idle: sessionIdle, touch: !background)
         else {
-            if request.method == .get && !request.uri.path.hasPrefix("/api/") && request.uri.path != "/today/events" {
+            if request.method == .get && !background {
                 var r = Response.redirect(to: "/login?expired=\(request.cookies[Self.sessionCookie] == nil ? 0 : 1)")
                 Self.secure(&r)
                 return r
@@ -234,8 +247,8 @@ extension SchoolConsole {
         }
         var request = request
         do {
-            var fields: [String: String] = [:]
-            for item in request.uri.queryParameters { fields[String(item.key)] = String(item.value) }
+            // The query (GET pages' filters); a POST's fields, its CSRF token among them, come from its body only.
+            var fields = request.method == .get ? Self.urlDecodedForm(request.uri.query ?? "") : [:]
             var parts: [FormPart] = []
             if form {
                 let buffer = try await Self.collect(&request, limit: limit)
@@ -261,10 +274,19 @@ extension SchoolConsole {
         } catch let refusal as ConsoleRefusal {
             return refused(refusal, lang, session)
         } catch let error as StoreError {
-            return refused(.bad(error.description), lang, session)
+            switch error {
+            case .unknownStudent: return refused(.notFound, lang, session)
+            case .noConsent: return refused(ConsoleRefusal(status: .badRequest, key: "error.noConsent"), lang, session)
+            case .childMustAgree: return refused(ConsoleRefusal(status: .badRequest, key: "error.childMustAgree"), lang, session)
+            case .inactiveStudent: return refused(ConsoleRefusal(status: .badRequest, key: "error.inactive"), lang, session)
+            case .invalid: return refused(.bad(error.description), lang, session)
+            case .io, .wrongKey, .missingKey, .badKeyFile, .unsafePermissions:
+                logger.error("console: the store failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                return refused(ConsoleRefusal(status: .internalServerError, key: "error.server"), lang, session)
+            }
         } catch {
             logger.error("console request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return refused(ConsoleRefusal(status: .internalServerError, key: "error.badInput", args: ["\(error)"]), lang, session)
+            return refused(ConsoleRefusal(status: .internalServerError, key: "error.server"), lang, session)
         }
     }
 

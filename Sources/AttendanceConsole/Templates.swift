@@ -76,7 +76,7 @@ enum ConsoleTemplates {
         <table class="counts">
         <thead><tr><th scope="col">{{t.col.class}}</th><th scope="col">{{t.col.students}}</th><th scope="col">{{t.col.present}}</th><th scope="col">{{t.col.late}}</th><th scope="col">{{t.col.absent}}</th><th scope="col">{{t.col.excused}}</th></tr></thead>
         <tbody>
-        {{#classes}}<tr><td><a href="/classes/{{code}}">{{code}}</a></td><td>{{students}}</td><td>{{present}}</td><td>{{late}}</td><td>{{absent}}</td><td>{{excused}}</td></tr>{{/classes}}
+        {{#classes}}<tr><td><a href="/classes/{{href}}">{{code}}</a></td><td>{{students}}</td><td>{{present}}</td><td>{{late}}</td><td>{{absent}}</td><td>{{excused}}</td></tr>{{/classes}}
         </tbody>
         </table>
         <p>{{t.today.unknown}}: <strong id="unknown-count">{{unknown}}</strong></p>
@@ -85,7 +85,7 @@ enum ConsoleTemplates {
         <table class="list">
         <thead><tr><th scope="col">{{t.col.name}}</th><th scope="col">{{t.col.status}}</th><th scope="col">{{t.col.firstSeen}}</th></tr></thead>
         <tbody>
-        {{#rows}}<tr class="status-{{statusKey}}"><td><a href="/students/{{code}}">{{name}}</a></td><td>{{status}}</td><td>{{firstSeen}}</td></tr>{{/rows}}
+        {{#rows}}<tr class="status-{{statusKey}}"><td><a href="/students/{{href}}">{{name}}</a></td><td>{{status}}</td><td>{{firstSeen}}</td></tr>{{/rows}}
         </tbody>
         </table>
         {{/classes}}
@@ -96,18 +96,18 @@ enum ConsoleTemplates {
         <table class="list">
         <thead><tr><th scope="col">{{t.col.code}}</th><th scope="col">{{t.col.name}}</th><th scope="col">{{t.col.status}}</th><th scope="col">{{t.col.consent}}</th><th scope="col">{{t.col.faces}}</th></tr></thead>
         <tbody>
-        {{#rows}}<tr><td>{{code}}</td><td><a href="/students/{{code}}">{{name}}</a></td><td>{{status}}</td><td>{{consent}}</td><td>{{faces}}</td></tr>{{/rows}}
+        {{#rows}}<tr><td>{{code}}</td><td><a href="/students/{{href}}">{{name}}</a></td><td>{{status}}</td><td>{{consent}}</td><td>{{faces}}</td></tr>{{/rows}}
         </tbody>
         </table>
         """
 
     static let student = """
         <h1>{{heading}}</h1>
-        <p>{{t.col.code}}: {{code}} · {{t.col.class}}: <a href="/classes/{{classCode}}">{{classCode}}</a></p>
+        <p>{{t.col.code}}: {{code}} · {{t.col.class}}: <a href="/classes/{{classHref}}">{{classCode}}</a></p>
         {{#flash}}<div class="flash" role="status"><p>{{title}}</p><ul>{{#lines}}<li>{{.}}</li>{{/lines}}</ul></div>{{/flash}}
         <section>
         <h2>{{t.student.attendance}}</h2>
-        <form method="get" action="/students/{{code}}" class="row">
+        <form method="get" action="/students/{{href}}" class="row">
         <label for="from">{{t.student.from}}</label><input id="from" name="from" type="date" value="{{from}}">
         <label for="to">{{t.student.to}}</label><input id="to" name="to" type="date" value="{{to}}">
         <button type="submit">{{t.student.show}}</button>
@@ -121,7 +121,7 @@ enum ConsoleTemplates {
         <h2>{{t.consent.title}}</h2>
         {{#consent}}<p>{{consent}}</p>{{/consent}}{{^consent}}<p>{{t.consent.none}}</p>{{/consent}}
         {{#canBiometrics}}
-        <form method="post" action="/students/{{code}}/consent" class="stack">
+        <form method="post" action="/students/{{href}}/consent" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="guardian">{{t.consent.guardian}}</label><input id="guardian" name="guardian" required>
         <label for="relation">{{t.consent.relation}}</label><input id="relation" name="relation" required>
@@ -130,7 +130,7 @@ enum ConsoleTemplates {
         <button type="submit">{{t.consent.record}}</button>
         </form>
         {{#consent}}
-        <form method="post" action="/students/{{code}}/consent/revoke" class="stack">
+        <form method="post" action="/students/{{href}}/consent/revoke" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="revoke-reason">{{t.consent.reason}}</label><input id="revoke-reason" name="reason">
         <button type="submit" class="danger">{{t.consent.revoke}}</button>
@@ -142,12 +142,13 @@ enum ConsoleTemplates {
         <h2>{{t.enrol.title}}</h2>
         <p>{{enrolCount}}</p>
         {{#canBiometrics}}
-        <form method="post" action="/students/{{code}}/enrol?csrf={{csrf}}" enctype="multipart/form-data" class="stack">
+        <form method="post" action="/students/{{href}}/enrol" enctype="multipart/form-data" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="photos">{{photosLabel}}</label><input id="photos" name="photos" type="file" accept="image/jpeg,image/png" multiple required>
         <label class="check" for="force">{{t.enrol.force}}</label><input id="force" name="force" type="checkbox" value="1">
         <button type="submit">{{t.enrol.submit}}</button>
         </form>
-        <form method="post" action="/students/{{code}}/unenrol" class="stack">
+        <form method="post" action="/students/{{href}}/unenrol" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <button type="submit" class="danger">{{t.enrol.remove}}</button>
         </form>
@@ -156,14 +157,14 @@ enum ConsoleTemplates {
         {{#canAttendance}}
         <section>
         <h2>{{t.excuse.title}}</h2>
-        <form method="post" action="/students/{{code}}/excuse" class="stack">
+        <form method="post" action="/students/{{href}}/excuse" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="excuse-date">{{t.excuse.date}}</label><input id="excuse-date" name="date" type="date" value="{{today}}" required>
         <label for="excuse-reason">{{t.excuse.reason}}</label><input id="excuse-reason" name="reason" required>
         <button type="submit">{{t.excuse.submit}}</button>
         </form>
         <h2>{{t.correct.title}}</h2>
-        <form method="post" action="/students/{{code}}/correct" class="stack">
+        <form method="post" action="/students/{{href}}/correct" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="correct-date">{{t.excuse.date}}</label><input id="correct-date" name="date" type="date" value="{{today}}" required>
         <label for="correct-status">{{t.correct.status}}</label>
@@ -176,7 +177,7 @@ enum ConsoleTemplates {
         {{#canErase}}
         <section>
         <h2>{{t.erase.title}}</h2>
-        <form method="post" action="/students/{{code}}/erase" class="stack">
+        <form method="post" action="/students/{{href}}/erase" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="erase-reason">{{t.consent.reason}}</label><input id="erase-reason" name="reason" required>
         <button type="submit" class="danger">{{t.erase.submit}}</button>
@@ -192,12 +193,13 @@ enum ConsoleTemplates {
         <form method="post" action="/roster/confirm" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <input type="hidden" name="whole" value="{{whole}}">
-        <label for="pending-text">CSV</label>
-        <textarea id="pending-text" name="text" rows="6" readonly>{{pending}}</textarea>
+        <input type="hidden" name="file" value="{{pendingFile}}">
+        <input type="hidden" name="pending" value="{{pending}}">
         <button type="submit">{{t.roster.confirm}}</button>
         </form>
         {{/pending}}
-        <form method="post" action="/roster?csrf={{csrf}}" enctype="multipart/form-data" class="stack">
+        <form method="post" action="/roster" enctype="multipart/form-data" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="roster-file">{{fileLabel}}</label><input id="roster-file" name="file" type="file" accept=".csv,text/csv" required>
         <label class="check" for="whole">{{t.roster.wholeSchool}}</label><input id="whole" name="whole" type="checkbox" value="1">
         <button type="submit">{{t.roster.check}}</button>
@@ -317,7 +319,7 @@ enum ConsoleTemplates {
           var source = new EventSource(box.getAttribute("data-live"));
           source.addEventListener("update", function () {
             fetch(box.getAttribute("data-fragment"), { credentials: "same-origin" })
-              .then(function (r) { return r.ok ? r.text() : null; })
+              .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
               .then(function (html) { if (html !== null) { box.innerHTML = html; } });
           });
         })();

@@ -28,24 +28,28 @@ final class ConsoleEnrolEndToEndTests: XCTestCase {
             try await browser.signIn("co.lan", ConsoleRouteTests.password)
             let csrf = try await browser.csrf(from: "/students/0101")
             let notAnImage = try await browser.upload(
-                "/students/0101/enrol?csrf=\(csrf)", file: ("photos", "ghi-chu.jpg", Array("not a photo".utf8)))
+                "/students/0101/enrol", fields: ["csrf": csrf], file: ("photos", "ghi-chu.jpg", Array("not a photo".utf8)))
             XCTAssertEqual(notAnImage.status, .ok)
             XCTAssertTrue(notAnImage.text.contains("Không nhận: ghi-chu.jpg: không đọc được ảnh"), notAnImage.text)
             XCTAssertEqual(try store.enrolments.list(student: "0101").count, 0)
 
-            let good = try await browser.upload("/students/0101/enrol?csrf=\(csrf)", file: ("photos", "an.jpg", Array(photo)))
+            let good = try await browser.upload(
+                "/students/0101/enrol", fields: ["csrf": csrf], file: ("photos", "an.jpg", Array(photo)))
             XCTAssertTrue(good.text.contains("Nhận: an.jpg"), good.text)
             XCTAssertEqual(try store.enrolments.list(student: "0101").count, 1)
 
             // The same face for another student of her class: the swapped-photo guard speaks, nothing is stored.
-            let swapped = try await browser.upload("/students/0102/enrol?csrf=\(csrf)", file: ("photos", "an.jpg", Array(photo)))
+            let swapped = try await browser.upload(
+                "/students/0102/enrol", fields: ["csrf": csrf], file: ("photos", "an.jpg", Array(photo)))
             XCTAssertTrue(swapped.text.contains("giống một học sinh khác"), swapped.text)
             XCTAssertEqual(try store.enrolments.list(student: "0102").count, 0)
 
             let huge = [UInt8](repeating: 0xFF, count: limit + 1)
-            let tooBig = try await browser.upload("/students/0101/enrol?csrf=\(csrf)", file: ("photos", "big.jpg", huge))
+            let tooBig = try await browser.upload(
+                "/students/0101/enrol", fields: ["csrf": csrf], file: ("photos", "big.jpg", huge))
             XCTAssertEqual(tooBig.status, .contentTooLarge)
-            let forged = try await browser.upload("/students/0101/enrol?csrf=forged", file: ("photos", "an.jpg", Array(photo)))
+            let forged = try await browser.upload(
+                "/students/0101/enrol", fields: ["csrf": "forged"], file: ("photos", "an.jpg", Array(photo)))
             XCTAssertEqual(forged.status, .forbidden)
         }
         XCTAssertEqual(try store.enrolments.list(student: "0101").count, 1, "only the accepted photo")

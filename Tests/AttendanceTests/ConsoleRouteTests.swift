@@ -218,19 +218,24 @@ final class ConsoleRouteTests: XCTestCase {
         try await withConsole { browser in
             try await browser.signIn("admin", Self.password)
             let csrf = try await browser.csrf(from: "/roster")
-            let errors = try await browser.upload("/roster?csrf=\(csrf)", file: ("file", "lop8c1.csv", Array(bad.utf8)))
+            let errors = try await browser.upload(
+                "/roster", fields: ["csrf": csrf], file: ("file", "lop8c1.csv", Array(bad.utf8)))
             XCTAssertEqual(errors.status, .ok)
             XCTAssertTrue(errors.text.contains("lop8c1.csv:3:"), errors.text)
             XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM student WHERE class_code = '8C1'"), 0)
 
-            let dry = try await browser.upload("/roster?csrf=\(csrf)", file: ("file", "lop8c1.csv", Array(good.utf8)))
+            let dry = try await browser.upload("/roster", fields: ["csrf": csrf], file: ("file", "lop8c1.csv", Array(good.utf8)))
             XCTAssertTrue(dry.text.contains("chưa thay đổi gì"), dry.text)
             XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM student WHERE class_code = '8C1'"), 0, "dry run")
-            let confirmed = try await browser.post("/roster/confirm", ["csrf": csrf, "text": good])
+            let confirmed = try await browser.post(
+                "/roster/confirm", ["csrf": csrf, "pending": Data(good.utf8).base64EncodedString(), "file": "lop8c1.csv"])
+            let tokenInURL = try await browser.upload(
+                "/roster?csrf=\(csrf)", file: ("file", "lop8c1.csv", Array(good.utf8)))
+            XCTAssertEqual(tokenInURL.status, .forbidden, "a token in the URL does not count")
             XCTAssertTrue(confirmed.text.contains("Đã nhập: 2 học sinh"), confirmed.text)
 
             let huge = [UInt8](repeating: UInt8(ascii: "a"), count: 3 * 1024 * 1024)
-            let tooBig = try await browser.upload("/roster?csrf=\(csrf)", file: ("file", "big.csv", huge))
+            let tooBig = try await browser.upload("/roster", fields: ["csrf": csrf], file: ("file", "big.csv", huge))
             XCTAssertEqual(tooBig.status, .contentTooLarge)
         }
         XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM student WHERE class_code = '8C1'"), 2)
@@ -290,6 +295,61 @@ final class ConsoleRouteTests: XCTestCase {
             let page = try await browser.get("/").text
             XCTAssertTrue(page.contains("<html lang=\"en\">") && page.contains("Today"), page)
         }
+    }
+
+    func testLiveUpdatesDoNotKeepASessionAlive() async throws {
+        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
+        _ = (store, clock)
+        try await withConsole { browser in
+            try await browser.signIn("co.lan", Self.password)
+            clock.advance(20 * 60)
+            let fragment = try await browser.get("/today/fragment")
+            XCTAssertEqual(fragment.status, .ok)
+            XCTAssertTrue(fragment.text.contains("Nguyễn Văn An"))
+            clock.advance(11 * 60)
+            let after = try await browser.get("/today/fragment")
+            XCTAssertEqual(after.status, .unauthorized, "a 401, not the sign-in page inside the table")
+            let page = try await browser.get("/")
+            XCTAssertEqual(page.status, .seeOther, "the page's own updates did not keep the session alive")
+        }
+    }
+
+    func testBadExportsAndRostersAreRefused() async throws {
+        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
+        _ = (store, clock)
+        try await withConsole { browser in
+            try await browser.signIn("admin", Self.password)
+            let unknown = try await browser.get("/exports/daily?date=2026-09-07&format=csv&class=ZZ%22%3B")
+            XCTAssertEqual(unknown.status, .notFound)
+            let csrf = try await browser.csrf(from: "/roster")
+            // "Nguyễn" in Windows-1258 (an "ANSI" export): refused with the reason, nothing imported.
+            let ansi: [UInt8] = Array("Mã định danh,Họ và tên,Lớp\n0401,Nguy".utf8) + [0xEA, 0xD2, 0x6E] + Array(" A,9A1\n".utf8)
+            let r = try await browser.upload("/roster", fields: ["csrf": csrf], file: ("file", "ansi.csv", ansi))
+            XCTAssertTrue(r.text.contains("ansi.csv:"), r.text)
+            XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM student WHERE class_code = '9A1'"), 0)
+        }
+    }
+
+    func testThrottleCountsAttemptsWhileTheyRun() async {
+        let t = LoginThrottle()
+        let now = Date()
+        for i in 0..<5 {
+            let a = await t.begin(["user:x", "address:a"], now: now)
+            XCTAssertEqual(a, .go, "attempt \(i + 1)")
+            await t.finished()
+        }
+        let sixth = await t.begin(["user:x", "address:b"], now: now)
+        XCTAssertEqual(sixth, .wait(30), "five attempts in flight or failed lock the account")
+        var busy = await t.begin(["user:y", "address:c"], now: now)
+        XCTAssertEqual(busy, .go)
+        busy = await t.begin(["user:z", "address:d"], now: now)
+        XCTAssertEqual(busy, .go)
+        let third = await t.begin(["user:w", "address:e"], now: now)
+        XCTAssertEqual(third, .busy, "at most two password checks at once")
+        await t.finished()
+        await t.succeeded(account: "user:y", address: "address:c")
+        let again = await t.begin(["user:y", "address:c"], now: now)
+        XCTAssertEqual(again, .go)
     }
 
     // MARK: the pieces

@@ -141,8 +141,10 @@ extension ConsoleAccounts {
     private static let decoyHash: String = (try? PasswordHash.standard.hash(SecretToken.make())) ?? ""
 
     /// The session a cookie's token stands for, if it exists, its account is enabled and it was used
-    /// within `idle`. Using it moves its idle clock (written at most once a minute). An expired one is deleted.
-    public func session(token: String, idle: TimeInterval) throws -> ConsoleSession? {
+    /// within `idle`. Using it moves its idle clock (written at most once a minute) unless `touch` is false
+    /// (what a page does by itself, like the live Today updates, must not keep a session alive). An expired
+    /// one is deleted.
+    public func session(token: String, idle: TimeInterval, touch: Bool = true) throws -> ConsoleSession? {
         let digest = SecretToken.digest(token)
         let now = store.now()
         let found = try store.dbPool.read { db -> (ConsoleSession, Bool)? in
@@ -164,7 +166,7 @@ extension ConsoleAccounts {
             }
             return nil
         }
-        if now.timeIntervalSince(session.lastSeen) > 60 {
+        if touch && now.timeIntervalSince(session.lastSeen) > 60 {
             try store.dbPool.write { db in
                 try db.execute(
                     sql: "UPDATE console_session SET last_seen = ? WHERE token_hash = ?",
