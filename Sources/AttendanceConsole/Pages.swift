@@ -527,7 +527,8 @@ extension SchoolConsole {
         let lang = v.language
         let accounts: [[String: Any]] = try store.accounts.users().map { u in
             [
-                "name": u.name, "role": lang.role(u.role), "classes": u.classes.joined(separator: ", "),
+                "name": u.name, "href": Self.segment(u.name), "role": lang.role(u.role),
+                "classes": u.classes.joined(separator: ", "),
                 "state": lang.text(u.disabled ? "users.disabled" : "users.active"),
                 "toggle": u.disabled ? "enable" : "disable",
                 "toggleLabel": lang.text(u.disabled ? "users.enable" : "users.disable"),
@@ -548,6 +549,13 @@ extension SchoolConsole {
             .filter { !$0.isEmpty }
         try store.accounts.add(name: name, role: role, classes: classes, password: password)
         return try usersPage(v, flash: v.language.text("users.added", name))
+    }
+
+    func setPassword(_ v: Visit, _ name: String) throws -> Response {
+        try require(v, .manageUsers)
+        guard let password = v.form["password"] else { throw ConsoleRefusal.bad(v.language.text("login.password")) }
+        try store.accounts.setPassword(name, password)
+        return try usersPage(v, flash: v.language.text("users.passwordSet", name))
     }
 
     func toggleUser(_ v: Visit, _ name: String, disable: Bool) throws -> Response {

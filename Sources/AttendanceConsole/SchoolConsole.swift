@@ -172,6 +172,9 @@ public final class SchoolConsole: Sendable {
                 }
             }
         }
+        router.post("/users/:name/password") { req, ctx in
+            await self.respond(req, ctx, form: true) { v in try self.setPassword(v, ctx.parameters.get("name") ?? "") }
+        }
         return router
     }
 }

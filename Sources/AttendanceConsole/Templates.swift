@@ -254,7 +254,8 @@ enum ConsoleTemplates {
         <thead><tr><th scope="col">{{t.login.name}}</th><th scope="col">{{t.col.role}}</th><th scope="col">{{t.col.classes}}</th><th scope="col">{{t.col.state}}</th><th scope="col"></th></tr></thead>
         <tbody>
         {{#accounts}}<tr><td>{{name}}</td><td>{{role}}</td><td>{{classes}}</td><td>{{state}}</td><td>
-        <form method="post" action="/users/{{name}}/{{toggle}}" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{toggleLabel}}</button></form>
+        <form method="post" action="/users/{{href}}/{{toggle}}" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{toggleLabel}}</button></form>
+        <form method="post" action="/users/{{href}}/password" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><label for="pw-{{href}}">{{t.users.newPassword}}</label> <input id="pw-{{href}}" name="password" type="password" autocomplete="new-password" required minlength="10"> <button type="submit">{{t.users.setPassword}}</button></form>
         </td></tr>{{/accounts}}
         </tbody>
         </table>

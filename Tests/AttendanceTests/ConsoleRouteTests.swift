@@ -274,6 +274,8 @@ final class ConsoleRouteTests: XCTestCase {
             let short = try await browser.post(
                 "/users", ["csrf": csrf, "name": "co.ngan", "role": "principal", "password": "ngan"])
             XCTAssertEqual(short.status, .badRequest)
+            let reset = try await browser.post("/users/thay.minh/password", ["csrf": csrf, "password": "mat-khau-moi-cua-thay"])
+            XCTAssertTrue(reset.text.contains("Đã đặt mật khẩu mới cho thay.minh"), reset.text)
             let disabled = try await browser.post("/users/co.lan/disable", ["csrf": csrf])
             XCTAssertEqual(disabled.status, .ok)
         }
@@ -283,6 +285,7 @@ final class ConsoleRouteTests: XCTestCase {
         try await withConsole { browser in
             let r = try await browser.attemptSignIn("co.lan", Self.password)
             XCTAssertEqual(r.status, .unauthorized, "a disabled account cannot sign in")
+            try await browser.signIn("thay.minh", "mat-khau-moi-cua-thay")
         }
     }
 
