@@ -760,3 +760,119 @@ extern "C" cv_status cv_video_writer_write(cv_video_writer *writer, const cv_ima
 extern "C" void cv_video_writer_free(cv_video_writer *writer) {
     try { delete writer; } catch (...) {}
 }
+
+// ------------------------------------------------------------------ liveness
+
+struct cv_liveness {
+    cv::dnn::Net nets[2];
+    float scales[2];
+};
+
+namespace {
+
+/// The crop of the reference implementation: the box widened by `scale` (reduced so it fits the frame),
+/// centred on the box, shifted back inside the frame, corners truncated, inclusive.
+cv::Rect liveness_crop(int W, int H, int x, int y, int bw, int bh, float &scale) {
+    double s = std::min({double(H - 1) / bh, double(W - 1) / bw, double(scale)});
+    scale = float(s);
+    double nw = bw * s, nh = bh * s, cx = x + bw / 2.0, cy = y + bh / 2.0;
+    double x1 = cx - nw / 2, y1 = cy - nh / 2, x2 = cx + nw / 2, y2 = cy + nh / 2;
+    if (x1 < 0) { x2 -= x1; x1 = 0; }
+    if (y1 < 0) { y2 -= y1; y1 = 0; }
+    if (x2 > W - 1) { x1 -= x2 - (W - 1); x2 = W - 1; }
+    if (y2 > H - 1) { y1 -= y2 - (H - 1); y2 = H - 1; }
+    int ix1 = int(x1), iy1 = int(y1), ix2 = int(x2), iy2 = int(y2);
+    return cv::Rect(ix1, iy1, ix2 - ix1 + 1, iy2 - iy1 + 1);
+}
+
+cv_status liveness_forward(cv::dnn::Net &net, const cv::Mat &crop, float out[3]) {
+    cv::Mat input = crop;
+    if (crop.cols != CV_LIVENESS_INPUT || crop.rows != CV_LIVENESS_INPUT) {
+        cv::resize(crop, input, cv::Size(CV_LIVENESS_INPUT, CV_LIVENESS_INPUT), 0, 0, cv::INTER_LINEAR);
+    }
+    cv::Mat blob = cv::dnn::blobFromImage(input, 1.0, cv::Size(CV_LIVENESS_INPUT, CV_LIVENESS_INPUT), cv::Scalar(), false, false);
+    net.setInput(blob);
+    cv::Mat prob = net.forward();
+    if (prob.total() != 3) return fail(CV_ERR_MODEL, "a liveness model gave " + std::to_string(prob.total()) + " outputs, not 3");
+    const float *p = prob.ptr<float>();
+    for (int i = 0; i < 3; i++) out[i] = p[i];
+    return CV_OK;
+}
+
+}  // namespace
+
+extern "C" cv_status cv_liveness_create(const char *model_a, float scale_a, const char *model_b, float scale_b, cv_liveness **out) {
+    return guarded("load liveness models", [&]() -> cv_status {
+        if (!model_a || !model_b || !out || !(scale_a >= 1) || !(scale_b >= 1)) return fail(CV_ERR_ARGUMENT, "bad liveness models");
+        const char *paths[2] = {model_a, model_b};
+        for (const char *p : paths) {
+            struct stat st;
+            if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+                return fail(CV_ERR_MODEL, std::string("liveness model missing: ") + p + " (run `make models`)");
+            }
+        }
+        auto l = std::make_unique<cv_liveness>();
+        for (int i = 0; i < 2; i++) {
+            try {
+                l->nets[i] = cv::dnn::readNetFromONNX(paths[i]);
+            } catch (const cv::Exception &e) {
+                return fail(CV_ERR_MODEL, std::string("cannot load ") + paths[i] + ": " + e.what());
+            }
+            if (l->nets[i].empty()) return fail(CV_ERR_MODEL, std::string("cannot load ") + paths[i]);
+            l->nets[i].setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+            l->nets[i].setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        }
+        l->scales[0] = scale_a;
+        l->scales[1] = scale_b;
+        *out = l.release();
+        return CV_OK;
+    });
+}
+
+extern "C" void cv_liveness_free(cv_liveness *liveness) { delete liveness; }
+
+extern "C" cv_status cv_liveness_check(cv_liveness *liveness, const cv_image *image, int32_t x, int32_t y, int32_t width,
+                                       int32_t height, int32_t min_box, float min_scale, cv_liveness_result *out) {
+    return guarded("liveness", [&]() -> cv_status {
+        if (!liveness || !image || !out) return fail(CV_ERR_ARGUMENT, "null argument");
+        const cv::Mat &frame = image->mat;
+        const int W = frame.cols, H = frame.rows;
+        if (width < std::max(1, min_box) || height < std::max(1, min_box)) {
+            return fail(CV_ERR_UNCHECKABLE, "face too small for the liveness check (" + std::to_string(std::min(width, height)) +
+                                                " px, at least " + std::to_string(min_box) + ")");
+        }
+        if (x < 0 || y < 0 || x + width > W || y + height > H) {
+            return fail(CV_ERR_UNCHECKABLE, "the face box reaches outside the frame");
+        }
+        cv_liveness_result r{};
+        float *probs[2] = {r.prob_a, r.prob_b};
+        int32_t *crops[2] = {r.crop_a, r.crop_b};
+        float *used[2] = {&r.scale_a, &r.scale_b};
+        for (int i = 0; i < 2; i++) {
+            float scale = liveness->scales[i];
+            cv::Rect c = liveness_crop(W, H, x, y, width, height, scale);
+            if (scale < min_scale) {
+                return fail(CV_ERR_UNCHECKABLE, "the face fills the frame: no room for the liveness crop");
+            }
+            c &= cv::Rect(0, 0, W, H);
+            if (c.width < 2 || c.height < 2) return fail(CV_ERR_UNCHECKABLE, "the liveness crop cannot be placed");
+            cv_status st = liveness_forward(liveness->nets[i], frame(c), probs[i]);
+            if (st != CV_OK) return st;
+            crops[i][0] = c.x; crops[i][1] = c.y; crops[i][2] = c.x + c.width - 1; crops[i][3] = c.y + c.height - 1;
+            *used[i] = scale;
+        }
+        float sum[3];
+        for (int k = 0; k < 3; k++) sum[k] = r.prob_a[k] + r.prob_b[k];
+        r.label = int32_t(std::max_element(sum, sum + 3) - sum);
+        r.real = sum[1] / 2;
+        *out = r;
+        return CV_OK;
+    });
+}
+
+extern "C" cv_status cv_liveness_probabilities(cv_liveness *liveness, int32_t model, const cv_image *crop, float out[3]) {
+    return guarded("liveness model", [&]() -> cv_status {
+        if (!liveness || !crop || !out || model < 0 || model > 1) return fail(CV_ERR_ARGUMENT, "bad argument");
+        return liveness_forward(liveness->nets[model], crop->mat, out);
+    });
+}

@@ -71,12 +71,17 @@ public struct ModelPaths: Sendable {
     public var detectorWeights: String
     public var landmarks: String
     public var embedding: String
+    /// The passive-liveness networks (ONNX graphs `make models` builds from the MiniFASNet weights).
+    public var livenessA: String
+    public var livenessB: String
 
     public init(directory: String) {
         detectorPrototxt = directory + "/deploy.prototxt.txt"
         detectorWeights = directory + "/res10_300x300_ssd_iter_140000.caffemodel"
         landmarks = directory + "/shape_predictor_5_face_landmarks.dat"
         embedding = directory + "/dlib_face_recognition_resnet_model_v1.dat"
+        livenessA = directory + "/2.7_80x80_MiniFASNetV2.onnx"
+        livenessB = directory + "/4_0_0_80x80_MiniFASNetV1SE.onnx"
     }
 
     /// `ATTENDANCE_MODELS` if set; else `Models/` next to the executable's checkout, else `./Models`,

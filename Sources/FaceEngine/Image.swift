@@ -4,7 +4,7 @@ import Foundation
 /// An error from the face engine, carrying the operation and the shim's message.
 public struct FaceEngineError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
-        case argument, io, decode, tooLarge, model, video, endOfStream, internalError
+        case argument, io, decode, tooLarge, model, video, endOfStream, internalError, uncheckable
         case noFace, severalFaces
     }
     public let kind: Kind
@@ -27,6 +27,7 @@ public struct FaceEngineError: Error, CustomStringConvertible, Sendable, Equatab
         case CV_ERR_MODEL: kind = .model
         case CV_ERR_VIDEO: kind = .video
         case CV_ERR_END: kind = .endOfStream
+        case CV_ERR_UNCHECKABLE: kind = .uncheckable
         default: kind = .internalError
         }
         self.init(kind: kind, operation: operation, message: String(cString: cv_last_error()))

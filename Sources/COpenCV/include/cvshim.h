@@ -26,6 +26,7 @@ typedef enum cv_status {
     CV_ERR_VIDEO = 6,      /* a video source cannot be opened or read */
     CV_ERR_END = 7,        /* end of a finite video stream */
     CV_ERR_INTERNAL = 8,   /* an unexpected C++ exception, caught in the shim */
+    CV_ERR_UNCHECKABLE = 9, /* liveness: the face box is too small or its widened crop cannot be placed */
 } cv_status;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next call. */
@@ -113,6 +114,36 @@ cv_status cv_quality_of(const cv_image *image, cv_detection detection, const cv_
 cv_status cv_embed(cv_engine *engine, const cv_image *image, const cv_point landmarks[CV_LANDMARK_COUNT], float out[CV_EMBEDDING_DIM]);
 /* The aligned 150x150 chip itself (for inspection). */
 cv_status cv_face_chip(const cv_image *image, const cv_point landmarks[CV_LANDMARK_COUNT], cv_image **out);
+
+/* ---------------------------------------------------------------- liveness */
+
+/* Passive liveness: two MiniFASNet networks (ONNX, run by OpenCV dnn), each on its own crop around the
+ * face box widened by its scale (2.7 and 4.0), resized to 80x80, BGR, raw 0..255, no mean. Their softmax
+ * outputs are summed: label = argmax (1 = real; 0 and 2 are spoofs), real = P[1] / 2. */
+typedef struct cv_liveness cv_liveness;
+
+#define CV_LIVENESS_INPUT 80
+
+typedef struct cv_liveness_result {
+    float real;         /* (prob_a[1] + prob_b[1]) / 2 */
+    int32_t label;      /* argmax(prob_a + prob_b) */
+    float prob_a[3];
+    float prob_b[3];
+    int32_t crop_a[4];  /* x1, y1, x2, y2 of model A's crop, inclusive */
+    int32_t crop_b[4];
+    float scale_a;      /* the scales used after fitting the crop in the frame */
+    float scale_b;
+} cv_liveness_result;
+
+cv_status cv_liveness_create(const char *model_a, float scale_a, const char *model_b, float scale_b, cv_liveness **out);
+void cv_liveness_free(cv_liveness *liveness);
+/* Checks the face in box (x, y, width, height; pixels). CV_ERR_UNCHECKABLE when the box is smaller than
+ * min_box pixels on a side, reaches outside the frame, or the frame cannot hold even the box itself
+ * widened by min_scale (the network would see no context around the face). */
+cv_status cv_liveness_check(cv_liveness *liveness, const cv_image *image, int32_t x, int32_t y, int32_t width, int32_t height,
+                            int32_t min_box, float min_scale, cv_liveness_result *out);
+/* One model (0 = A, 1 = B) on a crop already made (resized to 80x80 if it is not): its 3 probabilities. */
+cv_status cv_liveness_probabilities(cv_liveness *liveness, int32_t model, const cv_image *crop, float out[3]);
 
 /* ---------------------------------------------------------------- video (RTSP, files) */
 
