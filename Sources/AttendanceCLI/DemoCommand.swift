@@ -77,6 +77,14 @@ struct DemoCommand: AsyncParsableCommand {
                 print("  \(timeFormat.string(from: at))  \(cam)  unknown face (counted, not recorded)")
             case let .skipped(student, cam, result) where result == .alreadyRecorded:
                 print("  ........  \(cam)  \(names[student] ?? student) seen again: already recorded this session")
+            case let .skipped(student, cam, .heldForReview(e, reason)):
+                print(
+                    "  \(timeFormat.string(from: e.occurredAt))  \(cam)  \(names[student] ?? student)  HELD FOR REVIEW: the face did not look real (\(reason.rawValue)); `attendance review`"
+                )
+            case let .skipped(student, cam, .refusedAsSpoof(reason)):
+                print(
+                    "  ........  \(cam)  \(names[student] ?? student)  NOT RECORDED: the face did not look real (\(reason.rawValue))"
+                )
             default:
                 break
             }
@@ -109,7 +117,9 @@ struct DemoCommand: AsyncParsableCommand {
             print(
                 "  stages (ms): detect \(ms(s.detectTime, per: s.frames))/frame, landmarks \(ms(s.landmarksTime, per: s.faces))/face, "
                     + "embed \(ms(s.embedTime, per: s.embeddings))/embedding, search \(ms(s.searchTime, per: s.embeddings))/embedding, "
-                    + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings")
+                    + "liveness \(ms(s.livenessTime, per: s.livenessChecks))/check, "
+                    + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings, "
+                    + "\(s.livenessChecks) liveness checks, \(s.spoofs) not real")
         }
         if console { try await serveConsole(store: store) }
     }
