@@ -34,6 +34,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Log level on stderr: trace (every face), debug (every embedding), info, warning.")
     var logLevel: String = "warning"
 
+    @Option(help: "Liveness check at the gate: off, flag (hold a face that looks like a photo for review) or enforce.")
+    var liveness: String = "flag"
+
     @Flag(help: "After the replay, serve the web console on 127.0.0.1:8080 with a one-time admin password (Ctrl-C stops).")
     var console = false
 
@@ -44,9 +47,13 @@ struct DemoCommand: AsyncParsableCommand {
             return h
         }
         let models = ModelPaths.discover()
+        guard let mode = AttendanceConfig.LivenessMode(rawValue: liveness) else {
+            throw failLine("--liveness: off, flag or enforce, not '\(liveness)'")
+        }
         let demo: GateDemo
         do {
-            demo = try GateDemo.prepare(directory: dir, samples: samples, models: models, cameras: max(1, cameras))
+            demo = try GateDemo.prepare(
+                directory: dir, samples: samples, models: models, cameras: max(1, cameras), liveness: mode)
         } catch {
             throw failLine("cannot prepare the demo: \(error) (run `make testdata models`)")
         }

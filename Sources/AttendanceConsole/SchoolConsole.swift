@@ -163,6 +163,14 @@ public final class SchoolConsole: Sendable {
         router.get("/exports/daily") { req, ctx in await self.respond(req, ctx) { v in try self.exportDaily(v) } }
         router.get("/exports/absences") { req, ctx in await self.respond(req, ctx) { v in try self.exportAbsences(v) } }
         router.get("/audit") { req, ctx in await self.respond(req, ctx) { v in try self.auditPage(v) } }
+        router.get("/review") { req, ctx in await self.respond(req, ctx) { v in try self.reviewPage(v) } }
+        for decision in ["accept", "reject"] {
+            router.post("/review/:id/\(decision)") { req, ctx in
+                await self.respond(req, ctx, form: true) { v in
+                    try self.decideReview(v, ctx.parameters.get("id") ?? "", accept: decision == "accept")
+                }
+            }
+        }
         router.get("/users") { req, ctx in await self.respond(req, ctx) { v in try self.usersPage(v) } }
         router.post("/users") { req, ctx in await self.respond(req, ctx, form: true) { v in try self.addUser(v) } }
         for toggle in ["disable", "enable"] {
@@ -367,6 +375,7 @@ extension SchoolConsole {
             layout["canImport"] = s.user.may(.importRoster)
             layout["canAudit"] = s.user.may(.readAudit)
             layout["canUsers"] = s.user.may(.manageUsers)
+            layout["reviewCount"] = (try? reviewsVisible(to: s.user).count).flatMap { $0 > 0 ? $0 : nil } ?? false
         }
         var r = Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8"],

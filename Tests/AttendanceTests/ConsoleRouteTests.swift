@@ -289,6 +289,49 @@ final class ConsoleRouteTests: XCTestCase {
         }
     }
 
+    /// Issue #15: a check-in the liveness check held back waits for the homeroom teacher, who alone may decide it.
+    func testAHeldCheckInWaitsForItsHomeroomTeacher() async throws {
+        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
+        _ = clock
+        let event = NewAttendanceEvent(
+            studentCode: "0101", schoolDay: LocalDate(year: 2026, month: 9, day: 7), session: "morning", kind: .checkIn,
+            status: .present, occurredAt: Date(), camera: "gate-1", distance: 0.3)
+        guard case .held(let id) = try store.reviews.hold(event, liveness: 0.12, reason: .spoof) else {
+            return XCTFail("not held")
+        }
+        XCTAssertEqual(try store.reviews.hold(event, liveness: 0.2, reason: .spoof), .alreadyHeld)
+        try await withConsole { browser in
+            try await browser.signIn("thay.minh", Self.password)
+            let other = try await browser.get("/review").text
+            XCTAssertFalse(other.contains("Nguyễn Văn An"), "another class's student")
+            let csrf7 = try await browser.csrf(from: "/review")
+            let refused = try await browser.post("/review/\(id)/accept", ["csrf": csrf7])
+            XCTAssertEqual(refused.status, .forbidden)
+            try await browser.signOut()
+
+            try await browser.signIn("hieutruong", Self.password)
+            let seen = try await browser.get("/review").text
+            XCTAssertTrue(seen.contains("Nguyễn Văn An") && seen.contains("0.12"), seen)
+            XCTAssertFalse(seen.contains("/review/\(id)/accept"), "a principal reads, does not decide")
+            try await browser.signOut()
+
+            try await browser.signIn("co.lan", Self.password)
+            let page = try await browser.get("/review").text
+            XCTAssertTrue(page.contains("Cần xem lại (1)") && page.contains("giống ảnh hoặc màn hình"), page)
+            let csrf = try await browser.csrf(from: "/review")
+            let tokenless = try await browser.post("/review/\(id)/accept", ["accept": "1"])
+            XCTAssertEqual(tokenless.status, .forbidden, "no token")
+            let done = try await browser.post("/review/\(id)/accept", ["csrf": csrf])
+            XCTAssertEqual(done.status, .ok, done.text)
+            XCTAssertTrue(done.text.contains("Đã ghi nhận điểm danh của Nguyễn Văn An"), done.text)
+            XCTAssertTrue(done.text.contains("Không có lượt điểm danh nào cần xem lại"))
+            let again = try await browser.post("/review/\(id)/reject", ["csrf": csrf])
+            XCTAssertNotEqual(again.status, .ok, "decided once")
+        }
+        XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM attendance_event WHERE student_code = '0101'"), 1)
+        XCTAssertEqual(try store.reviews.list(state: .accepted).first?.decidedBy, "console:co.lan")
+    }
+
     func testEnglishIsSelectable() async throws {
         let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
         _ = (store, clock)

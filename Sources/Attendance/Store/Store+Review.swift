@@ -113,11 +113,11 @@ extension ReviewQueue {
     }
 
     /// A teacher confirms it was not the student (a photo, a screen): the hold is closed and nothing is recorded.
-    public func reject(id: Int64) throws {
+    public func reject(id: Int64, reason: String? = nil) throws {
         let clockNow = store.now()
         try store.dbPool.write { db in
             let held = try Self.pending(db, id: id)
-            try Self.close(db, held, as: .rejected, now: clockNow, detail: nil)
+            try Self.close(db, held, as: .rejected, now: clockNow, detail: reason.map { "reason=\($0)" })
         }
     }
 
