@@ -42,7 +42,8 @@ extension SchoolConsole {
             return await loginPage(request, context, problem: lang.text("login.failed"), status: .contentTooLarge)
         }
         let form = Self.urlDecodedForm(String(buffer: buffer))
-        guard let sent = form["csrf"], let cookie = request.cookies[Self.loginCookie]?.value, Self.same(sent, cookie) else {
+        guard let sent = form["csrf"], let cookie = request.cookies[Self.loginCookie]?.value, SecretToken.same(sent, cookie)
+        else {
             return refused(.csrf, lang, nil)
         }
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -237,15 +238,11 @@ extension SchoolConsole {
         var from = v.field("from").flatMap(LocalDate.init) ?? to.adding(days: -13)
         if from > to { from = to }
         if to.adding(days: -200) > from { from = to.adding(days: -200) }
-        var days: [[String: Any]] = []
-        for d in reports.schoolDays(from: from, to: min(to, today)).reversed() {
-            guard let row = try reports.daily(d, classCode: s.classCode).rows.first(where: { $0.studentCode == code }) else {
-                continue
-            }
-            days.append([
+        let days: [[String: Any]] = try reports.history(of: s, from: from, to: min(to, today)).map { d, row in
+            [
                 "date": Self.display(d), "status": v.language.status(row.status), "statusKey": row.status.rawValue,
                 "firstSeen": time(row.firstSeen),
-            ])
+            ]
         }
         let lang = v.language
         var data: [String: Any] = [

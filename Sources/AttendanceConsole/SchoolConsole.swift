@@ -275,7 +275,7 @@ extension SchoolConsole {
                 for p in parts where p.filename == nil { fields[p.name] = p.text }
             }
             if request.method != .get {
-                guard let sent = fields["csrf"], Self.same(sent, session.csrfToken) else { throw ConsoleRefusal.csrf }
+                guard let sent = fields["csrf"], SecretToken.same(sent, session.csrfToken) else { throw ConsoleRefusal.csrf }
             }
             let visit = Visit(
                 request: request, session: session, token: token, language: lang, form: fields, parts: parts)
@@ -326,15 +326,6 @@ extension SchoolConsole {
             out[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
         }
         return out
-    }
-
-    /// Constant-time comparison of two tokens.
-    static func same(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var d: UInt8 = 0
-        for i in 0..<x.count { d |= x[i] ^ y[i] }
-        return d == 0
     }
 
     /// No caching of personal pages, no inline or third-party script, no framing, no referrer outside the box.
