@@ -14,7 +14,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.metrics.bind, "127.0.0.1")
         XCTAssertEqual(c.privacy.keepUnknownCropsDays, 0)
         XCTAssertEqual(c.recognition.liveness, .flag)
-        XCTAssertEqual(c.recognition.livenessThreshold, 0.5)
+        XCTAssertEqual(c.recognition.livenessThreshold, 0.3)
     }
 
     func testLivenessModes() throws {
