@@ -15,6 +15,13 @@ public struct LivenessResult: Sendable, Equatable {
     public var scaleA: Float
     public var scaleB: Float
 
+    public init(
+        real: Float, label: Int, probA: [Float], probB: [Float], cropA: [Int], cropB: [Int], scaleA: Float, scaleB: Float
+    ) {
+        self.real = real; self.label = label; self.probA = probA; self.probB = probB
+        self.cropA = cropA; self.cropB = cropB; self.scaleA = scaleA; self.scaleB = scaleB
+    }
+
     /// The two models' own rule: real when the summed probabilities peak at class 1.
     public var looksReal: Bool { label == 1 }
 }

@@ -82,21 +82,17 @@ public actor AttendanceDecider {
         if unstored.contains(where: { $0.sameRecord(as: event) }) { return .alreadyRecorded }
         if let reason = holdReason(liveness) {
             // Not attendance, so no cooldown: the student's own pass a minute later is recorded as usual.
-            switch livenessMode {
-            case .enforce:
-                return .refusedAsSpoof(reason: reason)
-            case .flag, .off:
-                let score: Float?
-                if case .spoof(let s) = liveness { score = s } else { score = nil }
-                do {
-                    switch try store.reviews.hold(event, liveness: score, reason: reason) {
-                    case .held: return .heldForReview(event, reason: reason)
-                    case .alreadyHeld: return .alreadyHeld
-                    case .alreadyRecorded: return .alreadyRecorded
-                    }
-                } catch let problem as ClockProblem {
-                    return .clockUntrusted(problem)
+            if livenessMode == .enforce { return .refusedAsSpoof(reason: reason) }
+            let score: Float?
+            if case .spoof(let s) = liveness { score = s } else { score = nil }
+            do {
+                switch try store.reviews.hold(event, liveness: score, reason: reason) {
+                case .held: return .heldForReview(event, reason: reason)
+                case .alreadyHeld: return .alreadyHeld
+                case .alreadyRecorded: return .alreadyRecorded
                 }
+            } catch let problem as ClockProblem {
+                return .clockUntrusted(problem)
             }
         }
         if !unstored.isEmpty {

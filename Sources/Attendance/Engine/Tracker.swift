@@ -153,10 +153,9 @@ public final class FaceTracker {
         /// Whether any embedding came under the threshold (so the face is not a stranger).
         var nearMatch = false
         /// The liveness checks of the track's embedded frames: the sum of the real scores of those that could be
-        /// checked, how many could, and how many could not.
+        /// checked, and how many could.
         var livenessSum: Float = 0
         var livenessChecked = 0
-        var livenessUncheckable = 0
         public var outcome: TrackOutcome?
     }
 
@@ -222,13 +221,10 @@ public final class FaceTracker {
     /// Adds a liveness check of one of the track's embedded frames.
     public func addLiveness(track id: Int, _ check: LivenessCheck) {
         guard let i = tracks.firstIndex(where: { $0.id == id }) else { return }
-        switch check {
-        case .checked(let r):
-            tracks[i].livenessSum += r.real
-            tracks[i].livenessChecked += 1
-        case .notCheckable:
-            tracks[i].livenessUncheckable += 1
-        }
+        // A frame that could not be checked adds nothing: the mean is over the frames that could.
+        guard case .checked(let r) = check else { return }
+        tracks[i].livenessSum += r.real
+        tracks[i].livenessChecked += 1
     }
 
     /// The track's mean real score over its checked frames (nil: none could be checked).
