@@ -256,11 +256,11 @@ enum ConsoleTemplates {
         {{^rows}}<p>{{t.review.none}}</p>{{/rows}}
         {{#any}}
         <table class="list">
-        <thead><tr><th scope="col">{{t.col.date}}</th><th scope="col">{{t.col.time}}</th><th scope="col">{{t.col.class}}</th><th scope="col">{{t.col.name}}</th><th scope="col">{{t.col.session}}</th><th scope="col">{{t.col.status}}</th><th scope="col">{{t.col.camera}}</th><th scope="col">{{t.col.real}}</th><th scope="col">{{t.col.reason}}</th><th scope="col"></th></tr></thead>
+        <thead><tr><th scope="col">{{t.col.time}}</th><th scope="col">{{t.col.class}}</th><th scope="col">{{t.col.name}}</th><th scope="col">{{t.col.session}}</th><th scope="col">{{t.col.status}}</th><th scope="col">{{t.col.camera}}</th><th scope="col">{{t.col.real}}</th><th scope="col">{{t.col.reason}}</th><th scope="col"></th></tr></thead>
         <tbody>
-        {{#rows}}<tr><td>{{date}}</td><td>{{time}}</td><td>{{classCode}}</td><td><a href="/students/{{href}}">{{name}}</a></td><td>{{session}}</td><td>{{status}}</td><td>{{camera}}</td><td>{{real}}</td><td>{{reason}}</td><td>
+        {{#rows}}<tr><td>{{date}} {{time}}</td><td>{{classCode}}</td><td><a href="/students/{{href}}">{{name}}</a></td><td>{{session}}</td><td>{{status}}</td><td>{{camera}}</td><td>{{real}}</td><td>{{reason}}</td><td>
         {{#canDecide}}<form method="post" action="/review/{{id}}/accept" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{t.review.accept}}</button></form>
-        <form method="post" action="/review/{{id}}/reject" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><label for="why-{{id}}">{{t.review.reason}}</label> <input id="why-{{id}}" name="reason"> <button type="submit">{{t.review.reject}}</button></form>{{/canDecide}}
+        <details><summary>{{t.review.reject}}</summary><form method="post" action="/review/{{id}}/reject" class="stack"><input type="hidden" name="csrf" value="{{csrf}}"><label for="why-{{id}}">{{t.review.reason}}</label><input id="why-{{id}}" name="reason"><button type="submit">{{t.review.reject}}</button></form></details>{{/canDecide}}
         </td></tr>{{/rows}}
         </tbody>
         </table>
