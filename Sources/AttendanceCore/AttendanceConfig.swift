@@ -104,9 +104,9 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var motionMinArea: Float = 0.003
         /// A change over this share of the picture is the light or the camera (switched on, bumped), not
         /// someone walking by: the gate takes the new picture as its reference and waits for motion in it.
-        public var motionRebaselineArea: Float = 0.6
+        public var motionRebaselineArea: Float = 0.45
         /// With nothing moving and no face followed, the detector still runs this often (seconds).
-        public var idleDetectSeconds = 1.0
+        public var idleDetectSeconds = 2.0
         /// After motion, the detector keeps running on every frame for this long (seconds).
         public var motionHoldSeconds = 0.5
         public init() {}

@@ -62,7 +62,7 @@ final class GateScenarioEndToEndTests: XCTestCase {
 
     func testTheRushHasTheKnownAnswer() async throws {
         let script = GateScenario.rush.script(samples: SourceTree.samples, fps: 10, duration: 12)
-        for t in stride(from: 1.0, to: 11.0, by: 0.5) {
+        for t in stride(from: 1.0, to: 8.0, by: 0.5) { // (the last 4 s: the rows empty, nobody enters after)
             XCTAssertGreaterThanOrEqual(script.passages(near: t, slack: 0).count, 3, "3-6 faces at once at \(t) s")
         }
         let (answer, stats, store) = try await replay(script)

@@ -36,8 +36,15 @@ final class MotionGateTests: XCTestCase {
         pixels.withUnsafeBytes { gate.look(bgr: $0, width: 640, height: 480, at: Double(n) / fps, tracksAlive: tracks) }
     }
 
+    /// The gate with the detector's idle rate at once a second (the default is every 2 s).
+    func onceASecond() -> MotionGate {
+        var settings = AttendanceConfig.Capture()
+        settings.idleDetectSeconds = 1
+        return MotionGate(settings: settings)
+    }
+
     func testAnEmptyNoisySceneRunsTheDetectorOnceASecond() throws {
-        var gate = MotionGate(settings: AttendanceConfig.Capture())
+        var gate = onceASecond()
         var verdicts: [MotionGate.Verdict] = []
         // Ten seconds, the light drifting slowly by up to 5 % (a cloud, the morning sun).
         for n in 0..<150 {
@@ -61,7 +68,7 @@ final class MotionGateTests: XCTestCase {
     }
 
     func testAFaceStandingStillIsStillLookedAtOnceASecond() throws {
-        var gate = MotionGate(settings: AttendanceConfig.Capture())
+        var gate = onceASecond()
         for n in 0..<5 { _ = look(&gate, try frame(n), frame: n) }
         var verdicts: [MotionGate.Verdict] = []
         for n in 5..<50 { verdicts.append(look(&gate, try frame(n, personAt: (x: 260, y: 160)), frame: n)) }
@@ -80,7 +87,7 @@ final class MotionGateTests: XCTestCase {
     }
 
     func testTheLightSwitchedOnDoesNotKeepTheDetectorRunning() throws {
-        var gate = MotionGate(settings: AttendanceConfig.Capture())
+        var gate = onceASecond()
         for n in 0..<20 { _ = look(&gate, try frame(n, gain: 0.55), frame: n) }
         var verdicts: [MotionGate.Verdict] = []
         for n in 20..<50 { verdicts.append(look(&gate, try frame(n, gain: 1.0), frame: n)) }

@@ -181,6 +181,8 @@ public enum GateScenario: String, CaseIterable, Sendable {
         case .empty:
             break
         case .steady:
+            // Everyone walks the same way (camera 2's people the other way): the next person enters where
+            // nobody stands, so each passage is a track of its own.
             var k = variant
             var t = 0.5
             while t + 1.6 <= length {
@@ -188,7 +190,7 @@ public enum GateScenario: String, CaseIterable, Sendable {
                 passages.append(
                     .init(
                         image: who.image, from: t, to: t + 1.6, faceSize: 100 + Int(random.next() % 41),
-                        height: 0.45 + Double(random.next() % 11) / 100, leftward: k % 2 == 1, student: who.student))
+                        height: 0.45 + Double(random.next() % 11) / 100, leftward: variant % 2 == 1, student: who.student))
                 k += 1
                 t += 2
             }

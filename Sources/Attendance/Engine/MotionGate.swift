@@ -11,7 +11,7 @@ import FaceEngine
 /// detector runs when:
 /// - a face is being followed (the pipeline's tracker has live tracks): every frame, as without the gate;
 /// - more than `motionMinArea` of the thumbnail changed, and for `motionHoldSeconds` after;
-/// - nothing ran for `idleDetectSeconds`: a face standing still in front of the camera is still found.
+/// - nothing ran for `idleDetectSeconds` (2 s): a face standing still in front of the camera is still found.
 ///
 /// A change over `motionRebaselineArea` of the picture is the light switched on or the camera bumped, not
 /// someone walking by: the new picture becomes the reference and nothing counts as motion for that frame,
@@ -91,7 +91,10 @@ public struct MotionGate: Sendable {
         }
         if tracksAlive { return record(.tracking, at: time) }
         if let m = lastMotion, time - m <= settings.motionHoldSeconds, time >= m { return record(.motion, at: time) }
-        if let d = lastDetection, time - d < settings.idleDetectSeconds, time >= d { return global ? .rebaselined : .still }
+        // (Less a microsecond: frame times are n / fps, and 42 / 15 - 27 / 15 is a hair under 1.)
+        if let d = lastDetection, time - d < settings.idleDetectSeconds - 1e-6, time >= d {
+            return global ? .rebaselined : .still
+        }
         return record(.idleCheck, at: time)
     }
 
