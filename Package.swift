@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "match-bench", targets: ["MatchBench"]),
         .executable(name: "capture-bench", targets: ["CaptureBench"]),
         .executable(name: "accuracy-bench", targets: ["AccuracyBench"]),
+        .executable(name: "pipeline-bench", targets: ["PipelineBench"]),
         .library(name: "FaceMatch", targets: ["FaceMatch"]),
         .library(name: "CaptureKit", targets: ["CaptureKit"]),
         .library(name: "Attendance", targets: ["Attendance"]),
@@ -141,6 +142,12 @@ let package = Package(
         .executableTarget(name: "MatchBench", dependencies: ["FaceMatch", "CSimdKernels"]),
         .executableTarget(name: "CaptureBench", dependencies: ["CaptureKit", "CFakeV4L2"]),
         .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "AttendanceCore", "FaceEngine", "FaceMatch"]),
+        .executableTarget(
+            name: "PipelineBench",
+            dependencies: [
+                "Attendance", "AttendanceCore", "FaceEngine", "CaptureKit", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // MARK: Tests
         // One test-support module (like HummingbirdTesting): the reference gateway harness, the seeded generator.

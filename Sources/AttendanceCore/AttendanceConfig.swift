@@ -110,6 +110,25 @@ public struct AttendanceConfig: Sendable, Equatable {
         ]
     }
 
+    /// How the cameras' frames reach the face detector ([capture]).
+    public struct Capture: Sendable, Equatable {
+        /// Run the face detector only when something moved in the picture, while a face is being followed,
+        /// and once every `idleDetectSeconds` anyway (a face standing still is found too). Off: every frame.
+        public var motionGate = true
+        /// Grey levels a pixel of the motion thumbnail (80 px wide, block means) must change by to count.
+        public var motionPixelThreshold = 10
+        /// Share of the thumbnail's pixels that must change between two frames for motion.
+        public var motionMinArea: Float = 0.003
+        /// A change over this share of the picture is the light or the camera (switched on, bumped), not
+        /// someone walking by: the gate takes the new picture as its reference and waits for motion in it.
+        public var motionRebaselineArea: Float = 0.45
+        /// With nothing moving and no face followed, the detector still runs this often (seconds).
+        public var idleDetectSeconds = 2.0
+        /// After motion, the detector keeps running on every frame for this long (seconds).
+        public var motionHoldSeconds = 0.5
+        public init() {}
+    }
+
     public struct Camera: Sendable, Equatable {
         public var id: String
         /// `v4l2:/dev/video0`, `rtsp://...`, or `file:PATH`.
@@ -184,6 +203,7 @@ public struct AttendanceConfig: Sendable, Equatable {
     public var recognition = Recognition()
     public var schedule = Schedule()
     public var cameras: [Camera] = []
+    public var capture = Capture()
     public var connector = Connector()
     public var metrics = Metrics()
     public var console = Console()
@@ -268,7 +288,10 @@ extension AttendanceConfig {
         var c = AttendanceConfig()
         try r.check(
             table, "",
-            allowed: ["school", "database", "recognition", "schedule", "camera", "connector", "metrics", "console", "privacy"])
+            allowed: [
+                "school", "database", "recognition", "schedule", "camera", "capture", "connector", "metrics", "console",
+                "privacy",
+            ])
         if let t = try r.table(table, "school") {
             r.section = "school"
             try r.check(t, "school", allowed: ["code", "name", "timezone"])
@@ -379,6 +402,29 @@ extension AttendanceConfig {
             }
             let ids = c.cameras.map(\.id)
             if Set(ids).count != ids.count { throw ConfigError(path: path, line: nil, reason: "two cameras share an id") }
+        }
+        if let t = try r.table(table, "capture") {
+            r.section = "capture"
+            try r.check(
+                t, "capture",
+                allowed: [
+                    "motion_gate", "motion_pixel_threshold", "motion_min_area", "motion_rebaseline_area", "idle_detect_seconds",
+                    "motion_hold_seconds",
+                ])
+            c.capture.motionGate = try r.bool(t, "motion_gate", c.capture.motionGate)
+            c.capture.motionPixelThreshold = try r.int(
+                t, "motion_pixel_threshold", c.capture.motionPixelThreshold, range: 1...255)
+            c.capture.motionMinArea = try r.float(t, "motion_min_area", c.capture.motionMinArea, range: 0.0001...1)
+            c.capture.motionRebaselineArea = try r.float(
+                t, "motion_rebaseline_area", c.capture.motionRebaselineArea, range: 0.01...1)
+            c.capture.idleDetectSeconds = Double(
+                try r.float(t, "idle_detect_seconds", Float(c.capture.idleDetectSeconds), range: 0.05...60))
+            c.capture.motionHoldSeconds = Double(
+                try r.float(t, "motion_hold_seconds", Float(c.capture.motionHoldSeconds), range: 0...60))
+            if c.capture.motionRebaselineArea <= c.capture.motionMinArea {
+                throw ConfigError(
+                    path: path, line: nil, reason: "capture.motion_rebaseline_area must be larger than motion_min_area")
+            }
         }
         if let t = try r.table(table, "connector") {
             r.section = "connector"

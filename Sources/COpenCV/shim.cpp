@@ -255,6 +255,61 @@ extern "C" cv_status cv_image_paste(cv_image *dst, const cv_image *src, int32_t 
     });
 }
 
+namespace {
+/// An image the shim can work on: 8-bit BGR, not empty.
+bool valid(const cv_image *image) { return image && !image->mat.empty() && image->mat.type() == CV_8UC3; }
+}  // namespace
+
+extern "C" cv_status cv_grey_thumbnail(const uint8_t *bgr, int32_t width, int32_t height, size_t row_stride,
+                                       int32_t thumb_width, int32_t thumb_height, uint8_t *out, size_t capacity) {
+    return guarded("grey thumbnail", [&]() -> cv_status {
+        if (!bgr || !out || width <= 0 || height <= 0 || row_stride < size_t(width) * 3 || thumb_width <= 0 ||
+            thumb_height <= 0 || thumb_width > width || thumb_height > height ||
+            capacity < size_t(thumb_width) * size_t(thumb_height))
+            return fail(CV_ERR_ARGUMENT, "bad size");
+        const cv::Mat src(height, width, CV_8UC3, const_cast<uint8_t *>(bgr), row_stride);
+        cv::Mat small;
+        cv::resize(src, small, cv::Size(thumb_width, thumb_height), 0, 0, cv::INTER_AREA);
+        cv::Mat grey(thumb_height, thumb_width, CV_8UC1, out);
+        cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
+        if (grey.data != out) return fail(CV_ERR_INTERNAL, "grey thumbnail: OpenCV reallocated the output");
+        return CV_OK;
+    });
+}
+
+extern "C" cv_status cv_image_add_noise(cv_image *image, float sigma, uint64_t seed) {
+    return guarded("add noise", [&]() -> cv_status {
+        if (!valid(image) || !(sigma >= 0)) return fail(CV_ERR_ARGUMENT, "bad argument");
+        if (sigma == 0) return CV_OK;
+        cv::RNG rng(seed ? seed : 1);
+        cv::Mat noise(image->mat.size(), CV_16SC3);
+        rng.fill(noise, cv::RNG::NORMAL, cv::Scalar::all(0), cv::Scalar::all(sigma));
+        cv::Mat sum;
+        image->mat.convertTo(sum, CV_16SC3);
+        sum += noise;
+        sum.convertTo(image->mat, CV_8UC3);
+        return CV_OK;
+    });
+}
+
+extern "C" cv_status cv_image_adjust(cv_image *image, float gain, float offset) {
+    return guarded("adjust image", [&]() -> cv_status {
+        if (!valid(image) || !std::isfinite(gain) || !std::isfinite(offset) || gain < 0) return fail(CV_ERR_ARGUMENT, "bad argument");
+        image->mat.convertTo(image->mat, CV_8UC3, gain, offset);
+        return CV_OK;
+    });
+}
+
+extern "C" cv_status cv_image_motion_blur(cv_image *image, int32_t length) {
+    return guarded("motion blur", [&]() -> cv_status {
+        if (!valid(image) || length > 255) return fail(CV_ERR_ARGUMENT, "bad argument");
+        if (length <= 1) return CV_OK;
+        cv::Mat kernel = cv::Mat::ones(1, length, CV_32F) / float(length);
+        cv::filter2D(image->mat, image->mat, -1, kernel);
+        return CV_OK;
+    });
+}
+
 extern "C" void cv_image_free(cv_image *image) { delete image; }
 extern "C" int32_t cv_image_width(const cv_image *image) { return image ? image->mat.cols : 0; }
 extern "C" int32_t cv_image_height(const cv_image *image) { return image ? image->mat.rows : 0; }
@@ -527,8 +582,6 @@ dlib::full_object_detection shape_from(const cv_point pts[CV_LANDMARK_COUNT]) {
     }
     return dlib::full_object_detection(dlib::rectangle(minx, miny, maxx, maxy), parts);
 }
-
-bool valid(const cv_image *image) { return image && !image->mat.empty() && image->mat.type() == CV_8UC3; }
 
 }  // namespace
 

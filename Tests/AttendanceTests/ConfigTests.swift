@@ -15,6 +15,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.privacy.keepUnknownCropsDays, 0)
         XCTAssertEqual(c.recognition.liveness, .flag)
         XCTAssertEqual(c.recognition.livenessThreshold, 0.3)
+        XCTAssertEqual(c.capture, AttendanceConfig.Capture(), "the sample's [capture] shows the defaults")
     }
 
     func testLivenessModes() throws {
@@ -28,6 +29,31 @@ final class ConfigTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("recognition.liveness: \"off\", \"flag\" or \"enforce\""), "\(error)")
         }
         XCTAssertThrowsError(try AttendanceConfig.parse("[recognition]\nliveness_threshold = 1.5"))
+    }
+
+    func testTheMotionGateSettingsParse() throws {
+        let c = try AttendanceConfig.parse(
+            """
+            [capture]
+            motion_gate = false
+            motion_pixel_threshold = 14
+            motion_min_area = 0.01
+            motion_rebaseline_area = 0.5
+            idle_detect_seconds = 2
+            motion_hold_seconds = 0.25
+            """)
+        XCTAssertFalse(c.capture.motionGate)
+        XCTAssertEqual(c.capture.motionPixelThreshold, 14)
+        XCTAssertEqual(c.capture.motionMinArea, 0.01)
+        XCTAssertEqual(c.capture.motionRebaselineArea, 0.5)
+        XCTAssertEqual(c.capture.idleDetectSeconds, 2)
+        XCTAssertEqual(c.capture.motionHoldSeconds, 0.25)
+        func reason(_ text: String) -> String {
+            do { _ = try AttendanceConfig.parse(text, path: "x.toml"); return "parsed" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(reason("[capture]\nmotion = true").contains("capture.motion: unknown key"))
+        XCTAssertTrue(reason("[capture]\nidle_detect_seconds = 0").contains("capture.idle_detect_seconds"))
+        XCTAssertTrue(reason("[capture]\nmotion_min_area = 0.7").contains("larger than motion_min_area"))
     }
 
     func testNoFileGivesTheDefaults() throws {

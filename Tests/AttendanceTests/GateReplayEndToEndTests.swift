@@ -81,6 +81,7 @@ final class GateReplayEndToEndTests: XCTestCase {
         XCTAssertEqual(stats.count, 1)
         XCTAssertEqual(stats[0].frames, 190, "every frame of the 19 s video at 10 fps")
         XCTAssertGreaterThan(stats[0].embeddings, 0)
+        XCTAssertGreaterThan(stats[0].gatedFrames, 0, "the motion gate kept frames with nobody in them from the detector")
         try assertKnownAnswer(store, config: demo.config)
     }
 

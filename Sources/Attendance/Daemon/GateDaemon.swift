@@ -20,6 +20,9 @@ public struct GateDaemon: Sendable {
         public var replayStart: Date?
         /// File cameras with `replayStart`: school seconds per second of video.
         public var timeScale: Double = 1
+        /// File cameras with `replayStart`: `.asFastAsPossible` (every frame, times from the frame numbers) or
+        /// `.realtime` (played at the file's rate like a camera, frames the pipeline misses are dropped: the benchmarks).
+        public var replayPacing: CaptureOptions.Pacing = .asFastAsPossible
         /// Stop when every camera has ended (file replays) instead of serving on.
         public var exitWhenDone = false
         /// Told of every pipeline event (the demo prints them).
@@ -362,7 +365,7 @@ struct CameraService: Service {
         var clock = PipelineClock.live
         if let start = daemon.options.replayStart {
             if camera.source.hasPrefix("file:") {
-                options.pacing = .asFastAsPossible
+                options.pacing = daemon.options.replayPacing
                 let path = String(camera.source.dropFirst("file:".count))
                 clock = .replay(start: start, fps: try VideoInfo(path: path).fps, scale: daemon.options.timeScale)
             }
@@ -373,7 +376,7 @@ struct CameraService: Service {
         let pipeline = CameraPipeline(
             camera: camera, rules: RecognitionRules(daemon.config.recognition), models: daemon.models,
             faces: daemon.faces, decider: daemon.decider, clock: clock, privacy: daemon.config.privacy,
-            logger: daemon.logger, monitor: daemon.state)
+            logger: daemon.logger, monitor: daemon.state, capture: daemon.config.capture)
         let stats = try await pipeline.run(source: source, onEvent: daemon.options.onEvent)
         daemon.logger.info(
             "camera finished",

@@ -40,15 +40,16 @@ public struct GateDemo: Sendable {
     public static let timeScale = 60.0
 
     public let directory: String
-    public let config: AttendanceConfig
+    public var config: AttendanceConfig
     public let video: String
     public let day: LocalDate
     public let replayStart: Date
 
     /// Creates (afresh) the demo database, roster, consents, enrolments and video under `directory`.
+    /// `videos`: replay these files instead of the demo's own video, camera i the file i (modulo their count).
     public static func prepare(
         directory: String, samples: String, models: ModelPaths, day: LocalDate? = nil,
-        cameras: Int = 1, liveness: AttendanceConfig.LivenessMode = .flag
+        cameras: Int = 1, videos: [String]? = nil, liveness: AttendanceConfig.LivenessMode = .flag
     ) throws -> GateDemo {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -66,8 +67,11 @@ public struct GateDemo: Sendable {
         ]
         let tz = TimeZone(identifier: config.school.timezone)!
         let day = day ?? LocalDate(Date(), in: tz)
-        let video = directory + "/gate-replay.avi"
-        config.cameras = (1...cameras).map { AttendanceConfig.Camera(id: "gate-\($0)", source: "file:" + video) }
+        let files = videos ?? [directory + "/gate-replay.avi"]
+        let video = files[0]
+        config.cameras = (1...cameras).map {
+            AttendanceConfig.Camera(id: "gate-\($0)", source: "file:" + files[($0 - 1) % files.count])
+        }
 
         let store = try AttendanceStore.open(config: config)
         let rosterPath = directory + "/roster.csv"
@@ -84,7 +88,7 @@ public struct GateDemo: Sendable {
                 throw StoreError.invalid("demo enrolment of \(photo) was rejected: \(outcomes.compactMap(\.rejection))")
             }
         }
-        if !fm.fileExists(atPath: video) {
+        if videos == nil, !fm.fileExists(atPath: video) {
             try script(samples: samples).write(to: video, engine: engine)
         }
         return GateDemo(
@@ -129,16 +133,21 @@ extension GateDemo {
     /// Replays the demo video through the gate daemon itself (one pipeline per configured camera, all at
     /// once, as fast as frames can be processed; times come from the frame numbers, not the clock), with
     /// metrics off, until every camera has ended. Returns each camera's statistics.
+    ///
+    /// `pacing: .realtime` plays the files at their own rate like cameras (frames the pipeline misses are
+    /// dropped, `make bench-pipeline`); `start` and `timeScale` override the demo's 06:55 and a minute per second.
     public func replay(
-        store: AttendanceStore, models: ModelPaths, logger: Logger,
+        store: AttendanceStore, models: ModelPaths, logger: Logger, pacing: CaptureOptions.Pacing = .asFastAsPossible,
+        start: Date? = nil, timeScale: Double = GateDemo.timeScale,
         onEvent: @escaping @Sendable (PipelineEvent) -> Void = { _ in }
     ) async throws -> [PipelineStatistics] {
         var config = self.config
         config.metrics.enabled = false
         let collected = CollectedStatistics()
         var options = GateDaemon.Options()
-        options.replayStart = replayStart
-        options.timeScale = GateDemo.timeScale
+        options.replayStart = start ?? replayStart
+        options.timeScale = timeScale
+        options.replayPacing = pacing
         options.exitWhenDone = true
         options.systemd = SystemdNotifier(environment: [:])
         options.onEvent = { event in

@@ -25,6 +25,8 @@ public struct PipelineStatistics: Sendable, Equatable {
     public var decisions = 0
     public var unknowns = 0
     public var droppedFrames: UInt64 = 0
+    /// Frames the motion gate kept from the detector (nothing moved, no face followed).
+    public var gatedFrames = 0
     public var detectTime: Duration = .zero
     public var landmarksTime: Duration = .zero
     public var embedTime: Duration = .zero
@@ -68,14 +70,17 @@ public struct CameraPipeline: Sendable {
     public let logger: Logger
     /// Told when each frame starts and ends (the daemon's health and watchdog).
     public let monitor: GateState?
+    /// The motion gate's settings (`[capture]`).
+    public let capture: AttendanceConfig.Capture
 
     public init(
         camera: AttendanceConfig.Camera, rules: RecognitionRules, models: ModelPaths, faces: EnrolledFaces,
         decider: AttendanceDecider, clock: PipelineClock, privacy: AttendanceConfig.Privacy, logger: Logger,
-        monitor: GateState? = nil
+        monitor: GateState? = nil, capture: AttendanceConfig.Capture = AttendanceConfig.Capture()
     ) {
         self.camera = camera; self.rules = rules; self.models = models; self.faces = faces
         self.decider = decider; self.clock = clock; self.privacy = privacy; self.logger = logger; self.monitor = monitor
+        self.capture = capture
     }
 
     /// Runs until the source ends or the task is cancelled. Errors of single frames are
@@ -111,6 +116,7 @@ public struct CameraPipeline: Sendable {
         let clockStart = ContinuousClock.now
         var firstSeenReal: [Int: ContinuousClock.Instant] = [:]
         var lastSequence: UInt64?
+        var motionGate = capture.motionGate ? MotionGate(settings: capture) : nil
 
         func timed<T>(_ total: inout Duration, _ timer: Metrics.Timer, _ body: () throws -> T) rethrows -> T {
             let t0 = ContinuousClock.now
@@ -133,14 +139,24 @@ public struct CameraPipeline: Sendable {
             }
             lastSequence = frame.sequence
             let (streamTime, wallTime) = clock.times(frame)
+            // Decision latency counts from the arrival of a face's first frame, its detection included.
+            let arrived = ContinuousClock.now
+            let verdict = frame.pixels.withUnsafeBytes {
+                motionGate?.look(
+                    bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: !tracker.tracks.isEmpty)
+            }
+            if let verdict, !verdict.runsDetector {
+                // Nothing moved and no face is followed: no detector pass for this frame.
+                stats.gatedFrames += 1
+                continue
+            }
             do {
                 let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
                 let found = try timed(&stats.detectTime, detectTimer) { try engine.detect(in: image) }
                 stats.faces += found.count
                 facesCounter.increment(by: found.count)
                 let ids = tracker.update(boxes: found.map(\.box), at: streamTime)
-                let now = ContinuousClock.now
-                for id in ids where firstSeenReal[id] == nil { firstSeenReal[id] = now }
+                for id in ids where firstSeenReal[id] == nil { firstSeenReal[id] = arrived }
                 let live = Set(tracker.tracks.map(\.id))
                 firstSeenReal = firstSeenReal.filter { live.contains($0.key) }
 

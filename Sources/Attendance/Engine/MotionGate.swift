@@ -1,0 +1,121 @@
+import AttendanceCore
+import FaceEngine
+
+/// Decides, frame by frame, whether a camera's face detector runs (`[capture]`, #16): an empty gate costs
+/// a thumbnail per frame instead of a detector pass.
+///
+/// Frame differencing on a small grey thumbnail (80 px wide, each pixel the mean of its block, made by the
+/// shim: block means average sensor noise away). A thumbnail pixel counts as changed when it moved by more
+/// than `motionPixelThreshold` grey levels against the previous frame's, after the change of the mean
+/// brightness is taken out (a slow lighting drift or the camera's exposure moves every pixel alike). The
+/// detector runs when:
+/// - a face is being followed (the pipeline's tracker has live tracks): every frame, as without the gate;
+/// - more than `motionMinArea` of the thumbnail changed, and for `motionHoldSeconds` after;
+/// - nothing ran for `idleDetectSeconds` (2 s): a face standing still in front of the camera is still found.
+///
+/// A change over `motionRebaselineArea` of the picture is the light switched on or the camera bumped, not
+/// someone walking by: the new picture becomes the reference and nothing counts as motion for that frame,
+/// so the detector does not run on every frame because of it (frame differencing re-baselines by itself:
+/// the next frame is compared with this one).
+///
+/// Not thread-safe: one gate per camera, owned by that camera's task. Times are stream seconds.
+public struct MotionGate: Sendable {
+    /// Why the detector runs on a frame, or that it does not.
+    public enum Verdict: Sendable, Equatable {
+        /// The first frame: nothing to compare with yet.
+        case first
+        /// Faces are being followed.
+        case tracking
+        /// Something moved (this frame, or within the hold time).
+        case motion
+        /// Nothing moved, but the idle interval has passed.
+        case idleCheck
+        /// Nothing moved: the detector does not run.
+        case still
+        /// The whole picture changed (light, camera bumped): new reference, the detector does not run.
+        case rebaselined
+
+        public var runsDetector: Bool {
+            switch self {
+            case .first, .tracking, .motion, .idleCheck: return true
+            case .still, .rebaselined: return false
+            }
+        }
+    }
+
+    /// The thumbnail's width in pixels (its height keeps the frame's aspect ratio).
+    public static let thumbnailWidth = 80
+
+    public let settings: AttendanceConfig.Capture
+    private var reference: [UInt8] = []
+    private var current: [UInt8] = []
+    private var lastDetection: Double?
+    private var lastMotion: Double?
+    /// The share of the thumbnail that changed on the last frame looked at (for logs and tests).
+    public private(set) var lastChangedArea: Float = 0
+
+    public init(settings: AttendanceConfig.Capture) { self.settings = settings }
+
+    /// Looks at one frame's BGR pixels; `tracksAlive`: whether the camera's tracker follows any face.
+    /// A frame whose thumbnail cannot be made counts as motion (the detector runs: nothing is missed).
+    public mutating func look(
+        bgr: UnsafeRawBufferPointer, width: Int, height: Int, at time: Double, tracksAlive: Bool
+    ) -> Verdict {
+        let h = max(1, (MotionGate.thumbnailWidth * height + width / 2) / max(width, 1))
+        do {
+            try greyThumbnail(
+                bgr: bgr, width: width, height: height, thumbnailWidth: min(MotionGate.thumbnailWidth, width),
+                thumbnailHeight: min(h, height), into: &current)
+        } catch {
+            reference = []
+            return record(.motion, at: time)
+        }
+        return look(thumbnail: current, at: time, tracksAlive: tracksAlive)
+    }
+
+    /// The same on a thumbnail already made (grey, one byte per pixel).
+    public mutating func look(thumbnail: [UInt8], at time: Double, tracksAlive: Bool) -> Verdict {
+        defer { reference = thumbnail }
+        guard reference.count == thumbnail.count, !thumbnail.isEmpty else {
+            lastChangedArea = 1
+            return record(.first, at: time)
+        }
+        let area = MotionGate.changedArea(reference, thumbnail, threshold: settings.motionPixelThreshold)
+        lastChangedArea = area
+        let global = area >= settings.motionRebaselineArea
+        if global {
+            // Light or camera: this picture is the new reference; whoever stands in it the idle check finds.
+            lastMotion = nil
+        } else if area >= settings.motionMinArea {
+            lastMotion = time
+        }
+        if tracksAlive { return record(.tracking, at: time) }
+        if let m = lastMotion, time - m <= settings.motionHoldSeconds, time >= m { return record(.motion, at: time) }
+        // (Less a microsecond: frame times are n / fps, and 42 / 15 - 27 / 15 is a hair under 1.)
+        if let d = lastDetection, time - d < settings.idleDetectSeconds - 1e-6, time >= d {
+            return global ? .rebaselined : .still
+        }
+        return record(.idleCheck, at: time)
+    }
+
+    private mutating func record(_ verdict: Verdict, at time: Double) -> Verdict {
+        lastDetection = time
+        return verdict
+    }
+
+    /// The share of pixels that differ by more than `threshold` grey levels once the difference of the two
+    /// pictures' mean brightness is taken out.
+    static func changedArea(_ a: [UInt8], _ b: [UInt8], threshold: Int) -> Float {
+        precondition(a.count == b.count && !a.isEmpty)
+        var sumA = 0, sumB = 0
+        for i in a.indices {
+            sumA += Int(a[i])
+            sumB += Int(b[i])
+        }
+        // The shift of the mean, rounded, in grey levels.
+        let shift = (sumB - sumA + (sumB >= sumA ? a.count / 2 : -a.count / 2)) / a.count
+        var changed = 0
+        for i in a.indices where abs(Int(b[i]) - Int(a[i]) - shift) > threshold { changed += 1 }
+        return Float(changed) / Float(a.count)
+    }
+}

@@ -1,0 +1,116 @@
+import FaceEngine
+import Foundation
+import XCTest
+
+@testable import Attendance
+@testable import AttendanceCore
+
+/// The motion gate on real pictures: the replays' gate scene with sensor noise, a sample photo walking in or
+/// standing still, the light switched on, the camera bumped. Verdicts are the known answers (no timing).
+final class MotionGateTests: XCTestCase {
+    let fps = 15.0
+    var scene: Image!
+    var person: Image!
+
+    override func setUpWithError() throws {
+        guard FileManager.default.fileExists(atPath: SourceTree.samples + "/obama2.jpg") else {
+            throw XCTSkip("run `make testdata`")
+        }
+        var script = ReplayScript(duration: 1, passages: [])
+        script.background = .scene
+        scene = try script.makeBackground()
+        person = try Image(contentsOf: SourceTree.samples + "/obama2.jpg").resized(width: 120, height: 150)
+    }
+
+    /// Frame n: the scene, the person at (x, y) if any, the light's gain, fresh sensor noise (sigma 3).
+    func frame(_ n: Int, personAt position: (x: Int, y: Int)? = nil, gain: Float = 1, shift: Int = 0) throws -> [UInt8] {
+        let f = try Image(width: 640, height: 480)
+        try f.paste(scene, x: shift, y: shift / 2)
+        if let p = position { try f.paste(person, x: p.x, y: p.y) }
+        if gain != 1 { try f.adjust(gain: gain) }
+        try f.addNoise(sigma: 3, seed: UInt64(1000 + n))
+        return f.bgrBytes
+    }
+
+    func look(_ gate: inout MotionGate, _ pixels: [UInt8], frame n: Int, tracks: Bool = false) -> MotionGate.Verdict {
+        pixels.withUnsafeBytes { gate.look(bgr: $0, width: 640, height: 480, at: Double(n) / fps, tracksAlive: tracks) }
+    }
+
+    /// The gate with the detector's idle rate at once a second (the default is every 2 s).
+    func onceASecond() -> MotionGate {
+        var settings = AttendanceConfig.Capture()
+        settings.idleDetectSeconds = 1
+        return MotionGate(settings: settings)
+    }
+
+    func testAnEmptyNoisySceneRunsTheDetectorOnceASecond() throws {
+        var gate = onceASecond()
+        var verdicts: [MotionGate.Verdict] = []
+        // Ten seconds, the light drifting slowly by up to 5 % (a cloud, the morning sun).
+        for n in 0..<150 {
+            let gain = 1 + 0.05 * Float(sin(Double(n) / 150 * Double.pi))
+            verdicts.append(look(&gate, try frame(n, gain: gain), frame: n))
+        }
+        XCTAssertEqual(verdicts[0], .first)
+        XCTAssertFalse(verdicts.contains(.motion), "sensor noise and a slow drift are not motion (\(gate.lastChangedArea))")
+        XCTAssertEqual(verdicts.indices.filter { verdicts[$0] == .idleCheck }, [15, 30, 45, 60, 75, 90, 105, 120, 135])
+        XCTAssertEqual(verdicts.filter(\.runsDetector).count, 10, "once a second, the first frame included")
+    }
+
+    func testSomeoneWalkingInIsMotionOnEveryFrame() throws {
+        var gate = MotionGate(settings: AttendanceConfig.Capture())
+        for n in 0..<5 { _ = look(&gate, try frame(n), frame: n) }
+        var verdicts: [MotionGate.Verdict] = []
+        for n in 5..<25 {
+            verdicts.append(look(&gate, try frame(n, personAt: (x: 10 + (n - 5) * 12, y: 150)), frame: n))
+        }
+        XCTAssertEqual(verdicts, Array(repeating: .motion, count: 20))
+    }
+
+    func testAFaceStandingStillIsStillLookedAtOnceASecond() throws {
+        var gate = onceASecond()
+        for n in 0..<5 { _ = look(&gate, try frame(n), frame: n) }
+        var verdicts: [MotionGate.Verdict] = []
+        for n in 5..<50 { verdicts.append(look(&gate, try frame(n, personAt: (x: 260, y: 160)), frame: n)) }
+        // Appears at frame 5 (motion), held 0.5 s (7 more frames), then still, looked at once a second.
+        XCTAssertEqual(Array(verdicts[0...7]), Array(repeating: .motion, count: 8))
+        XCTAssertEqual(verdicts[8], .still)
+        XCTAssertEqual(verdicts.indices.filter { verdicts[$0] == .idleCheck }.map { $0 + 5 }, [27, 42])
+    }
+
+    func testFollowedFacesKeepTheDetectorOnEveryFrame() throws {
+        var gate = MotionGate(settings: AttendanceConfig.Capture())
+        let still = try frame(0, personAt: (x: 260, y: 160))
+        _ = look(&gate, still, frame: 0)
+        let verdicts = (1..<30).map { look(&gate, still, frame: $0, tracks: true) }
+        XCTAssertEqual(verdicts, Array(repeating: .tracking, count: 29))
+    }
+
+    func testTheLightSwitchedOnDoesNotKeepTheDetectorRunning() throws {
+        var gate = onceASecond()
+        for n in 0..<20 { _ = look(&gate, try frame(n, gain: 0.55), frame: n) }
+        var verdicts: [MotionGate.Verdict] = []
+        for n in 20..<50 { verdicts.append(look(&gate, try frame(n, gain: 1.0), frame: n)) }
+        let runs = verdicts.filter(\.runsDetector).count
+        XCTAssertLessThanOrEqual(runs, 1 + 7 + 2, "at most the hold after the switch and the idle checks: \(verdicts)")
+        XCTAssertEqual(Array(verdicts[10...]).filter { $0 == .motion }, [], "back to still within a second: \(verdicts)")
+    }
+
+    func testABumpedCameraIsRebaselinedNotMotion() throws {
+        var gate = MotionGate(settings: AttendanceConfig.Capture())
+        for n in 0..<10 { _ = look(&gate, try frame(n), frame: n) }
+        // The picture jumps by 14 px right and 7 down, and stays there.
+        let bumped = look(&gate, try frame(10, shift: 14), frame: 10)
+        XCTAssertEqual(bumped, .rebaselined, "changed \(gate.lastChangedArea) of the picture")
+        let after = try (11..<20).map { look(&gate, try frame($0, shift: 14), frame: $0) }
+        XCTAssertFalse(after.contains(.motion), "\(after)")
+    }
+
+    func testTheChangedAreaIgnoresAUniformBrightnessShift() {
+        let a = [UInt8](repeating: 100, count: 100)
+        var b = [UInt8](repeating: 130, count: 100)
+        XCTAssertEqual(MotionGate.changedArea(a, b, threshold: 10), 0)
+        for i in 0..<5 { b[i] = 220 }
+        XCTAssertEqual(MotionGate.changedArea(a, b, threshold: 10), 0.05, accuracy: 1e-6)
+    }
+}
