@@ -166,6 +166,17 @@ enum Schema {
                         last_seen TEXT NOT NULL);
                     """)
         }
+        // The gate's journal (#17): with `[database] backend = "postgresql"` this SQLite file is where a decision is
+        // written first. Private to the store (not in the shared contract): the version of each event the school's
+        // server has committed; an event without a row here, or with a lower version, is still to be sent.
+        m.registerMigration("v5-journal") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE journal_shared(
+                        record_id TEXT PRIMARY KEY REFERENCES attendance_event(id) ON DELETE CASCADE,
+                        version INTEGER NOT NULL);
+                    """)
+        }
         return m
     }
 }

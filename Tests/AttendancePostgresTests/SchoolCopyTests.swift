@@ -1,0 +1,134 @@
+import Attendance
+import AttendanceCore
+import AttendanceTesting
+import FaceEngine
+import Foundation
+import Logging
+import PostgresNIO
+import XCTest
+
+@testable import AttendancePostgres
+
+/// `attendance db migrate --to`: a one-box school's SQLite database copied into PostgreSQL in one transaction.
+final class SchoolCopyTests: XCTestCase {
+    func testEveryConcernIsCopiedWithItsCountsAndTheEmbeddingsStaySealed() async throws {
+        let db = try await freshDatabase(migrate: false)
+        let box = try GateJournal(students: 6)
+        let store = box.store
+        for i in 0..<3 {
+            try store.enrolments.add(
+                student: GateJournal.code(i),
+                [(embedding: (0..<128).map { Float($0 + i) / 256 }, quality: "good", source: "photo-\(i).jpg")],
+                maxPerStudent: 5)
+        }
+        for i in 0..<4 { try box.record(i, camera: "gate-1") }
+        _ = try store.events.correct(
+            student: GateJournal.code(1), day: GateJournal.day, session: "morning", status: .late, reason: "đến muộn")
+        _ = try store.consent.revoke(student: GateJournal.code(5), reason: "phụ huynh rút lại")
+        try store.events.recordUnknownFace(at: Date(), camera: "gate-1", cropPath: "/var/lib/attendance/crops/x.jpg")
+        let local = try store.copyTables()
+
+        let report = try await SchoolCopy.run(from: store, to: db.owner)
+        assertEqual(report.schemaVersionsApplied, [1])
+        for copy in local {
+            let rows = try await db.int("SELECT count(*) FROM \(copy.table)")
+            assertEqual(rows, copy.count + (copy.table == "audit_log" ? 1 : 0), copy.table)
+            assertEqual(report.rows(copy.table), copy.count, copy.table)
+        }
+        assertEqual(report.rows("student"), 6)
+        assertEqual(report.rows("enrolment"), 3)
+        assertEqual(report.rows("attendance_event"), 4)
+        assertEqual(report.rows("outbox"), 5, "four NEW and the correction's UPDATE")
+        assertEqual(try await db.strings("SELECT action FROM audit_log ORDER BY id DESC LIMIT 1"), ["database.migrate"])
+
+        // The sealed bytes on the server are this box's, byte for byte; they open only with the box's key.
+        let localSealed =
+            try JSONSerialization.jsonObject(with: local.first { $0.table == "enrolment" }!.json)
+            as! [[String: Any]]
+        let serverSealed = try await db.strings(
+            "SELECT translate(encode(sealed_embedding, 'base64'), E'\\n', '') FROM enrolment ORDER BY id")
+        assertEqual(serverSealed, localSealed.map { $0["sealed_embedding"] as! String })
+        let embeddings = try store.enrolments.recognisable()
+        for e in embeddings {
+            XCTAssertFalse(
+                serverSealed.contains(Data(e.embedding.withUnsafeBufferPointer { Data(buffer: $0) }).base64EncodedString()))
+        }
+        // Booleans and the event's deterministic id.
+        assertEqual(try await db.int("SELECT count(*) FROM student WHERE active"), 6)
+        assertEqual(
+            try await db.strings("SELECT status || ' v' || version FROM attendance_event ORDER BY record_id").sorted(),
+            ["late v2", "present v1", "present v1", "present v1"])
+        assertEqual(try await db.int("SELECT count(*) FROM consent WHERE revoked_at IS NOT NULL"), 1)
+        assertEqual(try await db.strings("SELECT coalesce(camera, '-') FROM unknown_face"), ["gate-1"], "no crop path")
+        // The box's journal has nothing to send: the copy holds its events.
+        assertEqual(try store.events.unsharedCount(), 0)
+        // New rows get new ids after the copied ones.
+        assertEqual(
+            try await db.int(
+                "INSERT INTO audit_log(at, os_user, action) VALUES ('x', 'y', 'z') RETURNING id"),
+            try await db.int("SELECT max(id) FROM audit_log"))
+
+        // A second copy into the same database is refused, and changes nothing.
+        let before = try await db.int("SELECT count(*) FROM audit_log")
+        do {
+            _ = try await SchoolCopy.run(from: store, to: db.owner)
+            XCTFail("copied twice")
+        } catch let p as PostgresProblem {
+            XCTAssertTrue(
+                p.description.contains("already holds 6 row(s) in student: migrate into an empty database"), p.description)
+        }
+        assertEqual(try await db.int("SELECT count(*) FROM audit_log"), before)
+    }
+
+    func testTheGateRoleCannotRunTheCopy() async throws {
+        let db = try await freshDatabase(migrate: false)
+        let box = try GateJournal(students: 1)
+        do {
+            _ = try await SchoolCopy.run(from: box.store, to: db.gate)
+            XCTFail("the gate role created the schema")
+        } catch let p as PostgresProblem {
+            assertEqual(p.kind, .refused, p.description)
+            XCTAssertTrue(p.description.contains("role attendance_gate lacks a right"), p.description)
+        }
+    }
+}
+
+/// The demo school (`GateDemo.prepare`: enrolled from sample photos) copied to PostgreSQL, then a replay of the
+/// gate video whose journal the sender moves to the server: the known answer arrives there.
+final class SchoolCopyEndToEndTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    func testTheDemoSchoolMigratesAndAReplayReachesTheServer() async throws {
+        let samples = Self.root + "/.testdata"
+        guard FileManager.default.fileExists(atPath: samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
+        let models = ModelPaths(directory: Self.root + "/Models")
+        guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
+        let db = try await freshDatabase(migrate: false)
+        let dir = NSTemporaryDirectory() + "gate-pg-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let demo = try GateDemo.prepare(
+            directory: dir, samples: samples, models: models, day: LocalDate(year: 2026, month: 11, day: 23))
+        let store = try AttendanceStore.open(config: demo.config)
+
+        let report = try await SchoolCopy.run(from: store, to: db.owner)
+        assertEqual(report.rows("student"), 3)
+        assertEqual(report.rows("consent"), 2)
+        assertEqual(report.rows("enrolment"), 2)
+        assertEqual(report.rows("attendance_event"), 0)
+
+        var sender = JournalSender(store: store, connector: db.gate, gate: "gate-box-1", logger: quietLogger)
+        sender.pollInterval = .milliseconds(50)
+        let sending = Task { try await sender.run() }
+        _ = try await demo.replay(store: store, models: models, logger: quietLogger)
+        try await eventually("the replay's journal sent") { try store.events.unsharedCount() == 0 }
+        sending.cancel()
+        try await sending.value
+
+        assertEqual(
+            try await db.strings(
+                "SELECT student_code || ' ' || kind || ' ' || status FROM attendance_event ORDER BY student_code"),
+            ["7900000001 check_in present", "7900000003 check_in late"], "the demo's known answer, on the server")
+        assertEqual(try await db.int("SELECT count(*) FROM outbox WHERE event_kind = 'NEW'"), 2)
+    }
+}
