@@ -2,6 +2,7 @@ import ArgumentParser
 import Attendance
 import AttendanceConsole
 import AttendanceCore
+import AttendancePostgres
 import Foundation
 import Logging
 import Metrics
@@ -68,6 +69,19 @@ struct ServeCommand: AsyncParsableCommand {
         let daemon: GateDaemon
         do { daemon = try GateDaemon(config: config, options: options) } catch { throw failLine("\(error)") }
         var alongside: [any Service] = []
+        if config.database.backend == .postgresql {
+            // The school's shared database: this box's decisions go to its SQLite journal first (as always), and
+            // the journal sender moves them to PostgreSQL whenever the server can be reached.
+            do {
+                let connector = try PostgresConnector(config: config.database)
+                alongside.append(
+                    JournalSender(
+                        store: daemon.store, connector: connector, gate: ProcessInfo.processInfo.hostName,
+                        logger: Logger(label: "attendance.journal")))
+                Logger(label: "attendance.serve").notice(
+                    "school database \(connector.url): this gate's journal is sent there")
+            } catch { throw failLine("\(error)") }
+        }
         if config.console.enabled {
             // The web console over the daemon's own store, showing the daemon's health on its Today page.
             let console: SchoolConsole
