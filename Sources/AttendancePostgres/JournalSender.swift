@@ -41,9 +41,35 @@ public struct JournalSender: Service {
         self.logger = logger
     }
 
+    /// How long a stopping daemon keeps trying to send what is left (the rest waits for the next start).
+    public var finalDrainTimeout: Duration = .seconds(5)
+
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await loop()
+        }
+        // Stopping (SIGTERM, a replay's end): one last attempt, not cancelled with the service, to leave the
+        // journal empty. Whatever the server does not take now stays in the journal for the next start.
+        await Task { await finalDrain() }.value
+    }
+
+    func finalDrain() async {
+        guard (try? store.events.unsharedCount()) ?? 0 > 0 else { return }
+        do {
+            let c = try await connector.connect()
+            do {
+                try await withDeadline(finalDrainTimeout, closing: c) {
+                    while try await sendBatch(on: c) > 0 {}
+                }
+            } catch {
+                try? await c.close()
+                throw error
+            }
+            try? await c.close()
+        } catch {
+            let waiting = (try? store.events.unsharedCount()) ?? -1
+            logger.warning(
+                "stopping with \(waiting) event(s) in this gate's journal (\(connector.explain(error))): sent at the next start")
         }
     }
 

@@ -132,3 +132,67 @@ final class SchoolCopyEndToEndTests: XCTestCase {
         assertEqual(try await db.int("SELECT count(*) FROM outbox WHERE event_kind = 'NEW'"), 2)
     }
 }
+
+/// Two gate daemons (`attendance serve`, two boxes replaying the same students) against one PostgreSQL: one
+/// arrival per student per session on the server, and nothing left in either journal.
+final class TwoGateDaemonsEndToEndTests: XCTestCase {
+    func testTwoServeProcessesRecordEachStudentOnceOnTheServer() async throws {
+        let root = SchoolCopyEndToEndTests.root
+        let samples = root + "/.testdata"
+        guard FileManager.default.fileExists(atPath: samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
+        let models = ModelPaths(directory: root + "/Models")
+        guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("attendance").path
+        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("attendance is not built (swift build)") }
+        let db = try await freshDatabase(migrate: false)
+        let day = LocalDate(year: 2026, month: 11, day: 23)
+        var boxes: [(GateDemo, String)] = []
+        for name in ["front", "back"] {
+            let dir = NSTemporaryDirectory() + "gate-\(name)-\(UUID().uuidString)"
+            addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+            let demo = try GateDemo.prepare(directory: dir, samples: samples, models: models, day: day)
+            let toml = demo.configTOML().replacingOccurrences(
+                of: "[database]\n",
+                with: """
+                    [database]
+                    backend = "postgresql"
+                    url = "\(db.gate.url)"
+                    password_file = "\(db.cluster.gatePasswordFile)"
+                    tls = "disable"
+
+                    """)
+            let path = dir + "/gate.toml"
+            try toml.write(toFile: path, atomically: true, encoding: .utf8)
+            boxes.append((demo, path))
+        }
+        _ = try await SchoolCopy.run(from: try AttendanceStore.open(config: boxes[0].0.config), to: db.owner)
+
+        let start = ISO8601DateFormatter.string(
+            from: boxes[0].0.replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+            formatOptions: [.withInternetDateTime])
+        let daemons = try boxes.map { _, config -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = [
+                "serve", "--config", config, "--replay-start", start, "--time-scale", "60", "--exit-when-done",
+                "--log-level", "warning",
+            ]
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        for p in daemons {
+            p.waitUntilExit()
+            assertEqual(p.terminationStatus, 0, "the daemon finished its replay")
+        }
+        for (demo, _) in boxes {
+            assertEqual(try AttendanceStore.open(config: demo.config).events.unsharedCount(), 0, "its journal is empty")
+        }
+        assertEqual(
+            try await db.strings(
+                "SELECT student_code || ' ' || kind || ' ' || status FROM attendance_event ORDER BY student_code"),
+            ["7900000001 check_in present", "7900000003 check_in late"], "one arrival per student, whichever gate")
+        assertEqual(try await db.int("SELECT count(*) FROM outbox"), 2)
+    }
+}
