@@ -138,6 +138,16 @@ public struct PostgresConnector: Sendable {
                 return PostgresProblem(.refused, "\(server) has no database \(url.database)")
             case "42501":
                 return PostgresProblem(.refused, "\(server): role \(url.user) lacks a right it needs: \(message)")
+            case "23503":
+                return PostgresProblem(
+                    .query,
+                    "\(server): \(message): the server lacks a student this box recorded; is the roster on the server "
+                        + "up to date? (the records wait in the journal)")
+            case "23505" where message.contains("attendance_event"):
+                return PostgresProblem(
+                    .query,
+                    "\(server): \(message): the server has this event under another record id; do all boxes have the "
+                        + "same [school] code? (the records wait in the journal)")
             case "57P01", "57P02", "57P03", "08000", "08003", "08006", "53300":
                 return PostgresProblem(.unreachable, "\(server) is shutting down or not accepting connections (\(state))")
             default:

@@ -104,6 +104,41 @@ final class JournalSenderTests: XCTestCase {
         assertEqual(try gate.store.events.unshared(limit: 10).count, 0)
     }
 
+    func testAServerDownAtStartThenUpReceivesEverythingOnce() async throws {
+        try requirePostgres()
+        let cluster = try PostgresCluster()
+        defer { try? cluster.stop() }
+        let (db, office) = try await school(students: 20, on: cluster)
+        try cluster.pause()
+        let gate = try GateJournal(students: 20, key: office.keyBytes)
+        let s = sender(gate, db, name: "gate-1")
+        let task = Task { try await s.run() }
+        for i in 0..<20 { try gate.record(i, camera: "gate-1") }
+        try await Task.sleep(for: .milliseconds(200))
+        assertEqual(try gate.store.events.unsharedCount(), 20, "recorded at the gate, waiting in its journal")
+        try cluster.resume()
+        try await eventually("the journal empties") { try gate.store.events.unsharedCount() == 0 }
+        task.cancel()
+        try await task.value
+        assertEqual(try await db.int("SELECT count(*) FROM attendance_event"), 20)
+        assertEqual(try await db.int("SELECT count(*) FROM outbox"), 20)
+    }
+
+    func testAStudentTheServerDoesNotKnowIsAClearErrorAndStaysInTheJournal() async throws {
+        let (db, office) = try await school(students: 2)
+        let gate = try GateJournal(students: 3, key: office.keyBytes) // one more student than the server's roster
+        try gate.record(2, camera: "gate-1")
+        do {
+            _ = try await db.gate.withConnection { c in try await sender(gate, db, name: "gate-1").sendBatch(on: c) }
+            XCTFail("sent a student the server does not know")
+        } catch let p as PostgresProblem {
+            XCTAssertTrue(p.description.contains("is the roster on the server up to date?"), p.description)
+            XCTAssertFalse(p.description.contains(GateJournal.code(2)), "no student code in the message")
+        }
+        assertEqual(try gate.store.events.unsharedCount(), 1, "kept in the journal")
+        assertEqual(try await db.int("SELECT count(*) FROM attendance_event"), 0)
+    }
+
     func testACorrectionOnTheBoxReplacesTheOlderVersionOnTheServerNeverTheReverse() async throws {
         let (db, office) = try await school(students: 2)
         let gate = try GateJournal(students: 2, key: office.keyBytes)
