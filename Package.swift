@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "AttendancePostgres",
             dependencies: [
-                "Attendance", "AttendanceCore",
+                "Attendance", "AttendanceCore", "SectorConnector",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "AttendancePostgresTests",
             dependencies: [
-                "AttendancePostgres", "Attendance", "AttendanceCore", "AttendanceTesting", "FaceEngine",
+                "AttendancePostgres", "Attendance", "AttendanceCore", "AttendanceTesting", "FaceEngine", "SectorConnector",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -602,14 +602,6 @@ extension AttendanceConfig {
             c.privacy.retentionDays = try r.int(t, "retention_days", c.privacy.retentionDays, range: 1...36500)
             c.privacy.keepSightingsDays = try r.int(t, "keep_sightings_days", c.privacy.keepSightingsDays, range: 0...365)
         }
-        if c.database.backend == .postgresql && !c.connector.endpoint.isEmpty {
-            // Several boxes would each drain their own copy of the outbox: the school's one sender under a
-            // PostgreSQL advisory lock is not in this release yet (#17 point 3).
-            throw ConfigError(
-                path: path, line: nil,
-                reason: "connector.endpoint with database.backend = \"postgresql\": the sector sender for a school with "
-                    + "several boxes is not available yet; leave connector.endpoint empty on the gate boxes")
-        }
         return c
     }
 }

@@ -5,6 +5,7 @@ import FaceEngine
 import Foundation
 import Logging
 import PostgresNIO
+import SectorConnector
 import XCTest
 
 @testable import AttendancePostgres
@@ -194,5 +195,118 @@ final class TwoGateDaemonsEndToEndTests: XCTestCase {
                 "SELECT student_code || ' ' || kind || ' ' || status FROM attendance_event ORDER BY student_code"),
             ["7900000001 check_in present", "7900000003 check_in late"], "one arrival per student, whichever gate")
         assertEqual(try await db.int("SELECT count(*) FROM outbox"), 2)
+    }
+}
+
+/// Exactly one sender to the sector database for the school: two `attendance serve` boxes with the same connector;
+/// the one holding the PostgreSQL advisory lock sends, and when it is SIGKILLed the other takes over. Every outbox
+/// row reaches the reference gateway (a record sent twice across the takeover is answered `duplicate`, stored once).
+final class SchoolSectorSenderEndToEndTests: XCTestCase {
+    func testTheOtherBoxTakesOverWhenTheSenderIsKilled() async throws {
+        let root = SchoolCopyEndToEndTests.root
+        let samples = root + "/.testdata"
+        guard FileManager.default.fileExists(atPath: samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
+        let models = ModelPaths(directory: root + "/Models")
+        guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("attendance").path
+        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("attendance is not built (swift build)") }
+        let db = try await freshDatabase(migrate: false)
+        let dir = NSTemporaryDirectory() + "sector-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let gateway = try await ReferenceGateway(directory: URL(fileURLWithPath: dir))
+        defer { gateway.stop() }
+
+        let day = LocalDate(year: 2026, month: 11, day: 23)
+        var configs: [String] = []
+        var demos: [GateDemo] = []
+        for name in ["front", "back"] {
+            let boxDir = dir + "/" + name
+            let demo = try GateDemo.prepare(directory: boxDir, samples: samples, models: models, day: day)
+            let toml =
+                demo.configTOML().replacingOccurrences(
+                    of: "[database]\n",
+                    with: """
+                        [database]
+                        backend = "postgresql"
+                        url = "\(db.gate.url)"
+                        password_file = "\(db.cluster.gatePasswordFile)"
+                        tls = "disable"
+
+                        """)
+                    + """
+
+                    [connector]
+                    endpoint = "\(gateway.baseURL)"
+                    token_file = "\(gateway.tokenFile)"
+                    allow_insecure_http = true
+                    batch_size = 5
+                    """
+            try toml.write(toFile: boxDir + "/gate.toml", atomically: true, encoding: .utf8)
+            configs.append(boxDir + "/gate.toml")
+            demos.append(demo)
+        }
+        _ = try await SchoolCopy.run(from: try AttendanceStore.open(config: demos[0].config), to: db.owner)
+        let start = ISO8601DateFormatter.string(
+            from: demos[0].replayStart, timeZone: TimeZone(identifier: "Asia/Ho_Chi_Minh")!,
+            formatOptions: [.withInternetDateTime])
+        func launch(_ config: String) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = [
+                "serve", "--config", config, "--replay-start", start, "--time-scale", "60", "--log-level", "error",
+            ]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        let lockHolders = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        let first = try launch(configs[0])
+        defer { if first.isRunning { first.terminate() } }
+        try await eventually("the first box holds the sender's lock") { try await db.int(lockHolders) == 1 }
+        let second = try launch(configs[1])
+        defer {
+            if second.isRunning {
+                second.terminate()
+                second.waitUntilExit()
+            }
+        }
+        // Both replays record the demo's two arrivals; the server keeps one of each; the holder sends them.
+        try await eventually("the demo's arrivals delivered", within: 120) {
+            try await db.int("SELECT count(*) FROM outbox WHERE state = 'delivered'") == 2
+        }
+        assertEqual(try await db.int(lockHolders), 1, "one sender for the school")
+
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        // New rows in the school's outbox (corrections made at the office, say): the other box must send them.
+        try await db.owner.withConnection { c in
+            for i in 0..<7 {
+                let d = LocalDate(year: 2026, month: 11, day: 10 + i)
+                let id = EventLedger.recordID(
+                    school: "79-DEMO", student: "7900000002", day: d, session: "morning", kind: .checkIn)
+                let record = SectorRecord(
+                    recordID: id, eventKind: .new, version: 1, updatedAt: "2026-11-23T01:00:00.000Z",
+                    schoolCode: "79-DEMO", gradeCode: "6", classCode: "6A1", studentCode: "7900000002",
+                    schoolDay: d.description, session: "morning", kind: "check_in", status: "excused", occurredAt: nil,
+                    camera: nil)
+                let payload = String(decoding: try record.jsonData(), as: UTF8.self)
+                try await c.query(
+                    """
+                    INSERT INTO outbox(record_id, version, event_kind, payload, created_at)
+                    VALUES (\(id), 1, 'NEW', \(payload), '2026-11-23T01:00:00.000Z')
+                    """, logger: quietLogger)
+            }
+        }
+        try await eventually("the other box took over and delivered everything", within: 120) {
+            try await db.int("SELECT count(*) FROM outbox WHERE state = 'delivered'") == 9
+        }
+        assertEqual(try await db.int("SELECT count(*) FROM outbox WHERE state <> 'delivered'"), 0)
+        let stats = try await gateway.stats()
+        assertEqual(stats.stored, 9, "every outbox row stored once at the gateway")
+        assertEqual(stats.rejected, 0)
+        assertEqual(try await db.int(lockHolders), 1, "the second box holds the lock now")
     }
 }

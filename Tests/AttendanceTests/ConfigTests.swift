@@ -109,9 +109,6 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(reason("backend = \"postgresql\"\n" + url + "pool_size = 0").contains("database.pool_size: 0 is outside"))
         XCTAssertTrue(reason(url).contains("database.url: only used with backend = \"postgresql\""))
         XCTAssertTrue(reason("passwd = \"x\"").contains("database.passwd: unknown key"))
-        XCTAssertTrue(
-            reason("backend = \"postgresql\"\nurl = \"postgresql://g@127.0.0.1/a\"\n[connector]\nendpoint = \"https://x\"")
-                .contains("connector.endpoint with database.backend = \"postgresql\""))
     }
 
     func testThePasswordFileMustBePrivate() throws {
