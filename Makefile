@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: run test test-unit format lint deps models testdata build release bench-face bench-match bench-capture bench-pipeline bench-accuracy fuzz clean
+.PHONY: run test test-unit format lint deps models testdata build release bench-face bench-match bench-capture bench-pipeline bench-accuracy bench-liveness fuzz clean
 
 ## run: install what is missing, fetch + verify the models, build in release, run the gate demo, then serve
 ## the web console on http://127.0.0.1:8080/ (the demo prints a one-time admin password; Ctrl-C stops)
@@ -60,6 +60,13 @@ bench-face: deps models testdata
 bench-accuracy: deps models
 	$(SWIFT) build -c release --product accuracy-bench
 	.build/release/accuracy-bench $(FACES)
+
+## bench-liveness: the liveness real scores and accept rates per threshold on gate frames composed from
+## ../shared/faces-dev (or FACES=DIR) as people, phone screens and prints; the test photos; the models' samples
+bench-liveness: deps models
+	@scripts/fetch-testdata.sh >/dev/null
+	$(SWIFT) build -c release --product accuracy-bench
+	.build/release/accuracy-bench --liveness $(FACES)
 
 bench-match:
 	scripts/bench-match.sh

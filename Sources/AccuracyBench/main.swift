@@ -1,6 +1,7 @@
 // accuracy-bench: how the recognition policy does on an identity-labelled face set.
 //
 //   accuracy-bench [DIR]            (default ../shared/faces-dev, or $FACES)
+//   accuracy-bench --liveness [DIR] (the liveness section alone, a few minutes: `make bench-liveness`)
 //
 // DIR holds identities.csv (identity,images,east_asian,...), one folder of photos per identity and,
 // optionally, pairs.csv (img_a,img_b,same,east_asian). Prints: detection on the set, same/different
@@ -8,6 +9,9 @@
 // policy code for several policies and enrolment counts, and ends with one line per part:
 //   accuracy part=all|east_asian tracks=N correct=C wrong=W unknown=U threshold=T
 // Embeddings are cached under .build/accuracy-cache (never committed: they are derived from the photos).
+// The liveness section (Liveness.swift) follows: real scores of every photo composed into a gate frame as the person,
+// a phone screen and a print, accept rates per threshold, the test photos and the models' samples, and one line
+//   liveness threshold=X real_accept_EA=... real_accept_other=... spoof_pass_EA=... spoof_pass_other=...
 
 import Attendance
 import AttendanceCore
@@ -20,9 +24,10 @@ struct BenchError: Error, CustomStringConvertible {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+let livenessOnly = arguments.contains("--liveness")
 let root = FileManager.default.currentDirectoryPath
 let setDir =
-    arguments.first ?? ProcessInfo.processInfo.environment["FACES"].flatMap { $0.isEmpty ? nil : $0 }
+    arguments.first { !$0.hasPrefix("--") } ?? ProcessInfo.processInfo.environment["FACES"].flatMap { $0.isEmpty ? nil : $0 }
     ?? (root + "/../shared/faces-dev")
 let framesPerPhoto = Int(ProcessInfo.processInfo.environment["FRAMES"] ?? "") ?? 5
 
@@ -68,6 +73,10 @@ let photoCount = people.reduce(0) { $0 + $1.files.count }
 print(
     "set: \(setDir): \(people.count) identities (\(people.filter(\.eastAsian).count) East-Asian), \(photoCount) photos, \(framesPerPhoto) frames per photo"
 )
+if livenessOnly {
+    try LivenessBench.run(people: people, setDir: setDir, root: root)
+    exit(0)
+}
 
 // MARK: - Frames: the photo, and jittered copies standing for the next frames of a camera
 
@@ -394,3 +403,7 @@ for (part, t) in [("all", final.enrolled), ("east_asian", final.enrolledEastAsia
             format: "accuracy part=%@ tracks=%d correct=%d wrong=%d unknown=%d threshold=%.3f", part, t.tracks, t.correct,
             t.wrong, t.unknown, defaults.threshold))
 }
+
+// MARK: - Liveness
+
+try LivenessBench.run(people: people, setDir: setDir, root: root)

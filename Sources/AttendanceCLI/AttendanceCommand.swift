@@ -26,7 +26,7 @@ struct AttendanceCommand: AsyncParsableCommand {
 let commandList: [any ParsableCommand.Type] = [
     // the teacher
     RosterCommand.self, ConsentCommand.self, EnrolCommand.self, UnenrolCommand.self, StudentsCommand.self,
-    IdentifyCommand.self, GalleryCommand.self, SightingsCommand.self,
+    IdentifyCommand.self, GalleryCommand.self, SightingsCommand.self, ReviewCommand.self,
     // the admin
     ExportCommand.self, ExcuseCommand.self, CorrectCommand.self, SyncCommand.self, AuditCommand.self,
     StudentCommand.self, PurgeCommand.self, UserCommand.self, ConsoleCommand.self, DatabaseCommand.self,

@@ -65,22 +65,20 @@ struct UserCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable an account (ends its sessions).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The sign-in name.") var name: String
-        func run() async throws {
-            let (store, _) = try global.openStore()
-            try storeCall { try store.accounts.setDisabled(name, true) }
-            print("\(name) disabled.")
-        }
+        func run() async throws { try UserCommand.setDisabled(name, true, global) }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a disabled account.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The sign-in name.") var name: String
-        func run() async throws {
-            let (store, _) = try global.openStore()
-            try storeCall { try store.accounts.setDisabled(name, false) }
-            print("\(name) enabled.")
-        }
+        func run() async throws { try UserCommand.setDisabled(name, false, global) }
+    }
+
+    static func setDisabled(_ name: String, _ disabled: Bool, _ global: GlobalOptions) throws {
+        let (store, _) = try global.openStore()
+        try storeCall { try store.accounts.setDisabled(name, disabled) }
+        print("\(name) \(disabled ? "disabled" : "enabled").")
     }
 
     struct List: AsyncParsableCommand {

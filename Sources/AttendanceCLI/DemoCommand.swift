@@ -34,6 +34,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Log level on stderr: trace (every face), debug (every embedding), info, warning.")
     var logLevel: String = "warning"
 
+    @Option(help: "Liveness check at the gate: off, flag (hold a face that looks like a photo for review) or enforce.")
+    var liveness: String = "flag"
+
     @Flag(help: "After the replay, serve the web console on 127.0.0.1:8080 with a one-time admin password (Ctrl-C stops).")
     var console = false
 
@@ -44,9 +47,13 @@ struct DemoCommand: AsyncParsableCommand {
             return h
         }
         let models = ModelPaths.discover()
+        guard let mode = AttendanceConfig.LivenessMode(rawValue: liveness) else {
+            throw failLine("--liveness: off, flag or enforce, not '\(liveness)'")
+        }
         let demo: GateDemo
         do {
-            demo = try GateDemo.prepare(directory: dir, samples: samples, models: models, cameras: max(1, cameras))
+            demo = try GateDemo.prepare(
+                directory: dir, samples: samples, models: models, cameras: max(1, cameras), liveness: mode)
         } catch {
             throw failLine("cannot prepare the demo: \(error) (run `make testdata models`)")
         }
@@ -77,6 +84,14 @@ struct DemoCommand: AsyncParsableCommand {
                 print("  \(timeFormat.string(from: at))  \(cam)  unknown face (counted, not recorded)")
             case let .skipped(student, cam, result) where result == .alreadyRecorded:
                 print("  ........  \(cam)  \(names[student] ?? student) seen again: already recorded this session")
+            case let .skipped(student, cam, .heldForReview(e, reason)):
+                print(
+                    "  \(timeFormat.string(from: e.occurredAt))  \(cam)  \(names[student] ?? student)  HELD FOR REVIEW: the face did not look real (\(reason.rawValue)); `attendance review`"
+                )
+            case let .skipped(student, cam, .refusedAsSpoof(reason)):
+                print(
+                    "  ........  \(cam)  \(names[student] ?? student)  NOT RECORDED: the face did not look real (\(reason.rawValue))"
+                )
             default:
                 break
             }
@@ -109,7 +124,9 @@ struct DemoCommand: AsyncParsableCommand {
             print(
                 "  stages (ms): detect \(ms(s.detectTime, per: s.frames))/frame, landmarks \(ms(s.landmarksTime, per: s.faces))/face, "
                     + "embed \(ms(s.embedTime, per: s.embeddings))/embedding, search \(ms(s.searchTime, per: s.embeddings))/embedding, "
-                    + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings")
+                    + "liveness \(ms(s.livenessTime, per: s.livenessChecks))/check, "
+                    + "store \(ms(s.storeTime, per: max(s.decisions, 1)))/decision; \(s.faces) faces, \(s.embeddings) embeddings, "
+                    + "\(s.livenessChecks) liveness checks, \(s.spoofs) not real")
         }
         if console { try await serveConsole(store: store) }
     }

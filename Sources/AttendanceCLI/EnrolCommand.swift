@@ -126,6 +126,12 @@ extension EnrolCommand {
         do { try enroller.checkEligible(student) } catch { throw failLine("\(student): \(error)") }
         let engine: FaceEngine
         do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
+        // A camera shot must be the student in person (a photo held up to the camera is refused).
+        let liveness: LivenessChecker?
+        do { liveness = config.recognition.liveness == .off ? nil : try LivenessChecker() } catch {
+            throw failLine("\(error) (or set recognition.liveness = \"off\")")
+        }
+        let gate = EnrolmentGate(recognition: config.recognition)
         let source: any FrameSource
         do { source = try CameraSource.make(spec, cameraID: "enrol") } catch { throw failLine("\(error)") }
         let rules = config.recognition
@@ -134,16 +140,22 @@ extension EnrolCommand {
         let started = ContinuousClock.now
         var lastShot: ContinuousClock.Instant?
         var lastFeedback = ""
+        var refusedAsNotLive: EnrolmentRejection?
         do {
             for try await frame in source {
                 if ContinuousClock.now - started > .seconds(timeout) { break }
                 let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
                 let faces = try engine.faces(in: image)
                 let feedback: String
-                switch EnrolmentGate(recognition: rules).quality(faces) {
+                switch gate.quality(faces) {
                 case .failure(let why):
                     feedback = why.liveHint
-                case .success:
+                case .success(let face):
+                    if let liveness, let why = gate.livenessProblem(try liveness.check(face.box, in: image)) {
+                        feedback = why.liveHint
+                        refusedAsNotLive = why
+                        break
+                    }
                     if let last = lastShot, ContinuousClock.now - last < .milliseconds(500) { continue }
                     lastShot = ContinuousClock.now
                     taken.append((source: "camera shot \(taken.count + 1)", faces: .success(faces)))
@@ -155,7 +167,10 @@ extension EnrolCommand {
         } catch {
             throw failLine("camera \(spec): \(error)")
         }
-        guard !taken.isEmpty else { throw failLine("no good shot within \(Int(timeout)) s; nothing enrolled") }
+        guard !taken.isEmpty else {
+            throw failLine(
+                "no good shot within \(Int(timeout)) s; nothing enrolled" + (refusedAsNotLive.map { " (\($0))" } ?? ""))
+        }
         let outcomes: [PhotoOutcome]
         do { outcomes = try enroller.enrol(student: student, detected: taken, force: force) } catch {
             throw failLine("\(student): \(error)")

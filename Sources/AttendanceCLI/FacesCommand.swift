@@ -14,9 +14,15 @@ struct FacesCommand: ParsableCommand {
             Quality: size = the box's shorter side in pixels, sharpness = variance of the Laplacian
             (below about 15 the face is blurred), yaw = rough head turn in degrees from the landmarks.
 
+            --liveness adds the passive liveness check the gate runs: the real score (0 to 1, the mean of
+            two MiniFASNet models' "real" probability) and the verdict by recognition.liveness_threshold:
+            real, spoof (a print or a screen?) or not checkable (the face is too small, at the image's edge
+            or fills the image: the models need the face with its surroundings).
+
             Examples:
               attendance faces class-photo.jpg
               attendance faces --json --embedding a.jpg b.png > faces.json
+              attendance faces --liveness gate-snapshot.jpg
             """
     )
 
@@ -32,6 +38,14 @@ struct FacesCommand: ParsableCommand {
     @Option(help: "Face detector: res10 (default) or hog.")
     var detector: String = "res10"
 
+    @Flag(help: "Check each face for a print or a screen (passive liveness) and print its real score and verdict.")
+    var liveness = false
+
+    @Option(help: "The real score under which a face is a spoof (default: recognition.liveness_threshold of the config).")
+    var livenessThreshold: Float?
+
+    @OptionGroup var global: GlobalOptions
+
     func run() throws {
         guard let kind = DetectorKind(rawValue: detector) else {
             throw failLine("unknown detector '\(detector)' (use res10 or hog)")
@@ -41,13 +55,22 @@ struct FacesCommand: ParsableCommand {
         options.embeddings = embedding
         let engine: FaceEngine
         do { engine = try FaceEngine(options: options) } catch { throw failLine("\(error)") }
+        var rules = RecognitionRules(try global.loadConfig().recognition)
+        if let livenessThreshold { rules.livenessThreshold = livenessThreshold }
+        let checker: LivenessChecker?
+        do { checker = liveness ? try LivenessChecker() : nil } catch { throw failLine("\(error)") }
         var failed = 0
         var reports: [ImageFaces] = []
         for path in images {
             do {
                 let image = try Image(contentsOf: path)
                 let faces = try engine.faces(in: image, descriptors: embedding)
-                let report = ImageFaces(image: path, width: image.width, height: image.height, faces: faces)
+                let checks = try checker.map { c in try faces.map { try c.check($0.box, in: image) } }
+                let report = ImageFaces(
+                    image: path, width: image.width, height: image.height,
+                    faces: faces.enumerated().map { i, face in
+                        ReportedFace(face: face, liveness: checks.map { LivenessReport($0[i], rules: rules) })
+                    })
                 if json { reports.append(report) } else { print(report.text(withEmbedding: embedding)) }
             } catch {
                 failed += 1
@@ -63,15 +86,51 @@ struct FacesCommand: ParsableCommand {
     }
 }
 
+/// One face as `faces` reports it: the engine's fields, and the liveness check when asked.
+struct ReportedFace: Encodable {
+    var face: Face
+    var liveness: LivenessReport?
+
+    enum CodingKeys: String, CodingKey { case liveness }
+
+    func encode(to encoder: any Encoder) throws {
+        try face.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(liveness, forKey: .liveness)
+    }
+}
+
+/// A liveness check in the report: the verdict, and the scores when the face could be checked.
+struct LivenessReport: Encodable {
+    var verdict: String
+    var real: Float?
+    var threshold: Float
+    var probabilities: [String: [Float]]?
+    var reason: String?
+
+    init(_ check: LivenessCheck, rules: RecognitionRules) {
+        verdict = rules.verdict(check).label
+        threshold = rules.livenessThreshold
+        switch check {
+        case .checked(let r):
+            real = r.real
+            probabilities = ["model_a": r.probA, "model_b": r.probB]
+        case .notCheckable(let why):
+            reason = why
+        }
+    }
+}
+
 struct ImageFaces: Encodable {
     var image: String
     var width: Int
     var height: Int
-    var faces: [Face]
+    var faces: [ReportedFace]
 
     func text(withEmbedding: Bool) -> String {
         var lines = ["\(image): \(width)x\(height), \(faces.count) face\(faces.count == 1 ? "" : "s")"]
-        for (i, f) in faces.enumerated() {
+        for (i, reported) in faces.enumerated() {
+            let f = reported.face
             let b = f.box
             let lm = f.landmarks.map { String(format: "(%.0f,%.0f)", $0.x, $0.y) }.joined(separator: " ")
             lines.append(
@@ -79,6 +138,12 @@ struct ImageFaces: Encodable {
                     format: "  face %d: box %d,%d,%d,%d  score %.3f  size %.0f  sharpness %.1f  yaw %+.0f°",
                     i + 1, b.top, b.right, b.bottom, b.left, f.score, f.quality.boxSize, f.quality.sharpness, f.quality.yaw))
             lines.append("          landmarks \(lm)")
+            if let l = reported.liveness {
+                lines.append(
+                    "          liveness \(l.verdict)"
+                        + (l.real.map { String(format: " (real %.3f, threshold %.2f)", $0, l.threshold) } ?? "")
+                        + (l.reason.map { " (\($0))" } ?? ""))
+            }
             if withEmbedding, let d = f.descriptor {
                 lines.append("          embedding " + d.values.map { String(format: "%.6f", $0) }.joined(separator: " "))
             }

@@ -112,6 +112,7 @@ enum ConsoleCatalogue {
         "reject.unlikeOwn": "không giống các ảnh khác của học sinh này: có phải ảnh người khác?",
         "reject.limit": "học sinh đã có {0} khuôn mặt (tối đa); xoá trước khi đăng ký lại",
         "reject.noDescriptor": "không đo được khuôn mặt",
+        "reject.notLive": "khuôn mặt trông giống ảnh hoặc màn hình: em cần đứng trước camera",
         "excuse.title": "Nghỉ có phép",
         "excuse.date": "Ngày",
         "excuse.reason": "Lý do",
@@ -143,6 +144,23 @@ enum ConsoleCatalogue {
         "exports.allClasses": "Toàn trường",
         "audit.title": "Nhật ký thao tác",
         "audit.filter": "Lọc",
+        "nav.review": "Cần xem lại",
+        "review.title": "Điểm danh cần xem lại",
+        "review.intro":
+            "Camera đã nhận ra các em dưới đây, nhưng khuôn mặt trông giống ảnh in hoặc màn hình điện thoại nên chưa ghi là có mặt. Nếu em thực sự đã đến trường, chọn «Xác nhận có mặt»: điểm danh được ghi đúng giờ camera thấy. Nếu không (ai đó giơ ảnh của em), chọn «Từ chối»: không ghi gì. Không lưu ảnh nào.",
+        "review.none": "Không có lượt điểm danh nào cần xem lại.",
+        "review.accept": "Xác nhận có mặt",
+        "review.reject": "Từ chối",
+        "review.reason": "Lý do từ chối",
+        "review.recorded": "Đã ghi nhận điểm danh của {0}.",
+        "review.already": "Đã xác nhận; {0} đã được ghi nhận trong buổi này.",
+        "review.rejected": "Đã từ chối; không ghi gì cho {0}.",
+        "review.spoof": "giống ảnh hoặc màn hình",
+        "review.notCheckable": "không kiểm tra được",
+        "col.session": "Buổi",
+        "col.camera": "Camera",
+        "col.real": "Điểm thật",
+        "col.reason": "Lý do",
         "users.title": "Tài khoản",
         "users.add": "Thêm tài khoản",
         "users.disable": "Khoá",
@@ -261,6 +279,7 @@ enum ConsoleCatalogue {
         "reject.unlikeOwn": "does not look like this student's other photos: someone else?",
         "reject.limit": "the student already has {0} faces (the limit); delete them first",
         "reject.noDescriptor": "the face could not be measured",
+        "reject.notLive": "the face looks like a photo or a screen: the student must stand in front of the camera",
         "excuse.title": "Excused absence",
         "excuse.date": "Date",
         "excuse.reason": "Reason",
@@ -292,6 +311,23 @@ enum ConsoleCatalogue {
         "exports.allClasses": "Whole school",
         "audit.title": "Audit log",
         "audit.filter": "Filter",
+        "nav.review": "To review",
+        "review.title": "Check-ins to review",
+        "review.intro":
+            "The gate recognised these students, but the face looked like a print or a phone screen, so they are not recorded as present yet. If the child was really at school, choose “Accept”: the check-in is recorded at the time the camera saw it. If not (someone held up their photo), choose “Reject”: nothing is recorded. No picture is kept.",
+        "review.none": "Nothing to review.",
+        "review.accept": "Accept: was there",
+        "review.reject": "Reject",
+        "review.reason": "Why rejected",
+        "review.recorded": "{0}'s check-in is recorded.",
+        "review.already": "Accepted; {0} was already recorded for that session.",
+        "review.rejected": "Rejected; nothing recorded for {0}.",
+        "review.spoof": "looks like a photo or a screen",
+        "review.notCheckable": "could not be checked",
+        "col.session": "Session",
+        "col.camera": "Camera",
+        "col.real": "Real score",
+        "col.reason": "Reason",
         "users.title": "Accounts",
         "users.add": "Add an account",
         "users.disable": "Disable",
@@ -336,6 +372,7 @@ extension ConsoleLanguage {
         case .unlikeOwnPhotos: return text("reject.unlikeOwn")
         case .limitReached(let n): return text("reject.limit", n)
         case .noDescriptor: return text("reject.noDescriptor")
+        case .notLive: return text("reject.notLive")
         }
     }
 

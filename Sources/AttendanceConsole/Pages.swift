@@ -42,7 +42,8 @@ extension SchoolConsole {
             return await loginPage(request, context, problem: lang.text("login.failed"), status: .contentTooLarge)
         }
         let form = Self.urlDecodedForm(String(buffer: buffer))
-        guard let sent = form["csrf"], let cookie = request.cookies[Self.loginCookie]?.value, Self.same(sent, cookie) else {
+        guard let sent = form["csrf"], let cookie = request.cookies[Self.loginCookie]?.value, SecretToken.same(sent, cookie)
+        else {
             return refused(.csrf, lang, nil)
         }
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -237,15 +238,11 @@ extension SchoolConsole {
         var from = v.field("from").flatMap(LocalDate.init) ?? to.adding(days: -13)
         if from > to { from = to }
         if to.adding(days: -200) > from { from = to.adding(days: -200) }
-        var days: [[String: Any]] = []
-        for d in reports.schoolDays(from: from, to: min(to, today)).reversed() {
-            guard let row = try reports.daily(d, classCode: s.classCode).rows.first(where: { $0.studentCode == code }) else {
-                continue
-            }
-            days.append([
+        let days: [[String: Any]] = try reports.history(of: s, from: from, to: min(to, today)).map { d, row in
+            [
                 "date": Self.display(d), "status": v.language.status(row.status), "statusKey": row.status.rawValue,
                 "firstSeen": time(row.firstSeen),
-            ])
+            ]
         }
         let lang = v.language
         var data: [String: Any] = [
@@ -562,5 +559,43 @@ extension SchoolConsole {
         try require(v, .manageUsers)
         try store.accounts.setDisabled(name, disable)
         return try usersPage(v)
+    }
+}
+
+// MARK: - Check-ins held by the liveness check
+
+extension SchoolConsole {
+    /// The pending held check-ins of the classes this user sees.
+    func reviewsVisible(to user: ConsoleUser) throws -> [HeldRecord] {
+        try store.reviews.list().filter { user.may(.viewClass($0.classCode)) }
+    }
+
+    func reviewPage(_ v: Visit, flash: String? = nil) throws -> Response {
+        let lang = v.language
+        let rows: [[String: Any]] = try reviewsVisible(to: v.user).map { h in
+            [
+                "id": String(h.id), "date": Self.display(h.event.schoolDay), "time": time(h.event.occurredAt),
+                "classCode": h.classCode, "name": h.studentName, "href": Self.segment(h.event.studentCode),
+                "session": h.event.session, "status": lang.status(h.event.status), "camera": h.event.camera,
+                "real": h.liveness.map { String(format: "%.2f", $0) } ?? "–",
+                "reason": lang.text(h.reason == .spoof ? "review.spoof" : "review.notCheckable"),
+                "canDecide": v.user.may(.changeAttendance(classCode: h.classCode)),
+            ]
+        }
+        var data: [String: Any] = ["rows": rows, "any": !rows.isEmpty]
+        if let flash { data["flash"] = ["title": flash] }
+        return page(lang, title: lang.text("review.title"), template: "review", session: v.session, data: data)
+    }
+
+    func decideReview(_ v: Visit, _ id: String, accept: Bool) throws -> Response {
+        guard let id = Int64(id), let held = try store.reviews.held(id: id) else { throw ConsoleRefusal.notFound }
+        try require(v, .changeAttendance(classCode: held.classCode))
+        let lang = v.language
+        if accept {
+            let recorded = try store.reviews.accept(id: id)
+            return try reviewPage(v, flash: lang.text(recorded ? "review.recorded" : "review.already", held.studentName))
+        }
+        try store.reviews.reject(id: id, reason: v.field("reason").flatMap { $0.isEmpty ? nil : $0 })
+        return try reviewPage(v, flash: lang.text("review.rejected", held.studentName))
     }
 }

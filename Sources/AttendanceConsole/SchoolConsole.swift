@@ -163,6 +163,14 @@ public final class SchoolConsole: Sendable {
         router.get("/exports/daily") { req, ctx in await self.respond(req, ctx) { v in try self.exportDaily(v) } }
         router.get("/exports/absences") { req, ctx in await self.respond(req, ctx) { v in try self.exportAbsences(v) } }
         router.get("/audit") { req, ctx in await self.respond(req, ctx) { v in try self.auditPage(v) } }
+        router.get("/review") { req, ctx in await self.respond(req, ctx) { v in try self.reviewPage(v) } }
+        for decision in ["accept", "reject"] {
+            router.post("/review/:id/\(decision)") { req, ctx in
+                await self.respond(req, ctx, form: true) { v in
+                    try self.decideReview(v, ctx.parameters.get("id") ?? "", accept: decision == "accept")
+                }
+            }
+        }
         router.get("/users") { req, ctx in await self.respond(req, ctx) { v in try self.usersPage(v) } }
         router.post("/users") { req, ctx in await self.respond(req, ctx, form: true) { v in try self.addUser(v) } }
         for toggle in ["disable", "enable"] {
@@ -267,7 +275,7 @@ extension SchoolConsole {
                 for p in parts where p.filename == nil { fields[p.name] = p.text }
             }
             if request.method != .get {
-                guard let sent = fields["csrf"], Self.same(sent, session.csrfToken) else { throw ConsoleRefusal.csrf }
+                guard let sent = fields["csrf"], SecretToken.same(sent, session.csrfToken) else { throw ConsoleRefusal.csrf }
             }
             let visit = Visit(
                 request: request, session: session, token: token, language: lang, form: fields, parts: parts)
@@ -320,15 +328,6 @@ extension SchoolConsole {
         return out
     }
 
-    /// Constant-time comparison of two tokens.
-    static func same(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var d: UInt8 = 0
-        for i in 0..<x.count { d |= x[i] ^ y[i] }
-        return d == 0
-    }
-
     /// No caching of personal pages, no inline or third-party script, no framing, no referrer outside the box.
     static func secure(_ response: inout Response) {
         response.headers[.contentSecurityPolicy] =
@@ -367,6 +366,7 @@ extension SchoolConsole {
             layout["canImport"] = s.user.may(.importRoster)
             layout["canAudit"] = s.user.may(.readAudit)
             layout["canUsers"] = s.user.may(.manageUsers)
+            layout["reviewCount"] = (try? reviewsVisible(to: s.user).count).flatMap { $0 > 0 ? $0 : nil } ?? false
         }
         var r = Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8"],

@@ -5,6 +5,7 @@ enum ConsoleTemplates {
     static let all: [String: String] = [
         "layout": layout, "login": login, "today": today, "today-classes": todayClasses, "class": classPage,
         "student": student, "roster": roster, "exports": exports, "audit": audit, "users": users, "message": message,
+        "review": review,
     ]
 
     static let layout = """
@@ -24,6 +25,7 @@ enum ConsoleTemplates {
         <nav>
         <a href="/">{{t.nav.today}}</a>
         {{#canImport}}<a href="/roster">{{t.nav.roster}}</a>{{/canImport}}
+        <a href="/review">{{t.nav.review}}{{#reviewCount}} ({{reviewCount}}){{/reviewCount}}</a>
         <a href="/exports">{{t.nav.exports}}</a>
         {{#canAudit}}<a href="/audit">{{t.nav.audit}}</a>{{/canAudit}}
         {{#canUsers}}<a href="/users">{{t.nav.users}}</a>{{/canUsers}}
@@ -245,6 +247,24 @@ enum ConsoleTemplates {
         <thead><tr><th scope="col">{{t.col.time}}</th><th scope="col">{{t.col.user}}</th><th scope="col">{{t.col.action}}</th><th scope="col">{{t.col.subject}}</th><th scope="col">{{t.col.detail}}</th></tr></thead>
         <tbody>{{#entries}}<tr><td>{{at}}</td><td>{{who}}</td><td>{{action}}</td><td>{{subject}}</td><td>{{detail}}</td></tr>{{/entries}}</tbody>
         </table>
+        """
+
+    static let review = """
+        <h1>{{t.review.title}}</h1>
+        {{#flash}}<div class="flash" role="status"><p>{{title}}</p></div>{{/flash}}
+        <p>{{t.review.intro}}</p>
+        {{^rows}}<p>{{t.review.none}}</p>{{/rows}}
+        {{#any}}
+        <table class="list">
+        <thead><tr><th scope="col">{{t.col.time}}</th><th scope="col">{{t.col.class}}</th><th scope="col">{{t.col.name}}</th><th scope="col">{{t.col.session}}</th><th scope="col">{{t.col.status}}</th><th scope="col">{{t.col.camera}}</th><th scope="col">{{t.col.real}}</th><th scope="col">{{t.col.reason}}</th><th scope="col"></th></tr></thead>
+        <tbody>
+        {{#rows}}<tr><td>{{date}} {{time}}</td><td>{{classCode}}</td><td><a href="/students/{{href}}">{{name}}</a></td><td>{{session}}</td><td>{{status}}</td><td>{{camera}}</td><td>{{real}}</td><td>{{reason}}</td><td>
+        {{#canDecide}}<form method="post" action="/review/{{id}}/accept" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{t.review.accept}}</button></form>
+        <details><summary>{{t.review.reject}}</summary><form method="post" action="/review/{{id}}/reject" class="stack"><input type="hidden" name="csrf" value="{{csrf}}"><label for="why-{{id}}">{{t.review.reason}}</label><input id="why-{{id}}" name="reason"><button type="submit">{{t.review.reject}}</button></form></details>{{/canDecide}}
+        </td></tr>{{/rows}}
+        </tbody>
+        </table>
+        {{/any}}
         """
 
     static let users = """

@@ -92,7 +92,7 @@ public enum AttendanceStatus: String, Sendable, Codable, CaseIterable {
 }
 
 /// A decided sighting, ready to be recorded (and queued for the sector database).
-public struct NewAttendanceEvent: Sendable, Equatable {
+public struct NewAttendanceEvent: Sendable, Equatable, Codable {
     public var studentCode: String
     public var schoolDay: LocalDate
     public var session: String
@@ -126,5 +126,42 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     public init(id: Int64, at: String, osUser: String, action: String, subject: String?, detail: String?, studentCode: String?) {
         self.id = id; self.at = at; self.osUser = osUser; self.action = action
         self.subject = subject; self.detail = detail; self.studentCode = studentCode
+    }
+}
+
+/// Why the gate held a decided check-in back for a teacher instead of recording it.
+public enum HoldReason: String, Sendable, Codable, CaseIterable {
+    /// The face looked like a print or a screen (mean real score under `recognition.liveness_threshold`).
+    case spoof
+    /// No frame of the track could be checked (the face filled the frame, or stayed at its edge).
+    case notCheckable = "not_checkable"
+}
+
+/// Where a held check-in stands.
+public enum HoldState: String, Sendable, Codable, CaseIterable {
+    case pending, accepted, rejected
+}
+
+/// A decided check-in the liveness check held back: not present until a teacher accepts it.
+public struct HeldRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var event: NewAttendanceEvent
+    public var studentName: String
+    public var classCode: String
+    /// The track's mean real score (nil: not checkable).
+    public var liveness: Float?
+    public var reason: HoldReason
+    public var state: HoldState
+    /// Who accepted or rejected it (the audit's name), and when.
+    public var decidedBy: String?
+    public var decidedAt: Date?
+
+    public init(
+        id: Int64, event: NewAttendanceEvent, studentName: String, classCode: String, liveness: Float?,
+        reason: HoldReason, state: HoldState, decidedBy: String? = nil, decidedAt: Date? = nil
+    ) {
+        self.id = id; self.event = event; self.studentName = studentName; self.classCode = classCode
+        self.liveness = liveness; self.reason = reason; self.state = state; self.decidedBy = decidedBy
+        self.decidedAt = decidedAt
     }
 }

@@ -1,4 +1,4 @@
-// Per-stage cost of the face engine at 640x480 (decode, detect, landmarks, embed) and the
+// Per-stage cost of the face engine at 640x480 (decode, detect, landmarks, embed, liveness) and the
 // engine's start-up (model load), medians of several runs. `make bench-face` runs it.
 import FaceEngine
 import Foundation
@@ -28,7 +28,10 @@ let jpeg = NSTemporaryDirectory() + "/face-bench-640x480.jpg"
 try canvas.write(to: jpeg)
 let bytes = [UInt8](FileManager.default.contents(atPath: jpeg)!)
 
+let liveness = try LivenessChecker()
 var decode: [Double] = [], detect: [Double] = [], landmarks: [Double] = [], embed: [Double] = [], total: [Double] = []
+var live: [Double] = []
+var verdict = ""
 for _ in 0..<runs {
     let t0 = now()
     let image = try Image(encoded: bytes)
@@ -40,6 +43,9 @@ for _ in 0..<runs {
     let t3 = now()
     _ = try engine.descriptor(in: image, landmarks: points)
     let t4 = now()
+    let check = try liveness.check(best.box, in: image)
+    live.append(now() - t4)
+    if case .checked(let r) = check { verdict = String(format: "real score %.3f", r.real) } else { verdict = "not checkable" }
     decode.append(t1 - t0); detect.append(t2 - t1); landmarks.append(t3 - t2); embed.append(t4 - t3); total.append(t4 - t0)
 }
 print("face-bench: \(source) as 640x480 JPEG, \(runs) runs, medians")
@@ -49,3 +55,4 @@ print(String(format: "  detect       %8.2f ms  (res10 SSD 300x300)", median(dete
 print(String(format: "  landmarks    %8.2f ms  (HOG box refinement + shape_predictor_5)", median(landmarks)))
 print(String(format: "  embed        %8.2f ms  (chip + ResNet)", median(embed)))
 print(String(format: "  total        %8.2f ms per face", median(total)))
+print(String(format: "  liveness     %8.2f ms per check (MiniFASNet V2 + V1SE, 80x80, batch 1; %@)", median(live), verdict))

@@ -1,4 +1,5 @@
 import COpenCV
+import Foundation
 
 /// What the passive liveness check found for one face.
 public struct LivenessResult: Sendable, Equatable {
@@ -13,6 +14,13 @@ public struct LivenessResult: Sendable, Equatable {
     public var cropB: [Int]
     public var scaleA: Float
     public var scaleB: Float
+
+    public init(
+        real: Float, label: Int, probA: [Float], probB: [Float], cropA: [Int], cropB: [Int], scaleA: Float, scaleB: Float
+    ) {
+        self.real = real; self.label = label; self.probA = probA; self.probB = probB
+        self.cropA = cropA; self.cropB = cropB; self.scaleA = scaleA; self.scaleB = scaleB
+    }
 
     /// The two models' own rule: real when the summed probabilities peak at class 1.
     public var looksReal: Bool { label == 1 }
@@ -35,7 +43,14 @@ public final class LivenessChecker {
     /// A face whose frame cannot hold the box widened this much is not checked.
     public let minimumScale: Float
 
-    public init(models: ModelPaths, minimumBox: Int = 40, minimumScale: Float = 1.5) throws(FaceEngineError) {
+    public init(models: ModelPaths = .discover(), minimumBox: Int = 40, minimumScale: Float = 1.5) throws(FaceEngineError) {
+        let missing = [models.livenessA, models.livenessB].filter { !FileManager.default.fileExists(atPath: $0) }
+        guard missing.isEmpty else {
+            throw FaceEngineError(
+                kind: .model, operation: "load liveness models",
+                message:
+                    "missing \(missing.joined(separator: ", ")): run `make models` (it builds them from the MiniFASNet weights)")
+        }
         var out: OpaquePointer?
         try shimCheck(cv_liveness_create(models.livenessA, 2.7, models.livenessB, 4.0, &out), "load liveness models")
         handle = out!

@@ -13,6 +13,21 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.cameras, [AttendanceConfig.Camera(id: "gate-1", source: "v4l2:/dev/video0")])
         XCTAssertEqual(c.metrics.bind, "127.0.0.1")
         XCTAssertEqual(c.privacy.keepUnknownCropsDays, 0)
+        XCTAssertEqual(c.recognition.liveness, .flag)
+        XCTAssertEqual(c.recognition.livenessThreshold, 0.3)
+    }
+
+    func testLivenessModes() throws {
+        XCTAssertEqual(AttendanceConfig().recognition.liveness, .flag, "flag by default")
+        for mode in AttendanceConfig.LivenessMode.allCases {
+            let c = try AttendanceConfig.parse("[recognition]\nliveness = \"\(mode.rawValue)\"\nliveness_threshold = 0.7")
+            XCTAssertEqual(c.recognition.liveness, mode)
+            XCTAssertEqual(c.recognition.livenessThreshold, 0.7)
+        }
+        XCTAssertThrowsError(try AttendanceConfig.parse("[recognition]\nliveness = \"on\"")) { error in
+            XCTAssertTrue("\(error)".contains("recognition.liveness: \"off\", \"flag\" or \"enforce\""), "\(error)")
+        }
+        XCTAssertThrowsError(try AttendanceConfig.parse("[recognition]\nliveness_threshold = 1.5"))
     }
 
     func testNoFileGivesTheDefaults() throws {

@@ -27,6 +27,11 @@ final class ConsoleBrowserEndToEndTests: XCTestCase {
             name: "co.lan", role: .teacher, classes: ["6A1"], password: password, hashing: PasswordHash(logN: 12))
         try store.accounts.add(
             name: "thay.minh", role: .teacher, classes: ["6A2"], password: password, hashing: PasswordHash(logN: 12))
+        // A check-in the liveness check held back this morning (Bình's photo on a phone?), for the teacher to decide.
+        let held = NewAttendanceEvent(
+            studentCode: "7900000002", schoolDay: demo.day, session: "morning", kind: .checkIn, status: .late,
+            occurredAt: demo.replayStart.addingTimeInterval(600), camera: "gate-1", distance: 0.31)
+        XCTAssertEqual(try store.reviews.hold(held, liveness: 0.08, reason: .spoof), .held(id: 1))
 
         let port = Int.random(in: 20000...45000)
         let serveConfig = try write(dir + "/serve.toml", demo.configTOML())
@@ -51,7 +56,7 @@ final class ConsoleBrowserEndToEndTests: XCTestCase {
             "base": base, "out": out, "downloads": downloads, "password": password,
             "teacher": "co.lan", "other_teacher": "thay.minh", "class": "6A1",
             "student_enrolled_name": "Nguyễn Văn An", "student_new": "7900000002",
-            "other_class_student_name": "Lê Hoàng Cường",
+            "other_class_student_name": "Lê Hoàng Cường", "held_name": "Trần Thị Bình",
             "photos": [SourceTree.samples + "/astronaut.png", SourceTree.samples + "/32bit.png"],
             "serve": [
                 exe, "serve", "--config", serveConfig, "--replay-start", iso.string(from: demo.replayStart),
@@ -73,7 +78,7 @@ final class ConsoleBrowserEndToEndTests: XCTestCase {
         print(text)
         XCTAssertEqual(python.terminationStatus, 0, text)
         XCTAssertTrue(text.contains("browser test passed"), text)
-        for page in ["today", "class", "student"] {
+        for page in ["today", "class", "student", "review"] {
             for width in [360, 1366] {
                 XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(page)-\(width).png"), "\(page)-\(width).png")
             }
@@ -82,6 +87,7 @@ final class ConsoleBrowserEndToEndTests: XCTestCase {
         XCTAssertEqual(try store.consent.active(student: "7900000002")?.recordedBy, "console:co.lan")
         XCTAssertEqual(try store.enrolments.list(student: "7900000002").count, 1, "the good photo was enrolled")
         XCTAssertTrue(try store.auditLog.entries().contains { $0.action == "export.daily" && $0.osUser == "console:co.lan" })
+        XCTAssertEqual(try store.reviews.list(state: .accepted).map(\.decidedBy), ["console:co.lan"], "accepted in the browser")
     }
 
     func write(_ path: String, _ text: String) throws -> String {

@@ -32,17 +32,18 @@ final class ConsoleRouteTests: XCTestCase {
         try store.accounts.add(name: "hieutruong", role: .principal, password: Self.password, hashing: Self.cheap)
     }
 
-    func withConsole(_ test: @Sendable (ConsoleBrowser) async throws -> Void) async throws {
+    /// Runs `test` against the console over this test's store; the closure gets the store and the clock itself (it is
+    /// @Sendable, so it cannot reach them through self).
+    func withConsole(_ test: @Sendable (ConsoleBrowser, AttendanceStore, TestClock) async throws -> Void) async throws {
         let console = try SchoolConsole(store: store, models: SourceTree.models)
         let app = Application(router: console.router())
-        try await app.test(.router) { client in try await test(ConsoleBrowser(client: client)) }
+        let (store, clock) = (self.store!, self.clock!)
+        try await app.test(.router) { client in try await test(ConsoleBrowser(client: client), store, clock) }
     }
 
     // MARK: roles
 
     func testEveryRoleSeesOnlyWhatItMay() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
         // path -> expected status per role (admin, teacher of 6A1, teacher of 7B2, principal)
         let matrix: [(String, [HTTPResponse.Status])] = [
             ("/", [.ok, .ok, .ok, .ok]),
@@ -59,7 +60,7 @@ final class ConsoleRouteTests: XCTestCase {
             ("/audit", [.ok, .forbidden, .forbidden, .ok]),
             ("/users", [.ok, .forbidden, .forbidden, .forbidden]),
         ]
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             for (i, name) in ["admin", "co.lan", "thay.minh", "hieutruong"].enumerated() {
                 try await browser.signIn(name, Self.password)
                 for (path, expected) in matrix {
@@ -72,9 +73,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testTodayShowsATeacherOnlyTheirClass() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("co.lan", Self.password)
             let page = try await browser.get("/").text
             XCTAssertTrue(page.contains("Nguyễn Văn An"), page)
@@ -85,9 +84,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testAPrincipalChangesNothing() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("hieutruong", Self.password)
             let csrf = try await browser.csrf(from: "/students/0101")
             let r = try await browser.post(
@@ -103,9 +100,7 @@ final class ConsoleRouteTests: XCTestCase {
     // MARK: CSRF, sessions, sign-in
 
     func testAFormWithoutItsTokenChangesNothing() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("co.lan", Self.password)
             let missing = try await browser.post("/students/0101/excuse", ["date": "2026-09-07", "reason": "Ốm"])
             XCTAssertEqual(missing.status, .forbidden)
@@ -131,9 +126,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testSignInIsThrottledPerAccount() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             for attempt in 1...5 {
                 let r = try await browser.attemptSignIn("co.lan", "wrong password \(attempt)")
                 XCTAssertEqual(r.status, .unauthorized, "attempt \(attempt)")
@@ -147,9 +140,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testAnIdleSessionExpires() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("co.lan", Self.password)
             let first = try await browser.get("/")
             XCTAssertEqual(first.status, .ok)
@@ -164,9 +155,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testCookiesAndHeadersProtectThePages() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             let cookie = try await browser.signIn("admin", Self.password)
             XCTAssertTrue(cookie.contains("HttpOnly"), cookie)
             XCTAssertTrue(cookie.contains("SameSite=Strict"), cookie)
@@ -185,9 +174,7 @@ final class ConsoleRouteTests: XCTestCase {
     // MARK: changes through the console
 
     func testConsentRevokeAndCorrectionFollowTheCLIRules() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("co.lan", Self.password)
             let csrf = try await browser.csrf(from: "/students/0102")
             let revoke = try await browser.post("/students/0102/consent/revoke", ["csrf": csrf, "reason": "thư của mẹ"])
@@ -211,11 +198,9 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testRosterUploadIsCheckedThenConfirmed() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
         let good = "Mã định danh,Họ và tên,Lớp\n0301,Phạm Thị Dung,8C1\n0302,Hoàng Văn Em,8C1\n"
         let bad = "Mã định danh,Họ và tên,Lớp\n0301,Phạm Thị Dung,8C1\n,Không Mã,8C1\n"
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("admin", Self.password)
             let csrf = try await browser.csrf(from: "/roster")
             let errors = try await browser.upload(
@@ -242,13 +227,11 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testDownloadsAreTheCLIsBytes() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
         let day = LocalDate(year: 2026, month: 9, day: 7)
         _ = try store.events.excuse(student: "0101", day: day, reason: "Ốm")
         let cli = tmp.dir + "/cli.csv"
         _ = try AttendanceReports(store: store).exportDaily(day, classCode: "6A1", format: .csv, to: cli)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("co.lan", Self.password)
             let r = try await browser.get("/exports/daily?date=2026-09-07&class=6A1&format=csv")
             XCTAssertEqual(r.status, .ok)
@@ -263,9 +246,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testAdminManagesAccounts() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("admin", Self.password)
             let csrf = try await browser.csrf(from: "/users")
             let added = try await browser.post(
@@ -282,17 +263,56 @@ final class ConsoleRouteTests: XCTestCase {
         XCTAssertNotNil(try store.accounts.user(named: "co.hoa"))
         XCTAssertNil(try store.accounts.user(named: "co.ngan"))
         XCTAssertEqual(try store.accounts.user(named: "co.lan")?.disabled, true)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             let r = try await browser.attemptSignIn("co.lan", Self.password)
             XCTAssertEqual(r.status, .unauthorized, "a disabled account cannot sign in")
             try await browser.signIn("thay.minh", "mat-khau-moi-cua-thay")
         }
     }
 
+    /// Issue #15: a check-in the liveness check held back waits for the homeroom teacher, who alone may decide it.
+    func testAHeldCheckInWaitsForItsHomeroomTeacher() async throws {
+        let event = NewAttendanceEvent(
+            studentCode: "0101", schoolDay: LocalDate(year: 2026, month: 9, day: 7), session: "morning", kind: .checkIn,
+            status: .present, occurredAt: Date(), camera: "gate-1", distance: 0.3)
+        guard case .held(let id) = try store.reviews.hold(event, liveness: 0.12, reason: .spoof) else {
+            return XCTFail("not held")
+        }
+        XCTAssertEqual(try store.reviews.hold(event, liveness: 0.2, reason: .spoof), .alreadyHeld)
+        try await withConsole { browser, store, clock in
+            try await browser.signIn("thay.minh", Self.password)
+            let other = try await browser.get("/review").text
+            XCTAssertFalse(other.contains("Nguyễn Văn An"), "another class's student")
+            let csrf7 = try await browser.csrf(from: "/review")
+            let refused = try await browser.post("/review/\(id)/accept", ["csrf": csrf7])
+            XCTAssertEqual(refused.status, .forbidden)
+            try await browser.signOut()
+
+            try await browser.signIn("hieutruong", Self.password)
+            let seen = try await browser.get("/review").text
+            XCTAssertTrue(seen.contains("Nguyễn Văn An") && seen.contains("0.12"), seen)
+            XCTAssertFalse(seen.contains("/review/\(id)/accept"), "a principal reads, does not decide")
+            try await browser.signOut()
+
+            try await browser.signIn("co.lan", Self.password)
+            let page = try await browser.get("/review").text
+            XCTAssertTrue(page.contains("Cần xem lại (1)") && page.contains("giống ảnh hoặc màn hình"), page)
+            let csrf = try await browser.csrf(from: "/review")
+            let tokenless = try await browser.post("/review/\(id)/accept", ["accept": "1"])
+            XCTAssertEqual(tokenless.status, .forbidden, "no token")
+            let done = try await browser.post("/review/\(id)/accept", ["csrf": csrf])
+            XCTAssertEqual(done.status, .ok, done.text)
+            XCTAssertTrue(done.text.contains("Đã ghi nhận điểm danh của Nguyễn Văn An"), done.text)
+            XCTAssertTrue(done.text.contains("Không có lượt điểm danh nào cần xem lại"))
+            let again = try await browser.post("/review/\(id)/reject", ["csrf": csrf])
+            XCTAssertNotEqual(again.status, .ok, "decided once")
+        }
+        XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM attendance_event WHERE student_code = '0101'"), 1)
+        XCTAssertEqual(try store.reviews.list(state: .accepted).first?.decidedBy, "console:co.lan")
+    }
+
     func testEnglishIsSelectable() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("admin", Self.password)
             _ = try await browser.get("/language?to=en")
             let page = try await browser.get("/").text
@@ -301,9 +321,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testLiveUpdatesDoNotKeepASessionAlive() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("co.lan", Self.password)
             clock.advance(20 * 60)
             let fragment = try await browser.get("/today/fragment")
@@ -318,9 +336,7 @@ final class ConsoleRouteTests: XCTestCase {
     }
 
     func testBadExportsAndRostersAreRefused() async throws {
-        let (store, clock): (AttendanceStore, TestClock) = (self.store, self.clock) // the closures below are @Sendable
-        _ = (store, clock)
-        try await withConsole { browser in
+        try await withConsole { browser, store, clock in
             try await browser.signIn("admin", Self.password)
             let unknown = try await browser.get("/exports/daily?date=2026-09-07&format=csv&class=ZZ%22%3B")
             XCTAssertEqual(unknown.status, .notFound)

@@ -315,8 +315,18 @@ final class GateReplayEndToEndTests: XCTestCase {
             exe, ["enrol", "7900000003", "--camera", "file:" + demo.video, "--shots", "1", "--db", db])
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badOut.contains("looks like student 7900000001"), badOut)
+        // Issue #15: Bình's photo on a phone held up to the camera is not Bình in person.
+        let phone = demo.directory + "/binh-phone.avi"
+        try ReplayScript(
+            duration: 3,
+            passages: [.init(image: SourceTree.samples + "/astronaut.png", from: 0, to: 3, presentation: .phoneScreen)]
+        ).write(to: phone, engine: FaceEngine(models: SourceTree.models))
+        let (spoof, spoofOut) = try Self.run(
+            exe, ["enrol", "7900000002", "--camera", "file:" + phone, "--shots", "1", "--db", db])
+        XCTAssertNotEqual(spoof, 0)
+        XCTAssertTrue(spoofOut.contains("looks like a photo or a screen"), spoofOut)
         let store = try AttendanceStore.open(config: demo.config)
-        XCTAssertEqual(try store.enrolments.list(student: "7900000002").count, 2)
+        XCTAssertEqual(try store.enrolments.list(student: "7900000002").count, 2, "the phone's shots changed nothing")
         XCTAssertEqual(try store.enrolments.list(student: "7900000003").count, 1, "the refused shot changed nothing")
     }
 

@@ -29,6 +29,71 @@ final class TrackerScheduleTests: XCTestCase {
         }
     }
 
+    /// Issue #15: a track's liveness is the mean over its checked frames, judged by the threshold; what a track that
+    /// did not look real becomes is the decider's, by mode.
+    func testLivenessVerdictsAndWhatTheyBecome() async throws {
+        var r = rules
+        r.livenessThreshold = 0.3
+        func checked(_ real: Float) -> LivenessCheck {
+            .checked(
+                LivenessResult(
+                    real: real, label: 1, probA: [], probB: [], cropA: [], cropB: [], scaleA: 2.7, scaleB: 4))
+        }
+        XCTAssertEqual(r.verdict(checked(0.3)), .real, "at the threshold: real")
+        XCTAssertEqual(r.verdict(checked(0.29)), .spoof(score: 0.29))
+        XCTAssertEqual(r.verdict(.notCheckable("too small")), .notCheckable)
+        let t = FaceTracker(rules: r)
+        let id = t.update(boxes: [box], at: 0)[0]
+        XCTAssertNil(t.meanLiveness(track: id))
+        XCTAssertEqual(r.verdict(meanReal: t.meanLiveness(track: id)), .notCheckable, "no frame could be checked")
+        t.addLiveness(track: id, checked(0.1))
+        t.addLiveness(track: id, .notCheckable("edge"))
+        t.addLiveness(track: id, checked(0.3))
+        XCTAssertEqual(t.meanLiveness(track: id)!, 0.2, accuracy: 1e-6, "the unchecked frame does not count")
+        XCTAssertTrue(t.wantsLiveness(track: id))
+        for _ in 0..<3 { _ = t.vote(track: id, best: Match(student: "A", distance: 0.3, margin: 0.3)) }
+        XCTAssertFalse(t.wantsLiveness(track: id), "decided: no more checks")
+
+        let day = LocalDate(year: 2026, month: 12, day: 7)
+        let morning = { (config: AttendanceConfig) in
+            day.at(LocalTime(hour: 6, minute: 55), in: TimeZone(identifier: config.school.timezone)!)
+        }
+        for mode in AttendanceConfig.LivenessMode.allCases {
+            let tmp = try TempStore()
+            var config = AttendanceConfig()
+            config.schedule.schoolDays = Array(1...7)
+            config.recognition.liveness = mode
+            let store = try tmp.open(config: config)
+            try seedRoster(store, in: tmp)
+            let decider = AttendanceDecider(store: store)
+            let spoof = try await decider.decide(
+                student: "0101", distance: 0.3, at: morning(config), camera: "gate-1", direction: "in",
+                liveness: .spoof(score: 0.1))
+            let unchecked = try await decider.decide(
+                student: "0102", distance: 0.3, at: morning(config), camera: "gate-1", direction: "in",
+                liveness: .notCheckable)
+            switch mode {
+            case .off:
+                guard case .recorded = spoof, case .recorded = unchecked else { return XCTFail("off records: \(spoof)") }
+            case .flag:
+                guard case .heldForReview(_, .spoof) = spoof, case .heldForReview(_, .notCheckable) = unchecked else {
+                    return XCTFail("flag holds: \(spoof), \(unchecked)")
+                }
+                XCTAssertEqual(try store.reviews.list().map(\.event.studentCode), ["0101", "0102"])
+                XCTAssertEqual(try store.reviews.list().first?.liveness, 0.1)
+                // The student's own pass later is recorded: a hold is no record and starts no cooldown.
+                let own = try await decider.decide(
+                    student: "0101", distance: 0.3, at: morning(config).addingTimeInterval(60), camera: "gate-1",
+                    direction: "in")
+                guard case .recorded = own else { return XCTFail("\(own)") }
+            case .enforce:
+                XCTAssertEqual(spoof, .refusedAsSpoof(reason: .spoof))
+                XCTAssertEqual(unchecked, .refusedAsSpoof(reason: .notCheckable))
+                XCTAssertTrue(try store.reviews.list(state: nil).isEmpty)
+            }
+        }
+    }
+
     func testAmbiguousMatchesDoNotDecide() {
         let t = FaceTracker(rules: rules)
         let id = t.update(boxes: [box], at: 0)[0]

@@ -163,6 +163,16 @@ try:
     accessible("student")
     screenshots("student")
 
+    # 3b. A check-in the liveness check held back (a photo held up at the gate?): the teacher accepts it.
+    driver.get(base + "/review")
+    check(cfg["held_name"] in driver.page_source, "the held check-in is on the review page")
+    check("giống ảnh hoặc màn hình" in driver.page_source, "with its reason")
+    accessible("review")
+    screenshots("review")
+    driver.find_element(By.CSS_SELECTOR, "form[action$='/accept'] button").click()
+    wait.until(lambda d: "Đã ghi nhận điểm danh" in d.page_source)
+    check("Không có lượt điểm danh nào cần xem lại" in driver.page_source, "accepted: nothing left to review")
+
     # 4. The day's XLSX, downloaded and read back.
     driver.get(base + "/exports")
     accessible("exports")

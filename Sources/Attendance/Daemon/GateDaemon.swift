@@ -54,10 +54,10 @@ public struct GateDaemon: Sendable {
         let store = try store ?? AttendanceStore.open(config: config)
         // The store dates record ids, excuses and retention by its own config: it must be the daemon's.
         guard store.config.school == config.school, store.config.schedule == config.schedule,
-            store.config.privacy == config.privacy
+            store.config.privacy == config.privacy, store.config.recognition.liveness == config.recognition.liveness
         else {
             throw GateDaemonError.configuration(
-                "the database was opened with another school, schedule or privacy section than the daemon's config")
+                "the database was opened with another school, schedule, privacy or liveness setting than the daemon's config")
         }
         if let path = config.sourcePath, let text = FileManager.default.contents(atPath: path) {
             // The audit log records every change of the daemon's configuration.
@@ -66,6 +66,13 @@ public struct GateDaemon: Sendable {
         let faces = try EnrolledFaces(store: store)
         do { try faces.reload() } catch { throw GateDaemonError.gallery("\(error)") }
         _ = try FaceEngine(models: models)
+        if config.recognition.liveness != .off {
+            do { _ = try LivenessChecker(models: models) } catch {
+                throw GateDaemonError.configuration(
+                    "recognition.liveness = \"\(config.recognition.liveness.rawValue)\" needs the liveness models: "
+                        + "\(error.message) (or set recognition.liveness = \"off\" to run without the check)")
+            }
+        }
         self.config = config
         self.store = store
         self.faces = faces

@@ -12,7 +12,10 @@ public enum GateMetrics {
         "attendance_unknown_faces_total": "Tracks decided as a face nobody enrolled.",
         "attendance_decisions_total": "Attendance events recorded.",
         "attendance_dropped_frames_total": "Frames the camera produced that the pipeline never saw (gaps in the sequence).",
-        "attendance_stage_seconds": "Time spent per pipeline stage (detect, landmarks, embed, search, store).",
+        "attendance_stage_seconds": "Time spent per pipeline stage (detect, landmarks, embed, liveness, search, store).",
+        "attendance_liveness_checks_total": "Passive liveness checks run (embedded frames of undecided tracks).",
+        "attendance_spoofs_total":
+            "Recognised tracks whose face did not look real: held for the teacher's review, or refused (enforce).",
         "attendance_decision_latency_seconds": "Time from a face's first sighting to its stored record.",
         "attendance_outbox_depth": "Records queued for the sector database and not delivered yet.",
         "attendance_gallery_version": "Version of the enrolled faces the cameras search.",

@@ -48,7 +48,7 @@ public struct GateDemo: Sendable {
     /// Creates (afresh) the demo database, roster, consents, enrolments and video under `directory`.
     public static func prepare(
         directory: String, samples: String, models: ModelPaths, day: LocalDate? = nil,
-        cameras: Int = 1
+        cameras: Int = 1, liveness: AttendanceConfig.LivenessMode = .flag
     ) throws -> GateDemo {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -59,6 +59,7 @@ public struct GateDemo: Sendable {
         config.school.code = "79-DEMO"
         config.school.name = "Trường THCS Demo"
         config.database.path = directory + "/demo.sqlite"
+        config.recognition.liveness = liveness
         config.schedule.schoolDays = Array(1...7) // the demo runs on any day
         config.schedule.sessions = [
             .init(name: "morning", start: "07:00", end: "11:15", opens: "06:00", checkoutFrom: "11:00", checkoutUntil: "11:45")
@@ -102,6 +103,8 @@ extension GateDemo {
             "[school]", "code = \(q(config.school.code))", "name = \(q(config.school.name))",
             "timezone = \(q(config.school.timezone))",
             "", "[database]", "path = \(q(config.database.path))",
+            "", "[recognition]", "liveness = \(q(config.recognition.liveness.rawValue))",
+            "liveness_threshold = \(config.recognition.livenessThreshold)",
             "", "[schedule]", "school_days = [\(config.schedule.schoolDays.map(String.init).joined(separator: ", "))]",
             "late_after_minutes = \(config.schedule.lateAfterMinutes)",
             "absent_after_minutes = \(config.schedule.absentAfterMinutes)",

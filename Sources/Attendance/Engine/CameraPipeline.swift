@@ -19,12 +19,16 @@ public struct PipelineStatistics: Sendable, Equatable {
     public var frames = 0
     public var faces = 0
     public var embeddings = 0
+    /// Liveness checks run (on embedded frames of undecided tracks), and the decided tracks judged not real.
+    public var livenessChecks = 0
+    public var spoofs = 0
     public var decisions = 0
     public var unknowns = 0
     public var droppedFrames: UInt64 = 0
     public var detectTime: Duration = .zero
     public var landmarksTime: Duration = .zero
     public var embedTime: Duration = .zero
+    public var livenessTime: Duration = .zero
     public var searchTime: Duration = .zero
     public var storeTime: Duration = .zero
     public var wallTime: Duration = .zero
@@ -80,6 +84,7 @@ public struct CameraPipeline: Sendable {
         -> PipelineStatistics
     {
         let engine = try FaceEngine(models: models)
+        let liveness = rules.liveness == .off ? nil : try LivenessChecker(models: models)
         let tracker = FaceTracker(rules: rules)
         let dims: [(String, String)] = [("camera", camera.id)]
         let framesCounter = Counter(label: "attendance_frames_total", dimensions: dims)
@@ -90,11 +95,16 @@ public struct CameraPipeline: Sendable {
         let droppedCounter = Counter(label: "attendance_dropped_frames_total", dimensions: dims)
         let clockRefusals = Counter(label: "attendance_clock_refusals_total", dimensions: dims)
         let storeFailures = Counter(label: "attendance_store_failures_total", dimensions: dims)
+        let livenessCounter = Counter(label: "attendance_liveness_checks_total", dimensions: dims)
+        let spoofCounter = { (action: String) in
+            Counter(label: "attendance_spoofs_total", dimensions: dims + [("action", action)])
+        }
+        let spoofsHeld = spoofCounter("held"), spoofsRefused = spoofCounter("refused")
         let stageTimer = { (stage: String) in
             Metrics.Timer(label: "attendance_stage_seconds", dimensions: dims + [("stage", stage)])
         }
         let detectTimer = stageTimer("detect"), landmarksTimer = stageTimer("landmarks"), embedTimer = stageTimer("embed")
-        let searchTimer = stageTimer("search"), storeTimer = stageTimer("store")
+        let searchTimer = stageTimer("search"), storeTimer = stageTimer("store"), livenessTimer = stageTimer("liveness")
         let latencyTimer = Metrics.Timer(label: "attendance_decision_latency_seconds", dimensions: dims)
 
         var stats = PipelineStatistics()
@@ -155,6 +165,13 @@ public struct CameraPipeline: Sendable {
                             try engine.descriptor(in: image, landmarks: points)
                         }
                         stats.embeddings += 1
+                        if let liveness, tracker.wantsLiveness(track: id) {
+                            // The frames a track is embedded on, until it is decided: its verdict is their mean.
+                            let check = try timed(&stats.livenessTime, livenessTimer) { try liveness.check(face.box, in: image) }
+                            stats.livenessChecks += 1
+                            livenessCounter.increment()
+                            tracker.addLiveness(track: id, check)
+                        }
                         let index = faces.current()
                         let best = try timed(&stats.searchTime, searchTimer) { try index.best(descriptor.values) }
                         if let best, rules.sameFace(best.distance) { matchesCounter.increment() }
@@ -171,9 +188,10 @@ public struct CameraPipeline: Sendable {
                             let t0 = ContinuousClock.now
                             let result: DecisionResult
                             do {
+                                let verdict = liveness == nil ? .real : rules.verdict(meanReal: tracker.meanLiveness(track: id))
                                 result = try await decider.decide(
                                     student: student, distance: distance, at: wallTime,
-                                    camera: camera.id, direction: camera.direction)
+                                    camera: camera.id, direction: camera.direction, liveness: verdict)
                             } catch {
                                 // Not stored (database busy, disk full): let the track decide again on its next votes.
                                 tracker.reopen(track: id)
@@ -217,6 +235,20 @@ public struct CameraPipeline: Sendable {
                                         metadata: [
                                             "student": "\(decider.store.pseudonym(of: student))", "camera": "\(camera.id)",
                                             "error": "\(error)",
+                                        ])
+                                case .heldForReview(_, let reason), .refusedAsSpoof(let reason):
+                                    stats.spoofs += 1
+                                    let held = if case .heldForReview = result { true } else { false }
+                                    (held ? spoofsHeld : spoofsRefused).increment()
+                                    logger.warning(
+                                        held
+                                            ? "not recorded: the face did not look real; held for the homeroom teacher's review"
+                                            : "not recorded: the face did not look real (recognition.liveness = enforce)",
+                                        metadata: [
+                                            "student": "\(decider.store.pseudonym(of: student))", "camera": "\(camera.id)",
+                                            "reason": "\(reason.rawValue)",
+                                            "liveness":
+                                                "\(tracker.meanLiveness(track: id).map { String(format: "%.3f", $0) } ?? "none")",
                                         ])
                                 case let .clockUntrusted(problem):
                                     clockRefusals.increment()

@@ -22,6 +22,13 @@ public enum DecisionResult: Sendable, Equatable {
     case queued(NewAttendanceEvent)
     /// The system clock cannot be trusted to date it (see `ClockPolicy`): not recorded.
     case clockUntrusted(ClockProblem)
+    /// The face did not look real (`recognition.liveness = "flag"`): held as *needs review* for the homeroom
+    /// teacher (`store.reviews`), not present until accepted.
+    case heldForReview(NewAttendanceEvent, reason: HoldReason)
+    /// The same student's check-in for this session is already held for review.
+    case alreadyHeld
+    /// The face did not look real (`recognition.liveness = "enforce"`): nothing recorded, only counted.
+    case refusedAsSpoof(reason: HoldReason)
 }
 
 /// Turns "this student passed camera C at time T" into an attendance event, across all cameras:
@@ -39,7 +46,11 @@ public actor AttendanceDecider {
         self.store = store
         self.schedule = SchoolSchedule(store.config)
         self.cooldown = TimeInterval(store.config.schedule.cooldownSeconds)
+        self.livenessMode = store.config.recognition.liveness
     }
+
+    /// `recognition.liveness` of the store's config.
+    public let livenessMode: AttendanceConfig.LivenessMode
 
     /// Decided records the store refused (disk full, locked), oldest first; bounded.
     private var unstored: [NewAttendanceEvent] = []
@@ -50,9 +61,12 @@ public actor AttendanceDecider {
     /// The store's last write error, nil once a write succeeded again.
     public private(set) var storeError: String?
 
-    public func decide(student: String, distance: Float, at time: Date, camera: String, direction: String) throws
-        -> DecisionResult
-    {
+    /// `liveness`: the track's verdict (`RecognitionRules.verdict(meanReal:)`); what a face that did not look real
+    /// becomes is decided here, by `recognition.liveness`: held for review (flag), refused (enforce), or recorded (off).
+    public func decide(
+        student: String, distance: Float, at time: Date, camera: String, direction: String,
+        liveness: LivenessVerdict = .real
+    ) throws -> DecisionResult {
         if let last = lastRecorded[student], time.timeIntervalSince(last) >= 0, time.timeIntervalSince(last) < cooldown {
             return .coolingDown
         }
@@ -66,6 +80,21 @@ public actor AttendanceDecider {
             studentCode: student, schoolDay: slot.day, session: slot.session, kind: slot.kind,
             status: slot.status, occurredAt: time, camera: camera, distance: distance)
         if unstored.contains(where: { $0.sameRecord(as: event) }) { return .alreadyRecorded }
+        if let reason = holdReason(liveness) {
+            // Not attendance, so no cooldown: the student's own pass a minute later is recorded as usual.
+            if livenessMode == .enforce { return .refusedAsSpoof(reason: reason) }
+            let score: Float?
+            if case .spoof(let s) = liveness { score = s } else { score = nil }
+            do {
+                switch try store.reviews.hold(event, liveness: score, reason: reason) {
+                case .held: return .heldForReview(event, reason: reason)
+                case .alreadyHeld: return .alreadyHeld
+                case .alreadyRecorded: return .alreadyRecorded
+                }
+            } catch let problem as ClockProblem {
+                return .clockUntrusted(problem)
+            }
+        }
         if !unstored.isEmpty {
             // The store is refusing writes: join the queue rather than wait out another busy timeout per face
             // (a group at the gate would hold the frame past the watchdog); `retryUnstored` writes them in order.
@@ -86,6 +115,16 @@ public actor AttendanceDecider {
         }
         lastRecorded[student] = time
         return .recorded(event)
+    }
+
+    /// Why a track with this verdict is not recorded (nil: it is).
+    private func holdReason(_ verdict: LivenessVerdict) -> HoldReason? {
+        guard livenessMode != .off else { return nil }
+        switch verdict {
+        case .real: return nil
+        case .spoof: return .spoof
+        case .notCheckable: return .notCheckable
+        }
     }
 
     private func hold(_ event: NewAttendanceEvent, student: String, at time: Date) -> DecisionResult {

@@ -30,6 +30,9 @@ public struct RecognitionRules: Sendable {
     public var swapGuardDistance: Float
     /// A new enrolment farther than this from all of the student's own faces is refused (someone else?).
     public var sameStudentDistance: Float
+    /// What a decided track judged a spoof becomes (`AttendanceDecider.decide`), and the real score under which it is.
+    public var liveness: AttendanceConfig.LivenessMode
+    public var livenessThreshold: Float
 
     public init(_ c: AttendanceConfig.Recognition) {
         threshold = c.threshold
@@ -44,6 +47,8 @@ public struct RecognitionRules: Sendable {
         maxEmbeddings = c.maxEmbeddingsPerStudent
         swapGuardDistance = c.swapGuardDistance
         sameStudentDistance = c.sameStudentDistance
+        liveness = c.liveness
+        livenessThreshold = c.livenessThreshold
     }
 
     /// A student is a look-alike when another enrolled student's face lies within the threshold plus
@@ -83,9 +88,41 @@ public struct RecognitionRules: Sendable {
     /// someone else's.
     public func unlikeOwnFaces(_ nearestOwn: Match) -> Bool { nearestOwn.distance > sameStudentDistance }
 
+    /// The verdict on one liveness check: real when the combined real score reaches the threshold.
+    public func verdict(_ check: LivenessCheck) -> LivenessVerdict {
+        switch check {
+        case .checked(let r): return r.real >= livenessThreshold ? .real : .spoof(score: r.real)
+        case .notCheckable: return .notCheckable
+        }
+    }
+
+    /// The verdict on a track: its mean real score over the frames that could be checked; not checkable when none
+    /// could (a face that filled the frame or stayed at its edge proves nothing either way).
+    public func verdict(meanReal: Float?) -> LivenessVerdict {
+        guard let meanReal else { return .notCheckable }
+        return meanReal >= livenessThreshold ? .real : .spoof(score: meanReal)
+    }
+
     /// Whether a face is good enough to embed at the gate.
     public func passes(_ q: FaceQuality) -> Bool {
         q.boxSize >= minFaceSize && q.sharpness >= minSharpness && abs(q.yaw) <= maxYaw
+    }
+}
+
+/// What the liveness check says of a face or a track.
+public enum LivenessVerdict: Sendable, Equatable {
+    case real
+    /// Looks like a print or a screen: the (mean) real score, under the threshold.
+    case spoof(score: Float)
+    /// No check was possible (see `LivenessCheck.notCheckable`).
+    case notCheckable
+
+    public var label: String {
+        switch self {
+        case .real: return "real"
+        case .spoof: return "spoof"
+        case .notCheckable: return "not checkable"
+        }
     }
 }
 
@@ -115,6 +152,10 @@ public final class FaceTracker {
         var votes: [Match?] = []
         /// Whether any embedding came under the threshold (so the face is not a stranger).
         var nearMatch = false
+        /// The liveness checks of the track's embedded frames: the sum of the real scores of those that could be
+        /// checked, and how many could.
+        var livenessSum: Float = 0
+        var livenessChecked = 0
         public var outcome: TrackOutcome?
     }
 
@@ -170,6 +211,26 @@ public final class FaceTracker {
         default: break
         }
         return n >= (t.outcome == nil ? rules.reembedEveryFrames : rules.verifyEveryFrames)
+    }
+
+    /// Whether this track still wants a liveness check (undecided: its decision will be judged by them).
+    public func wantsLiveness(track id: Int) -> Bool {
+        tracks.first(where: { $0.id == id }).map { $0.outcome == nil } ?? false
+    }
+
+    /// Adds a liveness check of one of the track's embedded frames.
+    public func addLiveness(track id: Int, _ check: LivenessCheck) {
+        guard let i = tracks.firstIndex(where: { $0.id == id }) else { return }
+        // A frame that could not be checked adds nothing: the mean is over the frames that could.
+        guard case .checked(let r) = check else { return }
+        tracks[i].livenessSum += r.real
+        tracks[i].livenessChecked += 1
+    }
+
+    /// The track's mean real score over its checked frames (nil: none could be checked).
+    public func meanLiveness(track id: Int) -> Float? {
+        guard let t = tracks.first(where: { $0.id == id }), t.livenessChecked > 0 else { return nil }
+        return t.livenessSum / Float(t.livenessChecked)
     }
 
     /// Forgets a decision that could not be stored, so the track decides again.

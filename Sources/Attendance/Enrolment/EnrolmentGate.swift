@@ -17,6 +17,8 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
     case unlikeOwnPhotos(distance: Float, threshold: Float)
     case limitReached(Int)
     case noDescriptor
+    /// A camera shot whose face did not look real (a photo or a screen held up): real score, nil if not checkable.
+    case notLive(real: Float?, threshold: Float)
 
     public var description: String {
         func f(_ x: Float) -> String { String(format: "%.2f", x) }
@@ -39,6 +41,11 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
         case .limitReached(let n):
             return "the student already has \(n) enrolled faces (the limit); `attendance unenrol` first to replace them"
         case .noDescriptor: return "the face could not be measured"
+        case let .notLive(real?, threshold):
+            return "the face looked like a photo or a screen (real score \(f(real)), at least \(f(threshold))): "
+                + "enrol from the camera only with the student in front of it, or from their photo with --photo"
+        case .notLive(nil, _):
+            return "the face could not be checked for a photo or a screen (it fills the view, or is at its edge): step back"
         }
     }
 
@@ -50,6 +57,8 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
         case let .tooSmall(size, minimum): return "face too small (\(Int(size)) px, need \(Int(minimum))): come closer"
         case .blurred: return "blurred: hold still"
         case let .turnedAway(yaw, _): return "turned away (\(Int(yaw.magnitude))°): look straight at the camera"
+        case .notLive(_?, _): return "looks like a photo or a screen: the student in person, please"
+        case .notLive(nil, _): return "cannot check the face: step back a little"
         default: return description
         }
     }
@@ -99,6 +108,17 @@ public struct EnrolmentGate: Sendable {
         }
         if q.yaw.magnitude > recognition.maxYaw { return .failure(.turnedAway(yaw: q.yaw, maximum: recognition.maxYaw)) }
         return .success(largest)
+    }
+
+    /// A camera shot must show the student themself, not their photo on a phone or on paper (recognition.liveness
+    /// not "off"; photos from files are photos, and are not checked).
+    public func livenessProblem(_ check: LivenessCheck) -> EnrolmentRejection? {
+        guard recognition.liveness != .off else { return nil }
+        switch RecognitionRules(recognition).verdict(check) {
+        case .real: return nil
+        case .spoof(let score): return .notLive(real: score, threshold: recognition.livenessThreshold)
+        case .notCheckable: return .notLive(real: nil, threshold: recognition.livenessThreshold)
+        }
     }
 
     /// Whether an embedding may join this student's enrolment: not closer to another student than the

@@ -125,15 +125,16 @@ public struct AttendanceReports: Sendable {
         return .absent
     }
 
-    func events(_ db: Database, from: LocalDate, to: LocalDate) throws -> [String: [String: [EventRow]]] {
+    /// Events by student and day (of one student, or of everyone).
+    func events(_ db: Database, from: LocalDate, to: LocalDate, student: String? = nil) throws -> [String: [String: [EventRow]]] {
         var byStudent: [String: [String: [EventRow]]] = [:]
         let rows = try Row.fetchAll(
             db,
             sql: """
                 SELECT student_code, school_day, kind, status, occurred_at, camera FROM attendance_event
-                WHERE school_day BETWEEN ? AND ? AND cancelled = 0
+                WHERE school_day BETWEEN ? AND ? AND cancelled = 0 AND (?3 IS NULL OR student_code = ?3)
                 ORDER BY occurred_at
-                """, arguments: [from.description, to.description])
+                """, arguments: [from.description, to.description, student])
         for r in rows {
             let e = EventRow(
                 student: r["student_code"], day: r["school_day"], kind: r["kind"], status: r["status"],
@@ -143,11 +144,13 @@ public struct AttendanceReports: Sendable {
         return byStudent
     }
 
-    func excuses(_ db: Database, from: LocalDate, to: LocalDate) throws -> [String: [String: String]] {
+    func excuses(_ db: Database, from: LocalDate, to: LocalDate, student: String? = nil) throws -> [String: [String: String]] {
         var out: [String: [String: String]] = [:]
         for r in try Row.fetchAll(
-            db, sql: "SELECT student_code, school_day, reason FROM excuse WHERE school_day BETWEEN ? AND ?",
-            arguments: [from.description, to.description])
+            db,
+            sql:
+                "SELECT student_code, school_day, reason FROM excuse WHERE school_day BETWEEN ? AND ? AND (?3 IS NULL OR student_code = ?3)",
+            arguments: [from.description, to.description, student])
         {
             out[r["student_code"], default: [:]][r["school_day"]] = r["reason"]
         }
@@ -163,22 +166,39 @@ public struct AttendanceReports: Sendable {
         var perClass: [String: ClassCount] = [:]
         var total = ClassCount(classCode: "*")
         for s in students {
-            let evs = events[s.code]?[day.description] ?? []
-            let excuse = excuses[s.code]?[day.description]
-            let status = Self.status(events: evs, excused: excuse != nil)
-            let seen = evs.filter { $0.occurredAt != nil }.sorted { $0.occurredAt! < $1.occurredAt! }
-            rows.append(
-                DailyRow(
-                    studentCode: s.code, fullName: s.fullName, classCode: s.classCode, status: status,
-                    firstSeen: seen.first?.occurredAt, lastSeen: seen.last?.occurredAt,
-                    camera: seen.first?.camera, excuse: excuse))
-            perClass[s.classCode, default: ClassCount(classCode: s.classCode)].add(status)
-            total.add(status)
+            let row = Self.row(s, day, events: events, excuses: excuses)
+            rows.append(row)
+            perClass[s.classCode, default: ClassCount(classCode: s.classCode)].add(row.status)
+            total.add(row.status)
         }
         let classOrder = rows.map(\.classCode).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         return DailyReport(
             schoolCode: config.school.code, schoolDay: day, isSchoolDay: schedule.isSchoolDay(day),
             classFilter: classCode, rows: rows, classes: classOrder.compactMap { perClass[$0] }, total: total)
+    }
+
+    /// One student's day from the events and excuses read for it.
+    static func row(
+        _ s: Student, _ day: LocalDate, events: [String: [String: [EventRow]]], excuses: [String: [String: String]]
+    ) -> DailyRow {
+        let evs = events[s.code]?[day.description] ?? []
+        let excuse = excuses[s.code]?[day.description]
+        let seen = evs.filter { $0.occurredAt != nil }.sorted { $0.occurredAt! < $1.occurredAt! }
+        return DailyRow(
+            studentCode: s.code, fullName: s.fullName, classCode: s.classCode,
+            status: Self.status(events: evs, excused: excuse != nil), firstSeen: seen.first?.occurredAt,
+            lastSeen: seen.last?.occurredAt, camera: seen.first?.camera, excuse: excuse)
+    }
+
+    /// One student's school days in [from, to], newest first, in one read (the console's student page).
+    public func history(of student: Student, from: LocalDate, to: LocalDate) throws -> [(day: LocalDate, row: DailyRow)] {
+        let (events, excuses) = try store.dbPool.read { db in
+            (
+                try self.events(db, from: from, to: to, student: student.code),
+                try self.excuses(db, from: from, to: to, student: student.code)
+            )
+        }
+        return schoolDays(from: from, to: to).reversed().map { ($0, Self.row(student, $0, events: events, excuses: excuses)) }
     }
 
     /// The school days in [from, to] by the config's schedule.

@@ -20,6 +20,8 @@ public struct PurgeReport: Sendable, Equatable, Codable {
     public var events = 0
     public var outbox = 0
     public var excuses = 0
+    /// Held check-ins (accepted, rejected or never reviewed) of those days.
+    public var heldCheckIns = 0
     public var unknownFaces = 0
     public var cropsDeleted = 0
     public var sightings = 0
@@ -55,10 +57,13 @@ extension AttendanceStore {
             r.events = db.changesCount
             try db.execute(sql: "DELETE FROM excuse WHERE school_day < ?", arguments: [d])
             r.excuses = db.changesCount
-            if r.events + r.outbox + r.excuses > 0 {
+            try db.execute(sql: "DELETE FROM review_hold WHERE school_day < ?", arguments: [d])
+            r.heldCheckIns = db.changesCount
+            if r.events + r.outbox + r.excuses + r.heldCheckIns > 0 {
                 try Self.audit(
                     db, action: "purge.events", subject: nil,
-                    detail: "before=\(d); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses)")
+                    detail:
+                        "before=\(d); events=\(r.events); outbox=\(r.outbox); excuses=\(r.excuses); held=\(r.heldCheckIns)")
             }
             return r
         }
@@ -94,7 +99,7 @@ extension Retention {
                        OR json_extract(payload, '$.student_code') = ?1
                     """, arguments: [code])
             r.outbox = db.changesCount
-            // ON DELETE CASCADE takes consent, enrolment, attendance_event, excuse and student_alias.
+            // ON DELETE CASCADE takes consent, enrolment, attendance_event, excuse, review_hold and student_alias.
             try db.execute(sql: "DELETE FROM student WHERE code = ?", arguments: [code])
             try AttendanceStore.bumpGalleryVersion(db)
             let pseudonym = store.pseudonymKey.pseudonym(of: code)

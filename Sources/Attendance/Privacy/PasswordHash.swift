@@ -32,11 +32,7 @@ public struct PasswordHash: Sendable {
             let salt = Data(base64Encoded: String(parts[4])), let expected = Data(base64Encoded: String(parts[5])),
             let key = try? derive(password, salt: Array(salt), logN: logN, r: r, p: p)
         else { return false }
-        // Constant time: the comparison must not tell how many leading bytes matched.
-        guard key.count == expected.count else { return false }
-        var diff: UInt8 = 0
-        for (a, b) in zip(key, expected) { diff |= a ^ b }
-        return diff == 0
+        return SecretToken.same(key, Array(expected))
     }
 
     private static func derive(_ password: String, salt: [UInt8], logN: Int, r: Int, p: Int) throws -> [UInt8] {
@@ -61,4 +57,14 @@ public enum SecretToken {
     public static func digest(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
+
+    /// Constant-time comparison: it must not tell how many leading bytes matched (tokens, password hashes).
+    public static func same(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for (x, y) in zip(a, b) { diff |= x ^ y }
+        return diff == 0
+    }
+
+    public static func same(_ a: String, _ b: String) -> Bool { same(a.utf8, b.utf8) }
 }

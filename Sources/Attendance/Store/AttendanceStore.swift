@@ -270,45 +270,50 @@ extension EventLedger {
         let schoolCode = store.config.school.code
         return try store.dbPool.write { db in
             try AttendanceStore.checkAndAdvanceClock(db, now: clockNow, policy: store.clockPolicy)
-            guard let student = try AttendanceStore.student(db, code: e.studentCode) else {
-                throw StoreError.unknownStudent(e.studentCode)
-            }
-            let occurred = Timestamp.string(e.occurredAt)
-            if let existing = try AttendanceStore.event(
-                db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
-            {
-                guard existing.cancelled else { return false }
-                let version = try AttendanceStore.nextVersion(db, existing)
-                try db.execute(
-                    sql: """
-                        UPDATE attendance_event SET status = ?, occurred_at = ?, camera = ?, distance = ?, version = ?, cancelled = 0
-                        WHERE id = ?
-                        """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
-                try AttendanceStore.queue(
-                    db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
-                    session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
-                    schoolCode: schoolCode, now: clockNow)
-                return true
-            }
-            let recordID = EventLedger.recordID(
-                school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
+            return try Self.insert(db, e, schoolCode: schoolCode, now: clockNow)
+        }
+    }
+
+    /// `record`'s write, inside a transaction that has checked the clock (also a teacher's accepted review).
+    static func insert(_ db: Database, _ e: NewAttendanceEvent, schoolCode: String, now clockNow: Date) throws -> Bool {
+        guard let student = try AttendanceStore.student(db, code: e.studentCode) else {
+            throw StoreError.unknownStudent(e.studentCode)
+        }
+        let occurred = Timestamp.string(e.occurredAt)
+        if let existing = try AttendanceStore.event(
+            db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
+        {
+            guard existing.cancelled else { return false }
+            let version = try AttendanceStore.nextVersion(db, existing)
             try db.execute(
                 sql: """
-                    INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
-                                                 camera, distance, version, cancelled)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)
-                    """,
-                arguments: [
-                    recordID, e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue,
-                    e.status.rawValue, occurred, e.camera, Double(e.distance),
-                ])
-            // The same one outbox write as corrections and revivals use.
+                    UPDATE attendance_event SET status = ?, occurred_at = ?, camera = ?, distance = ?, version = ?, cancelled = 0
+                    WHERE id = ?
+                    """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
             try AttendanceStore.queue(
-                db, id: recordID, kind: .new, version: 1, student: student, day: e.schoolDay, session: e.session,
-                eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
+                db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
+                session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
                 schoolCode: schoolCode, now: clockNow)
             return true
         }
+        let recordID = EventLedger.recordID(
+            school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
+        try db.execute(
+            sql: """
+                INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
+                                             camera, distance, version, cancelled)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)
+                """,
+            arguments: [
+                recordID, e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue,
+                e.status.rawValue, occurred, e.camera, Double(e.distance),
+            ])
+        // The same one outbox write as corrections and revivals use.
+        try AttendanceStore.queue(
+            db, id: recordID, kind: .new, version: 1, student: student, day: e.schoolDay, session: e.session,
+            eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
+            schoolCode: schoolCode, now: clockNow)
+        return true
     }
 
     /// Counts a face nobody matched. `cropPath` only when the school opted in to keeping crops. Returns the row id.

@@ -166,10 +166,34 @@ enum Schema {
                         last_seen TEXT NOT NULL);
                     """)
         }
+        // Check-ins the liveness check held back (a print or a screen at the gate?): not attendance until a
+        // teacher accepts one. One per student, day, session and kind; no image is kept.
+        m.registerMigration("v5-review-hold") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE review_hold(
+                        id INTEGER PRIMARY KEY,
+                        student_code TEXT NOT NULL REFERENCES student(code) ON DELETE CASCADE,
+                        school_day TEXT NOT NULL,
+                        session TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        occurred_at TEXT NOT NULL,
+                        camera TEXT NOT NULL,
+                        distance REAL NOT NULL,
+                        liveness REAL,
+                        reason TEXT NOT NULL CHECK (reason IN ('spoof', 'not_checkable')),
+                        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'accepted', 'rejected')),
+                        decided_by TEXT,
+                        decided_at TEXT,
+                        UNIQUE (student_code, school_day, session, kind));
+                    CREATE INDEX review_hold_pending ON review_hold(state, school_day);
+                    """)
+        }
         // The gate's journal (#17): with `[database] backend = "postgresql"` this SQLite file is where a decision is
         // written first. Private to the store (not in the shared contract): the version of each event the school's
         // server has committed; an event without a row here, or with a lower version, is still to be sent.
-        m.registerMigration("v5-journal") { db in
+        m.registerMigration("v6-journal") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE journal_shared(

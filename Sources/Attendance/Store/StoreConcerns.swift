@@ -17,6 +17,8 @@ extension AttendanceStore {
     public var enrolments: EnrolmentRegister { EnrolmentRegister(store: self) }
     /// Attendance events with their outbox rows, unknown faces, corrections and excuses.
     public var events: EventLedger { EventLedger(store: self) }
+    /// Check-ins the liveness check held back for a teacher (accept records them, reject drops them).
+    public var reviews: ReviewQueue { ReviewQueue(store: self) }
     /// Who did what (append-only).
     public var auditLog: AuditLog { AuditLog(store: self) }
     /// Erasure, retention purges, compaction.
@@ -42,6 +44,11 @@ public struct EnrolmentRegister: Sendable {
 
 /// Attendance events and the outbox (`AttendanceStore.events`).
 public struct EventLedger: Sendable {
+    let store: AttendanceStore
+}
+
+/// Held check-ins awaiting a teacher (`AttendanceStore.reviews`).
+public struct ReviewQueue: Sendable {
     let store: AttendanceStore
 }
 
