@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // MARK: C shims (C/C++ lives only here, behind plain C headers)
@@ -115,11 +116,26 @@ let package = Package(
             ]
         ),
 
+        // The school's shared database for several gate boxes (#17): the server schema, the journal sender, the
+        // migration from SQLite. A separate target so `Attendance` (and a one-box school) never links PostgresNIO.
+        .target(
+            name: "AttendancePostgres",
+            dependencies: [
+                "Attendance", "AttendanceCore", "SectorConnector",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "AttendanceCLI",
             dependencies: [
-                "Attendance", "AttendanceCore", "AttendanceConsole", "FaceEngine", "FaceMatch", "CaptureKit", "SectorConnector",
+                "Attendance", "AttendanceCore", "AttendanceConsole", "AttendancePostgres", "FaceEngine", "FaceMatch",
+                "CaptureKit", "SectorConnector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -174,6 +190,14 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "AttendancePostgresTests",
+            dependencies: [
+                "AttendancePostgres", "Attendance", "AttendanceCore", "AttendanceTesting", "FaceEngine", "SectorConnector",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
     ],
     swiftLanguageModes: [.v6],

@@ -29,7 +29,7 @@ let commandList: [any ParsableCommand.Type] = [
     IdentifyCommand.self, GalleryCommand.self, SightingsCommand.self, ReviewCommand.self,
     // the admin
     ExportCommand.self, ExcuseCommand.self, CorrectCommand.self, SyncCommand.self, AuditCommand.self,
-    StudentCommand.self, PurgeCommand.self, UserCommand.self, ConsoleCommand.self,
+    StudentCommand.self, PurgeCommand.self, UserCommand.self, ConsoleCommand.self, DatabaseCommand.self,
     // the gate box
     ServeCommand.self, CamerasCommand.self, DemoCommand.self, ClockCommand.self, KeyCommand.self,
     // the face engine

@@ -13,11 +13,32 @@ public struct AttendanceConfig: Sendable, Equatable {
     }
 
     public struct Database: Sendable, Equatable {
-        /// SQLite file (WAL mode). Relative paths are relative to the config file's folder.
+        /// Where the school's records live: this box's SQLite file alone (one gate box), or the school's
+        /// PostgreSQL server shared by several boxes, each keeping its SQLite file as the journal of its own
+        /// decisions until the server has them.
+        public enum Backend: String, Sendable, Equatable { case sqlite, postgresql }
+        /// `require`: TLS with the server's certificate verified against `ca_file` (or the system's roots) and
+        /// its name against the URL's host; `disable`: plain TCP, refused unless the host is loopback.
+        public enum TLSMode: String, Sendable, Equatable { case require, disable }
+
+        public var backend = Backend.sqlite
+        /// SQLite file (WAL mode): the database with `sqlite`, the gate's journal with `postgresql`.
+        /// Relative paths are relative to the config file's folder.
         public var path = "attendance.sqlite"
-        /// AES-GCM key for the embeddings; default `<path>.key`, created 0600 on first use.
+        /// AES-GCM key for the embeddings; default `<path>.key`, created 0600 on first use. With `postgresql`
+        /// every box of the school holds a copy of the same key (README, "Several gates, one school").
         public var keyFile: String?
         public var resolvedKeyFile: String { keyFile ?? (path + ".key") }
+        /// The server, `postgresql://USER@HOST:PORT/DATABASE` (never a password: that is `password_file`).
+        public var url: PostgresURL?
+        /// The role's password, alone in a file of mode 0600.
+        public var passwordFile: String?
+        public var tls = TLSMode.require
+        /// The CA certificate (PEM) the server's certificate must chain to; default: the system's roots.
+        public var caFile: String?
+        /// Connections to the server a process keeps at most.
+        public var poolSize = 4
+        public init() {}
     }
 
     public struct Recognition: Sendable, Equatable {
@@ -214,6 +235,133 @@ public struct AttendanceConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// A PostgreSQL server's address as `[database] url` gives it: `postgresql://USER@HOST[:PORT]/DATABASE`. A password
+/// in the URL is refused (it would sit in a file others may read, and in every log that prints the URL).
+public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
+    public var user: String
+    public var host: String
+    public var port: Int
+    public var database: String
+
+    public struct Problem: Error, Sendable, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    public init(user: String, host: String, port: Int = 5432, database: String) {
+        self.user = user
+        self.host = host
+        self.port = port
+        self.database = database
+    }
+
+    /// Parses the URL; the reasons never repeat a password.
+    public init(parsing text: String) throws {
+        let shape = "expected postgresql://USER@HOST:PORT/DATABASE"
+        var rest: Substring
+        if text.hasPrefix("postgresql://") {
+            rest = text.dropFirst("postgresql://".count)
+        } else if text.hasPrefix("postgres://") {
+            rest = text.dropFirst("postgres://".count)
+        } else {
+            throw Problem(reason: "not a PostgreSQL URL (\(shape))")
+        }
+        if rest.contains("?") {
+            // Not repeated: the options could hold a password.
+            throw Problem(reason: "URL options (after \"?\") are not read: use password_file, tls and ca_file")
+        }
+        guard let at = rest.lastIndex(of: "@") else { throw Problem(reason: "no user (\(shape))") }
+        let userPart = rest[..<at]
+        if userPart.contains(":") {
+            throw Problem(reason: "a password in the URL: put it in a file (mode 0600) and name it with database.password_file")
+        }
+        guard !userPart.isEmpty else { throw Problem(reason: "no user (\(shape))") }
+        rest = rest[rest.index(after: at)...]
+        guard let slash = rest.firstIndex(of: "/") else { throw Problem(reason: "no database name (\(shape))") }
+        let hostPort = rest[..<slash]
+        let db = rest[rest.index(after: slash)...]
+        guard !db.isEmpty, !db.contains("/") else { throw Problem(reason: "no database name (\(shape))") }
+        var host = String(hostPort)
+        var port = 5432
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { throw Problem(reason: "an unclosed [IPv6 address]") }
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            let after = hostPort[hostPort.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else {
+                    throw Problem(reason: "the port \"\(after.dropFirst())\" is not 1...65535")
+                }
+                port = p
+            } else if !after.isEmpty {
+                throw Problem(reason: shape)
+            }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = String(hostPort[..<colon])
+            guard let p = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(p) else {
+                throw Problem(reason: "the port \"\(hostPort[hostPort.index(after: colon)...])\" is not 1...65535")
+            }
+            port = p
+        }
+        guard !host.isEmpty else { throw Problem(reason: "no host (\(shape))") }
+        func decoded(_ s: Substring) throws -> String {
+            guard let d = String(s).removingPercentEncoding else { throw Problem(reason: "a bad %-escape in \"\(s)\"") }
+            return d
+        }
+        self.init(user: try decoded(userPart), host: host, port: port, database: try decoded(db))
+    }
+
+    public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.") }
+
+    /// The URL as written (it never holds a password).
+    public var description: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return "postgresql://\(user)@\(h):\(port)/\(database)"
+    }
+}
+
+extension AttendanceConfig.Database {
+    /// What makes this PostgreSQL set-up unusable (the key and the reason), or nil.
+    public var postgresProblem: (key: String, reason: String)? {
+        guard let url else {
+            return ("url", "is required with backend = \"postgresql\" (postgresql://USER@HOST:PORT/DATABASE)")
+        }
+        if tls == .disable && !url.isLoopback {
+            return (
+                "tls",
+                "\"disable\" sends the school's records in clear to \(url.host): only allowed on loopback "
+                    + "(127.0.0.1, ::1, localhost); use tls = \"require\" with ca_file"
+            )
+        }
+        if tls == .disable && caFile != nil { return ("ca_file", "is only used with tls = \"require\"") }
+        return nil
+    }
+
+    /// The role's password from `password_file` (trailing newline removed), or nil when none is configured.
+    /// Refuses a file other users could read: it must be mode 0600 (or 0400).
+    public func password() throws -> String? {
+        guard let file = passwordFile else { return nil }
+        var st = stat()
+        guard stat(file, &st) == 0 else {
+            throw ConfigError(
+                path: file, line: nil, reason: "database.password_file: cannot read it (\(String(cString: strerror(errno))))")
+        }
+        let mode = st.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw ConfigError(
+                path: file, line: nil,
+                reason: "database.password_file has mode \(String(mode, radix: 8)): other users could read the password; "
+                    + "chmod 600 \(file)")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError(path: file, line: nil, reason: "database.password_file: cannot read it")
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        guard !text.isEmpty else { throw ConfigError(path: file, line: nil, reason: "database.password_file is empty") }
+        return text
+    }
+}
+
 /// A config file that cannot be used, with the file and, when known, the line.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public let path: String
@@ -239,6 +387,8 @@ extension AttendanceConfig {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         config.database.path = resolve(config.database.path, base: base)
         config.database.keyFile = config.database.keyFile.map { resolve($0, base: base) }
+        config.database.passwordFile = config.database.passwordFile.map { resolve($0, base: base) }
+        config.database.caFile = config.database.caFile.map { resolve($0, base: base) }
         config.connector.tokenFile = config.connector.tokenFile.map { resolve($0, base: base) }
         config.console.tlsCertificate = config.console.tlsCertificate.map { resolve($0, base: base) }
         config.console.tlsKey = config.console.tlsKey.map { resolve($0, base: base) }
@@ -304,9 +454,38 @@ extension AttendanceConfig {
         }
         if let t = try r.table(table, "database") {
             r.section = "database"
-            try r.check(t, "database", allowed: ["path", "key_file"])
+            try r.check(
+                t, "database", allowed: ["backend", "path", "key_file", "url", "password_file", "tls", "ca_file", "pool_size"])
             c.database.path = try r.string(t, "path", c.database.path)
             c.database.keyFile = try r.optionalString(t, "key_file")
+            let backend = try r.string(t, "backend", c.database.backend.rawValue)
+            guard let b = AttendanceConfig.Database.Backend(rawValue: backend) else {
+                throw r.fail("backend", "\"sqlite\" or \"postgresql\", not \"\(backend)\"")
+            }
+            c.database.backend = b
+            if let url = try r.optionalString(t, "url") {
+                do {
+                    c.database.url = try PostgresURL(parsing: url)
+                } catch let e as PostgresURL.Problem {
+                    throw r.fail("url", e.reason)
+                }
+            }
+            c.database.passwordFile = try r.optionalString(t, "password_file")
+            let tls = try r.string(t, "tls", c.database.tls.rawValue)
+            guard let mode = AttendanceConfig.Database.TLSMode(rawValue: tls) else {
+                throw r.fail("tls", "\"require\" or \"disable\", not \"\(tls)\"")
+            }
+            c.database.tls = mode
+            c.database.caFile = try r.optionalString(t, "ca_file")
+            c.database.poolSize = try r.int(t, "pool_size", c.database.poolSize, range: 1...100)
+            switch c.database.backend {
+            case .sqlite:
+                for key in ["url", "password_file", "tls", "ca_file", "pool_size"] where t.contains(key: key) {
+                    throw r.fail(key, "only used with backend = \"postgresql\" (backend is \"sqlite\")")
+                }
+            case .postgresql:
+                if let (key, reason) = c.database.postgresProblem { throw r.fail(key, reason) }
+            }
         }
         if let t = try r.table(table, "recognition") {
             r.section = "recognition"

@@ -98,4 +98,85 @@ final class ConfigTests: XCTestCase {
                 end = "11:15"
                 """))
     }
+
+    // MARK: [database] (#17: PostgreSQL as the school's shared database)
+
+    func testThePostgresBackendParsesWithItsDefaults() throws {
+        let c = try AttendanceConfig.parse(
+            """
+            [database]
+            backend = "postgresql"
+            path = "journal.sqlite"
+            url = "postgresql://attendance_gate@db.truong.local:6432/attendance"
+            password_file = "db.password"
+            ca_file = "ca.pem"
+            pool_size = 8
+            """)
+        XCTAssertEqual(c.database.backend, .postgresql)
+        XCTAssertEqual(
+            c.database.url, PostgresURL(user: "attendance_gate", host: "db.truong.local", port: 6432, database: "attendance"))
+        XCTAssertEqual(c.database.tls, .require, "TLS is required unless the config says otherwise")
+        XCTAssertEqual(c.database.poolSize, 8)
+        XCTAssertEqual(c.database.passwordFile, "db.password")
+        XCTAssertEqual(AttendanceConfig().database.backend, .sqlite, "SQLite stays the default")
+        XCTAssertEqual(try PostgresURL(parsing: "postgres://u@127.0.0.1/x").port, 5432)
+        XCTAssertEqual(try PostgresURL(parsing: "postgresql://u@[::1]:7/x").host, "::1")
+        XCTAssertEqual(try PostgresURL(parsing: "postgresql://u@[::1]:7/x").description, "postgresql://u@[::1]:7/x")
+    }
+
+    func testPostgresMistakesAreClearErrorsWithTheKey() {
+        func reason(_ text: String) -> String {
+            do { _ = try AttendanceConfig.parse("[database]\n" + text, path: "x.toml"); return "parsed" } catch {
+                return "\(error)"
+            }
+        }
+        let url = "url = \"postgresql://g@10.0.0.5/attendance\"\n"
+        XCTAssertTrue(reason("backend = \"mysql\"").hasPrefix("x.toml: database.backend: \"sqlite\" or \"postgresql\""))
+        XCTAssertTrue(reason("backend = \"postgresql\"").contains("database.url: is required"))
+        let withPassword = reason("backend = \"postgresql\"\nurl = \"postgresql://g:s3cr3t@10.0.0.5/attendance\"")
+        XCTAssertTrue(withPassword.contains("database.url: a password in the URL"), withPassword)
+        XCTAssertTrue(withPassword.contains("password_file"))
+        XCTAssertFalse(withPassword.contains("s3cr3t"), "the password never appears in an error")
+        let inOptions = reason("backend = \"postgresql\"\nurl = \"postgresql://g@h/a?password=s3cr3t\"")
+        XCTAssertTrue(inOptions.contains("database.url: URL options"), inOptions)
+        XCTAssertFalse(inOptions.contains("s3cr3t"))
+        XCTAssertTrue(reason("backend = \"postgresql\"\nurl = \"mysql://g@h/a\"").contains("not a PostgreSQL URL"))
+        XCTAssertTrue(reason("backend = \"postgresql\"\nurl = \"postgresql://g@h\"").contains("no database name"))
+        XCTAssertTrue(reason("backend = \"postgresql\"\nurl = \"postgresql://h/a\"").contains("no user"))
+        XCTAssertTrue(reason("backend = \"postgresql\"\nurl = \"postgresql://g@h:99999/a\"").contains("not 1...65535"))
+        XCTAssertTrue(reason("backend = \"postgresql\"\n" + url + "tls = \"disable\"").contains("only allowed on loopback"))
+        XCTAssertEqual(reason("backend = \"postgresql\"\nurl = \"postgresql://g@127.0.0.1:5/a\"\ntls = \"disable\""), "parsed")
+        XCTAssertTrue(reason("backend = \"postgresql\"\n" + url + "tls = \"prefer\"").contains("database.tls: \"require\""))
+        XCTAssertTrue(reason("backend = \"postgresql\"\n" + url + "pool_size = 0").contains("database.pool_size: 0 is outside"))
+        XCTAssertTrue(reason(url).contains("database.url: only used with backend = \"postgresql\""))
+        XCTAssertTrue(reason("passwd = \"x\"").contains("database.passwd: unknown key"))
+    }
+
+    func testThePasswordFileMustBePrivate() throws {
+        let dir = NSTemporaryDirectory() + "config-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+        [database]
+        backend = "postgresql"
+        url = "postgresql://attendance_gate@127.0.0.1:5432/attendance"
+        password_file = "db.password"
+        """.write(toFile: dir + "/attendance.toml", atomically: true, encoding: .utf8)
+        try "pa55-word\n".write(toFile: dir + "/db.password", atomically: true, encoding: .utf8)
+        let c = try AttendanceConfig.load(path: dir + "/attendance.toml")
+        XCTAssertEqual(c.database.passwordFile, dir + "/db.password", "resolved against the config's folder")
+
+        chmod(dir + "/db.password", 0o644)
+        XCTAssertThrowsError(try c.database.password()) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("mode 644"), text)
+            XCTAssertTrue(text.contains("chmod 600"), text)
+            XCTAssertFalse(text.contains("pa55-word"))
+        }
+        chmod(dir + "/db.password", 0o600)
+        XCTAssertEqual(try c.database.password(), "pa55-word", "the trailing newline is not part of the password")
+        try FileManager.default.removeItem(atPath: dir + "/db.password")
+        XCTAssertThrowsError(try c.database.password()) { XCTAssertTrue("\($0)".contains("cannot read it")) }
+        XCTAssertNil(try AttendanceConfig().database.password(), "no password file, no password (peer or cert sign-in)")
+    }
 }

@@ -190,6 +190,17 @@ enum Schema {
                     CREATE INDEX review_hold_pending ON review_hold(state, school_day);
                     """)
         }
+        // The gate's journal (#17): with `[database] backend = "postgresql"` this SQLite file is where a decision is
+        // written first. Private to the store (not in the shared contract): the version of each event the school's
+        // server has committed; an event without a row here, or with a lower version, is still to be sent.
+        m.registerMigration("v6-journal") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE journal_shared(
+                        record_id TEXT PRIMARY KEY REFERENCES attendance_event(id) ON DELETE CASCADE,
+                        version INTEGER NOT NULL);
+                    """)
+        }
         return m
     }
 }
