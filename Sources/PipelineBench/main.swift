@@ -15,7 +15,8 @@
 // Environment: BENCH_QUICK=1 (the empty gate 60 s instead of 600, steady and rush 30 s instead of 60),
 // BENCH_EMPTY_SECONDS, BENCH_SECONDS (override those), BENCH_SCENARIOS=empty,steady,rush, BENCH_FPS=15,30,
 // BENCH_CAMERAS=1,2, BENCH_PYTHON (face_recognition's interpreter; unset: not run), BENCH_FR_FRAMES (60),
-// BENCH_MOTION_GATE=0 (every frame through the detector, as before #16), BENCH_IDLE_DETECT_SECONDS.
+// BENCH_MOTION_GATE=0 (every frame through the detector, as before #16), BENCH_IDLE_DETECT_SECONDS,
+// BENCH_LIVENESS=off|flag|enforce (recognition.liveness; default flag, the gate's default).
 
 import Attendance
 import AttendanceCore
@@ -41,6 +42,7 @@ let frFrames = env["BENCH_FR_FRAMES"].flatMap(Int.init) ?? 60
 // The motion gate's settings, to measure without it (BENCH_MOTION_GATE=0) or at another idle rate.
 let motionGate = env["BENCH_MOTION_GATE"] != "0"
 let idleSeconds = env["BENCH_IDLE_DETECT_SECONDS"].flatMap(Double.init)
+let liveness = env["BENCH_LIVENESS"].flatMap(AttendanceConfig.LivenessMode.init(rawValue:)) ?? .flag
 let samples = ".testdata"
 let out = "out/bench-pipeline"
 let models = ModelPaths.discover()
@@ -111,7 +113,8 @@ try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories
 print(
     "pipeline-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores; scenarios \(scenarios.map(\.rawValue)), "
         + "fps \(rates.map { Int($0) }), cameras \(cameraCounts); empty gate \(Int(emptySeconds)) s, others \(Int(seconds)) s; "
-        + "motion gate \(motionGate ? "on" : "off")\(idleSeconds.map { ", idle detection every \($0) s" } ?? ""); "
+        + "motion gate \(motionGate ? "on" : "off")\(idleSeconds.map { ", idle detection every \($0) s" } ?? ""), "
+        + "liveness \(liveness.rawValue); "
         + String(format: "a model load costs %.2f CPU s (left out of the figures)", loadCPU))
 
 /// The replay video of a scenario (composed once, kept in out/bench-pipeline).
@@ -136,7 +139,8 @@ for scenario in scenarios {
             let videos = try (0..<cameras).map { try video(scenario, fps: fps, variant: scenario == .empty ? 0 : $0) }
             let dir = "\(out)/run-\(scenario.rawValue)-\(Int(fps))-\(cameras)"
             var demo = try GateDemo.prepare(
-                directory: dir, samples: samples, models: models, day: day, cameras: cameras, videos: videos.map(\.path))
+                directory: dir, samples: samples, models: models, day: day, cameras: cameras, videos: videos.map(\.path),
+                liveness: liveness)
             demo.config.capture.motionGate = motionGate
             if let s = idleSeconds { demo.config.capture.idleDetectSeconds = s }
             let store = try AttendanceStore.open(config: demo.config)
