@@ -89,7 +89,7 @@ public struct CameraPipeline: Sendable {
         -> PipelineStatistics
     {
         let engine = try FaceEngine(models: models)
-        let liveness = rules.liveness == .off ? nil : try LivenessChecker(models: models)
+        let liveness = decider.livenessMode == .off ? nil : try LivenessChecker(models: models)
         let tracker = FaceTracker(rules: rules)
         let dims: [(String, String)] = [("camera", camera.id)]
         let framesCounter = Counter(label: "attendance_frames_total", dimensions: dims)

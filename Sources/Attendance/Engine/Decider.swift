@@ -49,8 +49,8 @@ public actor AttendanceDecider {
         self.livenessMode = store.config.recognition.liveness
     }
 
-    /// `recognition.liveness` of the store's config.
-    public let livenessMode: AttendanceConfig.LivenessMode
+    /// `recognition.liveness` of the store's config: the one mode the gate's pipelines and decisions follow.
+    public nonisolated let livenessMode: AttendanceConfig.LivenessMode
 
     /// Decided records the store refused (disk full, locked), oldest first; bounded.
     private var unstored: [NewAttendanceEvent] = []

@@ -30,8 +30,8 @@ public struct RecognitionRules: Sendable {
     public var swapGuardDistance: Float
     /// A new enrolment farther than this from all of the student's own faces is refused (someone else?).
     public var sameStudentDistance: Float
-    /// What a decided track judged a spoof becomes (`AttendanceDecider.decide`), and the real score under which it is.
-    public var liveness: AttendanceConfig.LivenessMode
+    /// The real score under which a face or a track is judged a spoof (what it then becomes is
+    /// `AttendanceDecider.decide`'s, by `recognition.liveness`).
     public var livenessThreshold: Float
 
     public init(_ c: AttendanceConfig.Recognition) {
@@ -47,7 +47,6 @@ public struct RecognitionRules: Sendable {
         maxEmbeddings = c.maxEmbeddingsPerStudent
         swapGuardDistance = c.swapGuardDistance
         sameStudentDistance = c.sameStudentDistance
-        liveness = c.liveness
         livenessThreshold = c.livenessThreshold
     }
 
