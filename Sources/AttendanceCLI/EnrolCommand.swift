@@ -54,8 +54,9 @@ struct EnrolCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, config) = try global.openStore()
+        let school = try await schoolServer(store: store, config: config)
         if let camera, let student {
-            try await enrolFromCamera(store: store, config: config, student: student, source: camera)
+            try await enrolFromCamera(store: store, config: config, student: student, source: camera, school: school)
             return
         }
         var jobs: [(student: String, photos: [String])] = []
@@ -93,7 +94,11 @@ struct EnrolCommand: AsyncParsableCommand {
             let name = (try? store.roster.student(code: job.student))??.fullName ?? ""
             print("\(job.student) \(name)")
             let outcomes: [PhotoOutcome]
-            do { outcomes = try enroller.enrol(student: job.student, photos: job.photos, engine: engine, force: force) } catch {
+            do {
+                outcomes = try await keep(
+                    enroller, student: job.student, detected: Enroller.detect(photos: job.photos, engine: engine),
+                    school: school)
+            } catch {
                 failed += 1
                 FileHandle.standardError.write(Data("error: \(job.student): \(error)\n".utf8))
                 continue
@@ -121,7 +126,9 @@ struct EnrolCommand: AsyncParsableCommand {
 extension EnrolCommand {
     /// Takes `shots` good frames from a camera with a feedback line per frame, then enrols them
     /// through the same gate as photos (consent, quality, swapped-photo check).
-    func enrolFromCamera(store: AttendanceStore, config: AttendanceConfig, student: String, source spec: String) async throws {
+    func enrolFromCamera(
+        store: AttendanceStore, config: AttendanceConfig, student: String, source spec: String, school: SchoolServer?
+    ) async throws {
         let enroller = Enroller(store: store, recognition: config.recognition)
         do { try enroller.checkEligible(student) } catch { throw failLine("\(student): \(error)") }
         let engine: FaceEngine
@@ -172,7 +179,7 @@ extension EnrolCommand {
                 "no good shot within \(Int(timeout)) s; nothing enrolled" + (refusedAsNotLive.map { " (\($0))" } ?? ""))
         }
         let outcomes: [PhotoOutcome]
-        do { outcomes = try enroller.enrol(student: student, detected: taken, force: force) } catch {
+        do { outcomes = try await keep(enroller, student: student, detected: taken, school: school) } catch {
             throw failLine("\(student): \(error)")
         }
         for o in outcomes {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attendance
 import AttendanceCore
+import AttendancePostgres
 import Foundation
 
 struct StudentCommand: AsyncParsableCommand {
@@ -26,7 +27,13 @@ struct StudentCommand: AsyncParsableCommand {
         @Flag(help: "Do not ask for confirmation.") var yes = false
 
         func run() async throws {
-            let (store, _) = try global.openStore()
+            let (store, config) = try global.openStore()
+            let shared = config.database.backend == .postgresql
+            if shared {
+                let connector: PostgresConnector
+                do { connector = try PostgresConnector(config: config.database) } catch { throw failLine("\(error)") }
+                try await SchoolServer(store: store, connector: connector).refresh(before: "was erased")
+            }
             guard let s = try storeCall({ try store.roster.student(code: student) }) else {
                 throw failLine(StoreError.unknownStudent(student).description)
             }
@@ -38,6 +45,7 @@ struct StudentCommand: AsyncParsableCommand {
                     throw failLine("not confirmed; nothing erased")
                 }
             }
+            if shared { return try await eraseOnServer(store: store, config: config, student: student) }
             let r = try storeCall { try store.retention.erase(student: student, reason: reason) }
             print(
                 "Erased \(student): \(r.enrolments) enrolled faces, \(r.consents) consent records, \(r.events) attendance events, "

@@ -109,6 +109,8 @@ public struct PostgresConnector: Sendable {
             return r
         } catch {
             try? await c.close()
+            // The store's own refusals (no such student, no consent) stay as they are.
+            if error is StoreError { throw error }
             throw explain(error)
         }
     }

@@ -149,8 +149,35 @@ public enum PostgresSchema {
                 CREATE TABLE erased_student(
                     pseudonym text PRIMARY KEY,
                     erased_at text NOT NULL);
-                """)
+                """),
+        Migration(
+            version: 2, description: "the gallery's version and its notification to the gates",
+            sql: """
+                -- Every change to who can be recognised (classes, students, consent, enrolments) bumps
+                -- meta.gallery_version and notifies channel attendance_gallery (delivered at commit, once per
+                -- transaction): each gate's SchoolGallerySync refreshes its local cache within seconds, and polls
+                -- the version when its connection was lost.
+                INSERT INTO meta(key, value) VALUES ('gallery_version', '0') ON CONFLICT (key) DO NOTHING;
+                CREATE FUNCTION gallery_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO meta(key, value) VALUES ('gallery_version', '1')
+                        ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text;
+                    PERFORM pg_notify('attendance_gallery', '');
+                    RETURN NULL;
+                END $$;
+                CREATE TRIGGER school_class_gallery AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON school_class
+                    FOR EACH STATEMENT EXECUTE FUNCTION gallery_changed();
+                CREATE TRIGGER student_gallery AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON student
+                    FOR EACH STATEMENT EXECUTE FUNCTION gallery_changed();
+                CREATE TRIGGER consent_gallery AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON consent
+                    FOR EACH STATEMENT EXECUTE FUNCTION gallery_changed();
+                CREATE TRIGGER enrolment_gallery AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON enrolment
+                    FOR EACH STATEMENT EXECUTE FUNCTION gallery_changed();
+                """),
     ]
+
+    /// The channel the server notifies when the gallery changed (migration 2).
+    public static let galleryChannel = "attendance_gallery"
 
     /// The newest schema this binary knows.
     public static var knownVersion: Int { migrations.last?.version ?? 0 }

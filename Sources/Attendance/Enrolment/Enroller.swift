@@ -34,6 +34,13 @@ public struct Enroller: Sendable {
     /// Enrols from image files, running `engine` on each.
     public func enrol(student: String, photos: [String], engine: FaceEngine, force: Bool = false) throws -> [PhotoOutcome] {
         try checkEligible(student)
+        return try enrol(student: student, detected: Self.detect(photos: photos, engine: engine), force: force)
+    }
+
+    /// The faces `engine` finds in each image file (an unreadable file is its own rejection).
+    public static func detect(
+        photos: [String], engine: FaceEngine
+    ) -> [(source: String, faces: Result<[Face], EnrolmentRejection>)] {
         var inputs: [(source: String, faces: Result<[Face], EnrolmentRejection>)] = []
         for path in photos {
             do throws(FaceEngineError) {
@@ -42,7 +49,7 @@ public struct Enroller: Sendable {
                 inputs.append((path, .failure(.unreadable(error.message.isEmpty ? error.operation : error.message))))
             }
         }
-        return try enrol(student: student, detected: inputs, force: force)
+        return inputs
     }
 
     /// Enrols from encoded images held in memory (the console's uploads: never written to disk).
@@ -66,6 +73,19 @@ public struct Enroller: Sendable {
         student: String, detected: [(source: String, faces: Result<[Face], EnrolmentRejection>)],
         force: Bool = false
     ) throws -> [PhotoOutcome] {
+        let (outcomes, accepted) = try assess(student: student, detected: detected, force: force)
+        if !accepted.isEmpty {
+            try store.enrolments.add(student: student, accepted, maxPerStudent: recognition.maxEmbeddingsPerStudent)
+        }
+        return outcomes
+    }
+
+    /// `enrol`'s checks without storing: each photo's outcome, and the accepted faces to store (here, or on the
+    /// school's server in postgresql mode, where this box's store is a copy the server refreshes).
+    public func assess(
+        student: String, detected: [(source: String, faces: Result<[Face], EnrolmentRejection>)],
+        force: Bool = false
+    ) throws -> (outcomes: [PhotoOutcome], accepted: [(embedding: [Float], quality: String?, source: String?)]) {
         try checkEligible(student)
         let all = try store.enrolments.all()
         let others = all.filter { $0.student != student }
@@ -109,10 +129,7 @@ public struct Enroller: Sendable {
                 }
             }
         }
-        if !accepted.isEmpty {
-            try store.enrolments.add(student: student, accepted, maxPerStudent: recognition.maxEmbeddingsPerStudent)
-        }
-        return outcomes
+        return (outcomes, accepted)
     }
 
     /// The teacher approves a gate sighting: the same identity checks as a photo, then it joins the

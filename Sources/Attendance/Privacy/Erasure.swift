@@ -84,6 +84,7 @@ extension Retention {
     /// Records already delivered to the sector database are outside this database; say so to whoever asked.
     @discardableResult
     public func erase(student code: String, reason: String? = nil) throws -> ErasureReport {
+        try store.requireLocalGallery()
         var report = try store.dbPool.write { db -> ErasureReport in
             guard try AttendanceStore.student(db, code: code) != nil else { throw StoreError.unknownStudent(code) }
             var r = ErasureReport(student: code)

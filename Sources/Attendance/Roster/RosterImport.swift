@@ -151,6 +151,7 @@ extension RosterBook {
     @discardableResult
     public func importRoster(_ roster: Roster, options: RosterImportOptions = RosterImportOptions()) throws -> RosterImportReport
     {
+        if !options.dryRun { try store.requireLocalGallery() }
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
         let work = { (db: Database) throws -> Void in
             report = try AttendanceStore.applyRoster(db, roster, options: options, pseudonymKey: store.pseudonymKey)

@@ -75,6 +75,7 @@ extension EnrolmentRegister {
 
     /// Approval: the sighting joins the student's enrolment, in one transaction with its removal and the audit.
     public func promoteSighting(id: Int64, maxPerStudent: Int) throws {
+        try store.requireLocalGallery()
         try store.dbPool.write { db in
             guard
                 let row = try Row.fetchOne(

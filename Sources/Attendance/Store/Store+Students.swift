@@ -125,7 +125,8 @@ extension ConsentRegister {
         scope: String = Consent.defaultScope, childAgreed: Bool = false,
         source: String = "cli"
     ) throws -> Consent {
-        try store.dbPool.write { db in
+        try store.requireLocalGallery()
+        return try store.dbPool.write { db in
             try AttendanceStore.recordConsent(
                 db, student: student, guardian: guardian, relation: relation, date: date,
                 scope: scope, childAgreed: childAgreed, source: source)
@@ -136,7 +137,8 @@ extension ConsentRegister {
     /// Returns how many embeddings were deleted; throws when no consent was in force.
     @discardableResult
     public func revoke(student: String, reason: String? = nil) throws -> Int {
-        try store.dbPool.write { db in
+        try store.requireLocalGallery()
+        return try store.dbPool.write { db in
             guard try AttendanceStore.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
             guard try AttendanceStore.activeConsent(db, student: student) != nil else {
                 throw StoreError.invalid("student '\(student)' has no consent in force; nothing to revoke")
@@ -204,6 +206,7 @@ extension EnrolmentRegister {
         student: String, _ items: [(embedding: [Float], quality: String?, source: String?)],
         maxPerStudent: Int
     ) throws -> [Int64] {
+        try store.requireLocalGallery()
         let sealed = try items.map { (try store.cipher.seal($0.embedding, student: student), $0.quality, $0.source) }
         return try store.dbPool.write { db in
             guard let s = try AttendanceStore.student(db, code: student) else { throw StoreError.unknownStudent(student) }
@@ -240,7 +243,8 @@ extension EnrolmentRegister {
     /// Deletes the student's embeddings (consent stays). Returns how many.
     @discardableResult
     public func remove(student: String) throws -> Int {
-        try store.dbPool.write { db in
+        try store.requireLocalGallery()
+        return try store.dbPool.write { db in
             guard try AttendanceStore.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let n = db.changesCount
