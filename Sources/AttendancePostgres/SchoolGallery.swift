@@ -35,74 +35,76 @@ public enum SchoolGallery {
         let cache = store.schoolGallery
         if !force, let seen = try cache.serverVersion(), try await version(on: c) == seen { return nil }
         let local = try cache.enrolmentKeys()
-        let snapshot = try await inner { try await c.withTransaction(logger: logger) { c -> SchoolGallerySnapshot in
-            try await c.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-            if let check = try await c.query("SELECT value FROM meta WHERE key = 'key_check'", logger: logger)
-                .collect().first?.decode(String.self), !cache.keyMatches(check)
-            {
-                throw PostgresProblem(
-                    .refused,
-                    "this box's key file (\(store.keyFile)) is not the school's: the faces on the school's server were "
-                        + "sealed with another key. Copy the school's key file to this box (the same file on every box, "
-                        + "mode 0600; see the README, \"Several gates, one school\"); this box keeps its last copy")
-            }
-            let v = try await version(on: c)
-            var classes: [SchoolGallerySnapshot.ClassRow] = []
-            for try await (code, grade, name) in try await c.query(
-                "SELECT code, grade_code, name FROM school_class ORDER BY code", logger: logger
-            ).decode((String, String, String?).self) {
-                classes.append(.init(code: code, gradeCode: grade, name: name))
-            }
-            var students: [SchoolGallerySnapshot.StudentRow] = []
-            for try await (code, name, klass, born, gender, active, created, updated) in try await c.query(
-                """
-                SELECT code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at
-                FROM student ORDER BY code
-                """, logger: logger
-            ).decode((String, String, String, String?, String?, Bool, String, String).self) {
-                students.append(
-                    .init(
-                        code: code, fullName: name, classCode: klass, dateOfBirth: born, gender: gender, active: active,
-                        createdAt: created, updatedAt: updated))
-            }
-            var consents: [SchoolGallerySnapshot.ConsentRow] = []
-            for try await (id, student, guardian, relation, date, scope, by, at, revokedAt, revokedBy) in try await c.query(
-                """
-                SELECT id, student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at,
-                       revoked_at, revoked_by
-                FROM consent ORDER BY id
-                """, logger: logger
-            ).decode((Int64, String, String, String, String, String, String, String, String?, String?).self) {
-                consents.append(
-                    .init(
-                        id: id, studentCode: student, guardianName: guardian, relation: relation, consentDate: date,
-                        scope: scope, recordedBy: by, recordedAt: at, revokedAt: revokedAt, revokedBy: revokedBy))
-            }
-            var keys: [SchoolGallerySnapshot.EnrolmentKey] = []
-            for try await (id, student, created) in try await c.query(
-                "SELECT id, student_code, created_at FROM enrolment ORDER BY id", logger: logger
-            ).decode((Int64, String, String).self) {
-                keys.append(.init(id: id, studentCode: student, createdAt: created))
-            }
-            let missing = keys.filter { !local.contains($0) }.map(\.id)
-            var rows: [SchoolGallerySnapshot.EnrolmentRow] = []
-            if !missing.isEmpty {
-                for try await (id, student, sealed, quality, source, created, by) in try await c.query(
-                    """
-                    SELECT id, student_code, sealed_embedding, quality, source, created_at, created_by
-                    FROM enrolment WHERE id = ANY(\(missing)) ORDER BY id
-                    """, logger: logger
-                ).decode((Int64, String, Data, String?, String?, String, String).self) {
-                    rows.append(
-                        .init(
-                            key: .init(id: id, studentCode: student, createdAt: created), sealed: sealed,
-                            quality: quality, source: source, createdBy: by))
+        let snapshot = try await inner {
+            try await c.withTransaction(logger: logger) { c -> SchoolGallerySnapshot in
+                try await c.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+                if let check = try await c.query("SELECT value FROM meta WHERE key = 'key_check'", logger: logger)
+                    .collect().first?.decode(String.self), !cache.keyMatches(check)
+                {
+                    throw PostgresProblem(
+                        .refused,
+                        "this box's key file (\(store.keyFile)) is not the school's: the faces on the school's server were "
+                            + "sealed with another key. Copy the school's key file to this box (the same file on every box, "
+                            + "mode 0600; see the README, \"Several gates, one school\"); this box keeps its last copy")
                 }
+                let v = try await version(on: c)
+                var classes: [SchoolGallerySnapshot.ClassRow] = []
+                for try await (code, grade, name) in try await c.query(
+                    "SELECT code, grade_code, name FROM school_class ORDER BY code", logger: logger
+                ).decode((String, String, String?).self) {
+                    classes.append(.init(code: code, gradeCode: grade, name: name))
+                }
+                var students: [SchoolGallerySnapshot.StudentRow] = []
+                for try await (code, name, klass, born, gender, active, created, updated) in try await c.query(
+                    """
+                    SELECT code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at
+                    FROM student ORDER BY code
+                    """, logger: logger
+                ).decode((String, String, String, String?, String?, Bool, String, String).self) {
+                    students.append(
+                        .init(
+                            code: code, fullName: name, classCode: klass, dateOfBirth: born, gender: gender, active: active,
+                            createdAt: created, updatedAt: updated))
+                }
+                var consents: [SchoolGallerySnapshot.ConsentRow] = []
+                for try await (id, student, guardian, relation, date, scope, by, at, revokedAt, revokedBy) in try await c.query(
+                    """
+                    SELECT id, student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at,
+                           revoked_at, revoked_by
+                    FROM consent ORDER BY id
+                    """, logger: logger
+                ).decode((Int64, String, String, String, String, String, String, String, String?, String?).self) {
+                    consents.append(
+                        .init(
+                            id: id, studentCode: student, guardianName: guardian, relation: relation, consentDate: date,
+                            scope: scope, recordedBy: by, recordedAt: at, revokedAt: revokedAt, revokedBy: revokedBy))
+                }
+                var keys: [SchoolGallerySnapshot.EnrolmentKey] = []
+                for try await (id, student, created) in try await c.query(
+                    "SELECT id, student_code, created_at FROM enrolment ORDER BY id", logger: logger
+                ).decode((Int64, String, String).self) {
+                    keys.append(.init(id: id, studentCode: student, createdAt: created))
+                }
+                let missing = keys.filter { !local.contains($0) }.map(\.id)
+                var rows: [SchoolGallerySnapshot.EnrolmentRow] = []
+                if !missing.isEmpty {
+                    for try await (id, student, sealed, quality, source, created, by) in try await c.query(
+                        """
+                        SELECT id, student_code, sealed_embedding, quality, source, created_at, created_by
+                        FROM enrolment WHERE id = ANY(\(missing)) ORDER BY id
+                        """, logger: logger
+                    ).decode((Int64, String, Data, String?, String?, String, String).self) {
+                        rows.append(
+                            .init(
+                                key: .init(id: id, studentCode: student, createdAt: created), sealed: sealed,
+                                quality: quality, source: source, createdBy: by))
+                    }
+                }
+                return SchoolGallerySnapshot(
+                    version: v, classes: classes, students: students, consents: consents, enrolmentKeys: keys,
+                    newEnrolments: rows)
             }
-            return SchoolGallerySnapshot(
-                version: v, classes: classes, students: students, consents: consents, enrolmentKeys: keys,
-                newEnrolments: rows)
-        } }
+        }
         return try cache.apply(snapshot)
     }
 
@@ -118,58 +120,62 @@ public enum SchoolGallery {
     ) async throws -> [Int64] {
         let sealed = try items.map { (try store.schoolGallery.seal($0.embedding, student: student), $0.quality, $0.source) }
         let myCheck = try store.schoolGallery.keyCheck()
-        return try await inner { try await c.withTransaction(logger: logger) { c -> [Int64] in
-            if let myCheck {
+        return try await inner {
+            try await c.withTransaction(logger: logger) { c -> [Int64] in
+                if let myCheck {
+                    try await c.query(
+                        "INSERT INTO meta(key, value) VALUES ('key_check', \(myCheck)) ON CONFLICT (key) DO NOTHING",
+                        logger: logger)
+                }
+                let check = try await c.query("SELECT value FROM meta WHERE key = 'key_check'", logger: logger).collect()
+                    .first?.decode(String.self)
+                if let check, !store.schoolGallery.keyMatches(check) {
+                    throw PostgresProblem(
+                        .refused,
+                        "this box's key file (\(store.keyFile)) is not the school's: the other boxes could not open faces "
+                            + "sealed with it. Copy the school's key file to this box first; nothing was enrolled")
+                }
+                guard
+                    let active = try await c.query(
+                        "SELECT active FROM student WHERE code = \(student) FOR UPDATE", logger: logger
+                    ).collect().first?.decode(Bool.self)
+                else { throw StoreError.unknownStudent(student) }
+                guard active else { throw StoreError.inactiveStudent(student) }
+                let consents =
+                    try await c.query(
+                        "SELECT count(*) FROM consent WHERE student_code = \(student) AND revoked_at IS NULL", logger: logger
+                    ).collect().first?.decode(Int.self) ?? 0
+                guard consents > 0 else { throw StoreError.noConsent(student) }
+                let existing =
+                    try await c.query(
+                        "SELECT count(*) FROM enrolment WHERE student_code = \(student)", logger: logger
+                    ).collect().first?.decode(Int.self) ?? 0
+                guard existing + sealed.count <= maxPerStudent else {
+                    throw StoreError.invalid(
+                        "student '\(student)' would have \(existing + sealed.count) enrolled faces on the school's server; "
+                            + "the limit is \(maxPerStudent) (recognition.max_embeddings_per_student)")
+                }
+                let now = Timestamp.string(Date())
+                let actor = AttendanceStore.actor
+                var ids: [Int64] = []
+                for (blob, quality, source) in sealed {
+                    let id = try await c.query(
+                        """
+                        INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
+                        VALUES (\(student), \(blob), \(quality), \(source), \(now), \(actor)) RETURNING id
+                        """, logger: logger
+                    ).collect().first?.decode(Int64.self)
+                    if let id { ids.append(id) }
+                }
+                let alias = try await Self.alias(of: student, on: c)
                 try await c.query(
-                    "INSERT INTO meta(key, value) VALUES ('key_check', \(myCheck)) ON CONFLICT (key) DO NOTHING",
-                    logger: logger)
-            }
-            let check = try await c.query("SELECT value FROM meta WHERE key = 'key_check'", logger: logger).collect()
-                .first?.decode(String.self)
-            if let check, !store.schoolGallery.keyMatches(check) {
-                throw PostgresProblem(
-                    .refused,
-                    "this box's key file (\(store.keyFile)) is not the school's: the other boxes could not open faces "
-                        + "sealed with it. Copy the school's key file to this box first; nothing was enrolled")
-            }
-            guard
-                let active = try await c.query(
-                    "SELECT active FROM student WHERE code = \(student) FOR UPDATE", logger: logger
-                ).collect().first?.decode(Bool.self)
-            else { throw StoreError.unknownStudent(student) }
-            guard active else { throw StoreError.inactiveStudent(student) }
-            let consents = try await c.query(
-                "SELECT count(*) FROM consent WHERE student_code = \(student) AND revoked_at IS NULL", logger: logger
-            ).collect().first?.decode(Int.self) ?? 0
-            guard consents > 0 else { throw StoreError.noConsent(student) }
-            let existing = try await c.query(
-                "SELECT count(*) FROM enrolment WHERE student_code = \(student)", logger: logger
-            ).collect().first?.decode(Int.self) ?? 0
-            guard existing + sealed.count <= maxPerStudent else {
-                throw StoreError.invalid(
-                    "student '\(student)' would have \(existing + sealed.count) enrolled faces on the school's server; "
-                        + "the limit is \(maxPerStudent) (recognition.max_embeddings_per_student)")
-            }
-            let now = Timestamp.string(Date())
-            let actor = AttendanceStore.actor
-            var ids: [Int64] = []
-            for (blob, quality, source) in sealed {
-                let id = try await c.query(
                     """
-                    INSERT INTO enrolment(student_code, sealed_embedding, quality, source, created_at, created_by)
-                    VALUES (\(student), \(blob), \(quality), \(source), \(now), \(actor)) RETURNING id
-                    """, logger: logger
-                ).collect().first?.decode(Int64.self)
-                if let id { ids.append(id) }
+                    INSERT INTO audit_log(at, os_user, action, subject, detail)
+                    VALUES (\(now), \(actor), 'enrol', \(alias), \("embeddings added=\(ids.count); total=\(existing + ids.count)"))
+                    """, logger: logger)
+                return ids
             }
-            let alias = try await Self.alias(of: student, on: c)
-            try await c.query(
-                """
-                INSERT INTO audit_log(at, os_user, action, subject, detail)
-                VALUES (\(now), \(actor), 'enrol', \(alias), \("embeddings added=\(ids.count); total=\(existing + ids.count)"))
-                """, logger: logger)
-            return ids
-        } }
+        }
     }
 
     /// What an erasure removed on the server.
@@ -189,51 +195,53 @@ public enum SchoolGallery {
     public static func erase(
         student: String, pseudonym: String, reason: String?, on c: PostgresConnection
     ) async throws -> Erasure {
-        try await inner { try await c.withTransaction(logger: logger) { c -> Erasure in
-            guard
-                try await c.query("SELECT 1 FROM student WHERE code = \(student) FOR UPDATE", logger: logger).collect()
-                    .count == 1
-            else { throw StoreError.unknownStudent(student) }
-            func count(_ table: String) async throws -> Int {
-                try await c.query(
-                    PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table) WHERE student_code = $1", binds: binds(student)),
-                    logger: logger
-                ).collect().first?.decode(Int.self) ?? 0
-            }
-            var r = Erasure()
-            r.enrolments = try await count("enrolment")
-            r.consents = try await count("consent")
-            r.events = try await count("attendance_event")
-            r.excuses = try await count("excuse")
-            r.outbox =
+        try await inner {
+            try await c.withTransaction(logger: logger) { c -> Erasure in
+                guard
+                    try await c.query("SELECT 1 FROM student WHERE code = \(student) FOR UPDATE", logger: logger).collect()
+                        .count == 1
+                else { throw StoreError.unknownStudent(student) }
+                func count(_ table: String) async throws -> Int {
+                    try await c.query(
+                        PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table) WHERE student_code = $1", binds: binds(student)),
+                        logger: logger
+                    ).collect().first?.decode(Int.self) ?? 0
+                }
+                var r = Erasure()
+                r.enrolments = try await count("enrolment")
+                r.consents = try await count("consent")
+                r.events = try await count("attendance_event")
+                r.excuses = try await count("excuse")
+                r.outbox =
+                    try await c.query(
+                        """
+                        WITH gone AS (
+                            DELETE FROM outbox
+                            WHERE record_id IN (SELECT record_id FROM attendance_event WHERE student_code = \(student))
+                               OR (payload::jsonb ->> 'student_code') = \(student)
+                            RETURNING 1)
+                        SELECT count(*) FROM gone
+                        """, logger: logger
+                    ).collect().first?.decode(Int.self) ?? 0
+                // ON DELETE CASCADE: consent, enrolment, gate_sighting, attendance_event, excuse, student_alias.
+                try await c.query("DELETE FROM student WHERE code = \(student)", logger: logger)
+                let now = Timestamp.string(Date())
                 try await c.query(
                     """
-                    WITH gone AS (
-                        DELETE FROM outbox
-                        WHERE record_id IN (SELECT record_id FROM attendance_event WHERE student_code = \(student))
-                           OR (payload::jsonb ->> 'student_code') = \(student)
-                        RETURNING 1)
-                    SELECT count(*) FROM gone
-                    """, logger: logger
-                ).collect().first?.decode(Int.self) ?? 0
-            // ON DELETE CASCADE: consent, enrolment, gate_sighting, attendance_event, excuse, student_alias.
-            try await c.query("DELETE FROM student WHERE code = \(student)", logger: logger)
-            let now = Timestamp.string(Date())
-            try await c.query(
-                """
-                INSERT INTO erased_student(pseudonym, erased_at) VALUES (\(pseudonym), \(now))
-                ON CONFLICT (pseudonym) DO UPDATE SET erased_at = EXCLUDED.erased_at
-                """, logger: logger)
-            let detail =
-                "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); "
-                + "excuses=\(r.excuses)" + (reason.map { "; reason=\($0.normalizedText)" } ?? "")
-            try await c.query(
-                """
-                INSERT INTO audit_log(at, os_user, action, subject, detail)
-                VALUES (\(now), \(AttendanceStore.actor), 'student.erase', \(pseudonym), \(detail))
-                """, logger: logger)
-            return r
-        } }
+                    INSERT INTO erased_student(pseudonym, erased_at) VALUES (\(pseudonym), \(now))
+                    ON CONFLICT (pseudonym) DO UPDATE SET erased_at = EXCLUDED.erased_at
+                    """, logger: logger)
+                let detail =
+                    "enrolments=\(r.enrolments); consents=\(r.consents); events=\(r.events); outbox=\(r.outbox); "
+                    + "excuses=\(r.excuses)" + (reason.map { "; reason=\($0.normalizedText)" } ?? "")
+                try await c.query(
+                    """
+                    INSERT INTO audit_log(at, os_user, action, subject, detail)
+                    VALUES (\(now), \(AttendanceStore.actor), 'student.erase', \(pseudonym), \(detail))
+                    """, logger: logger)
+                return r
+            }
+        }
     }
 
     /// A transaction's own error (a `StoreError` the closure threw, the server's message) rather than its wrapper.

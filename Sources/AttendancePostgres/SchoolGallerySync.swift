@@ -92,7 +92,7 @@ public struct SchoolGallerySync: Service {
         let failure = ErrorBox()
         try await c.listen(on: PostgresSchema.galleryChannel) { notifications in
             let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-            wake.yield()  // the first refresh, now that LISTEN is in place
+            wake.yield() // the first refresh, now that LISTEN is in place
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while true {

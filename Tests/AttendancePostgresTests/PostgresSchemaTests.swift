@@ -34,7 +34,9 @@ final class PostgresSchemaTests: XCTestCase {
             try await c.query(
                 "INSERT INTO schema_version(version, description) VALUES (99, 'from the future')", logger: quietLogger)
         }
-        await assertProblem(.schema, containing: "schema version 99, newer than this attendance knows (\(PostgresSchema.knownVersion))") {
+        await assertProblem(
+            .schema, containing: "schema version 99, newer than this attendance knows (\(PostgresSchema.knownVersion))"
+        ) {
             try await db.gate.withConnection { c in try await PostgresSchema.check(on: c) }
         }
         await assertProblem(.schema, containing: "update attendance on this box; nothing was changed") {
