@@ -2,6 +2,7 @@ import Attendance
 import AttendanceCore
 import AttendancePostgres
 import AttendanceTesting
+import FaceEngine
 import Foundation
 import Logging
 import PostgresNIO
@@ -290,5 +291,109 @@ final class GalleryFiguresEndToEndTests: XCTestCase {
                 format: "FIGURE enrolment on another box -> matched at the gate: n=%d median %.1f ms, p90 %.1f ms, "
                     + "min %.1f ms, max %.1f ms (gallery of %d faces)",
                 rounds, p(0.5), p(0.9), sorted.first!, sorted.last!, rounds * 2))
+    }
+}
+
+/// What a staff member does on a gate box in postgresql mode, through the real `attendance` executable: an enrolment
+/// and an erasure go to the school's server first (and into this box's copy); with the server unreachable nothing is
+/// enrolled; a local consent change is refused, saying where to make it.
+final class GateBoxChangesEndToEndTests: XCTestCase {
+    struct Run {
+        var status: Int32
+        var output: String
+    }
+
+    func attendance(_ arguments: [String], exe: String) throws -> Run {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: SchoolCopyEndToEndTests.root)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    func testEnrolmentAndErasureOnABoxGoToTheServerFirst() async throws {
+        let root = SchoolCopyEndToEndTests.root
+        let samples = root + "/.testdata"
+        guard FileManager.default.fileExists(atPath: samples + "/obama3.jpg") else { throw XCTSkip("run `make testdata`") }
+        let models = ModelPaths(directory: root + "/Models")
+        guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("attendance").path
+        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("attendance is not built (swift build)") }
+        let db = try await freshDatabase(migrate: false)
+        let dir = NSTemporaryDirectory() + "gate-box-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let demo = try GateDemo.prepare(
+            directory: dir + "/office", samples: samples, models: models, day: LocalDate(year: 2026, month: 11, day: 23))
+        _ = try await SchoolCopy.run(from: try AttendanceStore.open(config: demo.config), to: db.owner)
+
+        // Another box: the school's key copied by the admin, an empty database of its own.
+        func box(_ name: String, url: String) throws -> String {
+            let boxDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: boxDir, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(
+                atPath: boxDir + "/gate.sqlite.key",
+                contents: FileManager.default.contents(atPath: demo.config.database.resolvedKeyFile),
+                attributes: [.posixPermissions: 0o600])
+            let toml = """
+                [school]
+                code = "79-DEMO"
+
+                [database]
+                backend = "postgresql"
+                path = "\(boxDir)/gate.sqlite"
+                url = "\(url)"
+                password_file = "\(db.cluster.gatePasswordFile)"
+                tls = "disable"
+
+                [recognition]
+                liveness = "off"
+                """
+            try toml.write(toFile: boxDir + "/gate.toml", atomically: true, encoding: .utf8)
+            return boxDir + "/gate.toml"
+        }
+        let back = try box("back", url: "\(db.gate.url)")
+        let an = "7900000001"
+
+        let enrolled = try attendance(["enrol", an, "--photo", samples + "/obama3.jpg", "--config", back], exe: exe)
+        assertEqual(enrolled.status, 0, enrolled.output)
+        XCTAssertTrue(enrolled.output.contains("accepted"), enrolled.output)
+        assertEqual(try await db.int("SELECT count(*) FROM enrolment WHERE student_code = '\(an)'"), 2, "on the server")
+        var local = AttendanceConfig()
+        local.database.path = dir + "/back/gate.sqlite"
+        assertEqual(try AttendanceStore.open(config: local).enrolments.list(student: an).count, 2, "in the box's copy")
+
+        let noConsent = try attendance(["enrol", "7900000002", "--photo", samples + "/obama3.jpg", "--config", back], exe: exe)
+        assertEqual(noConsent.status, 1)
+        XCTAssertTrue(noConsent.output.contains("no guardian consent"), noConsent.output)
+
+        let consent = try attendance(
+            [
+                "consent", "record", "7900000002", "--guardian", "Trần Văn Hùng", "--relation", "father", "--date", "2026-11-20",
+                "--child-agrees", "--config", back,
+            ], exe: exe)
+        assertEqual(consent.status, 1)
+        XCTAssertTrue(consent.output.contains("máy chủ của trường"), consent.output)
+        assertEqual(try await db.int("SELECT count(*) FROM consent WHERE student_code = '7900000002'"), 0)
+
+        let down = try box("down", url: "postgresql://attendance_gate@127.0.0.1:\(try freePort())/\(db.name)")
+        let refused = try attendance(["enrol", an, "--photo", samples + "/obama3.jpg", "--config", down], exe: exe)
+        assertEqual(refused.status, 1)
+        XCTAssertTrue(refused.output.contains("the school's server cannot be reached"), refused.output)
+        XCTAssertTrue(refused.output.contains("nothing was enrolled"), refused.output)
+        assertEqual(try await db.int("SELECT count(*) FROM enrolment"), 3)
+
+        let erased = try attendance(["student", "erase", "7900000003", "--yes", "--config", back], exe: exe)
+        assertEqual(erased.status, 0, erased.output)
+        XCTAssertTrue(erased.output.contains("on the school's server"), erased.output)
+        assertEqual(try await db.int("SELECT count(*) FROM student WHERE code = '7900000003'"), 0)
+        assertEqual(try await db.int("SELECT count(*) FROM enrolment"), 2)
+        XCTAssertNil(try AttendanceStore.open(config: local).roster.student(code: "7900000003"), "nor in the box's copy")
     }
 }
