@@ -36,8 +36,6 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var tls = TLSMode.require
         /// The CA certificate (PEM) the server's certificate must chain to; default: the system's roots.
         public var caFile: String?
-        /// Connections to the server a process keeps at most.
-        public var poolSize = 4
         public init() {}
     }
 
@@ -455,7 +453,7 @@ extension AttendanceConfig {
         if let t = try r.table(table, "database") {
             r.section = "database"
             try r.check(
-                t, "database", allowed: ["backend", "path", "key_file", "url", "password_file", "tls", "ca_file", "pool_size"])
+                t, "database", allowed: ["backend", "path", "key_file", "url", "password_file", "tls", "ca_file"])
             c.database.path = try r.string(t, "path", c.database.path)
             c.database.keyFile = try r.optionalString(t, "key_file")
             let backend = try r.string(t, "backend", c.database.backend.rawValue)
@@ -477,10 +475,9 @@ extension AttendanceConfig {
             }
             c.database.tls = mode
             c.database.caFile = try r.optionalString(t, "ca_file")
-            c.database.poolSize = try r.int(t, "pool_size", c.database.poolSize, range: 1...100)
             switch c.database.backend {
             case .sqlite:
-                for key in ["url", "password_file", "tls", "ca_file", "pool_size"] where t.contains(key: key) {
+                for key in ["url", "password_file", "tls", "ca_file"] where t.contains(key: key) {
                     throw r.fail(key, "only used with backend = \"postgresql\" (backend is \"sqlite\")")
                 }
             case .postgresql:

@@ -101,6 +101,23 @@ public enum SchoolCopy {
         ),
         ("unknown_face", [Column("id", "bigint"), Column("seen_at"), Column("camera")], true),
         ("erased_student", [Column("pseudonym"), Column("erased_at")], false),
+        (
+            "review_hold",
+            [
+                Column("id", "bigint"), Column("student_code"), Column("school_day"), Column("session"), Column("kind"),
+                Column("status"), Column("occurred_at"), Column("camera"), Column("distance", "double precision"),
+                Column("liveness", "double precision"), Column("reason"), Column("state"), Column("decided_by"),
+                Column("decided_at"),
+            ], true
+        ),
+        (
+            "console_user",
+            [
+                Column("id", "bigint"), Column("name"), Column("role"), Column("password_hash"), .bool("disabled"),
+                Column("created_at"),
+            ], true
+        ),
+        ("console_user_class", [Column("user_id", "bigint"), Column("class_code")], false),
     ]
 
     static let logger: Logger = {

@@ -27,6 +27,13 @@ final class SchoolCopyTests: XCTestCase {
             student: GateJournal.code(1), day: GateJournal.day, session: "morning", status: .late, reason: "đến muộn")
         _ = try store.consent.revoke(student: GateJournal.code(5), reason: "phụ huynh rút lại")
         try store.events.recordUnknownFace(at: Date(), camera: "gate-1", cropPath: "/var/lib/attendance/crops/x.jpg")
+        try store.accounts.add(
+            name: "co.lan", role: .teacher, classes: ["6A1"], password: "mật khẩu đủ dài 1", hashing: PasswordHash(logN: 10))
+        _ = try store.reviews.hold(
+            NewAttendanceEvent(
+                studentCode: GateJournal.code(4), schoolDay: GateJournal.day, session: "morning", kind: .checkIn,
+                status: .present, occurredAt: Date(), camera: "gate-1", distance: 0.3),
+            liveness: 0.05, reason: .spoof)
         let local = try store.copyTables()
 
         let report = try await SchoolCopy.run(from: store, to: db.owner)
@@ -40,6 +47,17 @@ final class SchoolCopyTests: XCTestCase {
         assertEqual(report.rows("enrolment"), 3)
         assertEqual(report.rows("attendance_event"), 4)
         assertEqual(report.rows("outbox"), 5, "four NEW and the correction's UPDATE")
+        assertEqual(report.rows("review_hold"), 1, "the held check-in, for the teacher to decide")
+        assertEqual(report.rows("console_user"), 1)
+        assertEqual(report.rows("console_user_class"), 1)
+        assertEqual(
+            try await db.strings("SELECT name || ' ' || role || ' ' || disabled::text FROM console_user"),
+            ["co.lan teacher false"])
+        let accounts = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: local.first { $0.table == "console_user" }!.json) as? [[String: Any]])
+        assertEqual(
+            try await db.strings("SELECT password_hash FROM console_user"), accounts.map { $0["password_hash"] as! String },
+            "the scrypt hash, as it is")
         assertEqual(try await db.strings("SELECT action FROM audit_log ORDER BY id DESC LIMIT 1"), ["database.migrate"])
 
         // The sealed bytes on the server are this box's, byte for byte; they open only with the box's key.

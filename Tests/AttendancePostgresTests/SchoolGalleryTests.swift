@@ -135,6 +135,32 @@ final class SchoolGalleryTests: XCTestCase {
         assertEqual(try faces.current().best(newFace)?.student, GateJournal.code(2))
     }
 
+    func testAGateCatchesUpWithChangesMadeWhileItsConnectionWasLost() async throws {
+        try requirePostgres()
+        // A cluster of its own: this test stops it.
+        let cluster = try PostgresCluster()
+        defer { try? cluster.stop() }
+        let db = try await freshDatabase(on: cluster)
+        let office = try await schoolOnServer(db, students: 3)
+        let gate = try FollowingGate(key: office.keyBytes, db: db)
+        try await eventually("the gate has the school's faces") { gate.embeddings == 6 }
+
+        // The server stops (the gate's LISTEN connection dies with it) and comes back; a change made then (no
+        // gate was listening when it was made, on a fresh start of the server) still reaches the gate.
+        try cluster.pause()
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertTrue(try gate.recognises(GateJournal.code(1), descriptor(10)), "the copy serves meanwhile")
+        try cluster.resume()
+        let face = descriptor(77)
+        try await db.gate.withConnection { c in
+            try await SchoolGallery.enrol(
+                student: GateJournal.code(1), [(face, nil, "office")], maxPerStudent: 5, store: office.store, on: c)
+        }
+        try await eventually("the change made while the gate was reconnecting arrives") {
+            try gate.recognises(GateJournal.code(1), face)
+        }
+    }
+
     func testAWrongKeyAnUncopiedBoxAndLocalChangesAreRefusedChangingNothing() async throws {
         let db = try await freshDatabase()
         let office = try await schoolOnServer(db, students: 3)

@@ -14,7 +14,8 @@ extension AttendanceStore {
     /// The tables a copy to the shared server takes, in an order that keeps foreign keys satisfied.
     public static let copiedTables = [
         "meta", "school_class", "student", "student_alias", "consent", "enrolment", "gate_sighting", "attendance_event",
-        "outbox", "excuse", "audit_log", "unknown_face", "erased_student",
+        "outbox", "excuse", "audit_log", "unknown_face", "erased_student", "review_hold", "console_user",
+        "console_user_class",
     ]
 
     /// Every row of `tables`, read in one transaction (a consistent snapshot while the daemon writes).
