@@ -200,7 +200,11 @@ public struct SchoolGalleryCache: Sendable {
                         + "postgresql://OWNER@HOST:PORT/DATABASE), or, if the server is right, move this box's database "
                         + "file away and start again. Nothing was changed.")
             }
-            for k in s.classes {
+            let localClasses = Set(
+                try Row.fetchAll(db, sql: "SELECT code, grade_code, name FROM school_class").map {
+                    SchoolGallerySnapshot.ClassRow(code: $0["code"], gradeCode: $0["grade_code"], name: $0["name"])
+                })
+            for k in s.classes where !localClasses.contains(k) {
                 try db.execute(
                     sql: """
                         INSERT INTO school_class(code, grade_code, name) VALUES (?, ?, ?)
@@ -208,7 +212,18 @@ public struct SchoolGalleryCache: Sendable {
                         WHERE grade_code IS NOT excluded.grade_code OR name IS NOT excluded.name
                         """, arguments: [k.code, k.gradeCode, k.name])
             }
-            for st in s.students {
+            // Only the rows that differ are written (a refresh usually changes one student of 1,500).
+            let localStudents = Dictionary(
+                try Row.fetchAll(db, sql: "SELECT * FROM student").map { r in
+                    let code: String = r["code"]
+                    return (
+                        code,
+                        SchoolGallerySnapshot.StudentRow(
+                            code: code, fullName: r["full_name"], classCode: r["class_code"], dateOfBirth: r["date_of_birth"],
+                            gender: r["gender"], active: r["active"], createdAt: r["created_at"], updatedAt: r["updated_at"])
+                    )
+                }, uniquingKeysWith: { a, _ in a })
+            for st in s.students where localStudents[st.code] != st {
                 try db.execute(
                     sql: """
                         INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
