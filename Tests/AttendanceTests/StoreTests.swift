@@ -15,7 +15,7 @@ final class StoreTests: XCTestCase {
             XCTAssertEqual(mode, 0o600, p)
         }
         XCTAssertEqual(FileManager.default.contents(atPath: tmp.keyFile)?.count, 32)
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             XCTAssertEqual(try String.fetchOne(db, sql: "PRAGMA journal_mode"), "wal")
             XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA foreign_keys"), 1)
             let expected: [String: [String]] = [
@@ -79,13 +79,13 @@ final class StoreTests: XCTestCase {
     func testEveryConnectionIsSynchronousFull() async throws {
         let tmp = try TempStore()
         let store = try tmp.open()
-        let writer = try await store.dbPool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        let writer = try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         XCTAssertEqual(writer, 2, "writer: FULL")
         // Several readers at once, so the pool opens more than one reader connection.
         let values = try await withThrowingTaskGroup(of: Int?.self) { group in
             for _ in 0..<4 {
                 group.addTask {
-                    try await store.dbPool.read { db in
+                    try await store.writer.read { db in
                         Thread.sleep(forTimeInterval: 0.05)
                         return try Int.fetchOne(db, sql: "PRAGMA synchronous")
                     }
@@ -136,7 +136,7 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(try store.events.record(real), "the real student's arrival is recorded")
         XCTAssertFalse(try store.events.record(real), "once")
         let id = EventLedger.recordID(school: "THCS-01", student: "0201", day: day, session: "morning", kind: .checkIn)
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT event_kind, version FROM outbox WHERE record_id = ? ORDER BY version", arguments: [id])
             XCTAssertEqual(rows.map { "\($0[0] as String) v\($0[1] as Int)" }, ["NEW v1", "CANCEL v2", "UPDATE v3"])
@@ -171,7 +171,7 @@ final class StoreTests: XCTestCase {
         checkout.kind = .checkOut
         XCTAssertTrue(try store.events.record(checkout))
 
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event"), 2)
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox"), 2)
             let row = try Row.fetchOne(db, sql: "SELECT * FROM attendance_event WHERE id = ?", arguments: [recordID])!
@@ -209,8 +209,8 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(entries.last?.action, "export")
         XCTAssertEqual(entries.last?.osUser, AttendanceStore.osUser)
         XCTAssertFalse(AttendanceStore.osUser.isEmpty)
-        XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "UPDATE audit_log SET detail = 'x'") })
-        XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "DELETE FROM audit_log") })
+        XCTAssertThrowsError(try store.writer.write { try $0.execute(sql: "UPDATE audit_log SET detail = 'x'") })
+        XCTAssertThrowsError(try store.writer.write { try $0.execute(sql: "DELETE FROM audit_log") })
         XCTAssertEqual(try store.auditLog.entries().count, entries.count)
     }
 
@@ -224,12 +224,12 @@ final class StoreTests: XCTestCase {
             XCTAssertGreaterThan(now, v, line: line)
             v = now
         }
-        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, "test")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, "test")])
         try bumped()
         try store.enrolments.add(
-            student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")], maxPerStudent: 5)
+            student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")])
         try bumped()
-        try store.enrolments.add(student: "0201", [(fakeEmbedding(4), nil, "test")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0201", [(fakeEmbedding(4), nil, "test")])
         try bumped()
         let gallery = try store.enrolments.recognisable()
         XCTAssertEqual(gallery.map(\.student), ["0101", "0102", "0102", "0201"])
@@ -237,12 +237,11 @@ final class StoreTests: XCTestCase {
 
         XCTAssertThrowsError(
             try store.enrolments.add(
-                student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5),
-                maxPerStudent: 5), "over the limit")
+                student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5)), "over the limit")
         try store.consent.revoke(student: "0102")
         try bumped()
         XCTAssertEqual(try store.enrolments.list(student: "0102").count, 0, "revocation deletes the embeddings")
-        XCTAssertThrowsError(try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)) {
+        XCTAssertThrowsError(try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)])) {
             XCTAssertEqual($0 as? StoreError, .noConsent("0102"))
         }
         XCTAssertEqual(try store.enrolments.remove(student: "0201"), 1)
@@ -264,7 +263,7 @@ final class StoreTests: XCTestCase {
         let cli = try tmp.open()
         try seedRoster(cli, in: tmp)
         let before = try daemon.enrolments.galleryVersion()
-        try cli.enrolments.add(student: "0101", [(fakeEmbedding(7), nil, nil)], maxPerStudent: 5)
+        try cli.enrolments.add(student: "0101", [(fakeEmbedding(7), nil, nil)])
         XCTAssertGreaterThan(try daemon.enrolments.galleryVersion(), before)
         let snapshot = try daemon.enrolments.snapshot()
         XCTAssertEqual(snapshot.version, try daemon.enrolments.galleryVersion())
@@ -289,7 +288,7 @@ final class StoreTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try store.events.recordUnknownFace(at: Date(), camera: "gate-1", cropPath: nil)
-        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face") }, 1)
+        XCTAssertEqual(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face") }, 1)
     }
 
     func testTimestampsRoundTrip() {

@@ -8,21 +8,18 @@ import SectorConnector
 /// when it returns (WAL), so a sender killed at any point loses nothing: a record it had sent but not
 /// yet marked is sent again, and the gateway answers `duplicate`.
 public struct SQLiteOutbox: OutboxQueue {
-    public let dbPool: DatabasePool
+    let writer: any DatabaseWriter
     /// The longest wait a retry can have been given (the backoff's maximum). A stored next attempt further
     /// away than this is the mark of a clock that jumped back: that record is due now, not in three years.
     public let maximumWait: TimeInterval
 
-    public init(dbPool: DatabasePool, maximumWait: TimeInterval = BackoffPolicy().maximum) {
-        self.dbPool = dbPool
-        self.maximumWait = maximumWait
-    }
     public init(store: AttendanceStore, maximumWait: TimeInterval = BackoffPolicy().maximum) {
-        self.init(dbPool: store.dbPool, maximumWait: maximumWait)
+        self.writer = store.writer
+        self.maximumWait = maximumWait
     }
 
     public func pending(after: RecordKey?, dueBy: Date?, limit: Int) async throws -> [OutboxItem] {
-        try await dbPool.read { db in
+        try await writer.read { db in
             var sql = "SELECT record_id, version, payload, attempts FROM outbox WHERE state = 'pending'"
             var args: StatementArguments = []
             if let after {
@@ -45,7 +42,7 @@ public struct SQLiteOutbox: OutboxQueue {
 
     public func markDelivered(_ keys: [RecordKey], at: Date) async throws {
         let when = Timestamp.string(at)
-        try await dbPool.write { db in
+        try await writer.write { db in
             for k in keys {
                 try db.execute(
                     sql: """
@@ -57,7 +54,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func reschedule(_ retries: [OutboxRetry]) async throws {
-        try await dbPool.write { db in
+        try await writer.write { db in
             for r in retries {
                 try db.execute(
                     sql: """
@@ -72,7 +69,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func park(_ parkings: [OutboxParking]) async throws {
-        try await dbPool.write { db in
+        try await writer.write { db in
             for p in parkings {
                 try db.execute(
                     sql: """
@@ -84,7 +81,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func nextAttemptDate() async throws -> Date? {
-        try await dbPool.read { db in
+        try await writer.read { db in
             let row = try Row.fetchOne(
                 db,
                 sql: """
@@ -124,7 +121,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func status(problemLimit: Int = 10) throws -> Status {
-        try dbPool.read { db in
+        try writer.read { db in
             var s = Status()
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS state_count FROM outbox GROUP BY state") {
                 switch row["state"] as String {
@@ -157,7 +154,7 @@ public struct SQLiteOutbox: OutboxQueue {
     /// Puts parked records back in the queue (after fixing the token, say). Audited. Returns how many.
     @discardableResult
     public func requeueParked() throws -> Int {
-        try dbPool.write { db in
+        try writer.write { db in
             try db.execute(
                 sql: """
                     UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL
