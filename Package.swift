@@ -2,9 +2,10 @@
 // Face-recognition attendance for schools: capture -> face engine -> match -> attendance.
 import PackageDescription
 
-/// Only the OpenCV libraries the shim uses: linking all 56 that pkg-config lists
+/// Only the OpenCV libraries each shim uses: linking all 56 that pkg-config lists
 /// costs ~0.15 s and 40 MB at start-up.
-let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn", "opencv_videoio"]
+let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn"]
+let openCVVideoLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_videoio"]
 
 /// The shim is always built optimised: dlib's templates at -O0 make one embedding take seconds.
 let optimisedCxx: [CXXSetting] = [
@@ -52,6 +53,12 @@ let package = Package(
             cxxSettings: optimisedCxx,
             linkerSettings: (openCVLibraries + ["dlib", "lapack", "blas"]).map { .linkedLibrary($0) }
         ),
+        // Video files, RTSP and image files for capture: OpenCV alone, so capture links no dlib.
+        .target(
+            name: "CVideoIO",
+            cxxSettings: optimisedCxx,
+            linkerSettings: openCVVideoLibraries.map { .linkedLibrary($0) }
+        ),
         .target(
             name: "CV4L2",
             linkerSettings: [.linkedLibrary("v4l2"), .linkedLibrary("v4lconvert")]
@@ -68,7 +75,7 @@ let package = Package(
         .target(name: "FaceEngine", dependencies: ["COpenCV"]),
         .target(
             name: "CaptureKit",
-            dependencies: ["CV4L2", "COpenCV", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CV4L2", "CVideoIO", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "FaceMatch", dependencies: ["CSimdKernels"]),
         // One seeded generator (SplitMix64) for the replays, the reference gateway's faults, benchmarks and tests.
@@ -173,7 +180,7 @@ let package = Package(
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels", "AttendanceTesting"]),
         .testTarget(
             name: "CaptureKitTests",
-            dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["CaptureKit", "CFakeV4L2", "CVideoIO", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "SectorConnectorTests",
             dependencies: [

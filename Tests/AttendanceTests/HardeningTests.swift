@@ -235,7 +235,7 @@ final class HardeningTests: XCTestCase {
             XCTAssertFalse(redacted.contains(secret), redacted)
             XCTAssertTrue(redacted.contains(":***@"), redacted)
             let error = CaptureError(
-                .video(status: 6), operation: "cv_video_open", source: spec, detail: "cannot open \(spec) (timeout)")
+                .video(status: 6), operation: "vio_reader_open", source: spec, detail: "cannot open \(spec) (timeout)")
             XCTAssertFalse("\(error)".contains(secret), "\(error)")
         }
         XCTAssertEqual(CameraSource.redacted("v4l2:/dev/video0"), "v4l2:/dev/video0")

@@ -1,4 +1,5 @@
 import AttendanceCore
+import CaptureKit
 import FaceEngine
 import Foundation
 import SeededRandom
@@ -118,7 +119,7 @@ public struct ReplayScript: Sendable {
                 try frame.adjust(gain: 1 + lightingDrift * Float(sin(2 * Double.pi * t / max(lightingPeriod, 1))))
             }
             if noise > 0 { try frame.addNoise(sigma: noise, seed: seed &* 1_000_003 &+ UInt64(n)) }
-            try writer.write(frame)
+            try writer.write(bgr: frame.bgrBytes)
         }
     }
 
