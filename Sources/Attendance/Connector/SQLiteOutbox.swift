@@ -177,7 +177,23 @@ public enum SectorConnection {
         config: AttendanceConfig, store: AttendanceStore, backoff: BackoffPolicy = BackoffPolicy(),
         logger: Logger = Logger(label: "sector")
     ) throws -> (SectorSender<SQLiteOutbox>, SectorClient) {
+        guard config.database.backend == .sqlite else {
+            throw ConnectorError.configuration(
+                "database.backend = \"postgresql\": the school's outbox is on its shared server and is sent by the one box "
+                    + "holding the sender's lock (the gate daemon); this box's own journal is never sent to the sector directly")
+        }
         let c = config.connector
+        let client = try Self.client(config: c, logger: logger)
+        let sender = SectorSender(
+            queue: SQLiteOutbox(store: store, maximumWait: backoff.maximum), transport: client,
+            options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
+        return (sender, client)
+    }
+
+    /// The HTTPS client for `[connector]` (endpoint and token file checked). Call `shutdown()` when done.
+    public static func client(config c: AttendanceConfig.Connector, logger: Logger = Logger(label: "sector")) throws
+        -> SectorClient
+    {
         guard !c.endpoint.isEmpty else {
             throw ConnectorError.configuration("connector.endpoint is not set in the config (exports still work without it)")
         }
@@ -185,13 +201,8 @@ public enum SectorConnection {
             throw ConnectorError.configuration(
                 "connector.token_file is not set: name a file (mode 0600) holding the gateway's token")
         }
-        let token = try BearerToken.load(fromFile: tokenFile)
-        let client = try SectorClient(
-            endpoint: c.endpoint, token: token, timeoutSeconds: c.timeoutSeconds,
+        return try SectorClient(
+            endpoint: c.endpoint, token: try BearerToken.load(fromFile: tokenFile), timeoutSeconds: c.timeoutSeconds,
             allowInsecureHTTP: c.allowInsecureHTTP, logger: logger)
-        let sender = SectorSender(
-            queue: SQLiteOutbox(store: store, maximumWait: backoff.maximum), transport: client,
-            options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
-        return (sender, client)
     }
 }
