@@ -296,4 +296,63 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(Timestamp.string(d), "2024-09-05T01:33:20.250Z")
         XCTAssertEqual(Timestamp.date("2024-09-05T01:33:20.250Z"), d)
     }
+
+    /// The in-memory store keeps the same invariants as the file: one event and one outbox row per arrival, every
+    /// correction queued through the same outbox write with a higher version, the school code from the config.
+    func testAStoreInMemoryKeepsTheLedgersInvariants() throws {
+        var config = AttendanceConfig()
+        config.school.code = "THCS-02"
+        let tmp = try TempStore()
+        let store = try AttendanceStore.inMemory(config: config)
+        try seedRoster(store, in: tmp)
+        XCTAssertEqual(store.path, ":memory:")
+        let day = LocalDate(year: 2024, month: 9, day: 5)
+        let event = NewAttendanceEvent(
+            studentCode: "0101", schoolDay: day, session: "morning", kind: .checkIn, status: .late,
+            occurredAt: Date(timeIntervalSince1970: 1_725_500_000), camera: "gate-1", distance: 0.3)
+        XCTAssertTrue(try store.events.record(event))
+        XCTAssertFalse(try store.events.record(event))
+        let change = try XCTUnwrap(
+            try store.events.correct(
+                student: "0101", day: day, status: .present, reason: "đồng hồ cổng chạy nhanh",
+                now: Date(timeIntervalSince1970: 1_725_510_000)))
+        XCTAssertEqual(change.version, 2)
+        let payloads = try store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT payload FROM outbox ORDER BY version")
+        }
+        let records = try payloads.map { try JSONDecoder().decode(SectorRecord.self, from: Data($0.utf8)) }
+        XCTAssertEqual(records.map(\.eventKind), [.new, .update])
+        XCTAssertEqual(Set(records.map(\.schoolCode)), ["THCS-02"])
+        XCTAssertEqual(Set(records.map(\.recordID)).count, 1, "one record id, two versions")
+        XCTAssertEqual(try store.auditLog.entries().filter { $0.action == "attendance.correct" }.count, 1)
+        // The enrolment limit is the store's (the school's config), not a parameter.
+        config.recognition.maxEmbeddingsPerStudent = 1
+        let limited = try AttendanceStore.inMemory(config: config)
+        try seedRoster(limited, in: tmp)
+        try limited.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)])
+        XCTAssertThrowsError(try limited.enrolments.add(student: "0101", [(fakeEmbedding(2), nil, nil)]))
+    }
+
+    /// A class code typed in any case, or as "Lớp 6a1", names the roster's class.
+    func testClassCodesAreComparedAsTheRosterKeepsThem() throws {
+        let tmp = try TempStore()
+        let store = try AttendanceStore.inMemory(config: AttendanceConfig())
+        try seedRoster(store, in: tmp)
+        for typed in ["6A1", "6a1", " 6a1 ", "Lớp 6a1", "lop 6A1"] {
+            XCTAssertEqual(try store.roster.students(classCode: typed).map(\.code), ["0101", "0102"], typed)
+        }
+        XCTAssertEqual(SchoolClass.normalisedCode("Lớp 10c2"), "10C2")
+    }
+
+    /// With the school's shared database, this box's own outbox is never sent to the sector directly.
+    func testAGateOnTheSharedDatabaseDoesNotSendItsOwnOutbox() throws {
+        var config = AttendanceConfig()
+        config.connector.endpoint = "https://sector.example.invalid/api"
+        config.connector.tokenFile = "/nonexistent/token"
+        config.database.backend = .postgresql
+        let store = try AttendanceStore.inMemory(config: config)
+        XCTAssertThrowsError(try SectorConnection.make(config: config, store: store)) {
+            XCTAssertTrue("\($0)".contains("shared server"), "\($0)")
+        }
+    }
 }
