@@ -2,9 +2,10 @@
 // Face-recognition attendance for schools: capture -> face engine -> match -> attendance.
 import PackageDescription
 
-/// Only the OpenCV libraries the shim uses: linking all 56 that pkg-config lists
+/// Only the OpenCV libraries each shim uses: linking all 56 that pkg-config lists
 /// costs ~0.15 s and 40 MB at start-up.
-let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn", "opencv_videoio"]
+let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn"]
+let openCVVideoLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_videoio"]
 
 /// The shim is always built optimised: dlib's templates at -O0 make one embedding take seconds.
 let optimisedCxx: [CXXSetting] = [
@@ -52,6 +53,12 @@ let package = Package(
             cxxSettings: optimisedCxx,
             linkerSettings: (openCVLibraries + ["dlib", "lapack", "blas"]).map { .linkedLibrary($0) }
         ),
+        // Video files, RTSP and image files for capture: OpenCV alone, so capture links no dlib.
+        .target(
+            name: "CVideoIO",
+            cxxSettings: optimisedCxx,
+            linkerSettings: openCVVideoLibraries.map { .linkedLibrary($0) }
+        ),
         .target(
             name: "CV4L2",
             linkerSettings: [.linkedLibrary("v4l2"), .linkedLibrary("v4lconvert")]
@@ -68,9 +75,11 @@ let package = Package(
         .target(name: "FaceEngine", dependencies: ["COpenCV"]),
         .target(
             name: "CaptureKit",
-            dependencies: ["CV4L2", "COpenCV", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CV4L2", "CVideoIO", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "FaceMatch", dependencies: ["CSimdKernels"]),
+        // One seeded generator (SplitMix64) for the replays, the reference gateway's faults, benchmarks and tests.
+        .target(name: "SeededRandom"),
         .target(
             name: "SectorConnector",
             dependencies: [
@@ -86,10 +95,10 @@ let package = Package(
             name: "Attendance",
             dependencies: [
                 "AttendanceCore", "FaceMatch", "FaceEngine", "CaptureKit", "SectorConnector", "CXLSXWriter", "CClock",
+                "SeededRandom",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -141,13 +150,12 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .executableTarget(
             name: "SectorGateway",
             dependencies: [
-                "SectorConnector",
+                "SectorConnector", "SeededRandom",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,7 +163,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "FaceBench", dependencies: ["FaceEngine"]),
-        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch", "CSimdKernels"]),
+        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch", "CSimdKernels", "SeededRandom"]),
         .executableTarget(name: "CaptureBench", dependencies: ["CaptureKit", "CFakeV4L2"]),
         .executableTarget(name: "AccuracyBench", dependencies: ["Attendance", "AttendanceCore", "FaceEngine", "FaceMatch"]),
         .executableTarget(
@@ -167,10 +175,12 @@ let package = Package(
 
         // MARK: Tests
         // One test-support module (like HummingbirdTesting): the reference gateway harness, the seeded generator.
-        .target(name: "AttendanceTesting", dependencies: ["SectorConnector"], path: "Tests/AttendanceTesting"),
+        .target(name: "AttendanceTesting", dependencies: ["SectorConnector", "SeededRandom"], path: "Tests/AttendanceTesting"),
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine", "FaceMatch"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels", "AttendanceTesting"]),
-        .testTarget(name: "CaptureKitTests", dependencies: ["CaptureKit", "CFakeV4L2", "COpenCV"]),
+        .testTarget(
+            name: "CaptureKitTests",
+            dependencies: ["CaptureKit", "CFakeV4L2", "CVideoIO", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "SectorConnectorTests",
             dependencies: [
@@ -190,6 +200,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "AttendancePostgresTests",

@@ -22,7 +22,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, config) = try global.openStore()
-        let zone = TimeZone(identifier: config.school.timezone) ?? .current
+        let zone = config.school.timeZone
         var from: Date?
         if let since {
             guard let day = RosterParser.parseDate(since) else {

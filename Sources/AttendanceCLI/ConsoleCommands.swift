@@ -113,7 +113,7 @@ func readPassword(confirm: Bool) throws -> String {
         }
         return readLine(strippingNewline: true)
     }
-    guard let first = line("Password (at least 10 characters): "), !first.isEmpty else {
+    guard let first = line("Password (at least \(ConsoleUserName.minimumPasswordLength) characters): "), !first.isEmpty else {
         throw failLine("no password given")
     }
     if let why = ConsoleUserName.passwordProblem(first) { throw failLine(why) }

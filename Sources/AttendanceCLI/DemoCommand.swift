@@ -59,7 +59,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let config = demo.config
         let store = try AttendanceStore.open(config: config)
-        let tz = TimeZone(identifier: config.school.timezone)!
+        let tz = config.school.timeZone
         let timeFormat = DateFormatter()
         timeFormat.dateFormat = "HH:mm:ss"
         timeFormat.timeZone = tz

@@ -76,7 +76,7 @@ struct EnrolCommand: AsyncParsableCommand {
             jobs.append((student!, list))
         }
 
-        let enroller = Enroller(store: store, recognition: config.recognition)
+        let enroller = Enroller(store: store)
         // Check every student first: a batch should not stop half-way for a missing consent.
         var failed = 0
         var runnable: [(student: String, photos: [String])] = []
@@ -124,63 +124,35 @@ struct EnrolCommand: AsyncParsableCommand {
 }
 
 extension EnrolCommand {
-    /// Takes `shots` good frames from a camera with a feedback line per frame, then enrols them
-    /// through the same gate as photos (consent, quality, swapped-photo check).
+    /// Takes `shots` good frames from a camera with a feedback line per change (`CameraEnrolment`), then shows what
+    /// the enrolment made of them.
     func enrolFromCamera(
         store: AttendanceStore, config: AttendanceConfig, student: String, source spec: String, school: SchoolServer?
     ) async throws {
-        let enroller = Enroller(store: store, recognition: config.recognition)
-        do { try enroller.checkEligible(student) } catch { throw failLine("\(student): \(error)") }
-        let engine: FaceEngine
-        do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
-        // A camera shot must be the student in person (a photo held up to the camera is refused).
-        let liveness: LivenessChecker?
-        do { liveness = config.recognition.liveness == .off ? nil : try LivenessChecker() } catch {
-            throw failLine("\(error) (or set recognition.liveness = \"off\")")
-        }
-        let gate = EnrolmentGate(recognition: config.recognition)
         let source: any FrameSource
         do { source = try CameraSource.make(spec, cameraID: "enrol") } catch { throw failLine("\(error)") }
-        let rules = config.recognition
+        let enrolment = CameraEnrolment(store: store, shots: shots, timeout: .milliseconds(Int(timeout * 1000)))
         print("Look at the camera. Taking \(shots) good shot\(shots == 1 ? "" : "s") of \(student) (Ctrl-C to stop).")
-        var taken: [(source: String, faces: Result<[Face], EnrolmentRejection>)] = []
-        let started = ContinuousClock.now
-        var lastShot: ContinuousClock.Instant?
         var lastFeedback = ""
-        var refusedAsNotLive: EnrolmentRejection?
-        do {
-            for try await frame in source {
-                if ContinuousClock.now - started > .seconds(timeout) { break }
-                let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
-                let faces = try engine.faces(in: image)
-                let feedback: String
-                switch gate.quality(faces) {
-                case .failure(let why):
-                    feedback = why.liveHint
-                case .success(let face):
-                    if let liveness, let why = gate.livenessProblem(try liveness.check(face.box, in: image)) {
-                        feedback = why.liveHint
-                        refusedAsNotLive = why
-                        break
-                    }
-                    if let last = lastShot, ContinuousClock.now - last < .milliseconds(500) { continue }
-                    lastShot = ContinuousClock.now
-                    taken.append((source: "camera shot \(taken.count + 1)", faces: .success(faces)))
-                    feedback = "good shot \(taken.count) of \(shots)"
-                }
-                if feedback != lastFeedback { print("  " + feedback); lastFeedback = feedback }
-                if taken.count >= shots { break }
-            }
-        } catch {
-            throw failLine("camera \(spec): \(error)")
-        }
-        guard !taken.isEmpty else {
-            throw failLine(
-                "no good shot within \(Int(timeout)) s; nothing enrolled" + (refusedAsNotLive.map { " (\($0))" } ?? ""))
-        }
         let outcomes: [PhotoOutcome]
-        do { outcomes = try await keep(enroller, student: student, detected: taken, school: school) } catch {
-            throw failLine("\(student): \(error)")
+        do {
+            let taken = try await enrolment.takeShots(student: student, source: source) { feedback in
+                let line: String
+                switch feedback {
+                case .instruction(let why): line = why.liveHint
+                case let .shot(taken, wanted): line = "good shot \(taken) of \(wanted)"
+                }
+                if line != lastFeedback { print("  " + line); lastFeedback = line }
+            }
+            outcomes = try await keep(enrolment.enroller, student: student, detected: taken, school: school)
+        } catch let error as CameraEnrolment.NoGoodShot {
+            throw failLine("\(error)")
+        } catch let error as FaceEngineError where error.kind == .model {
+            throw failLine("\(error) (or set recognition.liveness = \"off\")")
+        } catch let error as CaptureError {
+            throw failLine("camera \(spec): \(error)")
+        } catch {
+            throw failLine("\(student): \(error)" + (commandHint(error).map { "\n" + $0 } ?? ""))
         }
         for o in outcomes {
             if let why = o.rejection {
@@ -191,7 +163,7 @@ extension EnrolCommand {
         }
         let accepted = outcomes.filter(\.accepted).count
         print(
-            "  \(accepted) of \(outcomes.count) shots accepted; \((try? store.enrolments.list(student: student).count) ?? 0) of \(rules.maxEmbeddingsPerStudent) faces enrolled."
+            "  \(accepted) of \(outcomes.count) shots accepted; \((try? store.enrolments.list(student: student).count) ?? 0) of \(config.recognition.maxEmbeddingsPerStudent) faces enrolled."
         )
         if accepted == 0 { throw ExitCode(1) }
     }

@@ -181,13 +181,10 @@ struct CompareCommand: ParsableCommand {
         func largest(_ path: String) throws -> FaceDescriptor {
             let image: Image
             do { image = try Image(contentsOf: path) } catch { throw failLine("\(path): \(error)") }
-            let found: [(box: FaceBox, score: Float)]
-            do { found = try engine.detect(in: image) } catch { throw failLine("\(path): \(error)") }
-            guard let best = found.max(by: { $0.box.area < $1.box.area }) else { throw failLine("\(path): no face found") }
-            do {
-                let points = try engine.landmarks(in: image, box: best.box, score: best.score)
-                return try engine.descriptor(in: image, landmarks: points)
-            } catch { throw failLine("\(path): \(error)") }
+            let face: Face?
+            do { face = try engine.largestFace(in: image) } catch { throw failLine("\(path): \(error)") }
+            guard let d = face?.descriptor else { throw failLine("\(path): no face found") }
+            return d
         }
         let d = try Embedding.distance(Embedding(try largest(first).values), Embedding(try largest(second).values))
         print(String(format: "%.4f %@", d, rules.sameFace(d) ? "match" : "no match"))

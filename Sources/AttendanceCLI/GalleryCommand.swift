@@ -49,9 +49,8 @@ struct GalleryCheckCommand: AsyncParsableCommand {
     func run() async throws {
         guard targetFar > 0, targetFar < 1 else { throw failLine("--target-far must be between 0 and 1, e.g. 0.001") }
         let (store, config) = try global.openStore()
-        let rows = try storeCall { try store.enrolments.recognisable() }
+        let c = try storeCall { try GalleryCalibration.check(store) }
         let rules = RecognitionRules(config.recognition)
-        let c = GalleryCalibration(rows: rows)
         let far = c.falseAcceptRate(at: rules.threshold)
         let lookalikes = c.lookalikes(rules)
         func name(_ code: String) -> String? { (try? store.roster.student(code: code))??.fullName }
@@ -67,8 +66,6 @@ struct GalleryCheckCommand: AsyncParsableCommand {
                 .init(a: $0.a, aName: name($0.a), b: $0.b, bName: name($0.b), distance: $0.distance)
             },
             lookalikeStudents: Set(lookalikes.flatMap { [$0.a, $0.b] }).count)
-        try? store.auditLog.append(
-            action: "gallery-check", subject: nil, detail: "students=\(c.students); lookalike_pairs=\(lookalikes.count)")
         if json { return try printJSON(report) }
 
         func f(_ x: Float?) -> String { x.map { String(format: "%.3f", $0) } ?? "—" }

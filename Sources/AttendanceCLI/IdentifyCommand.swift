@@ -31,38 +31,22 @@ struct IdentifyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (store, config) = try global.openStore()
-        let gallery = try storeCall { try store.enrolments.recognisable() }
-        if gallery.isEmpty { FileHandle.standardError.write(Data("warning: nobody is enrolled yet\n".utf8)) }
-        let index = try EnrolledFaces.Index(version: 0, rows: gallery)
-        let rules = RecognitionRules(config.recognition)
+        let (store, _) = try global.openStore()
+        if try storeCall({ try store.enrolments.recognisable().isEmpty }) {
+            FileHandle.standardError.write(Data("warning: nobody is enrolled yet\n".utf8))
+        }
         let engine: FaceEngine
         do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
-        var results: [FaceResult] = []
-        var failed = false
-        for photo in photos {
-            let faces: [Face]
-            do { faces = try engine.faces(inFile: photo) } catch {
-                FileHandle.standardError.write(Data("error: \(photo): \(error)\n".utf8))
-                failed = true
-                continue
-            }
-            if faces.isEmpty && !json { print("\(photo): no face found") }
-            for face in faces {
-                guard let d = face.descriptor else { continue }
-                let who = try index.identify(d.values, rules: rules)
-                let margin = who.nearest.flatMap { $0.margin.isFinite ? $0.margin : nil }
-                let name = who.student.flatMap { (try? store.roster.student(code: $0))??.fullName }
-                results.append(
-                    FaceResult(
-                        photo: photo, box: face.box, student: who.student, name: name, nearest: who.nearest?.student,
-                        distance: who.nearest?.distance, margin: margin, recognised: who.recognised))
-            }
-        }
-        do {
-            try store.auditLog.append(action: "identify", subject: nil, detail: "photos=\(photos.count); faces=\(results.count)")
-        } catch {
-            throw failLine("the audit log refused the entry, so nothing is shown: \(error)")
+        let found = try storeCall { try store.identify(photos: photos, engine: engine) }
+        for (photo, problem) in found.unreadable { FileHandle.standardError.write(Data("error: \(photo): \(problem)\n".utf8)) }
+        if !json { for photo in found.withoutFaces { print("\(photo): no face found") } }
+        let failed = !found.unreadable.isEmpty
+        let results = found.faces.map { f in
+            let who = f.identification
+            return FaceResult(
+                photo: f.photo, box: f.box, student: who.student, name: f.name, nearest: who.nearest?.student,
+                distance: who.nearest?.distance, margin: who.nearest.flatMap { $0.margin.isFinite ? $0.margin : nil },
+                recognised: who.recognised)
         }
         if json {
             try printJSON(results)

@@ -45,7 +45,7 @@ struct ReviewCommand: AsyncParsableCommand {
                 print("Không có lượt điểm danh nào chờ xem lại / nothing waiting\(classCode.map { " in class \($0)" } ?? "").")
                 return
             }
-            let tz = TimeZone(identifier: config.school.timezone) ?? .current
+            let tz = config.school.timeZone
             let time = DateFormatter()
             time.dateFormat = "yyyy-MM-dd HH:mm"
             time.timeZone = tz

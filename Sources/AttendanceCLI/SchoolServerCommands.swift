@@ -54,8 +54,7 @@ extension EnrolCommand {
         do {
             try await school.connector.withConnection { c in
                 try await SchoolGallery.enrol(
-                    student: student, accepted, maxPerStudent: enroller.recognition.maxEmbeddingsPerStudent,
-                    store: school.store, on: c)
+                    student: student, accepted, store: school.store, on: c)
             }
         } catch let e as StoreError {
             throw e

@@ -62,8 +62,8 @@ struct SightingsCommand: AsyncParsableCommand {
         @Flag(help: "Add a sighting even when it looks like another student (twins, siblings): check first.") var force = false
 
         func run() async throws {
-            let (store, config) = try global.openStore()
-            let enroller = Enroller(store: store, recognition: config.recognition)
+            let (store, _) = try global.openStore()
+            let enroller = Enroller(store: store)
             var failed = false
             for id in ids {
                 do {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attendance
 import AttendanceCore
+import AttendancePostgres
 import Foundation
 
 extension GlobalOptions {
@@ -33,6 +34,12 @@ func commandHint(_ error: Error) -> String? {
         return "  attendance students --all   lists the codes"
     case let rejection as EnrolmentRejection where rejection.isForceable:
         return "  add --force to enrol it anyway"
+    case EnrolmentRejection.limitReached:
+        return "  attendance unenrol CODE   removes the student's faces (then enrol the new photos)"
+    case EnrolmentRejection.notLive(.some, _):
+        return "  attendance enrol CODE --photo FILE   enrols from a photo instead (photos are not checked)"
+    case let problem as PostgresProblem where problem.kind == .schema:
+        return "  attendance db migrate --schema-only --to postgresql://OWNER@HOST:PORT/DATABASE   (as the owner role)"
     default:
         return nil
     }
@@ -116,7 +123,7 @@ struct StudentsCommand: AsyncParsableCommand {
         func run() async throws {
             let (store, _) = try global.openStore()
             let (students, counts) = try storeCall {
-                (try store.roster.students(classCode: classCode?.uppercased(), activeOnly: !all), try store.enrolments.counts())
+                (try store.roster.students(classCode: classCode, activeOnly: !all), try store.enrolments.counts())
             }
             let unreadable = try storeCall { try store.enrolments.unreadable() }
             let views = try storeCall {

@@ -332,7 +332,7 @@ extension SchoolConsole {
         if photos.contains(where: { $0.bytes.count > config.console.maxPhotoBytes }) {
             throw ConsoleRefusal.tooLarge(config.console.maxPhotoBytes)
         }
-        let enroller = Enroller(store: store, recognition: config.recognition)
+        let enroller = Enroller(store: store)
         // The photos stay in memory: decoded, measured, and dropped; only the sealed embeddings are kept.
         let outcomes = try await engine.enrol(
             enroller, student: code,

@@ -10,6 +10,8 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var name = "Demo school"
         /// IANA zone for wall-clock records and the school day.
         public var timezone = "Asia/Ho_Chi_Minh"
+        /// The school's time zone: `timezone` (checked when the config is read), else Vietnam's.
+        public var timeZone: TimeZone { TimeZone(identifier: timezone) ?? TimeZone(identifier: "Asia/Ho_Chi_Minh")! }
     }
 
     public struct Database: Sendable, Equatable {

@@ -87,8 +87,10 @@ public enum ConsoleUserName {
         return nil
     }
 
-    /// Passwords: at least 10 characters (a school's accounts are reachable from its network).
+    /// Passwords: at least this many characters (a school's accounts are reachable from its network).
+    public static let minimumPasswordLength = 10
+
     public static func passwordProblem(_ password: String) -> String? {
-        password.count < 10 ? "a password has at least 10 characters" : nil
+        password.count < minimumPasswordLength ? "a password has at least \(minimumPasswordLength) characters" : nil
     }
 }

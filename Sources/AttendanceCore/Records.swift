@@ -34,6 +34,17 @@ public struct SchoolClass: Sendable, Equatable, Codable {
         self.code = code; self.gradeCode = gradeCode; self.name = name
     }
 
+    /// A class code as the school's records keep it: "Lớp 6a1", " 6a1 " -> "6A1". Every class code typed by a person
+    /// (a roster file, a command, a console form) goes through this before it is compared.
+    public static func normalisedCode(_ text: String) -> String {
+        var code = text.trimmingCharacters(in: .whitespaces)
+        let folded = code.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+        if folded.hasPrefix("lop "), let space = code.firstIndex(of: " ") {
+            code = String(code[code.index(after: space)...]).trimmingCharacters(in: .whitespaces)
+        }
+        return code.uppercased()
+    }
+
     /// The grade of a class code from its leading digits: "6A1" -> "6", "10C2" -> "10"; nil without digits.
     public static func gradeCode(fromClass code: String) -> String? {
         let digits = code.trimmingCharacters(in: .whitespaces).prefix { $0.isASCII && $0.isNumber }

@@ -202,11 +202,7 @@ public enum RosterParser {
                 fail(line, "the full name is longer than 200 characters")
             }
 
-            var classCode = v[.classCode] ?? ""
-            if fold(classCode).hasPrefix("lop"), let space = classCode.firstIndex(of: " ") {
-                classCode = String(classCode[classCode.index(after: space)...]) // "Lớp 6A1" -> "6A1"
-            }
-            classCode = classCode.uppercased()
+            let classCode = SchoolClass.normalisedCode(v[.classCode] ?? "") // "Lớp 6a1" -> "6A1"
             var grade: String?
             if classCode.isEmpty {
                 fail(line, "the class (lớp) is empty")

@@ -25,7 +25,7 @@ public struct SchoolSchedule: Sendable {
     public init(_ config: AttendanceConfig) {
         self.init(
             config: config.schedule,
-            timeZone: TimeZone(identifier: config.school.timezone) ?? TimeZone(identifier: "Asia/Ho_Chi_Minh")!)
+            timeZone: config.school.timeZone)
     }
 
     public func isSchoolDay(_ day: LocalDate) -> Bool {

@@ -303,9 +303,9 @@ public enum PostgresSchema {
                 .schema,
                 v == 0
                     ? "the school's database has no attendance schema yet: create it with the owner role "
-                        + "(attendance db migrate --schema-only --to postgresql://OWNER@HOST:PORT/DATABASE)"
+                        + "(a schema-only migration; README, \"Several gates, one school\")"
                     : "the school's database has schema version \(v), this attendance needs \(knownVersion): upgrade it "
-                        + "with the owner role (attendance db migrate --schema-only --to postgresql://OWNER@HOST:PORT/DATABASE)")
+                        + "with the owner role (a schema-only migration; README, \"Several gates, one school\")")
         }
     }
 

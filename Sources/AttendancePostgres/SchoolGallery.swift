@@ -109,17 +109,18 @@ public enum SchoolGallery {
     }
 
     /// Stores a student's accepted faces on the school's server in one transaction: the student must be there,
-    /// active, with consent in force, and stay within `maxPerStudent`; audited on the server (by the student's
+    /// active, with consent in force, and stay within `recognition.max_embeddings_per_student` (the store's config); audited on the server (by the student's
     /// alias there). The faces are sealed here with `store`'s key, which must be the school's (the server's key
     /// check; a server without one takes this box's). Returns the new rows' ids. Every gate (this one included)
     /// picks them up through its gallery refresh.
     @discardableResult
     public static func enrol(
-        student: String, _ items: [(embedding: [Float], quality: String?, source: String?)], maxPerStudent: Int,
-        store: AttendanceStore, on c: PostgresConnection
+        student: String, _ items: [(embedding: [Float], quality: String?, source: String?)], store: AttendanceStore,
+        on c: PostgresConnection
     ) async throws -> [Int64] {
         let sealed = try items.map { (try store.schoolGallery.seal($0.embedding, student: student), $0.quality, $0.source) }
         let myCheck = try store.schoolGallery.keyCheck()
+        let maxPerStudent = store.config.recognition.maxEmbeddingsPerStudent
         return try await inner {
             try await c.withTransaction(logger: logger) { c -> [Int64] in
                 if let myCheck {

@@ -1,4 +1,4 @@
-// The face engine: OpenCV (decode, res10 SSD detector, video) and dlib (HOG box refinement,
+// The face engine: OpenCV (decode, res10 SSD detector) and dlib (HOG box refinement,
 // 5-point landmarks, aligned chip, ResNet descriptor) behind the plain C API of cvshim.h.
 // Every entry point runs inside guarded(): no C++ exception crosses the header.
 
@@ -8,7 +8,6 @@
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <opencv2/videoio.hpp>
 
 #include <dlib/dnn.h>
 #include <dlib/image_processing.h>
@@ -709,109 +708,6 @@ extern "C" cv_status cv_face_chip(const cv_image *image, const cv_point lm[CV_LA
         *out = new cv_image{m};
         return CV_OK;
     });
-}
-
-// ------------------------------------------------------------------ video
-
-struct cv_video {
-    cv::VideoCapture cap;
-};
-
-extern "C" cv_status cv_video_open(const char *url, cv_video **out) {
-    return guarded("open video", [&]() -> cv_status {
-        if (!url || !out) return fail(CV_ERR_ARGUMENT, "null argument");
-        *out = nullptr;
-        std::string u(url);
-        bool network = u.rfind("rtsp://", 0) == 0 || u.rfind("rtsps://", 0) == 0 || u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
-        if (network) {
-            // RTSP over TCP: UDP loses packets on school networks and smears frames. Set once:
-            // setenv while other cameras' threads read the environment is not safe.
-            static const bool tcp_set = [] { return setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp", 0) == 0; }();
-            (void)tcp_set;
-        } else {
-            struct stat st;
-            if (stat(url, &st) != 0) return fail(CV_ERR_IO, std::string(url) + ": " + std::strerror(errno));
-            if (S_ISDIR(st.st_mode)) return fail(CV_ERR_IO, std::string(url) + ": is a directory");
-        }
-        auto v = std::make_unique<cv_video>();
-        // A stalled stream must not block a read for long (shutdown waits for it): 3 s to open,
-        // 2 s per read, then the source reconnects.
-        const std::vector<int> timeouts = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, 3000, cv::CAP_PROP_READ_TIMEOUT_MSEC, 2000};
-        if (!v->cap.open(u, cv::CAP_FFMPEG, timeouts) && !network) v->cap.open(u, cv::CAP_ANY);
-        if (!v->cap.isOpened()) return fail(CV_ERR_VIDEO, "cannot open " + u);
-        *out = v.release();
-        return CV_OK;
-    });
-}
-
-extern "C" cv_status cv_video_read(cv_video *video, cv_image **out) {
-    return guarded("read video", [&]() -> cv_status {
-        if (!video || !out) return fail(CV_ERR_ARGUMENT, "null argument");
-        *out = nullptr;
-        cv::Mat frame;
-        if (!video->cap.read(frame) || frame.empty()) return fail(CV_ERR_END, "end of stream");
-        if (frame.type() == CV_8UC1) cv::cvtColor(frame, frame, cv::COLOR_GRAY2BGR);
-        else if (frame.type() == CV_8UC4) cv::cvtColor(frame, frame, cv::COLOR_BGRA2BGR);
-        if (frame.type() != CV_8UC3) return fail(CV_ERR_VIDEO, "unsupported frame type");
-        if (!frame.isContinuous()) frame = frame.clone();
-        *out = new cv_image{frame};
-        return CV_OK;
-    });
-}
-
-extern "C" double cv_video_fps(const cv_video *video) {
-    if (!video) return 0;
-    try {
-        double fps = const_cast<cv_video *>(video)->cap.get(cv::CAP_PROP_FPS);
-        return std::isfinite(fps) && fps > 0 && fps < 1000 ? fps : 0;
-    } catch (...) { return 0; }
-}
-
-extern "C" int64_t cv_video_frame_count(const cv_video *video) {
-    if (!video) return -1;
-    try {
-        double n = const_cast<cv_video *>(video)->cap.get(cv::CAP_PROP_FRAME_COUNT);
-        return std::isfinite(n) && n > 0 ? int64_t(n) : -1;
-    } catch (...) { return -1; }
-}
-
-extern "C" void cv_video_free(cv_video *video) {
-    try { delete video; } catch (...) {}
-}
-
-struct cv_video_writer {
-    cv::VideoWriter writer;
-    cv::Size size;
-};
-
-extern "C" cv_status cv_video_writer_open(const char *path, double fps, int32_t width, int32_t height, cv_video_writer **out) {
-    return guarded("open video writer", [&]() -> cv_status {
-        if (!path || !out || fps <= 0 || width <= 0 || height <= 0) return fail(CV_ERR_ARGUMENT, "bad argument");
-        *out = nullptr;
-        auto w = std::make_unique<cv_video_writer>();
-        w->size = cv::Size(width, height);
-        std::string p(path);
-        bool avi = p.size() >= 4 && p.compare(p.size() - 4, 4, ".avi") == 0;
-        int fourcc = cv::VideoWriter::fourcc('M', 'J', 'P', 'G');
-        if (avi) w->writer.open(p, cv::CAP_OPENCV_MJPEG, fourcc, fps, w->size);
-        else w->writer.open(p, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps, w->size);
-        if (!w->writer.isOpened()) return fail(CV_ERR_VIDEO, "cannot write video " + p);
-        *out = w.release();
-        return CV_OK;
-    });
-}
-
-extern "C" cv_status cv_video_writer_write(cv_video_writer *writer, const cv_image *frame) {
-    return guarded("write video", [&]() -> cv_status {
-        if (!writer || !valid(frame)) return fail(CV_ERR_ARGUMENT, "bad argument");
-        if (frame->mat.size() != writer->size) return fail(CV_ERR_ARGUMENT, "frame size differs from the video's");
-        writer->writer.write(frame->mat);
-        return CV_OK;
-    });
-}
-
-extern "C" void cv_video_writer_free(cv_video_writer *writer) {
-    try { delete writer; } catch (...) {}
 }
 
 // ------------------------------------------------------------------ liveness

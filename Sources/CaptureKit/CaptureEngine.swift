@@ -1,5 +1,5 @@
-import COpenCV
 import CV4L2
+import CVideoIO
 import Foundation
 import Logging
 import Synchronization
@@ -299,7 +299,7 @@ final class CaptureEngine: Sendable {
             case .end:
                 if driver.isLive {
                     throw CaptureError(
-                        .video(status: Int32(CV_ERR_END.rawValue)), operation: "cv_video_read", source: driver.source,
+                        .video(status: Int32(VIO_ERR_END.rawValue)), operation: "vio_reader_read", source: driver.source,
                         detail: "stream ended")
                 }
                 return (true, lastDeviceSequence != nil)

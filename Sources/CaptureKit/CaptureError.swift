@@ -19,7 +19,7 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     public var code: Code
-    /// What was being done: "open", "VIDIOC_DQBUF", "cv_video_read", ...
+    /// What was being done: "open", "VIDIOC_DQBUF", "vio_reader_read", ...
     public var operation: String
     /// The device path or URL, its password (if any) replaced by `***`: errors reach logs and /health.
     public var source: String

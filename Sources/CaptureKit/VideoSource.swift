@@ -1,5 +1,5 @@
-import COpenCV
 import CV4L2
+import CVideoIO
 import Foundation
 import Glibc
 import Logging
@@ -39,7 +39,7 @@ public final class VideoSource: FrameSource {
     public var state: CaptureState { runner.state }
 }
 
-/// The capture-thread side of a VideoSource. The cv_video handle never leaves this thread.
+/// The capture-thread side of a VideoSource. The reader handle never leaves this thread.
 final class VideoDriver: CaptureDriver {
     let source: String
     let isLive: Bool
@@ -59,23 +59,17 @@ final class VideoDriver: CaptureDriver {
         self.options = options
     }
 
-    private func videoError(_ status: cv_status, _ operation: String) -> CaptureError {
-        CaptureError(
-            .video(status: Int32(status.rawValue)), operation: operation, source: source, detail: String(cString: cv_last_error())
-        )
-    }
-
     func open() throws(CaptureError) -> String {
         close()
         var handle: OpaquePointer?
-        let status = cv_video_open(source, &handle)
-        guard status == CV_OK, let handle else { throw videoError(status, "cv_video_open") }
+        let status = vio_reader_open(source, &handle)
+        guard status == VIO_OK, let handle else { throw CaptureError.videoIO(status, "vio_reader_open", source) }
         video = handle
-        let fps = cv_video_fps(handle)
+        let fps = vio_reader_fps(handle)
         period = fps > 0 ? UInt64(1e9 / fps) : 0
         index = 0
         startedAt = MonotonicTime.now().nanoseconds
-        let frames = cv_video_frame_count(handle)
+        let frames = vio_reader_frame_count(handle)
         let rate = fps > 0 ? String(format: "%.4g fps", fps) : "unknown fps"
         return isLive ? "stream, \(rate)" : "file, \(rate), \(frames >= 0 ? String(frames) : "?") frames"
     }
@@ -93,34 +87,34 @@ final class VideoDriver: CaptureDriver {
             }
         }
         var frame: OpaquePointer?
-        let status = cv_video_read(video, &frame)
-        if status == CV_ERR_END { return .end }
-        guard status == CV_OK, let frame else { throw videoError(status, "cv_video_read") }
+        let status = vio_reader_read(video, &frame)
+        if status == VIO_ERR_END { return .end }
+        guard status == VIO_OK, let frame else { throw CaptureError.videoIO(status, "vio_reader_read", source) }
         let token = Int(truncatingIfNeeded: index)
         images[token] = frame
         defer { index += 1 }
         return .frame(
             FrameInfo(
                 token: token, deviceSequence: index, driverTimestamp: nil,
-                width: Int(cv_image_width(frame)), height: Int(cv_image_height(frame))))
+                width: Int(vio_frame_width(frame)), height: Int(vio_frame_height(frame))))
     }
 
     func retrieve(_ token: Int) throws(CaptureError) -> [UInt8] {
-        guard let image = images[token], let data = cv_image_data(image) else {
+        guard let image = images[token], let data = vio_frame_data(image) else {
             throw CaptureError(.system(errno: EINVAL), operation: "retrieve", source: source)
         }
-        let count = Int(cv_image_width(image)) * Int(cv_image_height(image)) * 3
+        let count = Int(vio_frame_width(image)) * Int(vio_frame_height(image)) * 3
         return Array(UnsafeBufferPointer(start: data, count: count))
     }
 
     func release(_ token: Int) {
-        cv_image_free(images.removeValue(forKey: token))
+        vio_frame_free(images.removeValue(forKey: token))
     }
 
     func close() {
-        for image in images.values { cv_image_free(image) }
+        for image in images.values { vio_frame_free(image) }
         images.removeAll()
-        cv_video_free(video)
+        vio_reader_free(video)
         video = nil
     }
 }

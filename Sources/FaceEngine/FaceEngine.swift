@@ -95,6 +95,16 @@ public final class FaceEngine {
         return faces
     }
 
+    /// The largest face of an image (the subject of a portrait or a close-up), with its descriptor; nil when
+    /// there is no face. Only that face is measured.
+    public func largestFace(in image: Image) throws(FaceEngineError) -> Face? {
+        guard let (box, score) = try detect(in: image).max(by: { $0.box.area < $1.box.area }) else { return nil }
+        let points = try landmarks(in: image, box: box, score: score)
+        let q = try quality(in: image, box: box, score: score, landmarks: points)
+        return Face(
+            box: box, score: score, landmarks: points, quality: q, descriptor: try descriptor(in: image, landmarks: points))
+    }
+
     /// Convenience: the faces of an image file.
     public func faces(inFile path: String, descriptors: Bool = true) throws(FaceEngineError) -> [Face] {
         try faces(in: Image(contentsOf: path), descriptors: descriptors)

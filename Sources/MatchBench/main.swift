@@ -7,6 +7,7 @@
 //   recall storage=S n=N k=K recall1=R exact=E   (vs the enrolled row; vs the float32 answer)
 import CSimdKernels
 import FaceMatch
+import SeededRandom
 
 #if canImport(Glibc)
     import Glibc
@@ -14,24 +15,10 @@ import FaceMatch
     import Darwin
 #endif
 
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-    mutating func gaussian() -> Float {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
-    }
-    mutating func vector(_ d: Int) -> [Float] { (0..<d).map { _ in gaussian() } }
+extension SplitMix64 {
     /// Shaped like a dlib descriptor: a random direction, a norm around 1.38 varying by a few per cent.
     mutating func descriptor(_ d: Int) -> [Float] {
-        let g = vector(d)
+        let g = gaussianVector(d)
         let n = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         let norm = 1.38 + 0.05 * Double(gaussian())
         return g.map { Float(Double($0) / n * norm) }
@@ -111,7 +98,7 @@ func String(format x: Double) -> String {
 // MARK: - Search
 
 for n in sizes {
-    var rng = SplitMix64(state: 42 &+ UInt64(n))
+    var rng = SplitMix64(seed: 42 &+ UInt64(n))
     // One student per row, as faiss's rows; several rows per student change nothing in the scan.
     var entries: [GalleryEntry] = []
     entries.reserveCapacity(n)
@@ -123,7 +110,7 @@ for n in sizes {
     for _ in 0..<queryCount {
         let src = Int(rng.next() % UInt64(n))
         let x = entries[src].embedding.values
-        let noise = rng.vector(d)
+        let noise = rng.gaussianVector(d)
         let sigma: Float = 0.35 / Float(d).squareRoot()
         queries.append(Embedding((0..<d).map { x[$0] + sigma * noise[$0] }))
         sources.append(src)

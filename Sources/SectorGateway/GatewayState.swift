@@ -1,5 +1,6 @@
 import Foundation
 import SectorConnector
+import SeededRandom
 
 /// Faults the gateway can be told to inject (flags at start, or `PUT /admin/faults`).
 struct FaultPlan: Codable, Sendable, Equatable {
@@ -286,17 +287,4 @@ actor GatewayState {
     }
 
     private func roll() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
-}
-
-/// A small seeded generator so a fault run can be replayed.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

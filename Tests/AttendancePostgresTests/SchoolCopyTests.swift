@@ -19,8 +19,7 @@ final class SchoolCopyTests: XCTestCase {
         for i in 0..<3 {
             try store.enrolments.add(
                 student: GateJournal.code(i),
-                [(embedding: (0..<128).map { Float($0 + i) / 256 }, quality: "good", source: "photo-\(i).jpg")],
-                maxPerStudent: 5)
+                [(embedding: (0..<128).map { Float($0 + i) / 256 }, quality: "good", source: "photo-\(i).jpg")])
         }
         for i in 0..<4 { try box.record(i, camera: "gate-1") }
         _ = try store.events.correct(

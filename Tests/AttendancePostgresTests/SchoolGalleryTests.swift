@@ -23,7 +23,7 @@ func schoolOnServer(_ db: TestDatabase, students: Int, faces: Int = 2) async thr
     let office = try GateJournal(students: students)
     for i in 0..<students {
         try office.store.enrolments.add(
-            student: GateJournal.code(i), (0..<faces).map { (descriptor(i * 10 + $0), nil, "test") }, maxPerStudent: 5)
+            student: GateJournal.code(i), (0..<faces).map { (descriptor(i * 10 + $0), nil, "test") })
     }
     _ = try await SchoolCopy.run(from: office.store, to: db.owner)
     return office
@@ -96,7 +96,7 @@ final class SchoolGalleryTests: XCTestCase {
         let newFace = descriptor(99)
         try await db.gate.withConnection { c in
             try await SchoolGallery.enrol(
-                student: GateJournal.code(2), [(newFace, nil, "other box")], maxPerStudent: 5, store: office.store, on: c)
+                student: GateJournal.code(2), [(newFace, nil, "other box")], store: office.store, on: c)
         }
         try await eventually("the new face is matched at the gate") { try gate.recognises(GateJournal.code(2), newFace) }
         try await db.owner.withConnection { c in
@@ -154,7 +154,7 @@ final class SchoolGalleryTests: XCTestCase {
         let face = descriptor(77)
         try await db.gate.withConnection { c in
             try await SchoolGallery.enrol(
-                student: GateJournal.code(1), [(face, nil, "office")], maxPerStudent: 5, store: office.store, on: c)
+                student: GateJournal.code(1), [(face, nil, "office")], store: office.store, on: c)
         }
         try await eventually("the change made while the gate was reconnecting arrives") {
             try gate.recognises(GateJournal.code(1), face)
@@ -177,7 +177,7 @@ final class SchoolGalleryTests: XCTestCase {
         do {
             try await db.gate.withConnection { c in
                 try await SchoolGallery.enrol(
-                    student: GateJournal.code(0), [(descriptor(5), nil, nil)], maxPerStudent: 5, store: stranger.store,
+                    student: GateJournal.code(0), [(descriptor(5), nil, nil)], store: stranger.store,
                     on: c)
             }
             XCTFail("another key")
@@ -203,7 +203,7 @@ final class SchoolGalleryTests: XCTestCase {
         do {
             try await db.gate.withConnection { c in
                 try await SchoolGallery.enrol(
-                    student: GateJournal.code(1), [(descriptor(6), nil, nil)], maxPerStudent: 5, store: office.store,
+                    student: GateJournal.code(1), [(descriptor(6), nil, nil)], store: office.store,
                     on: c)
             }
             XCTFail("no consent")
@@ -220,7 +220,7 @@ final class SchoolGalleryTests: XCTestCase {
         config.database.path = dir + "/gate.sqlite"
         config.database.backend = .postgresql
         let box = try AttendanceStore.open(config: config)
-        XCTAssertThrowsError(try box.enrolments.add(student: "x", [(descriptor(1), nil, nil)], maxPerStudent: 5)) {
+        XCTAssertThrowsError(try box.enrolments.add(student: "x", [(descriptor(1), nil, nil)])) {
             assertEqual($0 as? StoreError, .invalid(AttendanceStore.sharedGalleryRefusal))
         }
         XCTAssertThrowsError(try box.retention.erase(student: "x")) {
@@ -307,7 +307,7 @@ final class GalleryFiguresEndToEndTests: XCTestCase {
             let started = ContinuousClock.now
             try await db.gate.withConnection { c in
                 try await SchoolGallery.enrol(
-                    student: GateJournal.code(i), [(face, nil, "other box")], maxPerStudent: 5, store: office.store,
+                    student: GateJournal.code(i), [(face, nil, "other box")], store: office.store,
                     on: c)
             }
             let deadline = started + .seconds(60)

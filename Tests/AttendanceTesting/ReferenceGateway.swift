@@ -1,5 +1,6 @@
 import Foundation
 import SectorConnector
+@_exported import SeededRandom
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -19,13 +20,7 @@ public final class ReferenceGateway: @unchecked Sendable {
     /// The built `sector-gateway` beside the test bundle, or `$SECTOR_GATEWAY_BIN`.
     public static var executable: URL {
         if let path = ProcessInfo.processInfo.environment["SECTOR_GATEWAY_BIN"] { return URL(fileURLWithPath: path) }
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        // macOS-style bundles nest the binary in Contents/MacOS; on Linux it sits in the products folder.
-        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("sector-gateway").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("sector-gateway")
+        return BuiltProducts.directory.appendingPathComponent("sector-gateway")
     }
 
     /// Starts the gateway with a fresh token (a 0600 file in `directory`) and waits for its "listening on" line.

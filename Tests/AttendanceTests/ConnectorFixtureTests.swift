@@ -20,23 +20,8 @@ struct FixtureError: Error, CustomStringConvertible {
 }
 
 enum Fixture {
-    /// The folder holding the built products (`sector-gateway`, `attendance`) beside the test binary.
-    static var productsDirectory: URL {
-        if let dir = ProcessInfo.processInfo.environment["ATTENDANCE_PRODUCTS_DIR"] { return URL(fileURLWithPath: dir) }
-        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("sector-gateway").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir
-    }
-
-    static func executable(_ name: String) throws -> URL {
-        let url = productsDirectory.appendingPathComponent(name)
-        guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw FixtureError("\(name) is not built at \(url.path): run `swift build --build-tests` (make test does)")
-        }
-        return url
-    }
+    /// A built executable (`attendance`, `sector-gateway`) beside the test binary.
+    static func executable(_ name: String) throws -> URL { try BuiltProducts.executable(name) }
 
     /// The package root (for scripts/).
     static var packageRoot: URL {
@@ -70,30 +55,37 @@ enum Fixture {
         return c
     }
 
+    /// The fixtures' school in a temporary folder, built through the store's own API: the roster imported
+    /// (the inactive student left the school: a whole-school import without them), nobody enrolled.
     static func makeStore(in dir: URL, config: AttendanceConfig = Fixture.config) throws -> AttendanceStore {
         let store = try AttendanceStore(
             path: dir.appendingPathComponent("att.sqlite").path,
             keyFile: dir.appendingPathComponent("att.key").path, config: config)
-        try store.dbPool.write { db in
-            for (code, grade) in [("6A1", "6"), ("7B2", "7")] {
-                try db.execute(
-                    sql: "INSERT INTO school_class(code, grade_code, name) VALUES (?, ?, ?)",
-                    arguments: [code, grade, "Lớp \(code)"])
-            }
-            for p in pupils {
-                try db.execute(
-                    sql: """
-                        INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, NULL, 1, '2026-08-01T00:00:00.000Z', '2026-08-01T00:00:00.000Z')
-                        """, arguments: [p.code, p.name, p.classCode, p.dob])
-            }
-            try db.execute(
-                sql: """
-                    INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
-                    VALUES ('HS0099', 'Đã Chuyển Trường', '6A1', NULL, NULL, 0, '2026-08-01T00:00:00.000Z', '2026-08-01T00:00:00.000Z')
-                    """)
-        }
+        try importPupils(into: store)
         return store
+    }
+
+    /// The same school in memory (nothing on disk): for tests of the store's and the reports' rules.
+    static func memoryStore(config: AttendanceConfig = Fixture.config) throws -> AttendanceStore {
+        let store = try AttendanceStore.inMemory(config: config)
+        try importPupils(into: store)
+        return store
+    }
+
+    private static func importPupils(into store: AttendanceStore) throws {
+        func csv(_ pupils: [Pupil]) -> String {
+            let quoted = { (s: String) in "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            return
+                (["Mã định danh,Họ và tên,Lớp,Ngày sinh"]
+                + pupils.map { [$0.code, quoted($0.name), $0.classCode, $0.dob ?? ""].joined(separator: ",") })
+                .joined(separator: "\n")
+        }
+        let today = LocalDate(year: 2026, month: 8, day: 1)
+        let leaver = Pupil(code: "HS0099", name: "Đã Chuyển Trường", classCode: "6A1", dob: nil)
+        _ = try store.roster.importRoster(RosterParser.parse(text: csv(pupils + [leaver]), file: "roster.csv", today: today))
+        _ = try store.roster.importRoster(
+            RosterParser.parse(text: csv(pupils), file: "roster.csv", today: today),
+            options: RosterImportOptions(wholeSchool: true))
     }
 
     /// An instant at local wall-clock time in Asia/Ho_Chi_Minh (UTC+7).
@@ -124,7 +116,7 @@ enum Fixture {
     }
 
     static func outbox(_ store: AttendanceStore) throws -> [OutboxRow] {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT record_id, version, state, event_kind, payload FROM outbox ORDER BY record_id, version"
             ).map {

@@ -28,7 +28,7 @@ final class EnrolmentEndToEndTests: XCTestCase {
         store = try tmp.open()
         try seedRoster(store, in: tmp) // 0101, 0102, 0201 with consent
         engine = try FaceEngine(models: models)
-        enroller = Enroller(store: store, recognition: AttendanceConfig().recognition)
+        enroller = Enroller(store: store)
     }
 
     func testEnrolFromPhotosAndFlagTheWrongPerson() throws {
@@ -117,9 +117,9 @@ final class EnrolmentEndToEndTests: XCTestCase {
         XCTAssertThrowsError(try enroller.enrol(student: "nobody", photos: [image("obama.jpg")], engine: engine)) {
             XCTAssertEqual($0 as? StoreError, .unknownStudent("nobody"))
         }
-        var recognition = AttendanceConfig().recognition
-        recognition.maxEmbeddingsPerStudent = 2
-        let limited = Enroller(store: store, recognition: recognition)
+        var limitedConfig = AttendanceConfig()
+        limitedConfig.recognition.maxEmbeddingsPerStudent = 2
+        let limited = Enroller(store: try tmp.open(config: limitedConfig))
         let out = try limited.enrol(
             student: "0102", photos: [image("obama.jpg"), image("obama2.jpg"), image("obama3.jpg")], engine: engine)
         XCTAssertEqual(out.map(\.accepted), [true, true, false])

@@ -16,7 +16,7 @@ class ExportTestCase: XCTestCase {
     override func setUpWithError() throws {
         dir = try Fixture.temporaryDirectory()
         config = Fixture.config // code 79000001, a Wednesday off
-        store = try Fixture.makeStore(in: dir, config: config)
+        store = try Fixture.memoryStore(config: config)
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
@@ -172,7 +172,7 @@ final class ExportReportTests: ExportTestCase {
         XCTAssertEqual(rows.map(\.eventKind), ["NEW", "UPDATE", "UPDATE", "CANCEL"])
         let statuses = try rows.map { try JSONDecoder().decode(SectorRecord.self, from: Data($0.payload.utf8)).status }
         XCTAssertEqual(statuses, ["late", "present", "absent", "absent"])
-        let (version, cancelled): (Int, Bool) = try store.dbPool.read { db in
+        let (version, cancelled): (Int, Bool) = try store.writer.read { db in
             let r = try Row.fetchOne(
                 db, sql: "SELECT version, cancelled FROM attendance_event WHERE id = ?", arguments: [first.recordID])!
             return (r[0], r[1])
@@ -288,7 +288,7 @@ final class ExportXLSXEndToEndTests: ExportTestCase {
         XCTAssertEqual(s.rows[0], ReportWriter.dailyColumns.map(Cell.text))
 
         // Independently of the report code: what the database says, row by row.
-        let truth: [[Cell?]] = try store.dbPool.read { db in
+        let truth: [[Cell?]] = try store.writer.read { db in
             try Row.fetchAll(
                 db,
                 sql: """

@@ -76,7 +76,7 @@ final class GalleryCheckEndToEndTests: XCTestCase {
         _ = try store.roster.importRoster(
             try RosterParser.parse(contentsOf: try tmp.write("devset.csv", csv), today: LocalDate(year: 2026, month: 9, day: 1)))
         let engine = try FaceEngine(models: SourceTree.models)
-        let enroller = Enroller(store: store, recognition: AttendanceConfig().recognition)
+        let enroller = Enroller(store: store)
         for (i, name) in people.enumerated() {
             let code = String(format: "79%08d", i + 1)
             try store.consent.record(

@@ -34,7 +34,7 @@ final class GateReplayEndToEndTests: XCTestCase {
         let f = DateFormatter()
         f.dateFormat = "HH:mm"
         f.timeZone = tz
-        return try store.dbPool.read { db in
+        return try store.writer.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT student_code, kind, status, session, occurred_at FROM attendance_event ORDER BY occurred_at"
             )
@@ -68,7 +68,7 @@ final class GateReplayEndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(
             try store.events.unknownFaceCount(on: day, timeZone: tz), 1, "the astronaut is counted as unknown",
             file: file, line: line)
-        let outbox = try store.dbPool.read { db in
+        let outbox = try store.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT o.record_id, o.version, o.event_kind FROM outbox o ORDER BY o.created_at")
         }
         XCTAssertEqual(outbox.count, rows.count, "one outbox record per event", file: file, line: line)
@@ -95,13 +95,13 @@ final class GateReplayEndToEndTests: XCTestCase {
         XCTAssertEqual(waiting.map(\.student), ["7900000001", "7900000003"], "one per recorded student")
         XCTAssertEqual(try store.enrolments.pendingSightings(classCode: "6A2").map(\.student), ["7900000003"])
         for w in waiting { XCTAssertLessThan(w.distance, demo.config.recognition.threshold) }
-        let sealed = try await store.dbPool.read { db in try Data.fetchAll(db, sql: "SELECT sealed_embedding FROM gate_sighting")
+        let sealed = try await store.writer.read { db in try Data.fetchAll(db, sql: "SELECT sealed_embedding FROM gate_sighting")
         }
         let plain = try store.enrolments.sightingEmbedding(id: waiting[0].id).embedding
         let raw = plain.withUnsafeBytes { Data($0) }
         XCTAssertFalse(sealed.contains { $0.range(of: raw.prefix(16)) != nil }, "sealed, not plain floats")
 
-        let enroller = Enroller(store: store, recognition: demo.config.recognition)
+        let enroller = Enroller(store: store)
         let before = try store.enrolments.galleryVersion()
         XCTAssertNil(try enroller.approveSighting(id: waiting[0].id))
         XCTAssertEqual(try store.enrolments.list(student: "7900000001").map(\.source), ["photo:obama.jpg", "gate:gate-1"])
@@ -118,19 +118,18 @@ final class GateReplayEndToEndTests: XCTestCase {
         XCTAssertEqual(
             try again.enrolments.pendingSightings().map(\.student), [], "already recorded this session: no new decision")
         try store.enrolments.proposeSighting(
-            student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1", at: Date(),
-            maxPerStudent: 5)
+            student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1", at: Date())
         _ = try store.consent.revoke(student: "7900000003")
         XCTAssertTrue(try store.enrolments.pendingSightings().isEmpty, "revoking consent deletes the waiting sighting")
         XCTAssertFalse(
             try store.enrolments.proposeSighting(
                 student: "7900000003", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
-                at: Date(), maxPerStudent: 5), "no consent, nothing kept")
+                at: Date()), "no consent, nothing kept")
         // Nobody reviewed it: the retention pass deletes it after privacy.keep_sightings_days.
         XCTAssertTrue(
             try store.enrolments.proposeSighting(
                 student: "7900000001", embedding: plain, distance: 0.3, margin: 0.2, camera: "gate-1",
-                at: Date(), maxPerStudent: 5))
+                at: Date()))
         XCTAssertEqual(try store.retention.purge(now: Date().addingTimeInterval(29 * 86_400)).sightings, 0)
         XCTAssertEqual(try store.retention.purge(now: Date().addingTimeInterval(31 * 86_400)).sightings, 1)
         XCTAssertTrue(try store.enrolments.pendingSightings().isEmpty)
@@ -152,7 +151,7 @@ final class GateReplayEndToEndTests: XCTestCase {
             try events(again, tz: tz).map(\.student), ["7900000001", "7900000003"], "the same record revived, no second one")
         let after = try AttendanceReports(store: again).daily(day)
         XCTAssertEqual(after.rows.first { $0.studentCode == "7900000001" }?.status.rawValue, "present")
-        let kinds = try await again.dbPool.read { db in
+        let kinds = try await again.writer.read { db in
             try String.fetchAll(
                 db,
                 sql: "SELECT o.event_kind FROM outbox o JOIN attendance_event e ON e.id = o.record_id "
@@ -429,13 +428,13 @@ final class GateReplayEndToEndTests: XCTestCase {
         let (synced, syncOut) = try Self.run(exe, ["sync", "--config", configPath])
         XCTAssertEqual(synced, 0, syncOut)
 
-        let integrity = try await store.dbPool.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
+        let integrity = try await store.writer.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
         XCTAssertEqual(integrity, ["ok"])
         try assertKnownAnswer(store, config: demo.config)
         let held = try await gateway.records()
         XCTAssertEqual(held.map(\.studentCode).sorted(), ["7900000001", "7900000003"], "each student once at the gateway")
         XCTAssertEqual(Set(held.map(\.recordID)).count, 2)
-        let outbox = try await store.dbPool.read { try String.fetchAll($0, sql: "SELECT state FROM outbox") }
+        let outbox = try await store.writer.read { try String.fetchAll($0, sql: "SELECT state FROM outbox") }
         XCTAssertEqual(outbox, ["delivered", "delivered"])
     }
 
@@ -470,7 +469,7 @@ final class GateReplayEndToEndTests: XCTestCase {
         }
         let store = try AttendanceStore.open(config: demo.config)
         func sealed(_ student: String) throws -> [Data] {
-            try store.dbPool.read {
+            try store.writer.read {
                 try Data.fetchAll($0, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = ?", arguments: [student])
             }
             .map { $0.prefix(40) }

@@ -43,7 +43,7 @@ final class GateScenarioEndToEndTests: XCTestCase {
         XCTAssertEqual(answer.expected, ["7900000001", "7900000003"], "An and Cường pass; the astronaut is a stranger")
         XCTAssertEqual(answer.recorded, answer.expected, "every enrolled student recorded", file: file, line: line)
         XCTAssertEqual(answer.wrong, 0, "nobody recorded who was not there", file: file, line: line)
-        let rows = try store.dbPool.read { db in
+        let rows = try store.writer.read { db in
             try String.fetchAll(db, sql: "SELECT student_code FROM attendance_event ORDER BY student_code")
         }
         XCTAssertEqual(rows, ["7900000001", "7900000003"], "once each", file: file, line: line)

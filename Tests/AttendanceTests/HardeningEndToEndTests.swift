@@ -41,7 +41,7 @@ final class HardeningEndToEndTests: XCTestCase {
     /// Fills the database to SQLite's `max_page_count` with tiny records, so that the next real record
     /// needs a page it cannot have: the disk is "full" for the writer connection.
     static func fillDatabase(_ store: AttendanceStore) throws {
-        try store.dbPool.writeWithoutTransaction { db in
+        try store.writer.writeWithoutTransaction { db in
             let pages = try Int.fetchOne(db, sql: "PRAGMA page_count")!
             try db.execute(sql: "PRAGMA max_page_count = \(pages)")
             try db.execute(
@@ -95,26 +95,26 @@ final class HardeningEndToEndTests: XCTestCase {
         // An already recorded and stores nothing for that one).
         XCTAssertGreaterThanOrEqual(full.unstoredRecords, 1, full.text)
         XCTAssertTrue(full.text.contains("the database refuses writes"), full.text)
-        let before = try await store.dbPool.read {
+        let before = try await store.writer.read {
             try String.fetchAll($0, sql: "SELECT student_code FROM attendance_event WHERE student_code <> 'F'")
         }
         XCTAssertEqual(before, ["7900000001"])
 
         // The admin frees space.
-        try await store.dbPool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
         try await waitUntil("the held record is stored", seconds: 30) { await daemon.decider.unstoredCount == 0 }
         let healthy = await daemon.health()
         XCTAssertTrue(healthy.healthy, healthy.text)
         running.cancel()
         _ = try? await running.value
-        let rows = try await store.dbPool.read { db in
+        let rows = try await store.writer.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT student_code, status FROM attendance_event WHERE student_code <> 'F' ORDER BY occurred_at"
             )
             .map { "\($0[0] as String) \($0[1] as String)" }
         }
         XCTAssertEqual(rows, ["7900000001 present", "7900000003 late"])
-        let queued = try await store.dbPool.read {
+        let queued = try await store.writer.read {
             try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE record_id NOT LIKE 'f%'")
         }
         XCTAssertEqual(queued, 2)
@@ -128,7 +128,7 @@ final class HardeningEndToEndTests: XCTestCase {
             path: demo.config.database.path, keyFile: demo.config.database.resolvedKeyFile, config: demo.config,
             now: { clock.now })
         let mark = Timestamp.string(clock.now)
-        try await store.dbPool.write { db in
+        try await store.writer.write { db in
             try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('clock_high_water', ?)", arguments: [mark])
         }
         let daemon = try demoDaemon(demo, store: store)
@@ -224,7 +224,7 @@ final class HardeningEndToEndTests: XCTestCase {
         XCTAssertFalse(files.isEmpty, "the astronaut's chip is kept")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: crops)[.posixPermissions] as? Int, 0o700)
         let paths = Set(
-            try await store.dbPool.read {
+            try await store.writer.read {
                 try String.fetchAll($0, sql: "SELECT crop_path FROM unknown_face WHERE crop_path IS NOT NULL")
             })
         for f in files {

@@ -53,7 +53,7 @@ final class HardeningTests: XCTestCase {
             guard case .beforeRelease? = error as? ClockProblem else { return XCTFail("\(error)") }
         }
         XCTAssertEqual(try eventCount(store), 1, "nothing recorded while the clock was wrong")
-        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }, 1)
+        XCTAssertEqual(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }, 1)
         XCTAssertEqual(try store.clockHighWater(), mondayMorning, "a refused clock does not move the mark")
 
         // The clock is right again: recording resumes.
@@ -90,7 +90,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertThrowsError(try store.acceptClock())
     }
 
-    func testRetentionWithAClockYearsAheadKeepsUndeliveredAndRecentRecords() throws {
+    func testRetentionWithAClockYearsAheadKeepsUndeliveredAndRecentRecords() async throws {
         let tmp = try TempStore()
         let clock = TestClock(mondayMorning)
         var config = AttendanceConfig()
@@ -100,7 +100,12 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(try store.events.record(event("0101", day: monday)))
         XCTAssertTrue(try store.events.record(event("0102", day: monday)))
         // One of them reached the sector database.
-        try store.dbPool.write { try $0.execute(sql: "UPDATE outbox SET state = 'delivered' WHERE payload LIKE '%0101%'") }
+        let outbox = SQLiteOutbox(store: store)
+        let an = try await outbox.pending(after: nil, dueBy: nil, limit: 10).filter {
+            String(decoding: $0.payload, as: UTF8.self).contains("\"0101\"")
+        }
+        XCTAssertEqual(an.count, 1)
+        try await outbox.markDelivered(an.map(\.key), at: clock.now)
         // The clock jumps five years ahead; the hourly retention pass runs with it.
         clock.advance(5 * 365 * 86_400)
         let report = try store.retention.purge()
@@ -109,14 +114,13 @@ final class HardeningTests: XCTestCase {
         // Even judged by a clock past retention, the undelivered record stays.
         let far = try store.retention.purge(now: mondayMorning.addingTimeInterval(2 * 365 * 86_400))
         XCTAssertEqual(far.events, 0, "still capped by the mark: \(far)")
-        try store.dbPool.write {
+        try await store.writer.write {
             try $0.execute(sql: "UPDATE meta SET value = '2029-01-01T00:00:00.000Z' WHERE key = 'clock_high_water'")
         }
         let aged = try store.retention.purge(now: Timestamp.date("2029-01-01T00:00:00.000Z")!)
         XCTAssertEqual(aged.events, 1, "the delivered one goes")
         XCTAssertEqual(aged.keptUndelivered, 1, "the undelivered one stays, with its outbox row")
-        XCTAssertEqual(
-            try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") }, 1)
+        XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"), 1)
     }
 
     func testOutboxRetryTimesSurviveABackwardJump() async throws {
@@ -147,10 +151,10 @@ final class HardeningTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
-        try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)])
+        try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)])
         // Flip one byte of 0102's sealed embedding.
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             var blob = try Data.fetchOne(db, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = '0102'")!
             blob[20] ^= 0x01
             try db.execute(sql: "UPDATE enrolment SET sealed_embedding = ? WHERE student_code = '0102'", arguments: [blob])
@@ -164,7 +168,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(faces.current().unreadable, ["0102"])
 
         // Every row unreadable is a wrong key, not bad luck: refused.
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             var blob = try Data.fetchOne(db, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = '0101'")!
             blob[20] ^= 0x01
             try db.execute(sql: "UPDATE enrolment SET sealed_embedding = ? WHERE student_code = '0101'", arguments: [blob])
@@ -180,8 +184,8 @@ final class HardeningTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(3), nil, nil)], maxPerStudent: 5)
-        try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(3), nil, nil)])
+        try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)])
         let pseudonym = store.pseudonym(of: "0101")
         let oldKey = try XCTUnwrap(FileManager.default.contents(atPath: tmp.keyFile))
         let before = try store.enrolments.snapshot().embeddings.map { $0.embedding }
@@ -208,7 +212,7 @@ final class HardeningTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)])
         let oldKey = try XCTUnwrap(FileManager.default.contents(atPath: tmp.keyFile))
         try store.rotateKey()
         // Put the box back in the state of a power cut after the commit, before the rename.
@@ -231,7 +235,7 @@ final class HardeningTests: XCTestCase {
             XCTAssertFalse(redacted.contains(secret), redacted)
             XCTAssertTrue(redacted.contains(":***@"), redacted)
             let error = CaptureError(
-                .video(status: 6), operation: "cv_video_open", source: spec, detail: "cannot open \(spec) (timeout)")
+                .video(status: 6), operation: "vio_reader_open", source: spec, detail: "cannot open \(spec) (timeout)")
             XCTAssertFalse("\(error)".contains(secret), "\(error)")
         }
         XCTAssertEqual(CameraSource.redacted("v4l2:/dev/video0"), "v4l2:/dev/video0")

@@ -20,7 +20,7 @@ final class LivenessEndToEndTests: XCTestCase {
             student: "7900000002", guardian: "Trần Văn Bảo", relation: "father", date: demo.day, childAgreed: true,
             source: "test")
         let engine = try FaceEngine(models: SourceTree.models)
-        let enrolled = try Enroller(store: store, recognition: demo.config.recognition).enrol(
+        let enrolled = try Enroller(store: store).enrol(
             student: "7900000002", photos: [SourceTree.samples + "/astronaut.png"], engine: engine)
         XCTAssert(enrolled.allSatisfy(\.accepted), "\(enrolled)")
         let video = demo.directory + "/spoofs.avi"
@@ -52,13 +52,13 @@ final class LivenessEndToEndTests: XCTestCase {
     }
 
     func recorded(_ store: AttendanceStore) throws -> [String] {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             try String.fetchAll(db, sql: "SELECT student_code FROM attendance_event ORDER BY occurred_at")
         }
     }
 
     func outboxCount(_ store: AttendanceStore) throws -> Int {
-        try store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
+        try store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
     }
 
     func testFlagHoldsTheSpoofsForTheTeacher() async throws {

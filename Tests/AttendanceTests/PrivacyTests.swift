@@ -11,7 +11,7 @@ final class PrivacyTests: XCTestCase {
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
         let known = fakeEmbedding(42)
-        try store.enrolments.add(student: "0101", [(known, nil, "photo:a.jpg")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(known, nil, "photo:a.jpg")])
         XCTAssertEqual(try store.enrolments.recognisable().first?.embedding, known)
         let bytes = tmp.databaseBytes()
         XCTAssertGreaterThan(bytes.count, 0)
@@ -33,7 +33,7 @@ final class PrivacyTests: XCTestCase {
         }
         // Nor as text (someone storing JSON by mistake).
         XCTAssertNil(bytes.range(of: Data(String(known[0]).utf8)))
-        let blob = try store.dbPool.read { try Data.fetchOne($0, sql: "SELECT sealed_embedding FROM enrolment") }!
+        let blob = try store.writer.read { try Data.fetchOne($0, sql: "SELECT sealed_embedding FROM enrolment") }!
         XCTAssertEqual(blob.count, 12 + 128 * 4 + 16, "nonce | ciphertext | tag")
     }
 
@@ -42,7 +42,7 @@ final class PrivacyTests: XCTestCase {
         do {
             let store = try tmp.open()
             try seedRoster(store, in: tmp)
-            try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+            try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)])
         }
         let other = tmp.dir + "/other.key"
         _ = try AttendanceStore(path: tmp.dir + "/other.sqlite", keyFile: other, config: AttendanceConfig())
@@ -71,8 +71,8 @@ final class PrivacyTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
-        try store.dbPool.write { try $0.execute(sql: "UPDATE enrolment SET student_code = '0102'") }
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)])
+        try store.writer.write { try $0.execute(sql: "UPDATE enrolment SET student_code = '0102'") }
         XCTAssertThrowsError(try store.enrolments.recognisable()) {
             XCTAssertEqual($0 as? StoreError, .wrongKey(keyFile: tmp.keyFile))
         }
@@ -82,7 +82,7 @@ final class PrivacyTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.enrolments.add(student: "0102", [(fakeEmbedding(5), nil, "photo:binh.jpg")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0102", [(fakeEmbedding(5), nil, "photo:binh.jpg")])
         for (i, kind) in [EventKind.checkIn, .checkOut].enumerated() {
             XCTAssertTrue(
                 try store.events.record(
@@ -98,9 +98,10 @@ final class PrivacyTests: XCTestCase {
                     studentCode: "0101", schoolDay: LocalDate(year: 2024, month: 9, day: 5),
                     session: "morning", kind: .checkIn, status: .present,
                     occurredAt: Date(), camera: "gate", distance: 0.3)))
-        try store.dbPool.write { db in
-            try db.execute(sql: "INSERT INTO excuse VALUES ('0102', '2024-09-06', 'ốm', 'gv', '2024-09-06T00:00:00.000Z')")
-        }
+        // Excused before the day's session ended: the excuse alone, no event.
+        _ = try store.events.excuse(
+            student: "0102", day: LocalDate(year: 2024, month: 9, day: 6), reason: "ốm",
+            now: Timestamp.date("2024-09-06T00:00:00.000Z")!)
         try store.auditLog.append(action: "export", student: "0102", detail: "daily report")
         let v = try store.enrolments.galleryVersion()
 
@@ -111,7 +112,7 @@ final class PrivacyTests: XCTestCase {
         // Scan every column of every row of every table for the code and the name.
         let needles = ["0102", "Trần Thị Bình"]
         var hits: [String] = []
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
             for table in tables {
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\"") {
@@ -135,7 +136,7 @@ final class PrivacyTests: XCTestCase {
         XCTAssertNil(aliased[0].studentCode)
         // The other student is untouched.
         XCTAssertEqual(try store.roster.student(code: "0101")?.fullName, "Nguyễn Văn An")
-        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }, 1)
+        XCTAssertEqual(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }, 1)
         // secure_delete + checkpoint: the name is gone from the file's bytes too.
         XCTAssertNil(tmp.databaseBytes().range(of: Data("Trần Thị Bình".utf8)))
         XCTAssertThrowsError(try store.retention.erase(student: "0102")) {
@@ -147,7 +148,7 @@ final class PrivacyTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
-        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(2), nil, nil)], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil), (fakeEmbedding(2), nil, nil)])
         XCTAssertEqual(try store.consent.revoke(student: "0101", reason: "parent asked"), 2)
         XCTAssertEqual(try store.enrolments.list(student: "0101"), [])
         let history = try store.consent.history(student: "0101")
@@ -180,7 +181,7 @@ final class PrivacyTests: XCTestCase {
         XCTAssertEqual(Consent.age(of: LocalDate(year: 2017, month: 9, day: 1), on: LocalDate(year: 2024, month: 9, day: 1)), 7)
     }
 
-    func testRetentionPurgesOldEventsAndUnknownFaceCrops() throws {
+    func testRetentionPurgesOldEventsAndUnknownFaceCrops() async throws {
         let tmp = try TempStore()
         let store = try tmp.open()
         try seedRoster(store, in: tmp)
@@ -204,19 +205,18 @@ final class PrivacyTests: XCTestCase {
         var keepCrops = config
         keepCrops.privacy.keepUnknownCropsDays = 365
         XCTAssertEqual(try tmp.open(config: keepCrops).retention.purge(now: now).keptUndelivered, 1)
-        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attendance_event") }, 2)
-        try store.dbPool.write { try $0.execute(sql: "UPDATE outbox SET state = 'delivered'") }
+        XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM attendance_event"), 2)
+        let outbox = SQLiteOutbox(store: store)
+        try await outbox.markDelivered(try await outbox.pending(after: nil, dueBy: nil, limit: 100).map(\.key), at: now)
         let report = try tmp.open(config: config).retention.purge(now: now)
         XCTAssertEqual(report.events, 1)
         XCTAssertEqual(report.outbox, 1)
         XCTAssertEqual(report.cropsDeleted, 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: oldCrop))
         XCTAssertTrue(FileManager.default.fileExists(atPath: newCrop))
-        XCTAssertEqual(
-            try store.dbPool.read { try String.fetchAll($0, sql: "SELECT school_day FROM attendance_event") }, ["2024-09-04"])
-        XCTAssertEqual(
-            try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face WHERE crop_path IS NOT NULL") },
-            1)
+        let days = try await store.writer.read { try String.fetchAll($0, sql: "SELECT school_day FROM attendance_event") }
+        XCTAssertEqual(days, ["2024-09-04"])
+        XCTAssertEqual(try countRows(store, "SELECT COUNT(*) FROM unknown_face WHERE crop_path IS NOT NULL"), 1)
 
         config.privacy.keepUnknownCropsDays = 0 // the school turned crops off: every crop goes
         XCTAssertEqual(try tmp.open(config: config).retention.purge(now: now).cropsDeleted, 1)
@@ -280,7 +280,7 @@ final class PrivacyTests: XCTestCase {
             let store = try tmp.open()
             _ = try store.roster.importRoster(
                 try RosterParser.parse(contentsOf: path, today: LocalDate(year: 2024, month: 9, day: 2)))
-            try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)], maxPerStudent: 5)
+            try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)])
             try store.retention.erase(student: "0102")
         }
         // The key file is lost: the admin discards the enrolments and starts over with a new key.

@@ -10,7 +10,7 @@ final class RosterTests: XCTestCase {
 
     func testVietnameseNamesRoundTripByteForByte() throws {
         let tmp = try TempStore()
-        let store = try tmp.open()
+        let store = try AttendanceStore.inMemory(config: AttendanceConfig())
         // Every tone mark on every vowel family, đ/Đ, and a name with ư/ơ stacked with a tone.
         let names = [
             "Nguyễn Thị Ánh Tuyết", "Đặng Quốc Trưởng", "Phạm Ngọc Hưởng", "Bùi Thị Ỷ Lan",
@@ -22,7 +22,7 @@ final class RosterTests: XCTestCase {
         let report = try store.roster.importRoster(try RosterParser.parse(contentsOf: path, today: today))
         XCTAssertEqual(report.added.count, names.count)
         for (i, n) in names.enumerated() {
-            let stored = try store.dbPool.read {
+            let stored = try store.writer.read {
                 try Data.fetchOne(
                     $0, sql: "SELECT CAST(full_name AS BLOB) FROM student WHERE code = ?",
                     arguments: ["\(7900 + i)"])
@@ -34,8 +34,7 @@ final class RosterTests: XCTestCase {
     }
 
     func testDecomposedInputIsStoredAsNFC() throws {
-        let tmp = try TempStore()
-        let store = try tmp.open()
+        let store = try AttendanceStore.inMemory(config: AttendanceConfig())
         let nfc = "Nguyễn Thị Ánh"
         let nfd = nfc.decomposedStringWithCanonicalMapping
         XCTAssertNotEqual(Array(nfd.utf8), Array(nfc.utf8))
@@ -72,7 +71,7 @@ final class RosterTests: XCTestCase {
 
     func testEveryBadLineIsReportedWithFileAndLineAndNothingIsImported() throws {
         let tmp = try TempStore()
-        let store = try tmp.open()
+        let store = try AttendanceStore.inMemory(config: AttendanceConfig())
         let csv = """
             Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính
             1001,Nguyễn Văn An,6A1,05/09/2013,Nam
@@ -119,7 +118,7 @@ final class RosterTests: XCTestCase {
 
     func testReimportReportsChangesAndDeactivatesOnlyWithinTheRostersClasses() throws {
         let tmp = try TempStore()
-        let store = try tmp.open()
+        let store = try AttendanceStore.inMemory(config: AttendanceConfig())
         try seedRoster(store, in: tmp, consent: false) // 0101, 0102 in 6A1; 0201 in 7B2
         let csv = """
             student_code,full_name,class,date_of_birth,gender
@@ -159,8 +158,7 @@ final class RosterTests: XCTestCase {
     }
 
     func testConsentColumnsRecordConsentAndRequireTheChildsAgreementFromSeven() throws {
-        let tmp = try TempStore()
-        let store = try tmp.open()
+        let store = try AttendanceStore.inMemory(config: AttendanceConfig())
         let bad = """
             Mã định danh,Họ và tên,Lớp,Ngày sinh,Người giám hộ,Quan hệ,Ngày đồng ý,Học sinh đồng ý
             1,Nguyễn An,2A,01/01/2017,Nguyễn Bố,bố,01/09/2024,

@@ -15,7 +15,7 @@ final class StoreTests: XCTestCase {
             XCTAssertEqual(mode, 0o600, p)
         }
         XCTAssertEqual(FileManager.default.contents(atPath: tmp.keyFile)?.count, 32)
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             XCTAssertEqual(try String.fetchOne(db, sql: "PRAGMA journal_mode"), "wal")
             XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA foreign_keys"), 1)
             let expected: [String: [String]] = [
@@ -79,13 +79,13 @@ final class StoreTests: XCTestCase {
     func testEveryConnectionIsSynchronousFull() async throws {
         let tmp = try TempStore()
         let store = try tmp.open()
-        let writer = try await store.dbPool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        let writer = try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         XCTAssertEqual(writer, 2, "writer: FULL")
         // Several readers at once, so the pool opens more than one reader connection.
         let values = try await withThrowingTaskGroup(of: Int?.self) { group in
             for _ in 0..<4 {
                 group.addTask {
-                    try await store.dbPool.read { db in
+                    try await store.writer.read { db in
                         Thread.sleep(forTimeInterval: 0.05)
                         return try Int.fetchOne(db, sql: "PRAGMA synchronous")
                     }
@@ -136,7 +136,7 @@ final class StoreTests: XCTestCase {
         XCTAssertTrue(try store.events.record(real), "the real student's arrival is recorded")
         XCTAssertFalse(try store.events.record(real), "once")
         let id = EventLedger.recordID(school: "THCS-01", student: "0201", day: day, session: "morning", kind: .checkIn)
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT event_kind, version FROM outbox WHERE record_id = ? ORDER BY version", arguments: [id])
             XCTAssertEqual(rows.map { "\($0[0] as String) v\($0[1] as Int)" }, ["NEW v1", "CANCEL v2", "UPDATE v3"])
@@ -171,7 +171,7 @@ final class StoreTests: XCTestCase {
         checkout.kind = .checkOut
         XCTAssertTrue(try store.events.record(checkout))
 
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event"), 2)
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox"), 2)
             let row = try Row.fetchOne(db, sql: "SELECT * FROM attendance_event WHERE id = ?", arguments: [recordID])!
@@ -209,8 +209,8 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(entries.last?.action, "export")
         XCTAssertEqual(entries.last?.osUser, AttendanceStore.osUser)
         XCTAssertFalse(AttendanceStore.osUser.isEmpty)
-        XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "UPDATE audit_log SET detail = 'x'") })
-        XCTAssertThrowsError(try store.dbPool.write { try $0.execute(sql: "DELETE FROM audit_log") })
+        XCTAssertThrowsError(try store.writer.write { try $0.execute(sql: "UPDATE audit_log SET detail = 'x'") })
+        XCTAssertThrowsError(try store.writer.write { try $0.execute(sql: "DELETE FROM audit_log") })
         XCTAssertEqual(try store.auditLog.entries().count, entries.count)
     }
 
@@ -224,12 +224,12 @@ final class StoreTests: XCTestCase {
             XCTAssertGreaterThan(now, v, line: line)
             v = now
         }
-        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, "test")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, "test")])
         try bumped()
         try store.enrolments.add(
-            student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")], maxPerStudent: 5)
+            student: "0102", [(fakeEmbedding(2), nil, "test"), (fakeEmbedding(3), nil, "test")])
         try bumped()
-        try store.enrolments.add(student: "0201", [(fakeEmbedding(4), nil, "test")], maxPerStudent: 5)
+        try store.enrolments.add(student: "0201", [(fakeEmbedding(4), nil, "test")])
         try bumped()
         let gallery = try store.enrolments.recognisable()
         XCTAssertEqual(gallery.map(\.student), ["0101", "0102", "0102", "0201"])
@@ -237,12 +237,11 @@ final class StoreTests: XCTestCase {
 
         XCTAssertThrowsError(
             try store.enrolments.add(
-                student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5),
-                maxPerStudent: 5), "over the limit")
+                student: "0101", Array(repeating: (fakeEmbedding(9), nil, nil), count: 5)), "over the limit")
         try store.consent.revoke(student: "0102")
         try bumped()
         XCTAssertEqual(try store.enrolments.list(student: "0102").count, 0, "revocation deletes the embeddings")
-        XCTAssertThrowsError(try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)], maxPerStudent: 5)) {
+        XCTAssertThrowsError(try store.enrolments.add(student: "0102", [(fakeEmbedding(2), nil, nil)])) {
             XCTAssertEqual($0 as? StoreError, .noConsent("0102"))
         }
         XCTAssertEqual(try store.enrolments.remove(student: "0201"), 1)
@@ -264,7 +263,7 @@ final class StoreTests: XCTestCase {
         let cli = try tmp.open()
         try seedRoster(cli, in: tmp)
         let before = try daemon.enrolments.galleryVersion()
-        try cli.enrolments.add(student: "0101", [(fakeEmbedding(7), nil, nil)], maxPerStudent: 5)
+        try cli.enrolments.add(student: "0101", [(fakeEmbedding(7), nil, nil)])
         XCTAssertGreaterThan(try daemon.enrolments.galleryVersion(), before)
         let snapshot = try daemon.enrolments.snapshot()
         XCTAssertEqual(snapshot.version, try daemon.enrolments.galleryVersion())
@@ -289,12 +288,71 @@ final class StoreTests: XCTestCase {
         let tmp = try TempStore()
         let store = try tmp.open()
         try store.events.recordUnknownFace(at: Date(), camera: "gate-1", cropPath: nil)
-        XCTAssertEqual(try store.dbPool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face") }, 1)
+        XCTAssertEqual(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM unknown_face") }, 1)
     }
 
     func testTimestampsRoundTrip() {
         let d = Date(timeIntervalSince1970: 1_725_500_000.25)
         XCTAssertEqual(Timestamp.string(d), "2024-09-05T01:33:20.250Z")
         XCTAssertEqual(Timestamp.date("2024-09-05T01:33:20.250Z"), d)
+    }
+
+    /// The in-memory store keeps the same invariants as the file: one event and one outbox row per arrival, every
+    /// correction queued through the same outbox write with a higher version, the school code from the config.
+    func testAStoreInMemoryKeepsTheLedgersInvariants() throws {
+        var config = AttendanceConfig()
+        config.school.code = "THCS-02"
+        let tmp = try TempStore()
+        let store = try AttendanceStore.inMemory(config: config)
+        try seedRoster(store, in: tmp)
+        XCTAssertEqual(store.path, ":memory:")
+        let day = LocalDate(year: 2024, month: 9, day: 5)
+        let event = NewAttendanceEvent(
+            studentCode: "0101", schoolDay: day, session: "morning", kind: .checkIn, status: .late,
+            occurredAt: Date(timeIntervalSince1970: 1_725_500_000), camera: "gate-1", distance: 0.3)
+        XCTAssertTrue(try store.events.record(event))
+        XCTAssertFalse(try store.events.record(event))
+        let change = try XCTUnwrap(
+            try store.events.correct(
+                student: "0101", day: day, status: .present, reason: "đồng hồ cổng chạy nhanh",
+                now: Date(timeIntervalSince1970: 1_725_510_000)))
+        XCTAssertEqual(change.version, 2)
+        let payloads = try store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT payload FROM outbox ORDER BY version")
+        }
+        let records = try payloads.map { try JSONDecoder().decode(SectorRecord.self, from: Data($0.utf8)) }
+        XCTAssertEqual(records.map(\.eventKind), [.new, .update])
+        XCTAssertEqual(Set(records.map(\.schoolCode)), ["THCS-02"])
+        XCTAssertEqual(Set(records.map(\.recordID)).count, 1, "one record id, two versions")
+        XCTAssertEqual(try store.auditLog.entries().filter { $0.action == "attendance.correct" }.count, 1)
+        // The enrolment limit is the store's (the school's config), not a parameter.
+        config.recognition.maxEmbeddingsPerStudent = 1
+        let limited = try AttendanceStore.inMemory(config: config)
+        try seedRoster(limited, in: tmp)
+        try limited.enrolments.add(student: "0101", [(fakeEmbedding(1), nil, nil)])
+        XCTAssertThrowsError(try limited.enrolments.add(student: "0101", [(fakeEmbedding(2), nil, nil)]))
+    }
+
+    /// A class code typed in any case, or as "Lớp 6a1", names the roster's class.
+    func testClassCodesAreComparedAsTheRosterKeepsThem() throws {
+        let tmp = try TempStore()
+        let store = try AttendanceStore.inMemory(config: AttendanceConfig())
+        try seedRoster(store, in: tmp)
+        for typed in ["6A1", "6a1", " 6a1 ", "Lớp 6a1", "lop 6A1"] {
+            XCTAssertEqual(try store.roster.students(classCode: typed).map(\.code), ["0101", "0102"], typed)
+        }
+        XCTAssertEqual(SchoolClass.normalisedCode("Lớp 10c2"), "10C2")
+    }
+
+    /// With the school's shared database, this box's own outbox is never sent to the sector directly.
+    func testAGateOnTheSharedDatabaseDoesNotSendItsOwnOutbox() throws {
+        var config = AttendanceConfig()
+        config.connector.endpoint = "https://sector.example.invalid/api"
+        config.connector.tokenFile = "/nonexistent/token"
+        config.database.backend = .postgresql
+        let store = try AttendanceStore.inMemory(config: config)
+        XCTAssertThrowsError(try SectorConnection.make(config: config, store: store)) {
+            XCTAssertTrue("\($0)".contains("shared server"), "\($0)")
+        }
     }
 }

@@ -1,3 +1,4 @@
+import AttendanceTesting
 import FaceEngine
 import Foundation
 import GRDB
@@ -23,7 +24,7 @@ enum SourceTree {
 
     static func executable() throws -> String {
         let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("attendance").path,
+            BuiltProducts.directory.appendingPathComponent("attendance").path,
             root + "/.build/debug/attendance",
         ]
         guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
@@ -35,7 +36,7 @@ enum SourceTree {
 
 /// Attendance events in the store.
 func eventCount(_ store: AttendanceStore) throws -> Int {
-    try store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event") ?? 0 }
+    try store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attendance_event") ?? 0 }
 }
 
 /// A fresh database and key in a private temporary folder, removed afterwards.
@@ -97,7 +98,7 @@ func fakeEmbedding(_ seed: Int) -> [Float] {
 
 /// One number from the store (callable from async tests, where GRDB's `read` is ambiguous).
 func countRows(_ store: AttendanceStore, _ sql: String) throws -> Int {
-    try store.dbPool.read { try Int.fetchOne($0, sql: sql) ?? 0 }
+    try store.writer.read { try Int.fetchOne($0, sql: sql) ?? 0 }
 }
 
 /// Bytes read from a pipe on another thread.

@@ -1,5 +1,5 @@
 import CFakeV4L2
-import COpenCV
+import CVideoIO
 import Foundation
 import Logging
 import XCTest
@@ -337,15 +337,9 @@ final class VideoSourceTests: XCTestCase {
     /// Writes an MJPEG .avi whose frame i is a uniform grey of level 10 * i.
     private func makeVideo(frames: Int, fps: Double) throws -> String {
         let path = directory.appendingPathComponent("gate.avi").path
-        var writer: OpaquePointer?
-        XCTAssertEqual(cv_video_writer_open(path, fps, 320, 240, &writer), CV_OK, String(cString: cv_last_error()))
-        defer { cv_video_writer_free(writer) }
+        let writer = try VideoWriter(path: path, fps: fps, width: 320, height: 240)
         for i in 0..<frames {
-            var image: OpaquePointer?
-            let level = UInt8(10 * i)
-            XCTAssertEqual(cv_image_create(320, 240, level, level, level, &image), CV_OK)
-            XCTAssertEqual(cv_video_writer_write(writer, image), CV_OK)
-            cv_image_free(image)
+            try writer.write(bgr: [UInt8](repeating: UInt8(10 * i), count: 320 * 240 * 3))
         }
         return path
     }
@@ -405,7 +399,7 @@ final class VideoSourceTests: XCTestCase {
         }
         try await eventually("several reopen attempts") { source.statistics.failedOpens >= 3 }
         guard case .reconnecting(let error) = source.state else { return XCTFail("state \(source.state)") }
-        XCTAssertEqual(error.operation, "cv_video_open")
+        XCTAssertEqual(error.operation, "vio_reader_open")
         task.cancel()
         try await task.value
         XCTAssertEqual(source.state, .stopped)
@@ -419,8 +413,8 @@ final class VideoSourceTests: XCTestCase {
             for try await _ in source { XCTFail("no frame expected") }
             XCTFail("expected an error")
         } catch let error as CaptureError {
-            XCTAssertEqual(error.operation, "cv_video_open")
-            XCTAssertEqual(error.code, .video(status: Int32(CV_ERR_IO.rawValue)))
+            XCTAssertEqual(error.operation, "vio_reader_open")
+            XCTAssertEqual(error.code, .video(status: Int32(VIO_ERR_IO.rawValue)))
             XCTAssertTrue(error.description.contains("absent.avi"), error.description)
         }
         guard case .failed = source.state else { return XCTFail("state \(source.state)") }

@@ -8,21 +8,18 @@ import SectorConnector
 /// when it returns (WAL), so a sender killed at any point loses nothing: a record it had sent but not
 /// yet marked is sent again, and the gateway answers `duplicate`.
 public struct SQLiteOutbox: OutboxQueue {
-    public let dbPool: DatabasePool
+    let writer: any DatabaseWriter
     /// The longest wait a retry can have been given (the backoff's maximum). A stored next attempt further
     /// away than this is the mark of a clock that jumped back: that record is due now, not in three years.
     public let maximumWait: TimeInterval
 
-    public init(dbPool: DatabasePool, maximumWait: TimeInterval = BackoffPolicy().maximum) {
-        self.dbPool = dbPool
-        self.maximumWait = maximumWait
-    }
     public init(store: AttendanceStore, maximumWait: TimeInterval = BackoffPolicy().maximum) {
-        self.init(dbPool: store.dbPool, maximumWait: maximumWait)
+        self.writer = store.writer
+        self.maximumWait = maximumWait
     }
 
     public func pending(after: RecordKey?, dueBy: Date?, limit: Int) async throws -> [OutboxItem] {
-        try await dbPool.read { db in
+        try await writer.read { db in
             var sql = "SELECT record_id, version, payload, attempts FROM outbox WHERE state = 'pending'"
             var args: StatementArguments = []
             if let after {
@@ -45,7 +42,7 @@ public struct SQLiteOutbox: OutboxQueue {
 
     public func markDelivered(_ keys: [RecordKey], at: Date) async throws {
         let when = Timestamp.string(at)
-        try await dbPool.write { db in
+        try await writer.write { db in
             for k in keys {
                 try db.execute(
                     sql: """
@@ -57,7 +54,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func reschedule(_ retries: [OutboxRetry]) async throws {
-        try await dbPool.write { db in
+        try await writer.write { db in
             for r in retries {
                 try db.execute(
                     sql: """
@@ -72,7 +69,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func park(_ parkings: [OutboxParking]) async throws {
-        try await dbPool.write { db in
+        try await writer.write { db in
             for p in parkings {
                 try db.execute(
                     sql: """
@@ -84,7 +81,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func nextAttemptDate() async throws -> Date? {
-        try await dbPool.read { db in
+        try await writer.read { db in
             let row = try Row.fetchOne(
                 db,
                 sql: """
@@ -124,7 +121,7 @@ public struct SQLiteOutbox: OutboxQueue {
     }
 
     public func status(problemLimit: Int = 10) throws -> Status {
-        try dbPool.read { db in
+        try writer.read { db in
             var s = Status()
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS state_count FROM outbox GROUP BY state") {
                 switch row["state"] as String {
@@ -157,7 +154,7 @@ public struct SQLiteOutbox: OutboxQueue {
     /// Puts parked records back in the queue (after fixing the token, say). Audited. Returns how many.
     @discardableResult
     public func requeueParked() throws -> Int {
-        try dbPool.write { db in
+        try writer.write { db in
             try db.execute(
                 sql: """
                     UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = NULL
@@ -180,7 +177,23 @@ public enum SectorConnection {
         config: AttendanceConfig, store: AttendanceStore, backoff: BackoffPolicy = BackoffPolicy(),
         logger: Logger = Logger(label: "sector")
     ) throws -> (SectorSender<SQLiteOutbox>, SectorClient) {
+        guard config.database.backend == .sqlite else {
+            throw ConnectorError.configuration(
+                "database.backend = \"postgresql\": the school's outbox is on its shared server and is sent by the one box "
+                    + "holding the sender's lock (the gate daemon); this box's own journal is never sent to the sector directly")
+        }
         let c = config.connector
+        let client = try Self.client(config: c, logger: logger)
+        let sender = SectorSender(
+            queue: SQLiteOutbox(store: store, maximumWait: backoff.maximum), transport: client,
+            options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
+        return (sender, client)
+    }
+
+    /// The HTTPS client for `[connector]` (endpoint and token file checked). Call `shutdown()` when done.
+    public static func client(config c: AttendanceConfig.Connector, logger: Logger = Logger(label: "sector")) throws
+        -> SectorClient
+    {
         guard !c.endpoint.isEmpty else {
             throw ConnectorError.configuration("connector.endpoint is not set in the config (exports still work without it)")
         }
@@ -188,13 +201,8 @@ public enum SectorConnection {
             throw ConnectorError.configuration(
                 "connector.token_file is not set: name a file (mode 0600) holding the gateway's token")
         }
-        let token = try BearerToken.load(fromFile: tokenFile)
-        let client = try SectorClient(
-            endpoint: c.endpoint, token: token, timeoutSeconds: c.timeoutSeconds,
+        return try SectorClient(
+            endpoint: c.endpoint, token: try BearerToken.load(fromFile: tokenFile), timeoutSeconds: c.timeoutSeconds,
             allowInsecureHTTP: c.allowInsecureHTTP, logger: logger)
-        let sender = SectorSender(
-            queue: SQLiteOutbox(store: store, maximumWait: backoff.maximum), transport: client,
-            options: .init(batchSize: c.batchSize, backoff: backoff), logger: logger)
-        return (sender, client)
     }
 }

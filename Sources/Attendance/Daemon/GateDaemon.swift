@@ -106,7 +106,10 @@ public struct GateDaemon: Sendable {
         services.append(.init(service: LoopService { await retention() }, serviceName: "retention"))
         services.append(
             .init(service: LoopService { await systemd() }, successTerminationBehavior: .ignore, serviceName: "systemd"))
-        if !config.connector.endpoint.isEmpty {
+        if config.database.backend == .postgresql {
+            // The school's outbox is on its shared server, sent by whichever box holds the sender's lock
+            // (AttendancePostgres' SchoolSectorSender, composed beside this daemon), never from this box's journal.
+        } else if !config.connector.endpoint.isEmpty {
             // The outbox drains to the sector gateway whatever the network does; records wait in SQLite meanwhile.
             let (sender, client) = try SectorConnection.make(
                 config: config, store: store, logger: Logger(label: "attendance.sector"))

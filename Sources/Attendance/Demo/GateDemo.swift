@@ -65,7 +65,7 @@ public struct GateDemo: Sendable {
         config.schedule.sessions = [
             .init(name: "morning", start: "07:00", end: "11:15", opens: "06:00", checkoutFrom: "11:00", checkoutUntil: "11:45")
         ]
-        let tz = TimeZone(identifier: config.school.timezone)!
+        let tz = config.school.timeZone
         let day = day ?? LocalDate(Date(), in: tz)
         let files = videos ?? [directory + "/gate-replay.avi"]
         let video = files[0]
@@ -78,7 +78,7 @@ public struct GateDemo: Sendable {
         try Data(rosterCSV.utf8).write(to: URL(fileURLWithPath: rosterPath))
         _ = try store.roster.importRoster(try RosterParser.parse(contentsOf: rosterPath, today: day))
         let engine = try FaceEngine(models: models)
-        let enroller = Enroller(store: store, recognition: config.recognition)
+        let enroller = Enroller(store: store)
         for (code, photo) in enrolments {
             try store.consent.record(
                 student: code, guardian: "Phụ huynh \(code.suffix(3))", relation: "mother",

@@ -1,6 +1,8 @@
 import AttendanceCore
+import CaptureKit
 import FaceEngine
 import Foundation
+import SeededRandom
 
 /// A gate video with a known answer: people (cut out of photos) walk across a gate scene at known times.
 /// The demo (`make run`), the end-to-end tests and `make bench-pipeline` (`GateScenario`) replay it
@@ -117,7 +119,7 @@ public struct ReplayScript: Sendable {
                 try frame.adjust(gain: 1 + lightingDrift * Float(sin(2 * Double.pi * t / max(lightingPeriod, 1))))
             }
             if noise > 0 { try frame.addNoise(sigma: noise, seed: seed &* 1_000_003 &+ UInt64(n)) }
-            try writer.write(frame)
+            try writer.write(bgr: frame.bgrBytes)
         }
     }
 
@@ -246,7 +248,7 @@ public enum GateScenario: String, CaseIterable, Sendable {
     public func script(samples: String, fps: Double, duration: Double? = nil, variant: Int = 0) -> ReplayScript {
         let length = duration ?? defaultDuration
         let people = GateScenario.people(samples: samples)
-        var random = SplitMix(seed: UInt64(17 + variant))
+        var random = SplitMix64(seed: UInt64(17 + variant))
         var passages: [ReplayScript.Passage] = []
         switch self {
         case .empty:
@@ -295,19 +297,6 @@ public enum GateScenario: String, CaseIterable, Sendable {
         script.cropFactor = self == .rush ? 1.5 : 2.0
         script.seed = UInt64(1 + variant)
         return script
-    }
-}
-
-/// A small seeded generator (SplitMix64) for the scenarios: the same script on every machine.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

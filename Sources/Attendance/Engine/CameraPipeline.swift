@@ -234,8 +234,7 @@ public struct CameraPipeline: Sendable {
                                     do {
                                         try decider.store.enrolments.proposeSighting(
                                             student: student, embedding: descriptor.values, distance: distance,
-                                            margin: margin, camera: camera.id, at: wallTime,
-                                            maxPerStudent: rules.maxEmbeddings)
+                                            margin: margin, camera: camera.id, at: wallTime)
                                     } catch {
                                         logger.warning(
                                             "gate sighting not kept", metadata: ["camera": "\(camera.id)", "error": "\(error)"])

@@ -23,9 +23,9 @@ public struct RecognitionRules: Sendable {
     public var lookalikeMargin: Float
     /// Votes a look-alike student needs on top of `votes`.
     public var lookalikeExtraVotes: Int
-    /// Propose decided sightings for the teacher's approval, for students with fewer than `maxEmbeddings`.
+    /// Propose decided sightings for the teacher's approval (the store keeps none for a student whose
+    /// enrolment is full: `recognition.max_embeddings_per_student`).
     public var learnFromGate: Bool
-    public var maxEmbeddings: Int
     /// A new enrolment this close to another student's face is refused (a swapped photo?).
     public var swapGuardDistance: Float
     /// A new enrolment farther than this from all of the student's own faces is refused (someone else?).
@@ -44,7 +44,6 @@ public struct RecognitionRules: Sendable {
         lookalikeMargin = c.lookalikeMargin
         lookalikeExtraVotes = c.lookalikeExtraVotes
         learnFromGate = c.learnFromGate
-        maxEmbeddings = c.maxEmbeddingsPerStudent
         swapGuardDistance = c.swapGuardDistance
         sameStudentDistance = c.sameStudentDistance
         livenessThreshold = c.livenessThreshold

@@ -17,11 +17,11 @@ public struct PhotoOutcome: Sendable, Equatable {
 /// then the accepted embeddings sealed and stored in one transaction. No image is kept.
 public struct Enroller: Sendable {
     public let store: AttendanceStore
-    public let recognition: AttendanceConfig.Recognition
+    /// The school's recognition settings (limits, quality, identity checks): the store's, given once.
+    public var recognition: AttendanceConfig.Recognition { store.config.recognition }
 
-    public init(store: AttendanceStore, recognition: AttendanceConfig.Recognition) {
+    public init(store: AttendanceStore) {
         self.store = store
-        self.recognition = recognition
     }
 
     /// Throws when the student cannot be enrolled at all (unknown, inactive, no consent).
@@ -75,7 +75,7 @@ public struct Enroller: Sendable {
     ) throws -> [PhotoOutcome] {
         let (outcomes, accepted) = try assess(student: student, detected: detected, force: force)
         if !accepted.isEmpty {
-            try store.enrolments.add(student: student, accepted, maxPerStudent: recognition.maxEmbeddingsPerStudent)
+            try store.enrolments.add(student: student, accepted)
         }
         return outcomes
     }
@@ -145,7 +145,7 @@ public struct Enroller: Sendable {
         {
             return why
         }
-        try store.enrolments.promoteSighting(id: id, maxPerStudent: recognition.maxEmbeddingsPerStudent)
+        try store.enrolments.promoteSighting(id: id)
         return nil
     }
 

@@ -39,11 +39,11 @@ public enum EnrolmentRejection: Error, Sendable, Equatable, CustomStringConverti
             return "does not look like this student's other photos (distance \(f(distance)), at most \(f(threshold)) expected): "
                 + "a photo of someone else? Check; if it is right, enrol it anyway (force)"
         case .limitReached(let n):
-            return "the student already has \(n) enrolled faces (the limit); `attendance unenrol` first to replace them"
+            return "the student already has \(n) enrolled faces (the limit); remove them first to replace them"
         case .noDescriptor: return "the face could not be measured"
         case let .notLive(real?, threshold):
             return "the face looked like a photo or a screen (real score \(f(real)), at least \(f(threshold))): "
-                + "enrol from the camera only with the student in front of it, or from their photo with --photo"
+                + "enrol from the camera only with the student in front of it, or from their photo (photos are not checked)"
         case .notLive(nil, _):
             return "the face could not be checked for a photo or a screen (it fills the view, or is at its edge): step back"
         }

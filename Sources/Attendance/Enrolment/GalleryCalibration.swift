@@ -90,3 +90,19 @@ public struct GalleryCalibration: Sendable {
         closePairs.filter { rules.isLookalike(nearestOther: $0.distance) }
     }
 }
+
+extension GalleryCalibration {
+    /// The calibration of the school's enrolled faces now. Audited (counts only): when the audit log refuses the
+    /// entry, this throws and nothing is shown.
+    public static func check(_ store: AttendanceStore) throws -> GalleryCalibration {
+        let c = GalleryCalibration(rows: try store.enrolments.recognisable())
+        let lookalikes = c.lookalikes(RecognitionRules(store.config.recognition))
+        do {
+            try store.auditLog.append(
+                action: "gallery-check", subject: nil, detail: "students=\(c.students); lookalike_pairs=\(lookalikes.count)")
+        } catch {
+            throw StoreError.invalid("the audit log refused the entry, so nothing is shown: \(error)")
+        }
+        return c
+    }
+}

@@ -179,13 +179,17 @@ public struct PairRates: Sendable, Equatable {
     public var sameRate: Double { same == 0 ? 0 : Double(sameAccepted) / Double(same) }
     public var differentRate: Double { different == 0 ? 0 : Double(differentAccepted) / Double(different) }
 
+    /// The pairs a face of one would be taken for the other by, at `threshold` (the gate's `RecognitionRules.sameFace`).
     public static func measure(_ distances: [(distance: Float, same: Bool)], threshold: Float) -> PairRates {
+        var rules = RecognitionRules(AttendanceConfig().recognition)
+        rules.threshold = threshold
         var r = PairRates(threshold: threshold)
         for p in distances {
+            let accepted = rules.sameFace(p.distance)
             if p.same {
-                r.same += 1; if p.distance < threshold { r.sameAccepted += 1 }
+                r.same += 1; if accepted { r.sameAccepted += 1 }
             } else {
-                r.different += 1; if p.distance < threshold { r.differentAccepted += 1 }
+                r.different += 1; if accepted { r.differentAccepted += 1 }
             }
         }
         return r

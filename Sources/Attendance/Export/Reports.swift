@@ -159,7 +159,7 @@ public struct AttendanceReports: Sendable {
 
     public func daily(_ day: LocalDate, classCode: String? = nil) throws -> DailyReport {
         let students = try store.roster.students(classCode: classCode)
-        let (events, excuses) = try store.dbPool.read { db in
+        let (events, excuses) = try store.writer.read { db in
             (try self.events(db, from: day, to: day), try self.excuses(db, from: day, to: day))
         }
         var rows: [DailyRow] = []
@@ -192,7 +192,7 @@ public struct AttendanceReports: Sendable {
 
     /// One student's school days in [from, to], newest first, in one read (the console's student page).
     public func history(of student: Student, from: LocalDate, to: LocalDate) throws -> [(day: LocalDate, row: DailyRow)] {
-        let (events, excuses) = try store.dbPool.read { db in
+        let (events, excuses) = try store.writer.read { db in
             (
                 try self.events(db, from: from, to: to, student: student.code),
                 try self.excuses(db, from: from, to: to, student: student.code)
@@ -216,7 +216,7 @@ public struct AttendanceReports: Sendable {
         guard from <= to else { throw StoreError.invalid("the range starts on \(from), after its last day \(to)") }
         let days = schoolDays(from: from, to: to)
         let students = try store.roster.students(classCode: classCode)
-        let (events, excuses) = try store.dbPool.read { db in
+        let (events, excuses) = try store.writer.read { db in
             (try self.events(db, from: from, to: to), try self.excuses(db, from: from, to: to))
         }
         let rows = students.map { s -> AbsenceRow in

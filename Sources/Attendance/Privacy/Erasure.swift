@@ -34,7 +34,7 @@ public struct PurgeReport: Sendable, Equatable, Codable {
 extension AttendanceStore {
 
     func purgeEvents(before day: LocalDate) throws -> PurgeReport {
-        let report = try dbPool.write { db -> PurgeReport in
+        let report = try writer.write { db -> PurgeReport in
             var r = PurgeReport(eventsBefore: day.description)
             let d = day.description
             let undelivered = "SELECT record_id FROM outbox WHERE state <> 'delivered'"
@@ -85,7 +85,7 @@ extension Retention {
     @discardableResult
     public func erase(student code: String, reason: String? = nil) throws -> ErasureReport {
         try store.requireLocalGallery()
-        var report = try store.dbPool.write { db -> ErasureReport in
+        var report = try store.writer.write { db -> ErasureReport in
             guard try AttendanceStore.student(db, code: code) != nil else { throw StoreError.unknownStudent(code) }
             var r = ErasureReport(student: code)
             func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql, arguments: [code]) ?? 0 }
@@ -138,14 +138,14 @@ extension Retention {
     public func purge(now: Date? = nil) throws -> PurgeReport {
         let config = store.config
         let now = now ?? store.now()
-        let zone = TimeZone(identifier: config.school.timezone) ?? .current
+        let zone = config.school.timeZone
         let eventClock = min(now, try store.clockHighWater() ?? now)
         let today = LocalDate(eventClock, in: zone)
         var report = try store.purgeEvents(before: today.adding(days: -config.privacy.retentionDays))
 
         let cropCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.keepUnknownCropsDays) * 86_400))
         let countCutoff = Timestamp.string(now.addingTimeInterval(-Double(config.privacy.retentionDays) * 86_400))
-        let crops = try store.dbPool.read { db in
+        let crops = try store.writer.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT id, crop_path FROM unknown_face WHERE crop_path IS NOT NULL AND seen_at < ?",
                 arguments: [cropCutoff]
@@ -154,7 +154,7 @@ extension Retention {
         for (_, path) in crops {
             if unlink(path) == 0 { report.cropsDeleted += 1 }
         }
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             for (id, _) in crops {
                 try db.execute(sql: "UPDATE unknown_face SET crop_path = NULL WHERE id = ?", arguments: [id])
             }
@@ -181,7 +181,7 @@ extension Retention {
     /// checkpoints again on its next gallery change, which the erasure itself caused).
     public func compact() throws {
         do {
-            try store.dbPool.writeWithoutTransaction { db in
+            try store.writer.writeWithoutTransaction { db in
                 // A reader in another process makes the checkpoint wait; never hold the writer (and the
                 // gate's records) for the whole 15 s busy timeout: 2 s, then report.
                 try db.execute(sql: "PRAGMA busy_timeout = 2000")

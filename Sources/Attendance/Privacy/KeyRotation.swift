@@ -35,7 +35,7 @@ extension AttendanceStore {
         // Under the lock, a `.new` file that does not open this database is a rotation that never committed:
         // safe to replace. One that does is the live key of a rotation whose rename failed: never delete it.
         if let pending = try? KeyFile.load(pendingKeyFile), let pendingCipher = try? EmbeddingCipher(keyBytes: pending),
-            let check = try dbPool.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'key_check'") }),
+            let check = try writer.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'key_check'") }),
             pendingCipher.verifyCheck(check)
         {
             throw StoreError.io(
@@ -53,7 +53,7 @@ extension AttendanceStore {
         try FilePermissions.sync(Self.folder(of: keyFile))
         let report: KeyRotationReport
         do {
-            report = try dbPool.write { db -> KeyRotationReport in
+            report = try writer.write { db -> KeyRotationReport in
                 var r = KeyRotationReport()
                 for table in ["enrolment", "gate_sighting"] {
                     let rows = try Row.fetchAll(db, sql: "SELECT id, student_code, sealed_embedding FROM \(table)")

@@ -18,14 +18,16 @@ struct PseudonymKey: Sendable {
     static let associatedData = Array("attendance pseudonym key v1".utf8)
 
     /// The database's secret, made on first use.
-    static func loadOrCreate(pool: DatabasePool, cipher: EmbeddingCipher) throws -> PseudonymKey {
-        if let sealed = try pool.read({ db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pseudonym_key'") }
-        ) {
+    static func loadOrCreate(writer: any DatabaseWriter, cipher: EmbeddingCipher) throws -> PseudonymKey {
+        let stored = try writer.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pseudonym_key'")
+        }
+        if let sealed = stored {
             return PseudonymKey(bytes: try cipher.openSecret(sealed, authenticating: associatedData))
         }
         let fresh = EmbeddingCipher.randomKey()
         let sealed = try cipher.sealSecret(fresh, authenticating: associatedData)
-        return try pool.write { db in
+        return try writer.write { db in
             // Another process may have made it first: theirs wins.
             try db.execute(
                 sql: "INSERT INTO meta(key, value) VALUES ('pseudonym_key', ?) ON CONFLICT(key) DO NOTHING", arguments: [sealed])

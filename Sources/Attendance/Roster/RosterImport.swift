@@ -158,14 +158,14 @@ extension RosterBook {
         }
         if options.dryRun {
             // Same code path as a real import, then roll back: the report cannot drift from reality.
-            try store.dbPool.writeWithoutTransaction { db in
+            try store.writer.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     try work(db)
                     return .rollback
                 }
             }
         } else {
-            try store.dbPool.write(work)
+            try store.writer.write(work)
         }
         return report
     }

@@ -8,10 +8,11 @@ import SectorConnector
 /// the audit log. One SQLite file in WAL mode, shared by the daemon and the CLI processes;
 /// every change that belongs together is one transaction.
 public final class AttendanceStore: Sendable {
-    /// The one pool. Not public: other modules go through the store's methods, so that the outbox,
-    /// the audit log and `gallery_version` stay consistent and the SQL stays behind this module (a
-    /// second backend is planned).
-    let dbPool: DatabasePool
+    /// The one writer (a `DatabasePool` on a file, a `DatabaseQueue` in memory for tests). Not public:
+    /// other modules go through the store's concern types (`roster`, `events`, ...), so that the outbox,
+    /// the audit log and `gallery_version` stay consistent and the SQL stays behind this module (the
+    /// school's shared PostgreSQL is a second backend). Inside the module only those types use it.
+    let writer: any DatabaseWriter
     public let path: String
     public let keyFile: String
     let cipher: EmbeddingCipher
@@ -21,7 +22,7 @@ public final class AttendanceStore: Sendable {
     /// The wall clock the store dates its writes with (a parameter so tests can set it wrong).
     public let now: @Sendable () -> Date
     /// The school's settings the store's rules read, given once at open: the school code in record ids,
-    /// the schedule for corrections and excuses, the retention periods, the time zone.
+    /// the schedule for corrections and excuses, the retention periods, the enrolment limits, the time zone.
     public let config: AttendanceConfig
 
     /// Opens the database named by the config, creating it (and its key) on first use.
@@ -33,20 +34,69 @@ public final class AttendanceStore: Sendable {
     /// and checks that the key is the one the database was created with.
     ///
     /// Refuses files other users can read, a missing key for a database with enrolments, and a wrong key.
-    public init(
+    public convenience init(
         path: String, keyFile: String, config: AttendanceConfig, clockPolicy: ClockPolicy = ClockPolicy(),
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws {
-        self.config = config
-        self.path = path
-        self.keyFile = keyFile
-        self.clockPolicy = clockPolicy
-        self.now = now
         for p in [path, path + "-wal", path + "-shm", keyFile] {
             try FilePermissions.requirePrivate(p)
         }
         try FilePermissions.createPrivate(path)
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: Self.configuration)
+            // GRDB sets the writer to NORMAL when it turns WAL on, after prepareDatabase: set it again.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try Schema.migrator.migrate(pool)
+        } catch let error as DatabaseError {
+            throw StoreError.io(path: path, reason: "cannot open the database: \(error.message ?? "\(error)")")
+        }
+        let (cipher, check) = try Self.loadKey(keyFile: keyFile, writer: pool)
+        try self.init(
+            writer: pool, path: path, keyFile: keyFile, cipher: cipher, keyCheck: check, config: config,
+            clockPolicy: clockPolicy, now: now)
+    }
 
+    /// A store in memory, with a key that exists only in this process: the same schema, rules and
+    /// transactions as on a file, for tests of the store's behaviour that need no file (nothing survives it).
+    public static func inMemory(
+        config: AttendanceConfig, clockPolicy: ClockPolicy = ClockPolicy(), now: @escaping @Sendable () -> Date = { Date() }
+    ) throws -> AttendanceStore {
+        let queue = try DatabaseQueue(configuration: configuration)
+        try Schema.migrator.migrate(queue)
+        let cipher = try EmbeddingCipher(keyBytes: EmbeddingCipher.randomKey())
+        return try AttendanceStore(
+            writer: queue, path: ":memory:", keyFile: "(in memory)", cipher: cipher, keyCheck: try cipher.sealCheck(),
+            config: config, clockPolicy: clockPolicy, now: now)
+    }
+
+    private init(
+        writer: any DatabaseWriter, path: String, keyFile: String, cipher: EmbeddingCipher, keyCheck: String?,
+        config: AttendanceConfig, clockPolicy: ClockPolicy, now: @escaping @Sendable () -> Date
+    ) throws {
+        self.writer = writer
+        self.path = path
+        self.keyFile = keyFile
+        self.cipher = cipher
+        self.config = config
+        self.clockPolicy = clockPolicy
+        self.now = now
+        if let keyCheck {
+            try writer.write { db in
+                try db.execute(
+                    sql: "INSERT INTO meta(key, value) VALUES ('key_check', ?) "
+                        + "ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [keyCheck])
+            }
+        }
+        do {
+            pseudonymKey = try PseudonymKey.loadOrCreate(writer: writer, cipher: cipher)
+        } catch is EmbeddingCipher.CipherError {
+            throw StoreError.wrongKey(keyFile: keyFile)
+        }
+    }
+
+    /// The one connection configuration, on a file and in memory.
+    static var configuration: Configuration {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(15)
@@ -58,34 +108,12 @@ public final class AttendanceStore: Sendable {
             // after the record may already have reached the sector gateway). Every connection: writer and readers.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        do {
-            dbPool = try DatabasePool(path: path, configuration: configuration)
-            // GRDB sets the writer to NORMAL when it turns WAL on, after prepareDatabase: set it again.
-            try dbPool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-            try Schema.migrator.migrate(dbPool)
-        } catch let error as DatabaseError {
-            throw StoreError.io(path: path, reason: "cannot open the database: \(error.message ?? "\(error)")")
-        }
-
-        let (cipher, check) = try Self.loadKey(keyFile: keyFile, pool: dbPool)
-        self.cipher = cipher
-        if let check {
-            try dbPool.write { db in
-                try db.execute(
-                    sql: "INSERT INTO meta(key, value) VALUES ('key_check', ?) "
-                        + "ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [check])
-            }
-        }
-        do {
-            pseudonymKey = try PseudonymKey.loadOrCreate(pool: dbPool, cipher: cipher)
-        } catch is EmbeddingCipher.CipherError {
-            throw StoreError.wrongKey(keyFile: keyFile)
-        }
+        return configuration
     }
 
     /// The cipher for `keyFile`, and the key-check value to store when the database has none yet.
-    private static func loadKey(keyFile: String, pool: DatabasePool) throws -> (EmbeddingCipher, String?) {
-        let (storedCheck, enrolments) = try pool.read { db in
+    private static func loadKey(keyFile: String, writer: any DatabaseWriter) throws -> (EmbeddingCipher, String?) {
+        let (storedCheck, enrolments) = try writer.read { db in
             (
                 try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'"),
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment") ?? 0
@@ -138,8 +166,6 @@ public final class AttendanceStore: Sendable {
         }
     }
 
-    // MARK: events
-
     // MARK: audit
 
     static func audit(_ db: Database, action: String, subject: String?, detail: String?) throws {
@@ -189,7 +215,7 @@ extension EnrolmentRegister {
     /// Bumped in the same transaction as every change to who can be recognised (enrol, unenrol,
     /// consent revocation, erasure, roster (de)activation): poll it cheaply, reload on change.
     public func galleryVersion() throws -> Int64 {
-        try store.dbPool.read { db in try AttendanceStore.galleryVersion(db) }
+        try store.writer.read { db in try AttendanceStore.galleryVersion(db) }
     }
 
     /// Decrypted embeddings of the students who may be recognised: active, with unrevoked consent.
@@ -204,7 +230,7 @@ extension EnrolmentRegister {
     public func snapshot() throws -> (
         version: Int64, embeddings: [(student: String, embedding: [Float])], unreadable: [String]
     ) {
-        let (version, rows) = try store.dbPool.read { db -> (Int64, [(String, Data)]) in
+        let (version, rows) = try store.writer.read { db -> (Int64, [(String, Data)]) in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -232,147 +258,11 @@ extension EnrolmentRegister {
 
     /// Students with an enrolment row that does not open (for `attendance students`), any state.
     public func unreadable() throws -> Set<String> {
-        let rows = try store.dbPool.read { db in
+        let rows = try store.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment").map {
                 ($0["student_code"] as String, $0["sealed_embedding"] as Data)
             }
         }
         return Set(rows.filter { (try? store.cipher.open($0.1, student: $0.0)) == nil }.map(\.0))
-    }
-}
-
-extension EventLedger {
-    /// The sector record id of a student's event: derived from school, student, day, session and kind, so
-    /// an event lost to a power cut and recorded again reaches the sector as the same record, never a
-    /// second one. A UUID-shaped string (SHA-256, version 5 and variant bits set).
-    public static func recordID(school: String, student: String, day: LocalDate, session: String, kind: EventKind) -> String {
-        let key = ["attendance-record", school, student, day.description, session, kind.rawValue].joined(separator: "\u{1F}")
-        var b = Array(SHA256.hash(data: Data(key.utf8)).prefix(16))
-        b[6] = (b[6] & 0x0F) | 0x50
-        b[8] = (b[8] & 0x3F) | 0x80
-        let hex = b.map { String(format: "%02x", $0) }.joined()
-        let parts = [
-            hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
-            hex.dropFirst(20),
-        ]
-        return parts.joined(separator: "-")
-    }
-
-    /// Records an event and queues it for the sector database (outbox, NEW, version 1) in one
-    /// transaction. Returns false, changing nothing, when the student already has an event of
-    /// this kind for this day and session. An event an admin cancelled (a wrong match) does not count:
-    /// the student's own arrival then revives that record with the new time and status (an UPDATE with a
-    /// higher version), so the real student is recorded after all.
-    ///
-    /// Throws `ClockProblem`, changing nothing, while the clock cannot be trusted to date the record.
-    public func record(_ e: NewAttendanceEvent) throws -> Bool {
-        let clockNow = store.now()
-        let schoolCode = store.config.school.code
-        return try store.dbPool.write { db in
-            try AttendanceStore.checkAndAdvanceClock(db, now: clockNow, policy: store.clockPolicy)
-            return try Self.insert(db, e, schoolCode: schoolCode, now: clockNow)
-        }
-    }
-
-    /// `record`'s write, inside a transaction that has checked the clock (also a teacher's accepted review).
-    static func insert(_ db: Database, _ e: NewAttendanceEvent, schoolCode: String, now clockNow: Date) throws -> Bool {
-        guard let student = try AttendanceStore.student(db, code: e.studentCode) else {
-            throw StoreError.unknownStudent(e.studentCode)
-        }
-        let occurred = Timestamp.string(e.occurredAt)
-        if let existing = try AttendanceStore.event(
-            db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
-        {
-            guard existing.cancelled else { return false }
-            let version = try AttendanceStore.nextVersion(db, existing)
-            try db.execute(
-                sql: """
-                    UPDATE attendance_event SET status = ?, occurred_at = ?, camera = ?, distance = ?, version = ?, cancelled = 0
-                    WHERE id = ?
-                    """, arguments: [e.status.rawValue, occurred, e.camera, Double(e.distance), version, existing.id])
-            try AttendanceStore.queue(
-                db, id: existing.id, kind: .update, version: version, student: student, day: e.schoolDay,
-                session: e.session, eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
-                schoolCode: schoolCode, now: clockNow)
-            return true
-        }
-        let recordID = EventLedger.recordID(
-            school: schoolCode, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
-        try db.execute(
-            sql: """
-                INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
-                                             camera, distance, version, cancelled)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)
-                """,
-            arguments: [
-                recordID, e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue,
-                e.status.rawValue, occurred, e.camera, Double(e.distance),
-            ])
-        // The same one outbox write as corrections and revivals use.
-        try AttendanceStore.queue(
-            db, id: recordID, kind: .new, version: 1, student: student, day: e.schoolDay, session: e.session,
-            eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera,
-            schoolCode: schoolCode, now: clockNow)
-        return true
-    }
-
-    /// Counts a face nobody matched. `cropPath` only when the school opted in to keeping crops. Returns the row id.
-    @discardableResult
-    public func recordUnknownFace(at: Date, camera: String?, cropPath: String?) throws -> Int64 {
-        try store.dbPool.write { db in
-            try db.execute(
-                sql: "INSERT INTO unknown_face(seen_at, camera, crop_path) VALUES (?, ?, ?)",
-                arguments: [Timestamp.string(at), camera, cropPath])
-            return db.lastInsertedRowID
-        }
-    }
-
-    /// The crop of an unknown-face row could not be written: the row keeps the count, not the path.
-    public func forgetUnknownCrop(row: Int64) throws {
-        try store.dbPool.write { db in
-            try db.execute(sql: "UPDATE unknown_face SET crop_path = NULL WHERE id = ?", arguments: [row])
-        }
-    }
-
-    /// Unknown faces counted on a day (in the school's time zone).
-    public func unknownFaceCount(on day: LocalDate, timeZone: TimeZone) throws -> Int {
-        let from = Timestamp.string(day.at(LocalTime(hour: 0, minute: 0), in: timeZone))
-        let to = Timestamp.string(day.adding(days: 1).at(LocalTime(hour: 0, minute: 0), in: timeZone))
-        return try store.dbPool.read { db in
-            try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM unknown_face WHERE seen_at >= ? AND seen_at < ?", arguments: [from, to]) ?? 0
-        }
-    }
-}
-
-extension AuditLog {
-    /// Appends to the audit log (the log refuses updates and deletes). `subject` is stored as given:
-    /// to name a student, use `append(action:student:detail:)`, which stores an erasable alias.
-    public func append(action: String, subject: String?, detail: String?) throws {
-        try store.dbPool.write { db in try AttendanceStore.audit(db, action: action, subject: subject, detail: detail) }
-    }
-
-    /// Appends an entry about a student, naming them by alias so erasure can unlink the log.
-    public func append(action: String, student: String, detail: String?) throws {
-        try store.dbPool.write { db in try AttendanceStore.audit(db, action: action, student: student, detail: detail) }
-    }
-
-    /// Audit entries from `since` on (oldest first), student aliases resolved while the student exists.
-    public func entries(since: Date? = nil, limit: Int? = nil) throws -> [AuditEntry] {
-        try store.dbPool.read { db in
-            var sql = """
-                SELECT a.id, a.at, a.os_user, a.action, a.subject, a.detail, sa.student_code
-                FROM audit_log a LEFT JOIN student_alias sa ON sa.alias = a.subject
-                """
-            var args: StatementArguments = []
-            if let since { sql += " WHERE a.at >= ?"; args += [Timestamp.string(since)] }
-            sql += " ORDER BY a.id DESC"
-            if let limit { sql += " LIMIT \(max(0, limit))" }
-            return try Row.fetchAll(db, sql: sql, arguments: args).map { r in
-                AuditEntry(
-                    id: r["id"], at: r["at"], osUser: r["os_user"], action: r["action"], subject: r["subject"],
-                    detail: r["detail"], studentCode: r["student_code"])
-            }.reversed()
-        }
     }
 }

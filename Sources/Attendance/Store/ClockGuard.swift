@@ -66,7 +66,7 @@ public enum ClockProblem: Error, Sendable, Equatable, CustomStringConvertible {
 extension AttendanceStore {
     /// The latest clock time at which this database recorded an event (nil: never).
     public func clockHighWater() throws -> Date? {
-        try dbPool.read { db in try Self.highWater(db) }
+        try writer.read { db in try Self.highWater(db) }
     }
 
     static func highWater(_ db: Database) throws -> Date? {
@@ -93,7 +93,7 @@ extension AttendanceStore {
     /// release: that is never right.
     public func acceptClock() throws {
         let now = now()
-        try dbPool.write { db in
+        try writer.write { db in
             let old = try Self.highWater(db)
             if case let problem? = clockPolicy.problem(now: now, highWater: old), case .beforeRelease = problem { throw problem }
             try db.execute(

@@ -21,7 +21,7 @@ extension ConsoleAccounts {
         if role == .teacher && classes.isEmpty { throw StoreError.invalid("a teacher account needs at least one class") }
         if role != .teacher && !classes.isEmpty { throw StoreError.invalid("only a teacher account has classes") }
         let hash = try hashing.hash(password)
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM console_user WHERE name = ?", arguments: [name]) ?? 0 > 0 {
                 throw StoreError.invalid("there is already a console user named \(name)")
             }
@@ -46,7 +46,7 @@ extension ConsoleAccounts {
 
     /// Every account, by name.
     public func users() throws -> [ConsoleUser] {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT id FROM console_user ORDER BY name").compactMap { row in
                 try Self.user(db, id: row["id"])
             }
@@ -54,7 +54,7 @@ extension ConsoleAccounts {
     }
 
     public func user(named name: String) throws -> ConsoleUser? {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM console_user WHERE name = ?", arguments: [name]) else {
                 return nil
             }
@@ -74,7 +74,7 @@ extension ConsoleAccounts {
 
     /// Enables or disables an account; disabling ends its sessions. The last enabled admin cannot be disabled.
     public func setDisabled(_ name: String, _ disabled: Bool) throws {
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM console_user WHERE name = ?", arguments: [name]),
                 let user = try Self.user(db, id: id)
             else { throw StoreError.invalid("no console user named \(name)") }
@@ -94,7 +94,7 @@ extension ConsoleAccounts {
     public func setPassword(_ name: String, _ password: String, hashing: PasswordHash = .standard) throws {
         if let why = ConsoleUserName.passwordProblem(password) { throw StoreError.invalid(why) }
         let hash = try hashing.hash(password)
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM console_user WHERE name = ?", arguments: [name]) else {
                 throw StoreError.invalid("no console user named \(name)")
             }
@@ -108,7 +108,7 @@ extension ConsoleAccounts {
     /// cookie) and the session. Nil for an unknown name, a wrong password or a disabled account (the
     /// caller cannot tell which, nor can whoever is guessing). A failed sign-in is audited by name.
     public func signIn(name: String, password: String) throws -> (token: String, session: ConsoleSession)? {
-        let found = try store.dbPool.read { db -> (Int64, String)? in
+        let found = try store.writer.read { db -> (Int64, String)? in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT id, password_hash FROM console_user WHERE name = ? AND disabled = 0", arguments: [name])
@@ -125,7 +125,7 @@ extension ConsoleAccounts {
         let token = SecretToken.make()
         let csrf = SecretToken.make()
         let now = store.now()
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             try db.execute(
                 sql: "INSERT INTO console_session(token_hash, user_id, csrf_token, created_at, last_seen) VALUES (?, ?, ?, ?, ?)",
                 arguments: [SecretToken.digest(token), id, csrf, Timestamp.string(now), Timestamp.string(now)])
@@ -147,7 +147,7 @@ extension ConsoleAccounts {
     public func session(token: String, idle: TimeInterval, touch: Bool = true) throws -> ConsoleSession? {
         let digest = SecretToken.digest(token)
         let now = store.now()
-        let found = try store.dbPool.read { db -> (ConsoleSession, Bool)? in
+        let found = try store.writer.read { db -> (ConsoleSession, Bool)? in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT user_id, csrf_token, last_seen FROM console_session WHERE token_hash = ?",
@@ -161,13 +161,13 @@ extension ConsoleAccounts {
         }
         guard let (session, expired) = found else { return nil }
         if expired {
-            try store.dbPool.write { db in
+            try store.writer.write { db in
                 try db.execute(sql: "DELETE FROM console_session WHERE token_hash = ?", arguments: [digest])
             }
             return nil
         }
         if touch && now.timeIntervalSince(session.lastSeen) > 60 {
-            try store.dbPool.write { db in
+            try store.writer.write { db in
                 try db.execute(
                     sql: "UPDATE console_session SET last_seen = ? WHERE token_hash = ?",
                     arguments: [Timestamp.string(now), digest])
@@ -178,7 +178,7 @@ extension ConsoleAccounts {
 
     /// Ends a session (sign out).
     public func signOut(token: String) throws {
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             let user = try Int64.fetchOne(
                 db, sql: "SELECT user_id FROM console_session WHERE token_hash = ?", arguments: [SecretToken.digest(token)])
             try db.execute(sql: "DELETE FROM console_session WHERE token_hash = ?", arguments: [SecretToken.digest(token)])
@@ -194,7 +194,7 @@ extension ConsoleAccounts {
     @discardableResult
     public func purgeSessions(idle: TimeInterval) throws -> Int {
         let cutoff = Timestamp.string(store.now().addingTimeInterval(-idle))
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             try db.execute(sql: "DELETE FROM console_session WHERE last_seen < ?", arguments: [cutoff])
             return db.changesCount
         }

@@ -22,7 +22,7 @@ extension AttendanceStore {
     public func copyTables(_ tables: [String] = AttendanceStore.copiedTables) throws -> [TableCopy] {
         let known = Set(Self.copiedTables)
         for t in tables where !known.contains(t) { throw StoreError.invalid("no table \(t) to copy") }
-        return try dbPool.read { db in
+        return try writer.read { db in
             try tables.map { table in
                 var objects: [[String: Any]] = []
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table)") {

@@ -44,7 +44,7 @@ extension EventLedger {
     /// The journal's events the school's server does not have at their current version, oldest first
     /// (by record id within a batch, so two gates' batches lock the server's rows in one order).
     public func unshared(limit: Int) throws -> [JournalRecord] {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -71,7 +71,7 @@ extension EventLedger {
     /// older than the one already marked changes nothing, and an event changed since keeps its newer version due.
     public func markShared(_ keys: [JournalKey]) throws {
         guard !keys.isEmpty else { return }
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             for k in keys {
                 // An event erased or purged meanwhile has no row to mark (the foreign key): skip it.
                 try db.execute(
@@ -86,7 +86,7 @@ extension EventLedger {
 
     /// How many events the server does not have yet (at their current version).
     public func unsharedCount() throws -> Int {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             try Int.fetchOne(
                 db,
                 sql: """

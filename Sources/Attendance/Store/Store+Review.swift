@@ -12,36 +12,13 @@ public enum HoldOutcome: Sendable, Equatable {
     case alreadyRecorded
 }
 
-extension HeldRecord {
-    static let selectSQL = """
-        SELECT h.*, s.full_name, s.class_code
-        FROM review_hold h JOIN student s ON s.code = h.student_code
-        """
-
-    init(row: Row) {
-        let day: String = row["school_day"]
-        self.init(
-            id: row["id"],
-            event: NewAttendanceEvent(
-                studentCode: row["student_code"], schoolDay: LocalDate(day) ?? LocalDate(year: 1970, month: 1, day: 1),
-                session: row["session"], kind: EventKind(rawValue: row["kind"]) ?? .checkIn,
-                status: AttendanceStatus(rawValue: row["status"]) ?? .present,
-                occurredAt: Timestamp.date(row["occurred_at"]) ?? Date(timeIntervalSince1970: 0), camera: row["camera"],
-                distance: Float(row["distance"] as Double)),
-            studentName: row["full_name"], classCode: row["class_code"],
-            liveness: (row["liveness"] as Double?).map(Float.init),
-            reason: HoldReason(rawValue: row["reason"]) ?? .spoof, state: HoldState(rawValue: row["state"]) ?? .pending,
-            decidedBy: row["decided_by"], decidedAt: (row["decided_at"] as String?).flatMap(Timestamp.date))
-    }
-}
-
 extension ReviewQueue {
     /// Holds back a decided check-in that the liveness check did not find real: stored with its session and status as
     /// the gate decided them, but not attendance (not in the reports, not sent to the sector) until a teacher accepts
     /// it. One transaction; the clock is checked as for a record (`EventLedger.record`). No image is kept.
     public func hold(_ e: NewAttendanceEvent, liveness: Float?, reason: HoldReason) throws -> HoldOutcome {
         let clockNow = store.now()
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             try AttendanceStore.checkAndAdvanceClock(db, now: clockNow, policy: store.clockPolicy)
             guard try AttendanceStore.student(db, code: e.studentCode) != nil else {
                 throw StoreError.unknownStudent(e.studentCode)
@@ -76,23 +53,23 @@ extension ReviewQueue {
         }
         if let classes {
             conditions.append("s.class_code IN (\(classes.map { _ in "?" }.joined(separator: ",")))")
-            arguments += StatementArguments(classes)
+            arguments += StatementArguments(classes.map(SchoolClass.normalisedCode))
         }
         if let day {
             conditions.append("h.school_day = ?")
             arguments += [day.description]
         }
         let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        return try store.dbPool.read { db in
-            try Row.fetchAll(db, sql: HeldRecord.selectSQL + filter + " ORDER BY h.occurred_at, h.id", arguments: arguments)
-                .map(HeldRecord.init(row:))
+        return try store.writer.read { db in
+            try HeldRecord.fetchAll(
+                db, sql: HeldRecord.selectSQL + filter + " ORDER BY h.occurred_at, h.id", arguments: arguments)
         }
     }
 
     /// One held check-in (nil: no such id).
     public func held(id: Int64) throws -> HeldRecord? {
-        try store.dbPool.read { db in
-            try Row.fetchOne(db, sql: HeldRecord.selectSQL + " WHERE h.id = ?", arguments: [id]).map(HeldRecord.init(row:))
+        try store.writer.read { db in
+            try HeldRecord.fetchOne(db, sql: HeldRecord.selectSQL + " WHERE h.id = ?", arguments: [id])
         }
     }
 
@@ -102,11 +79,10 @@ extension ReviewQueue {
     @discardableResult
     public func accept(id: Int64) throws -> Bool {
         let clockNow = store.now()
-        let schoolCode = store.config.school.code
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             try AttendanceStore.checkAndAdvanceClock(db, now: clockNow, policy: store.clockPolicy)
             let held = try Self.pending(db, id: id)
-            let recorded = try EventLedger.insert(db, held.event, schoolCode: schoolCode, now: clockNow)
+            let recorded = try store.events.insert(db, held.event, now: clockNow)
             try Self.close(db, held, as: .accepted, now: clockNow, detail: recorded ? "recorded" : "already recorded")
             return recorded
         }
@@ -115,17 +91,16 @@ extension ReviewQueue {
     /// A teacher confirms it was not the student (a photo, a screen): the hold is closed and nothing is recorded.
     public func reject(id: Int64, reason: String? = nil) throws {
         let clockNow = store.now()
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             let held = try Self.pending(db, id: id)
             try Self.close(db, held, as: .rejected, now: clockNow, detail: reason.map { "reason=\($0)" })
         }
     }
 
     private static func pending(_ db: Database, id: Int64) throws -> HeldRecord {
-        guard let row = try Row.fetchOne(db, sql: HeldRecord.selectSQL + " WHERE h.id = ?", arguments: [id]) else {
+        guard let held = try HeldRecord.fetchOne(db, sql: HeldRecord.selectSQL + " WHERE h.id = ?", arguments: [id]) else {
             throw StoreError.invalid("no held check-in #\(id) (see `attendance review`)")
         }
-        let held = HeldRecord(row: row)
         guard held.state == .pending else {
             throw StoreError.invalid(
                 "held check-in #\(id) was already \(held.state.rawValue) by \(held.decidedBy ?? "?"); nothing changed")

@@ -146,14 +146,14 @@ public struct SchoolGalleryCache: Sendable {
 
     /// The server gallery version this cache last applied; nil before the first refresh.
     public func serverVersion() throws -> Int64? {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'school_gallery_version'").flatMap { Int64($0) }
         }
     }
 
     /// The enrolment rows this box holds.
     public func enrolmentKeys() throws -> Set<SchoolGallerySnapshot.EnrolmentKey> {
-        try store.dbPool.read { db in try Self.enrolmentKeys(db) }
+        try store.writer.read { db in try Self.enrolmentKeys(db) }
     }
 
     static func enrolmentKeys(_ db: Database) throws -> Set<SchoolGallerySnapshot.EnrolmentKey> {
@@ -165,7 +165,7 @@ public struct SchoolGalleryCache: Sendable {
 
     /// This box's key check (a value sealed with its key file), for the server to hold when it has none.
     public func keyCheck() throws -> String? {
-        try store.dbPool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'") }
+        try store.writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'") }
     }
 
     /// Whether `check` (the server's key check) was sealed with this box's key file.
@@ -185,7 +185,7 @@ public struct SchoolGalleryCache: Sendable {
     /// whose database was never copied to the server, and deleting its roster would lose the school's data.
     @discardableResult
     public func apply(_ s: SchoolGallerySnapshot) throws -> SchoolGalleryChange {
-        var change = try store.dbPool.write { db -> SchoolGalleryChange in
+        var change = try store.writer.write { db -> SchoolGalleryChange in
             var c = SchoolGalleryChange()
             let first =
                 try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'school_gallery_version'") == nil

@@ -13,16 +13,30 @@ public struct GateSighting: Sendable, Equatable {
     public var seenAt: String
 }
 
+extension GateSighting: FetchableRecord {
+    enum Columns {
+        static let id = Column("id"), student = Column("student_code"), distance = Column("distance")
+        static let margin = Column("margin"), camera = Column("camera"), seenAt = Column("seen_at")
+    }
+
+    public init(row: Row) {
+        self.init(
+            id: row[Columns.id], student: row[Columns.student], distance: Float(row[Columns.distance] as Double),
+            margin: Float(row[Columns.margin] as Double), camera: row[Columns.camera], seenAt: row[Columns.seenAt])
+    }
+}
+
 extension EnrolmentRegister {
     /// Keeps the embedding of a decided gate sighting for the teacher to approve: at most one waits per
     /// student (the first is kept), and none for a student whose enrolment is full. Returns whether it was kept.
     @discardableResult
     public func proposeSighting(
         student: String, embedding: [Float], distance: Float, margin: Float, camera: String,
-        at time: Date, maxPerStudent: Int
+        at time: Date
     ) throws -> Bool {
+        let maxPerStudent = store.config.recognition.maxEmbeddingsPerStudent
         let sealed = try store.cipher.seal(embedding, student: student)
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             guard try AttendanceStore.activeConsent(db, student: student) != nil else { return false }
             let enrolled =
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrolment WHERE student_code = ?", arguments: [student]) ?? 0
@@ -41,25 +55,22 @@ extension EnrolmentRegister {
 
     /// The sightings waiting for approval, by class and student (a class code narrows it).
     public func pendingSightings(classCode: String? = nil) throws -> [GateSighting] {
-        try store.dbPool.read { db in
-            try Row.fetchAll(
+        let classCode = classCode.map(SchoolClass.normalisedCode)
+        return try store.writer.read { db in
+            try GateSighting.fetchAll(
                 db,
                 sql: """
                     SELECT g.id, g.student_code, g.distance, g.margin, g.camera, g.seen_at FROM gate_sighting g
                     JOIN student s ON s.code = g.student_code
                     WHERE (? IS NULL OR s.class_code = ?) ORDER BY s.class_code, g.student_code
                     """, arguments: [classCode, classCode]
-            ).map {
-                GateSighting(
-                    id: $0["id"], student: $0["student_code"], distance: Float($0["distance"] as Double),
-                    margin: Float($0["margin"] as Double), camera: $0["camera"], seenAt: $0["seen_at"])
-            }
+            )
         }
     }
 
     /// A waiting sighting's embedding, opened.
     public func sightingEmbedding(id: Int64) throws -> (sighting: GateSighting, embedding: [Float]) {
-        let row = try store.dbPool.read { db in
+        let row = try store.writer.read { db in
             try Row.fetchOne(
                 db,
                 sql:
@@ -67,16 +78,15 @@ extension EnrolmentRegister {
                 arguments: [id])
         }
         guard let row else { throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)") }
-        let s = GateSighting(
-            id: row["id"], student: row["student_code"], distance: Float(row["distance"] as Double),
-            margin: Float(row["margin"] as Double), camera: row["camera"], seenAt: row["seen_at"])
+        let s = GateSighting(row: row)
         return (s, try store.cipher.open(row["sealed_embedding"], student: s.student))
     }
 
     /// Approval: the sighting joins the student's enrolment, in one transaction with its removal and the audit.
-    public func promoteSighting(id: Int64, maxPerStudent: Int) throws {
+    public func promoteSighting(id: Int64) throws {
         try store.requireLocalGallery()
-        try store.dbPool.write { db in
+        let maxPerStudent = store.config.recognition.maxEmbeddingsPerStudent
+        try store.writer.write { db in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT student_code, sealed_embedding, camera, distance FROM gate_sighting WHERE id = ?",
@@ -112,7 +122,7 @@ extension EnrolmentRegister {
 
     /// Rejection: the sighting's embedding is deleted.
     public func rejectSighting(id: Int64, reason: String? = nil) throws {
-        try store.dbPool.write { db in
+        try store.writer.write { db in
             guard
                 let student = try String.fetchOne(db, sql: "SELECT student_code FROM gate_sighting WHERE id = ?", arguments: [id])
             else {

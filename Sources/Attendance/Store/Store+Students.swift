@@ -5,16 +5,15 @@ import GRDB
 extension AttendanceStore {
 
     static func student(_ db: Database, code: String) throws -> Student? {
-        try Row.fetchOne(db, sql: Student.selectSQL + " WHERE s.code = ?", arguments: [code]).map(Student.init(row:))
+        try Student.fetchOne(db, sql: Student.selectSQL + " WHERE s.code = ?", arguments: [code])
     }
 
     // MARK: consent
 
     static func activeConsent(_ db: Database, student: String) throws -> Consent? {
-        try Row.fetchOne(
+        try Consent.fetchOne(
             db, sql: "SELECT * FROM consent WHERE student_code = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1",
-            arguments: [student]
-        ).map(Consent.init(row:))
+            arguments: [student])
     }
 
     static func recordConsent(
@@ -45,7 +44,7 @@ extension AttendanceStore {
         // Enrolments kept from before a revocation cannot exist (revocation deletes them), but a
         // consent can make an inactive-consent student's embeddings count again: tell the daemon.
         try bumpGalleryVersion(db)
-        return try Row.fetchOne(db, sql: "SELECT * FROM consent WHERE id = ?", arguments: [id]).map(Consent.init(row:))!
+        return try Consent.fetchOne(db, sql: "SELECT * FROM consent WHERE id = ?", arguments: [id])!
     }
 
     // MARK: enrolments
@@ -74,27 +73,25 @@ extension Student {
 
 extension RosterBook {
     public func student(code: String) throws -> Student? {
-        try store.dbPool.read { db in try AttendanceStore.student(db, code: code) }
+        try store.writer.read { db in try AttendanceStore.student(db, code: code) }
     }
 
     /// Students of one class (or all), in class-list order: class, then given name (the last word,
     /// as Vietnamese class lists sort), then full name.
     public func students(classCode: String? = nil, activeOnly: Bool = true) throws -> [Student] {
-        let rows = try store.dbPool.read { db in
+        let rows = try store.writer.read { db in
             var sql = Student.selectSQL + " WHERE 1"
             var args: StatementArguments = []
-            if let classCode { sql += " AND s.class_code = ?"; args += [classCode] }
+            if let classCode { sql += " AND s.class_code = ?"; args += [SchoolClass.normalisedCode(classCode)] }
             if activeOnly { sql += " AND s.active = 1" }
-            return try Row.fetchAll(db, sql: sql, arguments: args).map(Student.init(row:))
+            return try Student.fetchAll(db, sql: sql, arguments: args)
         }
         return rows.sorted(by: Student.classListOrder)
     }
 
     public func classes() throws -> [SchoolClass] {
-        try store.dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT code, grade_code, name FROM school_class ORDER BY grade_code, code").map {
-                SchoolClass(code: $0["code"], gradeCode: $0["grade_code"], name: $0["name"])
-            }
+        try store.writer.read { db in
+            try SchoolClass.fetchAll(db, sql: "SELECT code, grade_code, name FROM school_class ORDER BY grade_code, code")
         }
     }
 }
@@ -102,20 +99,19 @@ extension RosterBook {
 extension ConsentRegister {
     /// Every consent record of the student, oldest first (revoked ones too: they are the history).
     public func history(student: String) throws -> [Consent] {
-        try store.dbPool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM consent WHERE student_code = ? ORDER BY id", arguments: [student])
-                .map(Consent.init(row:))
+        try store.writer.read { db in
+            try Consent.fetchAll(db, sql: "SELECT * FROM consent WHERE student_code = ? ORDER BY id", arguments: [student])
         }
     }
 
     /// The consent in force, if any.
     public func active(student: String) throws -> Consent? {
-        try store.dbPool.read { db in try AttendanceStore.activeConsent(db, student: student) }
+        try store.writer.read { db in try AttendanceStore.activeConsent(db, student: student) }
     }
 
     /// Whether a consent is in force for the student (the decider asks before every record).
     public func isActive(student: String) throws -> Bool {
-        try store.dbPool.read { db in try AttendanceStore.activeConsent(db, student: student) != nil }
+        try store.writer.read { db in try AttendanceStore.activeConsent(db, student: student) != nil }
     }
 
     /// Records a guardian's consent (audited). Returns the new record.
@@ -126,7 +122,7 @@ extension ConsentRegister {
         source: String = "cli"
     ) throws -> Consent {
         try store.requireLocalGallery()
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             try AttendanceStore.recordConsent(
                 db, student: student, guardian: guardian, relation: relation, date: date,
                 scope: scope, childAgreed: childAgreed, source: source)
@@ -138,7 +134,7 @@ extension ConsentRegister {
     @discardableResult
     public func revoke(student: String, reason: String? = nil) throws -> Int {
         try store.requireLocalGallery()
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             guard try AttendanceStore.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
             guard try AttendanceStore.activeConsent(db, student: student) != nil else {
                 throw StoreError.invalid("student '\(student)' has no consent in force; nothing to revoke")
@@ -161,7 +157,7 @@ extension ConsentRegister {
 
 extension EnrolmentRegister {
     public func list(student: String) throws -> [EnrolmentInfo] {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -178,7 +174,7 @@ extension EnrolmentRegister {
 
     /// Number of embeddings per student (students without any are absent).
     public func counts() throws -> [String: Int] {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             var counts: [String: Int] = [:]
             for row in try Row.fetchAll(
                 db, sql: "SELECT student_code, COUNT(*) AS embedding_count FROM enrolment GROUP BY student_code")
@@ -192,7 +188,7 @@ extension EnrolmentRegister {
     /// Every stored embedding, decrypted, whatever the student's state (for enrolment's
     /// swapped-photo check, which must also see inactive students).
     public func all() throws -> [(student: String, embedding: [Float])] {
-        let rows = try store.dbPool.read { db in
+        let rows = try store.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT student_code, sealed_embedding FROM enrolment ORDER BY student_code, id")
                 .map { ($0["student_code"] as String, $0["sealed_embedding"] as Data) }
         }
@@ -203,12 +199,12 @@ extension EnrolmentRegister {
     /// bumps the gallery version and audits. Returns the new rows' ids.
     @discardableResult
     public func add(
-        student: String, _ items: [(embedding: [Float], quality: String?, source: String?)],
-        maxPerStudent: Int
+        student: String, _ items: [(embedding: [Float], quality: String?, source: String?)]
     ) throws -> [Int64] {
         try store.requireLocalGallery()
+        let maxPerStudent = store.config.recognition.maxEmbeddingsPerStudent
         let sealed = try items.map { (try store.cipher.seal($0.embedding, student: student), $0.quality, $0.source) }
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             guard let s = try AttendanceStore.student(db, code: student) else { throw StoreError.unknownStudent(student) }
             guard s.active else { throw StoreError.inactiveStudent(student) }
             guard try AttendanceStore.activeConsent(db, student: student) != nil else { throw StoreError.noConsent(student) }
@@ -244,7 +240,7 @@ extension EnrolmentRegister {
     @discardableResult
     public func remove(student: String) throws -> Int {
         try store.requireLocalGallery()
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             guard try AttendanceStore.student(db, code: student) != nil else { throw StoreError.unknownStudent(student) }
             try db.execute(sql: "DELETE FROM enrolment WHERE student_code = ?", arguments: [student])
             let n = db.changesCount
@@ -259,16 +255,11 @@ extension EnrolmentRegister {
     @discardableResult
     public static func discardAll(path: String) throws -> Int {
         // Opened without the key: a lost key is exactly when this is needed.
-        var configuration = Configuration()
-        configuration.foreignKeysEnabled = true
-        configuration.busyMode = .timeout(15)
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try FilePermissions.requirePrivate(path)
         guard FileManager.default.fileExists(atPath: path) else { throw StoreError.io(path: path, reason: "no such database") }
-        let pool = try DatabasePool(path: path, configuration: configuration)
+        let pool = try DatabasePool(path: path, configuration: AttendanceStore.configuration)
         try Schema.migrator.migrate(pool)
         return try pool.write { db in
-            try db.execute(sql: "PRAGMA secure_delete = ON")
             try db.execute(sql: "DELETE FROM enrolment")
             let n = db.changesCount
             try db.execute(sql: "DELETE FROM gate_sighting")

@@ -159,24 +159,6 @@ cv_status cv_liveness_check(cv_liveness *liveness, const cv_image *image, int32_
 /* One model (0 = A, 1 = B) on a crop already made (resized to 80x80 if it is not): its 3 probabilities. */
 cv_status cv_liveness_probabilities(cv_liveness *liveness, int32_t model, const cv_image *crop, float out[3]);
 
-/* ---------------------------------------------------------------- video (RTSP, files) */
-
-typedef struct cv_video cv_video;
-
-/* Opens a file path or an rtsp:// URL through OpenCV's FFmpeg backend (RTSP over TCP). */
-cv_status cv_video_open(const char *url, cv_video **out);
-/* Next frame; CV_ERR_END at the end of a file. */
-cv_status cv_video_read(cv_video *video, cv_image **out);
-double cv_video_fps(const cv_video *video);            /* 0 if unknown */
-int64_t cv_video_frame_count(const cv_video *video);   /* -1 if unknown (live) */
-void cv_video_free(cv_video *video);
-
-typedef struct cv_video_writer cv_video_writer;
-/* Writes an MJPEG .avi (always available in OpenCV) or, by extension, what FFmpeg offers. */
-cv_status cv_video_writer_open(const char *path, double fps, int32_t width, int32_t height, cv_video_writer **out);
-cv_status cv_video_writer_write(cv_video_writer *writer, const cv_image *frame);
-void cv_video_writer_free(cv_video_writer *writer);
-
 #ifdef __cplusplus
 }
 #endif

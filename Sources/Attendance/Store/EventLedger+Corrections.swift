@@ -38,19 +38,6 @@ extension AttendanceStore {
         return s
     }
 
-    static func resolveSession(_ name: String?, for s: Student, config: AttendanceConfig) throws -> String {
-        let sessions = SchoolSchedule(config).sessions(forClass: s.classCode).map(\.name)
-        guard let first = sessions.first else {
-            throw StoreError.invalid("no session of the config's schedule applies to class \(s.classCode)")
-        }
-        guard let name else { return first }
-        guard sessions.contains(name) else {
-            throw StoreError.invalid(
-                "class \(s.classCode) has no session '\(name)' (sessions: \(sessions.joined(separator: ", ")))")
-        }
-        return name
-    }
-
     static func event(_ db: Database, student: String, day: LocalDate, session: String, kind: EventKind) throws -> StoredEvent? {
         try Row.fetchOne(
             db,
@@ -70,45 +57,65 @@ extension AttendanceStore {
         let queued = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM outbox WHERE record_id = ?", arguments: [e.id]) ?? 0
         return max(e.version, queued) + 1
     }
+}
 
-    static func setStatus(
+extension EventLedger {
+    // MARK: helpers (inside the caller's transaction)
+
+    /// The session a correction names, or the class's first when it names none.
+    func session(named name: String?, for s: Student) throws -> String {
+        let sessions = SchoolSchedule(store.config).sessions(forClass: s.classCode).map(\.name)
+        guard let first = sessions.first else {
+            throw StoreError.invalid("no session of the config's schedule applies to class \(s.classCode)")
+        }
+        guard let name else { return first }
+        guard sessions.contains(name) else {
+            throw StoreError.invalid(
+                "class \(s.classCode) has no session '\(name)' (sessions: \(sessions.joined(separator: ", ")))")
+        }
+        return name
+    }
+
+    /// Sets an event's status (an UPDATE with a higher version) or creates it (NEW), with its outbox row.
+    func setStatus(
         _ db: Database, student s: Student, day: LocalDate, session: String, kind: EventKind,
-        status: AttendanceStatus, schoolCode: String, now: Date
+        status: AttendanceStatus, now: Date
     ) throws -> EventChange? {
-        if let e = try event(db, student: s.code, day: day, session: session, kind: kind) {
+        if let e = try AttendanceStore.event(db, student: s.code, day: day, session: session, kind: kind) {
             if e.status == status && !e.cancelled { return nil }
-            let version = try nextVersion(db, e)
+            let version = try AttendanceStore.nextVersion(db, e)
             try db.execute(
                 sql: "UPDATE attendance_event SET status = ?, version = ?, cancelled = 0 WHERE id = ?",
                 arguments: [status.rawValue, version, e.id])
-            try queue(
+            try enqueue(
                 db, id: e.id, kind: .update, version: version, student: s, day: day, session: session, eventKind: kind,
-                status: status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: schoolCode, now: now)
+                status: status, occurredAt: e.occurredAt, camera: e.camera, now: now)
             return EventChange(
                 recordID: e.id, session: session, kind: kind, previousStatus: e.cancelled ? nil : e.status,
                 status: status, eventKind: .update, version: version)
         }
-        let id = EventLedger.recordID(school: schoolCode, student: s.code, day: day, session: session, kind: kind)
+        let id = EventLedger.recordID(school: store.config.school.code, student: s.code, day: day, session: session, kind: kind)
         try db.execute(
             sql: """
                 INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at, camera, distance, version, cancelled)
                 VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 1, 0)
                 """, arguments: [id, s.code, day.description, session, kind.rawValue, status.rawValue])
-        try queue(
+        try enqueue(
             db, id: id, kind: .new, version: 1, student: s, day: day, session: session, eventKind: kind,
-            status: status, occurredAt: nil, camera: nil, schoolCode: schoolCode, now: now)
+            status: status, occurredAt: nil, camera: nil, now: now)
         return EventChange(
             recordID: id, session: session, kind: kind, previousStatus: nil, status: status, eventKind: .new, version: 1)
     }
 
-    static func queue(
+    /// The one outbox write: arrivals, revivals, corrections, cancellations and excuses all queue through it,
+    /// in the transaction that changed the event.
+    func enqueue(
         _ db: Database, id: String, kind: SectorRecord.EventKind, version: Int, student s: Student, day: LocalDate,
-        session: String, eventKind: EventKind, status: AttendanceStatus, occurredAt: String?, camera: String?,
-        schoolCode: String, now: Date
+        session: String, eventKind: EventKind, status: AttendanceStatus, occurredAt: String?, camera: String?, now: Date
     ) throws {
         let at = Timestamp.string(now)
         let record = SectorRecord(
-            recordID: id, eventKind: kind, version: version, updatedAt: at, schoolCode: schoolCode,
+            recordID: id, eventKind: kind, version: version, updatedAt: at, schoolCode: store.config.school.code,
             gradeCode: s.gradeCode, classCode: s.classCode, studentCode: s.code, schoolDay: day.description,
             session: session, kind: eventKind.rawValue, status: status.rawValue, occurredAt: occurredAt, camera: camera)
         try db.execute(
@@ -117,9 +124,7 @@ extension AttendanceStore {
                 VALUES (?, ?, ?, ?, 'pending', 0, ?)
                 """, arguments: [id, version, kind.rawValue, String(decoding: try record.jsonData(), as: UTF8.self), at])
     }
-}
 
-extension EventLedger {
     /// Sets the status of a student's check-in (or check-out) for a day and session by hand — the camera
     /// missed them, or the status was wrong. Changes the event (its version goes up) and queues an UPDATE
     /// with that version for the sector, or creates the event (NEW, version 1) when there was none, in one
@@ -132,13 +137,11 @@ extension EventLedger {
     ) throws -> EventChange? {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { throw StoreError.invalid("a correction needs a reason (kept in the audit log)") }
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             let s = try AttendanceStore.correctionStudent(db, code)
-            let session = try AttendanceStore.resolveSession(session, for: s, config: store.config)
+            let session = try self.session(named: session, for: s)
             guard
-                let change = try AttendanceStore.setStatus(
-                    db, student: s, day: day, session: session, kind: kind, status: status,
-                    schoolCode: store.config.school.code, now: now)
+                let change = try setStatus(db, student: s, day: day, session: session, kind: kind, status: status, now: now)
             else { return nil }
             try AttendanceStore.audit(
                 db, action: "attendance.correct", student: s.code,
@@ -156,9 +159,9 @@ extension EventLedger {
     ) throws -> EventChange {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else { throw StoreError.invalid("a cancellation needs a reason (kept in the audit log)") }
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             let s = try AttendanceStore.correctionStudent(db, code)
-            let session = try AttendanceStore.resolveSession(session, for: s, config: store.config)
+            let session = try self.session(named: session, for: s)
             guard let e = try AttendanceStore.event(db, student: s.code, day: day, session: session, kind: kind), !e.cancelled
             else {
                 throw StoreError.invalid("\(s.code) has no \(kind.rawValue) on \(day) (\(session)) to cancel")
@@ -166,9 +169,9 @@ extension EventLedger {
             let version = try AttendanceStore.nextVersion(db, e)
             try db.execute(
                 sql: "UPDATE attendance_event SET version = ?, cancelled = 1 WHERE id = ?", arguments: [version, e.id])
-            try AttendanceStore.queue(
+            try enqueue(
                 db, id: e.id, kind: .cancel, version: version, student: s, day: day, session: session, eventKind: kind,
-                status: e.status, occurredAt: e.occurredAt, camera: e.camera, schoolCode: store.config.school.code, now: now)
+                status: e.status, occurredAt: e.occurredAt, camera: e.camera, now: now)
             try AttendanceStore.audit(
                 db, action: "attendance.cancel", student: s.code,
                 detail: "\(day) \(session) \(kind.rawValue) (CANCEL v\(version)); reason: \(reason.prefix(300))")
@@ -194,7 +197,7 @@ extension EventLedger {
             throw StoreError.invalid(
                 "\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")
         }
-        return try store.dbPool.write { db in
+        return try store.writer.write { db in
             let s = try AttendanceStore.correctionStudent(db, code)
             let existed =
                 try Bool.fetchOne(
@@ -211,9 +214,8 @@ extension EventLedger {
                 guard let end = LocalTime(session.end), now >= day.at(end, in: schedule.timeZone) else { continue }
                 let current = try AttendanceStore.event(db, student: s.code, day: day, session: session.name, kind: .checkIn)
                 if let current, !current.cancelled, current.status != .absent { continue }
-                if let change = try AttendanceStore.setStatus(
-                    db, student: s, day: day, session: session.name, kind: .checkIn,
-                    status: .excused, schoolCode: store.config.school.code, now: now)
+                if let change = try setStatus(
+                    db, student: s, day: day, session: session.name, kind: .checkIn, status: .excused, now: now)
                 {
                     changes.append(change)
                 }
@@ -230,7 +232,7 @@ extension EventLedger {
     public func excuses(day: LocalDate? = nil, student: String? = nil) throws -> [(
         student: String, day: LocalDate, reason: String, recordedBy: String
     )] {
-        try store.dbPool.read { db in
+        try store.writer.read { db in
             var sql = "SELECT student_code, school_day, reason, recorded_by FROM excuse WHERE 1"
             var args: StatementArguments = []
             if let day { sql += " AND school_day = ?"; args += [day.description] }
