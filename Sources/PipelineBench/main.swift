@@ -169,13 +169,18 @@ for scenario in scenarios {
                 detected: stats.reduce(0) { $0 + $1.frames - $1.gatedFrames }, video: videos[0].path)
             runs.append(run)
             let faces = stats.reduce(0) { $0 + $1.faces }
+            let landmarks = stats.reduce(0) { $0 + $1.landmarkRuns }
+            let load =
+                (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3)
+                .joined(separator: " ") ?? "?"
             let share = String(
                 format: "%.1f CPU s for %.0f s of video (%.1f %% of a core per camera)", cpu, run.videoSeconds,
                 100 * cpu / run.videoSeconds / Double(cameras))
             print(
                 "  \(scenario.rawValue) fps=\(Int(fps)) cameras=\(cameras): \(share), wall \(wall); frames \(run.frames) delivered, "
-                    + "\(run.dropped) dropped, \(run.detected) through the detector, \(faces) faces, \(run.embeddings) embeddings; "
-                    + "records \(events.count) (missed \(answer.missed.sorted())), unknown faces \(unknowns)")
+                    + "\(run.dropped) dropped, \(run.detected) through the detector, \(faces) faces, \(landmarks) landmark runs, "
+                    + "\(run.embeddings) embeddings; records \(events.count) (missed \(answer.missed.sorted())), "
+                    + "unknown faces \(unknowns); load \(load)")
         }
     }
 }
