@@ -541,7 +541,8 @@ double iou(const dlib::rectangle &a, const dlib::rectangle &b) {
 /// predictor moves the embedding 0.05-0.16 away from face_recognition's. So: run HOG inside
 /// the region around the box and take its box; where HOG finds nothing (small, turned or
 /// partial faces) use a calibrated transform of the res10 box.
-/// The face's size (the res10 box's longer side) the crop is scaled to for the scaled refinement.
+/// The scaled refinement starts HOG's pyramid where the face (the res10 box's longer side) is about this size:
+/// a level or two above the 80 px window that finds it.
 constexpr double kRefineFace = 120.0;
 
 dlib::rectangle landmark_box(cv_engine *e, const cv::Mat &img, const cv_detection &d) {
@@ -563,12 +564,15 @@ dlib::rectangle landmark_box(cv_engine *e, const cv::Mat &img, const cv_detectio
     cv::Mat crop = img(region);
     dlib::rectangle res10_rect(d.box.left - region.x, d.box.top - region.y, d.box.right - 1 - region.x, d.box.bottom - 1 - region.y);
     if (e->refine_scaled) {
-        // The crop scaled so the face is about kRefineFace pixels, then HOG without upsampling. HOG's window is
-        // 80 px; face_recognition's way (the crop upsampled, every pyramid level scanned) spends most of its time
-        // on the large levels, where only faces far smaller than this one could match: 14 ms for a 100 px face,
-        // 55 for a 200 px one. Here every face costs about the same few milliseconds, and HOG sees the face at
-        // about the pyramid level face_recognition would have found it at.
-        const double scale = kRefineFace / std::max(w, h);
+        // face_recognition's way below (the crop upsampled, then every level of HOG's pyramid, each 5/6 of the
+        // last) spends most of its time on the large levels, where only faces far smaller than this one could
+        // match HOG's 80 px window. Here the crop is resized straight to the smallest of those same scales at
+        // which the face is still at least kRefineFace px, and HOG scans from there down: the face is found at
+        // the scale face_recognition would have found it at, for a fraction of the pixels.
+        int upsample = std::max(region.width, region.height) <= 400 ? 1 : 0;
+        if (std::max(w, h) < 40) upsample = 2;
+        double scale = double(1 << upsample);
+        while (std::max(w, h) * scale * 5.0 / 6.0 >= kRefineFace) scale *= 5.0 / 6.0;
         cv::Mat scaled;
         cv::resize(crop, scaled, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
         dlib::rectangle target(long(std::lround(res10_rect.left() * scale)), long(std::lround(res10_rect.top() * scale)),

@@ -17,8 +17,8 @@ public final class FaceEngine {
         public var minScore: Float = 0.6
         /// Refine res10 boxes with dlib HOG so landmarks land where dlib's predictor expects.
         public var refineBoxes = true
-        /// Refine on the crop scaled to a face of 120 px (a few ms a face) rather than face_recognition's way, the crop
-        /// upsampled and every HOG pyramid level scanned (14-55 ms a face at the gate's sizes): #16.
+        /// Refine with HOG's pyramid started at face_recognition's own scale where the face is still >= 120 px, rather
+        /// than face_recognition's way, the crop upsampled and every pyramid level scanned (#16: most of the landmarks' cost).
         public var scaledRefinement = true
         /// Load the 22 MB embedding network (not needed to only count faces).
         public var embeddings = true

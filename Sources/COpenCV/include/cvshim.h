@@ -110,7 +110,8 @@ typedef struct cv_engine_config {
     int32_t detector_input;          /* res10 input size; <= 0 means 300 */
     int32_t refine_box;              /* refine res10 boxes with dlib HOG before landmarks: 0 no; 1 face_recognition's
                                         way (the crop around the box upsampled, every pyramid level); 2 (and any
-                                        other value) the crop scaled to a face of 120 px, no upsampling (the default) */
+                                        other value) the same scales, but HOG's pyramid started at the level where
+                                        the face is still >= 120 px (the default: a fraction of the cost) */
 } cv_engine_config;
 
 typedef struct cv_engine cv_engine;
