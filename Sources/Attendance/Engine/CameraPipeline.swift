@@ -352,11 +352,15 @@ public struct CameraPipeline: Sendable {
             let arrived = ContinuousClock.now
             // Faces are followed when the tracker has tracks, or the frame waiting for the second stage has faces.
             let following = !tracker.tracks.isEmpty || !(pending?.value.found.isEmpty ?? true)
+            // Settled: every track decided, and the frame waiting for the second stage holds no more faces than that.
+            let settled = tracker.allSettled && (pending?.value.found.count ?? 0) <= tracker.tracks.count
             let verdict = frame.pixels.withUnsafeBytes {
-                motionGate?.look(bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following)
+                motionGate?.look(
+                    bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following,
+                    tracksSettled: settled)
             }
             if let verdict, !verdict.runsDetector {
-                // Nothing moved and no face is followed: no detector pass for this frame.
+                // Nothing moved and no face is followed, or every face followed is settled: no detector pass.
                 stats.gatedFrames += 1
                 if let p = pending {
                     pending = nil

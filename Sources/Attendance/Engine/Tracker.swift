@@ -166,6 +166,10 @@ public final class FaceTracker {
 
     public init(rules: RecognitionRules) { self.rules = rules }
 
+    /// Whether faces are followed and every one of them is settled: decided, or known to be nobody enrolled, or
+    /// too close to call (none of them is waiting for votes).
+    public var allSettled: Bool { !tracks.isEmpty && tracks.allSatisfy { $0.outcome != nil } }
+
     /// Associates this frame's boxes with tracks (greedy by overlap), starts new tracks, ends stale ones.
     /// Returns, for each box in order, the id of its track.
     public func update(boxes: [FaceBox], at time: Double) -> [Int] {
