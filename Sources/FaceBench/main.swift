@@ -125,7 +125,7 @@ var fullOptions = FaceEngine.Options()
 fullOptions.scaledRefinement = false
 let fullEngine = try FaceEngine(options: fullOptions)
 print(
-    "\nbox refinement: face size -> landmarks ms, face_recognition's way / scaled (wall, median) | descriptor distance between them"
+    "\nbox refinement: face size -> landmarks ms, face_recognition's way / scaled (median CPU ms, wall in brackets) | descriptor distance between them"
 )
 for (img, face) in gateFaces.map({ (gate, $0) }) + [(image0!, best0!)] {
     let full = try measure(runs) { _ = try fullEngine.landmarks(in: img, box: face.box, score: face.score) }
@@ -134,6 +134,7 @@ for (img, face) in gateFaces.map({ (gate, $0) }) + [(image0!, best0!)] {
     let b = try engine.descriptor(in: img, landmarks: engine.landmarks(in: img, box: face.box, score: face.score))
     print(
         String(
-            format: "  %3d px -> %5.1f / %5.1f | %.4f", max(face.box.width, face.box.height), full.wall, scaled.wall,
+            format: "  %3d px -> %5.1f / %5.1f (%5.1f / %5.1f) | %.4f", max(face.box.width, face.box.height), full.cpu,
+            scaled.cpu, full.wall, scaled.wall,
             zip(a.values, b.values).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()))
 }
