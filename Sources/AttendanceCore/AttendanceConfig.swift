@@ -149,8 +149,9 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var motionHoldSeconds = 0.5
         /// While every face followed is settled (decided, or known to be nobody enrolled), the detector runs on
         /// one frame in this many: enough to keep those tracks, and a newcomer is found at most this many frames
-        /// less one late. 1: every frame while any face is followed, as before #16's second round.
-        public var settledDetectEvery = 3
+        /// less one late. 1 (the default): every frame while any face is followed. 3 saved detector passes but
+        /// lost walking faces' tracks between them, which then cost their embeddings again (see the README, #16).
+        public var settledDetectEvery = 1
         public init() {}
     }
 

@@ -119,19 +119,19 @@ let gap = zip(one, many).map { a, b in zip(a, b).map { abs($0 - $1) }.max() ?? 0
 print(String(format: "  batched vs one by one: largest difference %.2g", gap))
 
 // The HOG box refinement before the landmarks: face_recognition's way (the crop upsampled, every pyramid level)
-// against the crop scaled to a 120 px face (the default since #16), per face of the gate frame and the close-up;
+// against HOG's pyramid started where the face is still >= 120 px (FaceEngine.Options.scaledRefinement, off by default), per face of the gate frame and the close-up;
 // and how far apart the two ways put the descriptors (dlib's metric; the gate's threshold is 0.45-0.6).
-var fullOptions = FaceEngine.Options()
-fullOptions.scaledRefinement = false
-let fullEngine = try FaceEngine(options: fullOptions)
+var scaledOptions = FaceEngine.Options()
+scaledOptions.scaledRefinement = true
+let scaledEngine = try FaceEngine(options: scaledOptions)
 print(
     "\nbox refinement: face size -> landmarks ms, face_recognition's way / scaled (median CPU ms, wall in brackets) | descriptor distance between them"
 )
 for (img, face) in gateFaces.map({ (gate, $0) }) + [(image0!, best0!)] {
-    let full = try measure(runs) { _ = try fullEngine.landmarks(in: img, box: face.box, score: face.score) }
-    let scaled = try measure(runs) { _ = try engine.landmarks(in: img, box: face.box, score: face.score) }
-    let a = try fullEngine.descriptor(in: img, landmarks: fullEngine.landmarks(in: img, box: face.box, score: face.score))
-    let b = try engine.descriptor(in: img, landmarks: engine.landmarks(in: img, box: face.box, score: face.score))
+    let full = try measure(runs) { _ = try engine.landmarks(in: img, box: face.box, score: face.score) }
+    let scaled = try measure(runs) { _ = try scaledEngine.landmarks(in: img, box: face.box, score: face.score) }
+    let a = try engine.descriptor(in: img, landmarks: engine.landmarks(in: img, box: face.box, score: face.score))
+    let b = try scaledEngine.descriptor(in: img, landmarks: scaledEngine.landmarks(in: img, box: face.box, score: face.score))
     print(
         String(
             format: "  %3d px -> %5.1f / %5.1f (%5.1f / %5.1f) | %.4f", max(face.box.width, face.box.height), full.cpu,

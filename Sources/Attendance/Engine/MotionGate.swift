@@ -11,7 +11,7 @@ import FaceEngine
 /// detector runs when:
 /// - a face is being followed (the pipeline's tracker has live tracks): every frame while any of them is
 ///   undecided; once every one is settled (decided, or known to be nobody enrolled), one frame in
-///   `settledDetectEvery` (3), enough to keep the tracks (a newcomer is found at most 2 frames late, and then
+///   `settledDetectEvery` (default 1: every frame; at 3 a newcomer is found at most 2 frames late, and then
 ///   every frame again until it is decided);
 /// - more than `motionMinArea` of the thumbnail changed, and for `motionHoldSeconds` after;
 /// - nothing ran for `idleDetectSeconds` (2 s): a face standing still in front of the camera is still found.

@@ -111,7 +111,7 @@ typedef struct cv_engine_config {
     int32_t refine_box;              /* refine res10 boxes with dlib HOG before landmarks: 0 no; 1 face_recognition's
                                         way (the crop around the box upsampled, every pyramid level); 2 (and any
                                         other value) the same scales, but HOG's pyramid started at the level where
-                                        the face is still >= 120 px (the default: a fraction of the cost) */
+                                        the face is still >= 120 px (a fraction of the cost; FaceEngine asks for 1) */
 } cv_engine_config;
 
 typedef struct cv_engine cv_engine;
