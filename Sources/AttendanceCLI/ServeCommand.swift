@@ -85,14 +85,10 @@ struct ServeCommand: AsyncParsableCommand {
                         logger: Logger(label: "attendance.journal")))
                 // The gallery this gate matches against is the school's, refreshed from the server into the local
                 // (sealed) copy within a moment of each change; the cameras reload as soon as it changed.
-                let faces = daemon.faces
-                let galleryLogger = Logger(label: "attendance.gallery")
                 alongside.append(
-                    SchoolGallerySync(store: daemon.store, connector: connector, logger: galleryLogger) { _ in
-                        do { try faces.reload() } catch {
-                            galleryLogger.error("gallery reload failed", metadata: ["error": "\(error)"])
-                        }
-                    })
+                    SchoolGallerySync(
+                        store: daemon.store, connector: connector, reloading: daemon.faces,
+                        logger: Logger(label: "attendance.gallery")))
                 Logger(label: "attendance.serve").notice(
                     "school database \(connector.url): this gate's journal is sent there, its gallery read from there")
                 if !config.connector.endpoint.isEmpty {
