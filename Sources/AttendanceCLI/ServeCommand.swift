@@ -67,47 +67,12 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(GateMetricsFactory(registry: registry))
         options.registry = registry
 
-        // With the shared database, the sector outbox is the school's (on the server), sent by one box at a time
-        // (SchoolSectorSender below), never by each daemon from its own journal.
-        var daemonConfig = config
-        if config.database.backend == .postgresql { daemonConfig.connector.endpoint = "" }
         let daemon: GateDaemon
-        do { daemon = try GateDaemon(config: daemonConfig, options: options) } catch { throw failLine("\(error)") }
-        var alongside: [any Service] = []
-        if config.database.backend == .postgresql {
-            // The school's shared database: this box's decisions go to its SQLite journal first (as always), and
-            // the journal sender moves them to PostgreSQL whenever the server can be reached.
-            do {
-                let connector = try PostgresConnector(config: config.database)
-                alongside.append(
-                    JournalSender(
-                        store: daemon.store, connector: connector, gate: ProcessInfo.processInfo.hostName,
-                        logger: Logger(label: "attendance.journal")))
-                // The gallery this gate matches against is the school's, refreshed from the server into the local
-                // (sealed) copy within a moment of each change; the cameras reload as soon as it changed.
-                alongside.append(
-                    SchoolGallerySync(
-                        store: daemon.store, connector: connector, reloading: daemon.faces,
-                        logger: Logger(label: "attendance.gallery")))
-                Logger(label: "attendance.serve").notice(
-                    "school database \(connector.url): this gate's journal is sent there, its gallery read from there")
-                if !config.connector.endpoint.isEmpty {
-                    let c = config.connector
-                    guard let tokenFile = c.tokenFile else {
-                        throw failLine("connector.token_file is not set: name a file (mode 0600) holding the gateway's token")
-                    }
-                    let client = try SectorClient(
-                        endpoint: c.endpoint, token: try BearerToken.load(fromFile: tokenFile),
-                        timeoutSeconds: c.timeoutSeconds, allowInsecureHTTP: c.allowInsecureHTTP,
-                        logger: Logger(label: "attendance.sector"))
-                    var sector = SchoolSectorSender(
-                        connector: connector, transport: client, logger: Logger(label: "attendance.sector"))
-                    sector.options = .init(batchSize: c.batchSize)
-                    sector.onStop = { await client.shutdown() }
-                    alongside.append(sector)
-                }
-            } catch { throw failLine("\(error)") }
-        }
+        var alongside: [any Service]
+        do {
+            daemon = try GateDaemon(config: config, options: options)
+            alongside = try SchoolGateServices.make(for: daemon, config: config)
+        } catch { throw failLine("\(error)") }
         if config.console.enabled {
             // The web console over the daemon's own store, showing the daemon's health on its Today page.
             let console: SchoolConsole

@@ -147,6 +147,11 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var idleDetectSeconds = 2.0
         /// After motion, the detector keeps running on every frame for this long (seconds).
         public var motionHoldSeconds = 0.5
+        /// While every face followed is settled (decided, or known to be nobody enrolled), the detector runs on
+        /// one frame in this many: enough to keep those tracks, and a newcomer is found at most this many frames
+        /// less one late. 1 (the default): every frame while any face is followed. 3 saved detector passes but
+        /// lost walking faces' tracks between them, which then cost their embeddings again (see the README, #16).
+        public var settledDetectEvery = 1
         public init() {}
     }
 
@@ -587,7 +592,7 @@ extension AttendanceConfig {
                 t, "capture",
                 allowed: [
                     "motion_gate", "motion_pixel_threshold", "motion_min_area", "motion_rebaseline_area", "idle_detect_seconds",
-                    "motion_hold_seconds",
+                    "motion_hold_seconds", "settled_detect_every",
                 ])
             c.capture.motionGate = try r.bool(t, "motion_gate", c.capture.motionGate)
             c.capture.motionPixelThreshold = try r.int(
@@ -599,6 +604,8 @@ extension AttendanceConfig {
                 try r.float(t, "idle_detect_seconds", Float(c.capture.idleDetectSeconds), range: 0.05...60))
             c.capture.motionHoldSeconds = Double(
                 try r.float(t, "motion_hold_seconds", Float(c.capture.motionHoldSeconds), range: 0...60))
+            c.capture.settledDetectEvery = try r.int(
+                t, "settled_detect_every", c.capture.settledDetectEvery, range: 1...30)
             if c.capture.motionRebaselineArea <= c.capture.motionMinArea {
                 throw ConfigError(
                     path: path, line: nil, reason: "capture.motion_rebaseline_area must be larger than motion_min_area")

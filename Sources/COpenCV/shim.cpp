@@ -519,6 +519,8 @@ struct cv_engine {
     std::unique_ptr<Detector> detector;
     bool is_res10 = false;
     bool refine = true;
+    /// Refine on the crop scaled to a face of kRefineFace pixels (refine_box 2), not upsampled (1).
+    bool refine_scaled = true;
     dlib::frontal_face_detector hog;  // for box refinement
     dlib::shape_predictor landmarks;
     std::unique_ptr<anet_type> net;
@@ -538,6 +540,10 @@ double iou(const dlib::rectangle &a, const dlib::rectangle &b) {
 /// predictor moves the embedding 0.05-0.16 away from face_recognition's. So: run HOG inside
 /// the region around the box and take its box; where HOG finds nothing (small, turned or
 /// partial faces) use a calibrated transform of the res10 box.
+/// The scaled refinement starts HOG's pyramid where the face (the res10 box's longer side) is about this size:
+/// a level or two above the 80 px window that finds it.
+constexpr double kRefineFace = 120.0;
+
 dlib::rectangle landmark_box(cv_engine *e, const cv::Mat &img, const cv_detection &d) {
     double w = d.box.right - d.box.left, h = d.box.bottom - d.box.top;
     double cx = (d.box.left + d.box.right) / 2.0, cy = (d.box.top + d.box.bottom) / 2.0;
@@ -555,10 +561,38 @@ dlib::rectangle landmark_box(cv_engine *e, const cv::Mat &img, const cv_detectio
     region &= cv::Rect(0, 0, img.cols, img.rows);
     if (region.width < 20 || region.height < 20) return fallback;
     cv::Mat crop = img(region);
+    dlib::rectangle res10_rect(d.box.left - region.x, d.box.top - region.y, d.box.right - 1 - region.x, d.box.bottom - 1 - region.y);
+    if (e->refine_scaled) {
+        // face_recognition's way below (the crop upsampled, then every level of HOG's pyramid, each 5/6 of the
+        // last) spends most of its time on the large levels, where only faces far smaller than this one could
+        // match HOG's 80 px window. Here the crop is resized straight to the smallest of those same scales at
+        // which the face is still at least kRefineFace px, and HOG scans from there down: the face is found at
+        // the scale face_recognition would have found it at, for a fraction of the pixels.
+        int upsample = std::max(region.width, region.height) <= 400 ? 1 : 0;
+        if (std::max(w, h) < 40) upsample = 2;
+        double scale = double(1 << upsample);
+        while (std::max(w, h) * scale * 5.0 / 6.0 >= kRefineFace) scale *= 5.0 / 6.0;
+        cv::Mat scaled;
+        cv::resize(crop, scaled, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+        dlib::rectangle target(long(std::lround(res10_rect.left() * scale)), long(std::lround(res10_rect.top() * scale)),
+                               long(std::lround((res10_rect.right() + 1) * scale)) - 1,
+                               long(std::lround((res10_rect.bottom() + 1) * scale)) - 1);
+        double best = 0.25;
+        dlib::drectangle chosen;
+        bool found = false;
+        for (auto &[r, conf] : hog_detect(e->hog, scaled, 0)) {
+            double o = iou(r, target);
+            if (o > best) { best = o; chosen = dlib::drectangle(r); found = true; }
+        }
+        if (!found) return fallback;
+        // Back to the frame's pixels (right/bottom inclusive, like dlib's rectangles).
+        return dlib::rectangle(long(std::lround(chosen.left() / scale)) + region.x, long(std::lround(chosen.top() / scale)) + region.y,
+                               long(std::lround((chosen.right() + 1) / scale)) - 1 + region.x,
+                               long(std::lround((chosen.bottom() + 1) / scale)) - 1 + region.y);
+    }
     // Like face_recognition: one upsampling, unless the crop is already large.
     int upsample = std::max(region.width, region.height) <= 400 ? 1 : 0;
     if (std::max(w, h) < 40) upsample = 2;
-    dlib::rectangle res10_rect(d.box.left - region.x, d.box.top - region.y, d.box.right - 1 - region.x, d.box.bottom - 1 - region.y);
     double best = 0.25;
     dlib::rectangle chosen;
     bool found = false;
@@ -592,6 +626,7 @@ extern "C" cv_status cv_engine_create(const cv_engine_config *config, cv_engine 
         float min_score = config->min_score > 0 ? config->min_score : 0.5f;
         int input = config->detector_input > 0 ? config->detector_input : 300;
         e->refine = config->refine_box != 0;
+        e->refine_scaled = config->refine_box != 1;
         if (config->detector == CV_DETECTOR_RES10) {
             for (const char *p : {config->detector_prototxt, config->detector_weights})
                 if (!file_exists(p)) return fail(CV_ERR_MODEL, std::string("missing model file ") + (p ? p : "(null)") + " (run `make models`)");
@@ -693,6 +728,27 @@ extern "C" cv_status cv_embed(cv_engine *engine, const cv_image *image, const cv
     });
 }
 
+extern "C" cv_status cv_embed_batch(cv_engine *engine, const cv_image *image, const cv_point *lm, int32_t count, float *out) {
+    return guarded("face descriptors", [&]() -> cv_status {
+        if (!engine || !valid(image) || count < 0 || (count > 0 && (!lm || !out))) return fail(CV_ERR_ARGUMENT, "bad argument");
+        if (!engine->net) return fail(CV_ERR_MODEL, "the engine was created without the embedding model");
+        if (count == 0) return CV_OK;
+        dlib::cv_image<dlib::bgr_pixel> view(image->mat);
+        std::vector<dlib::matrix<dlib::rgb_pixel>> chips(static_cast<size_t>(count));
+        for (int32_t i = 0; i < count; i++)
+            dlib::extract_image_chip(view, dlib::get_face_chip_details(shape_from(lm + size_t(i) * CV_LANDMARK_COUNT), 150, 0.25),
+                                     chips[size_t(i)]);
+        std::vector<dlib::matrix<float, 0, 1>> ds = (*engine->net)(chips, size_t(count));
+        if (ds.size() != size_t(count)) return fail(CV_ERR_INTERNAL, "wrong number of descriptors");
+        for (int32_t i = 0; i < count; i++) {
+            const auto &d = ds[size_t(i)];
+            if (d.size() != CV_EMBEDDING_DIM) return fail(CV_ERR_INTERNAL, "descriptor has the wrong size");
+            for (long k = 0; k < d.size(); k++) out[size_t(i) * CV_EMBEDDING_DIM + size_t(k)] = d(k);
+        }
+        return CV_OK;
+    });
+}
+
 extern "C" cv_status cv_face_chip(const cv_image *image, const cv_point lm[CV_LANDMARK_COUNT], cv_image **out) {
     return guarded("face chip", [&]() -> cv_status {
         if (!valid(image) || !lm || !out) return fail(CV_ERR_ARGUMENT, "bad argument");
@@ -706,6 +762,22 @@ extern "C" cv_status cv_face_chip(const cv_image *image, const cv_point lm[CV_LA
                 m.at<cv::Vec3b>(int(r), int(c)) = cv::Vec3b(p.blue, p.green, p.red);
             }
         *out = new cv_image{m};
+        return CV_OK;
+    });
+}
+
+// ------------------------------------------------------------------ threads
+
+// OpenBLAS's own setters (weak: another BLAS behind libblas.so.3 simply has none).
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+
+extern "C" cv_status cv_set_threads(int32_t opencv_threads, int32_t blas_threads, int32_t *opencv_now, int32_t *blas_now) {
+    return guarded("set threads", [&]() -> cv_status {
+        if (opencv_threads > 0) cv::setNumThreads(opencv_threads);
+        if (blas_threads > 0 && openblas_set_num_threads) openblas_set_num_threads(blas_threads);
+        if (opencv_now) *opencv_now = cv::getNumThreads();
+        if (blas_now) *blas_now = openblas_get_num_threads ? openblas_get_num_threads() : -1;
         return CV_OK;
     });
 }

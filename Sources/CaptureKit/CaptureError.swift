@@ -57,7 +57,7 @@ public struct CaptureError: Error, Sendable, Equatable, CustomStringConvertible 
         case .noUsableFormat:
             text = "\(source): no pixel format that can be converted to BGR"
         case .video(let status):
-            text = "\(source): \(operation) failed (cv status \(status))"
+            text = "\(source): \(operation) failed (video status \(status))"
         case .stalled:
             text = "\(source): no frame within the stall timeout"
         case .invalidSource:

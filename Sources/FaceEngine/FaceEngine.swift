@@ -17,6 +17,10 @@ public final class FaceEngine {
         public var minScore: Float = 0.6
         /// Refine res10 boxes with dlib HOG so landmarks land where dlib's predictor expects.
         public var refineBoxes = true
+        /// Refine with HOG's pyramid started at face_recognition's own scale where the face is still >= 120 px, rather
+        /// than face_recognition's way, the crop upsampled and every pyramid level scanned (#16: most of the landmarks' cost).
+        /// Off by default: on `make bench-accuracy` it recorded 1 of 631 strangers (0 the old way); see the README.
+        public var scaledRefinement = false
         /// Load the 22 MB embedding network (not needed to only count faces).
         public var embeddings = true
         public init() {}
@@ -33,7 +37,8 @@ public final class FaceEngine {
                             detector: options.detector == .hog ? CV_DETECTOR_HOG : CV_DETECTOR_RES10,
                             detector_prototxt: proto, detector_weights: weights, landmarks_model: lm,
                             embedding_model: options.embeddings ? emb : nil,
-                            min_score: options.minScore, detector_input: 300, refine_box: options.refineBoxes ? 1 : 0)
+                            min_score: options.minScore, detector_input: 300,
+                            refine_box: options.refineBoxes ? (options.scaledRefinement ? 2 : 1) : 0)
                         return cv_engine_create(&config, &out)
                     }
                 }
@@ -81,6 +86,28 @@ public final class FaceEngine {
         var values = [Float](repeating: 0, count: FaceDescriptor.dimension)
         try check(cv_embed(handle, image.handle, points, &values), "face descriptor")
         return FaceDescriptor(values)
+    }
+
+    /// The descriptors of several faces of one image in one pass of the network (the same values as
+    /// `descriptor(in:landmarks:)` on each, cheaper per face than one call each).
+    public func descriptors(in image: Image, landmarks: [[Point]]) throws(FaceEngineError) -> [FaceDescriptor] {
+        guard !landmarks.isEmpty else { return [] }
+        for l in landmarks { try checkLandmarks(l, "face descriptors") }
+        let points = landmarks.flatMap { $0.map { cv_point(x: $0.x, y: $0.y) } }
+        let dim = FaceDescriptor.dimension
+        var values = [Float](repeating: 0, count: landmarks.count * dim)
+        try check(cv_embed_batch(handle, image.handle, points, Int32(landmarks.count), &values), "face descriptors")
+        return (0..<landmarks.count).map { FaceDescriptor(Array(values[$0 * dim..<($0 + 1) * dim])) }
+    }
+
+    /// The worker threads of the libraries under every engine of the process: OpenCV's parallel loops (res10,
+    /// liveness, resizes) and OpenBLAS (dlib's ResNet). nil leaves one as it is. Returns the counts now in
+    /// force (blas nil: the BLAS in use is not OpenBLAS).
+    @discardableResult
+    public static func setThreads(opencv: Int?, blas: Int?) -> (opencv: Int, blas: Int?) {
+        var cvNow: Int32 = 0, blasNow: Int32 = 0
+        _ = cv_set_threads(Int32(opencv ?? 0), Int32(blas ?? 0), &cvNow, &blasNow)
+        return (Int(cvNow), blasNow < 0 ? nil : Int(blasNow))
     }
 
     /// Every face in the image, largest score first, with landmarks, quality and (optionally) descriptors.

@@ -16,6 +16,7 @@
 // BENCH_EMPTY_SECONDS, BENCH_SECONDS (override those), BENCH_SCENARIOS=empty,steady,rush, BENCH_FPS=15,30,
 // BENCH_CAMERAS=1,2, BENCH_PYTHON (face_recognition's interpreter; unset: not run), BENCH_FR_FRAMES (60),
 // BENCH_MOTION_GATE=0 (every frame through the detector, as before #16), BENCH_IDLE_DETECT_SECONDS,
+// BENCH_SETTLED_DETECT_EVERY (1: the detector on every frame while any face is followed, as before),
 // BENCH_LIVENESS=off|flag|enforce (recognition.liveness; default flag, the gate's default).
 
 import Attendance
@@ -42,6 +43,7 @@ let frFrames = env["BENCH_FR_FRAMES"].flatMap(Int.init) ?? 60
 // The motion gate's settings, to measure without it (BENCH_MOTION_GATE=0) or at another idle rate.
 let motionGate = env["BENCH_MOTION_GATE"] != "0"
 let idleSeconds = env["BENCH_IDLE_DETECT_SECONDS"].flatMap(Double.init)
+let settledEvery = env["BENCH_SETTLED_DETECT_EVERY"].flatMap(Int.init)
 let liveness = env["BENCH_LIVENESS"].flatMap(AttendanceConfig.LivenessMode.init(rawValue:)) ?? .flag
 let samples = ".testdata"
 let out = "out/bench-pipeline"
@@ -113,7 +115,8 @@ try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories
 print(
     "pipeline-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores; scenarios \(scenarios.map(\.rawValue)), "
         + "fps \(rates.map { Int($0) }), cameras \(cameraCounts); empty gate \(Int(emptySeconds)) s, others \(Int(seconds)) s; "
-        + "motion gate \(motionGate ? "on" : "off")\(idleSeconds.map { ", idle detection every \($0) s" } ?? ""), "
+        + "motion gate \(motionGate ? "on" : "off")\(idleSeconds.map { ", idle detection every \($0) s" } ?? "")"
+        + "\(settledEvery.map { ", settled faces: the detector on 1 frame in \($0)" } ?? ""), "
         + "liveness \(liveness.rawValue); "
         + String(format: "a model load costs %.2f CPU s (left out of the figures)", loadCPU))
 
@@ -143,6 +146,7 @@ for scenario in scenarios {
                 liveness: liveness)
             demo.config.capture.motionGate = motionGate
             if let s = idleSeconds { demo.config.capture.idleDetectSeconds = s }
+            if let n = settledEvery { demo.config.capture.settledDetectEvery = n }
             let store = try AttendanceStore.open(config: demo.config)
             var scripts: [String: ReplayScript] = [:]
             for (camera, v) in zip(demo.config.cameras, videos) { scripts[camera.id] = v.script }
@@ -169,13 +173,18 @@ for scenario in scenarios {
                 detected: stats.reduce(0) { $0 + $1.frames - $1.gatedFrames }, video: videos[0].path)
             runs.append(run)
             let faces = stats.reduce(0) { $0 + $1.faces }
+            let landmarks = stats.reduce(0) { $0 + $1.landmarkRuns }
+            let load =
+                (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3)
+                .joined(separator: " ") ?? "?"
             let share = String(
                 format: "%.1f CPU s for %.0f s of video (%.1f %% of a core per camera)", cpu, run.videoSeconds,
                 100 * cpu / run.videoSeconds / Double(cameras))
             print(
                 "  \(scenario.rawValue) fps=\(Int(fps)) cameras=\(cameras): \(share), wall \(wall); frames \(run.frames) delivered, "
-                    + "\(run.dropped) dropped, \(run.detected) through the detector, \(faces) faces, \(run.embeddings) embeddings; "
-                    + "records \(events.count) (missed \(answer.missed.sorted())), unknown faces \(unknowns)")
+                    + "\(run.dropped) dropped, \(run.detected) through the detector, \(faces) faces, \(landmarks) landmark runs, "
+                    + "\(run.embeddings) embeddings; records \(events.count) (missed \(answer.missed.sorted())), "
+                    + "unknown faces \(unknowns); load \(load)")
         }
     }
 }

@@ -57,6 +57,8 @@ final class GateScenarioEndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(stats.unknowns, 1, "the astronaut is counted as an unknown face")
         // Only new faces cost embeddings: a track is embedded until decided, then re-verified now and then.
         XCTAssertLessThan(stats.embeddings, stats.faces / 2, "\(stats.embeddings) embeddings for \(stats.faces) faces")
+        // ... and only the faces of tracks due for an embedding cost landmarks (#16: before, every detected face).
+        XCTAssertLessThan(stats.landmarkRuns, stats.faces / 2, "\(stats.landmarkRuns) landmark runs for \(stats.faces) faces")
         XCTAssertGreaterThan(stats.gatedFrames, 0, "the gate kept the empty frames between arrivals from the detector")
     }
 
@@ -68,6 +70,7 @@ final class GateScenarioEndToEndTests: XCTestCase {
         let (answer, stats, store) = try await replay(script)
         try assertKnownAnswer(answer, store)
         XCTAssertLessThan(stats.embeddings, stats.faces / 2, "\(stats.embeddings) embeddings for \(stats.faces) faces")
+        XCTAssertLessThan(stats.landmarkRuns, stats.faces / 2, "\(stats.landmarkRuns) landmark runs for \(stats.faces) faces")
     }
 
     /// A face the detector finds in every frame but too small to embed costs no embedding and no record.
@@ -79,6 +82,7 @@ final class GateScenarioEndToEndTests: XCTestCase {
         let (answer, stats, _) = try await replay(script)
         XCTAssertGreaterThan(stats.faces, 20, "the small face is detected in most frames")
         XCTAssertEqual(stats.embeddings, 0)
+        XCTAssertEqual(stats.landmarkRuns, 0, "a box under the minimum face size costs no landmarks either")
         XCTAssertEqual(answer.recorded, [])
     }
 }

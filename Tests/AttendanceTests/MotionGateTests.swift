@@ -57,6 +57,30 @@ final class MotionGateTests: XCTestCase {
         XCTAssertEqual(verdicts.filter(\.runsDetector).count, 10, "once a second, the first frame included")
     }
 
+    /// #16: while every followed face is settled the detector runs on one frame in `settledDetectEvery`, however much
+    /// they move; an undecided face brings it back to every frame at once.
+    func testSettledFacesRunTheDetectorOnOneFrameInThree() throws {
+        var settings = AttendanceConfig.Capture()
+        settings.settledDetectEvery = 3
+        var gate = MotionGate(settings: settings)
+        var verdicts: [MotionGate.Verdict] = []
+        for n in 0..<12 {
+            // The decided person walks across the frame: motion on every frame.
+            let pixels = try frame(n, personAt: (x: 100 + 20 * n, y: 150))
+            verdicts.append(
+                pixels.withUnsafeBytes {
+                    gate.look(bgr: $0, width: 640, height: 480, at: Double(n) / fps, tracksAlive: n > 0, tracksSettled: n > 0)
+                })
+        }
+        XCTAssertEqual(verdicts[0], .first)
+        XCTAssertEqual(verdicts.indices.filter { verdicts[$0].runsDetector }, [0, 3, 6, 9], "\(verdicts)")
+        XCTAssertEqual(verdicts[1], .settled)
+        let undecided = try frame(12, personAt: (x: 340, y: 150)).withUnsafeBytes {
+            gate.look(bgr: $0, width: 640, height: 480, at: 12 / fps, tracksAlive: true, tracksSettled: false)
+        }
+        XCTAssertEqual(undecided, .tracking, "a face waiting for votes: every frame")
+    }
+
     func testSomeoneWalkingInIsMotionOnEveryFrame() throws {
         var gate = MotionGate(settings: AttendanceConfig.Capture())
         for n in 0..<5 { _ = look(&gate, try frame(n), frame: n) }

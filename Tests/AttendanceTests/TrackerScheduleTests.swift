@@ -121,6 +121,45 @@ final class TrackerScheduleTests: XCTestCase {
         }
     }
 
+    /// #16: the pre-check asked before a face's landmarks says no wherever `wantsEmbedding` would say no whatever
+    /// the landmarks (a settled track between verifications, a box under the minimum size), and yes when the track
+    /// is due (the quality gate after the landmarks still decides then).
+    func testThePreCheckBeforeLandmarksFollowsTheSchedule() {
+        let r = rules
+        let t = FaceTracker(rules: r)
+        let id = t.update(boxes: [box], at: 0)[0]
+        XCTAssertTrue(t.mayWantEmbedding(track: id, boxSize: 120), "a new track is due")
+        XCTAssertFalse(t.mayWantEmbedding(track: id, boxSize: r.minFaceSize - 1), "too small: no landmarks")
+        XCTAssertFalse(t.mayWantEmbedding(track: 999, boxSize: 120), "no such track")
+        XCTAssertNil(t.vote(track: id, best: Match(student: "A", distance: 0.35, margin: 0.3)))
+        var frame = 0
+        // Undecided: due again after `reembedEveryFrames` frames, and the pre-check agrees with wantsEmbedding.
+        for _ in 0..<(r.reembedEveryFrames + 2) {
+            frame += 1
+            _ = t.update(boxes: [box], at: Double(frame) / 15)
+            XCTAssertEqual(t.mayWantEmbedding(track: id, boxSize: 120), t.wantsEmbedding(track: id, quality: good))
+        }
+        for _ in 0..<2 { _ = t.vote(track: id, best: Match(student: "A", distance: 0.35, margin: 0.3)) }
+        guard case .decided? = t.tracks.first(where: { $0.id == id })?.outcome else { return XCTFail("decided") }
+        // Decided: no landmarks until the verification is due.
+        for _ in 1..<r.verifyEveryFrames {
+            frame += 1
+            _ = t.update(boxes: [box], at: Double(frame) / 15)
+            XCTAssertFalse(t.mayWantEmbedding(track: id, boxSize: 120), "decided, between verifications")
+        }
+        frame += 1
+        _ = t.update(boxes: [box], at: Double(frame) / 15)
+        XCTAssertTrue(t.mayWantEmbedding(track: id, boxSize: 120), "the verification is due")
+        // A stranger's track, once unknown, never again.
+        let s = FaceTracker(rules: r)
+        let sid = s.update(boxes: [box], at: 0)[0]
+        for _ in 0..<r.votes { _ = s.vote(track: sid, best: Match(student: "B", distance: 0.9, margin: 0.1)) }
+        for f in 1...20 {
+            _ = s.update(boxes: [box], at: Double(f) / 15)
+            XCTAssertFalse(s.mayWantEmbedding(track: sid, boxSize: 120), "unknown: never embedded again")
+        }
+    }
+
     func testScheduleStatusesAndWindows() throws {
         var config = AttendanceConfig()
         config.schedule.schoolDays = [1, 2, 3, 4, 5]

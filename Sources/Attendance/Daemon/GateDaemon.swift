@@ -90,6 +90,15 @@ public struct GateDaemon: Sendable {
     /// fails does not stop the others; it shows on `/health`. `alongside` are more services run in the same
     /// group and stopped with it (the web console: it lives in a module above this one).
     public func run(alongside extra: [any Service] = []) async throws {
+        // One worker thread each for OpenCV and OpenBLAS (#16): the cameras' own tasks (two stages per camera:
+        // the detector of one frame beside the landmarks and embeddings of the previous one) keep the cores busy,
+        // and the libraries' own threads only add CPU: `make bench-face` measured 4 embeddings at 64-72 ms of CPU
+        // with one OpenBLAS thread against 121-210 with two (its threads spin while they wait), and a res10 pass
+        // at 48-50 ms of CPU with one OpenCV thread against 53-60 with two (AMD EPYC, 2 cores).
+        let threads = FaceEngine.setThreads(opencv: 1, blas: 1)
+        logger.debug(
+            "library threads",
+            metadata: ["opencv": "\(threads.opencv)", "openblas": "\(threads.blas.map { "\($0)" } ?? "not OpenBLAS")"])
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = extra.map { .init(service: $0) }
         for camera in config.cameras {
             services.append(

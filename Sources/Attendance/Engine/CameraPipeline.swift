@@ -19,6 +19,8 @@ public struct PipelineStatistics: Sendable, Equatable {
     public var frames = 0
     public var faces = 0
     public var embeddings = 0
+    /// Faces whose landmarks were found (the faces of tracks due for an embedding, for the quality gate).
+    public var landmarkRuns = 0
     /// Liveness checks run (on embedded frames of undecided tracks), and the decided tracks judged not real.
     public var livenessChecks = 0
     public var spoofs = 0
@@ -127,43 +129,41 @@ public struct CameraPipeline: Sendable {
             return r
         }
 
-        for try await frame in source {
-            try Task.checkCancellation()
-            monitor?.frameStarted(camera.id)
-            defer { monitor?.frameFinished(camera.id) }
-            stats.frames += 1
-            framesCounter.increment()
-            if let last = lastSequence, frame.sequence > last + 1 {
-                stats.droppedFrames += frame.sequence - last - 1
-                droppedCounter.increment(by: Int(frame.sequence - last - 1))
-            }
-            lastSequence = frame.sequence
-            let (streamTime, wallTime) = clock.times(frame)
-            // Decision latency counts from the arrival of a face's first frame, its detection included.
-            let arrived = ContinuousClock.now
-            let verdict = frame.pixels.withUnsafeBytes {
-                motionGate?.look(
-                    bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: !tracker.tracks.isEmpty)
-            }
-            if let verdict, !verdict.runsDetector {
-                // Nothing moved and no face is followed: no detector pass for this frame.
-                stats.gatedFrames += 1
-                continue
-            }
+        /// Detection of frame N+1 runs beside the landmarks and embeddings of frame N (two stages, a hand-off of one
+        /// frame): the detector has its own engine (without the embedding network), so each engine stays on one
+        /// task at a time, and the camera's work spreads over both cores. A frame waits for the previous one's
+        /// landmarks and embeddings before the next one is taken from the source (latest-frame semantics: the
+        /// source drops what the pipeline cannot take, and the drops are counted).
+        var detectOptions = FaceEngine.Options()
+        detectOptions.embeddings = false
+        let detector = Unchecked(try FaceEngine(models: models, options: detectOptions))
+        var pending: Unchecked<DetectedFrame>?
+
+        /// The second stage: tracks, landmarks, embeddings, votes and decisions of a detected frame.
+        func handle(_ detected: Unchecked<DetectedFrame>) async throws {
+            let d = detected.value
+            let image = d.image, found = d.found, streamTime = d.streamTime, wallTime = d.wallTime, arrived = d.arrived
+            let sequence = d.sequence
+            stats.detectTime += d.detectTime
+            detectTimer.recordNanoseconds(Int64(d.detectTime / .nanoseconds(1)))
+            stats.faces += found.count
+            facesCounter.increment(by: found.count)
             do {
-                let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
-                let found = try timed(&stats.detectTime, detectTimer) { try engine.detect(in: image) }
-                stats.faces += found.count
-                facesCounter.increment(by: found.count)
                 let ids = tracker.update(boxes: found.map(\.box), at: streamTime)
                 for id in ids where firstSeenReal[id] == nil { firstSeenReal[id] = arrived }
                 let live = Set(tracker.tracks.map(\.id))
                 firstSeenReal = firstSeenReal.filter { live.contains($0.key) }
 
+                // The faces to embed on this frame: their tracks are due, and they pass the quality gate.
+                var wanted: [(face: (box: FaceBox, score: Float), id: Int, points: [Point], quality: FaceQuality)] = []
                 for (face, id) in zip(found, ids) {
                     // One face's failure costs that face only, never the other faces of the frame.
                     do {
-                        // Quality needs the landmarks; cheap compared with the embedding.
+                        // Landmarks (with dlib's HOG box refinement) cost about as much as the embedding: a face
+                        // whose track is not due for an embedding, or whose box is too small, is not looked at.
+                        guard tracker.mayWantEmbedding(track: id, boxSize: Float(min(face.box.width, face.box.height)))
+                        else { continue }
+                        stats.landmarkRuns += 1
                         let points = try timed(&stats.landmarksTime, landmarksTimer) {
                             try engine.landmarks(in: image, box: face.box, score: face.score)
                         }
@@ -177,9 +177,41 @@ public struct CameraPipeline: Sendable {
                                 ])
                             continue
                         }
-                        let descriptor = try timed(&stats.embedTime, embedTimer) {
-                            try engine.descriptor(in: image, landmarks: points)
+                        wanted.append((face, id, points, quality))
+                    } catch let error as CancellationError {
+                        throw error
+                    } catch {
+                        logger.warning(
+                            "face skipped",
+                            metadata: [
+                                "camera": "\(camera.id)", "sequence": "\(sequence)",
+                                "track": "\(id)", "error": "\(error)",
+                            ])
+                    }
+                }
+                // Several faces in one pass of the network (a rush frame holds several new faces); if the batch
+                // fails, each face alone, so one face's failure still costs only that face.
+                var descriptors: [FaceDescriptor?] = []
+                if !wanted.isEmpty {
+                    do {
+                        descriptors = try timed(&stats.embedTime, embedTimer) {
+                            try engine.descriptors(in: image, landmarks: wanted.map(\.points))
                         }
+                    } catch {
+                        descriptors = wanted.map { w in
+                            try? timed(&stats.embedTime, embedTimer) { try engine.descriptor(in: image, landmarks: w.points) }
+                        }
+                    }
+                }
+                for ((face, id, points, quality), descriptor) in zip(wanted, descriptors) {
+                    guard let descriptor else {
+                        logger.warning(
+                            "face skipped: no descriptor",
+                            metadata: ["camera": "\(camera.id)", "sequence": "\(sequence)", "track": "\(id)"])
+                        continue
+                    }
+                    // One face's failure costs that face only, never the other faces of the frame.
+                    do {
                         stats.embeddings += 1
                         if let liveness, tracker.wantsLiveness(track: id) {
                             // The frames a track is embedded on, until it is decided: its verdict is their mean.
@@ -288,7 +320,7 @@ public struct CameraPipeline: Sendable {
                         logger.warning(
                             "face skipped",
                             metadata: [
-                                "camera": "\(camera.id)", "sequence": "\(frame.sequence)",
+                                "camera": "\(camera.id)", "sequence": "\(sequence)",
                                 "track": "\(id)", "error": "\(error)",
                             ])
                     }
@@ -297,12 +329,80 @@ public struct CameraPipeline: Sendable {
                 throw error
             } catch {
                 logger.warning(
+                    "frame skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(sequence)", "error": "\(error)"])
+            }
+        }
+
+        var frames = source.makeAsyncIterator()
+        while true {
+            try Task.checkCancellation()
+            guard let frame = try await frames.next() else { break }
+            monitor?.frameStarted(camera.id)
+            defer { monitor?.frameFinished(camera.id) }
+            stats.frames += 1
+            framesCounter.increment()
+            if let last = lastSequence, frame.sequence > last + 1 {
+                stats.droppedFrames += frame.sequence - last - 1
+                droppedCounter.increment(by: Int(frame.sequence - last - 1))
+            }
+            lastSequence = frame.sequence
+            let (streamTime, wallTime) = clock.times(frame)
+            // Decision latency counts from the arrival of a face's first frame, its detection included.
+            let arrived = ContinuousClock.now
+            // Faces are followed when the tracker has tracks, or the frame waiting for the second stage has faces.
+            let following = !tracker.tracks.isEmpty || !(pending?.value.found.isEmpty ?? true)
+            // Settled: every track decided, and the frame waiting for the second stage holds no more faces than that.
+            let settled = tracker.allSettled && (pending?.value.found.count ?? 0) <= tracker.tracks.count
+            let verdict = frame.pixels.withUnsafeBytes {
+                motionGate?.look(
+                    bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following,
+                    tracksSettled: settled)
+            }
+            if let verdict, !verdict.runsDetector {
+                // Nothing moved and no face is followed, or every face followed is settled: no detector pass.
+                stats.gatedFrames += 1
+                if let p = pending {
+                    pending = nil
+                    try await handle(p)
+                }
+                continue
+            }
+            async let next = CameraPipeline.detect(
+                frame, with: detector, streamTime: streamTime, wallTime: wallTime, arrived: arrived)
+            if let p = pending {
+                pending = nil
+                try await handle(p)
+            }
+            switch await next {
+            case let .success(detected): pending = detected
+            case let .failure(error):
+                logger.warning(
                     "frame skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(frame.sequence)", "error": "\(error)"])
             }
         }
+        if let p = pending { try await handle(p) }
         stats.wallTime = ContinuousClock.now - clockStart
         onEvent(.finished(camera: camera.id, stats: stats))
         return stats
+    }
+
+    /// The first stage: a frame through the detector (its own engine; never the second stage's).
+    static func detect(
+        _ frame: Frame, with detector: Unchecked<FaceEngine>, streamTime: Double, wallTime: Date,
+        arrived: ContinuousClock.Instant
+    ) -> Result<Unchecked<DetectedFrame>, FaceEngineError> {
+        do {
+            let image = try Image(bgr: frame.pixels, width: frame.width, height: frame.height)
+            let t0 = ContinuousClock.now
+            let found = try detector.value.detect(in: image)
+            return .success(
+                Unchecked(
+                    DetectedFrame(
+                        sequence: frame.sequence, image: image, found: found, streamTime: streamTime, wallTime: wallTime,
+                        arrived: arrived, detectTime: ContinuousClock.now - t0)))
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Counts an unknown face; keeps its aligned chip only when the school opted in (privacy.keep_unknown_crops_days > 0).
@@ -430,4 +530,22 @@ final class LockedIndex: @unchecked Sendable {
     init(_ value: EnrolledFaces.Index) { self.value = value }
     func get() -> EnrolledFaces.Index { lock.lock(); defer { lock.unlock() }; return value }
     func set(_ v: EnrolledFaces.Index) { lock.lock(); value = v; lock.unlock() }
+}
+
+/// A frame the detector has been through, handed from the first stage to the second.
+struct DetectedFrame {
+    let sequence: UInt64
+    let image: Image
+    let found: [(box: FaceBox, score: Float)]
+    let streamTime: Double
+    let wallTime: Date
+    let arrived: ContinuousClock.Instant
+    let detectTime: Duration
+}
+
+/// A value handed from one task to another and used by one at a time (an engine or an image, not thread-safe
+/// themselves): the hand-off, not the type, makes it safe.
+struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

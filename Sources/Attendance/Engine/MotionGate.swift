@@ -9,7 +9,10 @@ import FaceEngine
 /// than `motionPixelThreshold` grey levels against the previous frame's, after the change of the mean
 /// brightness is taken out (a slow lighting drift or the camera's exposure moves every pixel alike). The
 /// detector runs when:
-/// - a face is being followed (the pipeline's tracker has live tracks): every frame, as without the gate;
+/// - a face is being followed (the pipeline's tracker has live tracks): every frame while any of them is
+///   undecided; once every one is settled (decided, or known to be nobody enrolled), one frame in
+///   `settledDetectEvery` (default 1: every frame; at 3 a newcomer is found at most 2 frames late, and then
+///   every frame again until it is decided);
 /// - more than `motionMinArea` of the thumbnail changed, and for `motionHoldSeconds` after;
 /// - nothing ran for `idleDetectSeconds` (2 s): a face standing still in front of the camera is still found.
 ///
@@ -26,6 +29,9 @@ public struct MotionGate: Sendable {
         case first
         /// Faces are being followed.
         case tracking
+        /// Faces are followed, all of them settled, and this is not the frame in `settledDetectEvery` the detector
+        /// runs on.
+        case settled
         /// Something moved (this frame, or within the hold time).
         case motion
         /// Nothing moved, but the idle interval has passed.
@@ -38,7 +44,7 @@ public struct MotionGate: Sendable {
         public var runsDetector: Bool {
             switch self {
             case .first, .tracking, .motion, .idleCheck: return true
-            case .still, .rebaselined: return false
+            case .still, .rebaselined, .settled: return false
             }
         }
     }
@@ -51,15 +57,19 @@ public struct MotionGate: Sendable {
     private var current: [UInt8] = []
     private var lastDetection: Double?
     private var lastMotion: Double?
+    /// Frames kept from the detector in a row while every followed face was settled.
+    private var settledSkipped = 0
     /// The share of the thumbnail that changed on the last frame looked at (for logs and tests).
     public private(set) var lastChangedArea: Float = 0
 
     public init(settings: AttendanceConfig.Capture) { self.settings = settings }
 
-    /// Looks at one frame's BGR pixels; `tracksAlive`: whether the camera's tracker follows any face.
+    /// Looks at one frame's BGR pixels; `tracksAlive`: whether the camera's tracker follows any face;
+    /// `tracksSettled`: whether every one of them is settled (decided, or known to be nobody enrolled).
     /// A frame whose thumbnail cannot be made counts as motion (the detector runs: nothing is missed).
     public mutating func look(
-        bgr: UnsafeRawBufferPointer, width: Int, height: Int, at time: Double, tracksAlive: Bool
+        bgr: UnsafeRawBufferPointer, width: Int, height: Int, at time: Double, tracksAlive: Bool,
+        tracksSettled: Bool = false
     ) -> Verdict {
         let h = max(1, (MotionGate.thumbnailWidth * height + width / 2) / max(width, 1))
         do {
@@ -70,11 +80,13 @@ public struct MotionGate: Sendable {
             reference = []
             return record(.motion, at: time)
         }
-        return look(thumbnail: current, at: time, tracksAlive: tracksAlive)
+        return look(thumbnail: current, at: time, tracksAlive: tracksAlive, tracksSettled: tracksSettled)
     }
 
     /// The same on a thumbnail already made (grey, one byte per pixel).
-    public mutating func look(thumbnail: [UInt8], at time: Double, tracksAlive: Bool) -> Verdict {
+    public mutating func look(thumbnail: [UInt8], at time: Double, tracksAlive: Bool, tracksSettled: Bool = false)
+        -> Verdict
+    {
         defer { reference = thumbnail }
         guard reference.count == thumbnail.count, !thumbnail.isEmpty else {
             lastChangedArea = 1
@@ -89,7 +101,16 @@ public struct MotionGate: Sendable {
         } else if area >= settings.motionMinArea {
             lastMotion = time
         }
-        if tracksAlive { return record(.tracking, at: time) }
+        if tracksAlive {
+            // The settled faces' own movement is motion too: it does not make the detector run on every frame.
+            if tracksSettled, settledSkipped + 1 < settings.settledDetectEvery {
+                settledSkipped += 1
+                return .settled
+            }
+            settledSkipped = 0
+            return record(.tracking, at: time)
+        }
+        settledSkipped = 0
         if let m = lastMotion, time - m <= settings.motionHoldSeconds, time >= m { return record(.motion, at: time) }
         // (Less a microsecond: frame times are n / fps, and 42 / 15 - 27 / 15 is a hair under 1.)
         if let d = lastDetection, time - d < settings.idleDetectSeconds - 1e-6, time >= d {

@@ -108,7 +108,10 @@ typedef struct cv_engine_config {
     const char *embedding_model;     /* dlib_face_recognition_resnet_model_v1.dat (NULL: no embeddings) */
     float min_score;                 /* detections below are dropped; <= 0 means 0.5 */
     int32_t detector_input;          /* res10 input size; <= 0 means 300 */
-    int32_t refine_box;              /* 1: refine res10 boxes with dlib HOG before landmarks (default) */
+    int32_t refine_box;              /* refine res10 boxes with dlib HOG before landmarks: 0 no; 1 face_recognition's
+                                        way (the crop around the box upsampled, every pyramid level); 2 (and any
+                                        other value) the same scales, but HOG's pyramid started at the level where
+                                        the face is still >= 120 px (a fraction of the cost; FaceEngine asks for 1) */
 } cv_engine_config;
 
 typedef struct cv_engine cv_engine;
@@ -126,8 +129,20 @@ cv_status cv_quality_of(const cv_image *image, cv_detection detection, const cv_
 /* The 128-D dlib ResNet descriptor of the 150x150 chip aligned on the landmarks
  * (get_face_chip_details(shape, 150, 0.25)). */
 cv_status cv_embed(cv_engine *engine, const cv_image *image, const cv_point landmarks[CV_LANDMARK_COUNT], float out[CV_EMBEDDING_DIM]);
+/* The descriptors of several faces of one image in one pass of the network (dlib batches them):
+ * landmarks holds count * CV_LANDMARK_COUNT points, out count * CV_EMBEDDING_DIM floats, face i's at
+ * out + i * CV_EMBEDDING_DIM. The same values as cv_embed on each face. */
+cv_status cv_embed_batch(cv_engine *engine, const cv_image *image, const cv_point *landmarks, int32_t count, float *out);
 /* The aligned 150x150 chip itself (for inspection). */
 cv_status cv_face_chip(const cv_image *image, const cv_point landmarks[CV_LANDMARK_COUNT], cv_image **out);
+
+/* ---------------------------------------------------------------- threads */
+
+/* The worker threads of the libraries under the engine, process-wide: OpenCV's parallel loops (the res10
+ * and liveness networks, resizes; its TBB pool) and OpenBLAS (dlib's ResNet convolutions). A count <= 0
+ * leaves that library as it is. Call before the cameras start; the current counts are returned through
+ * the pointers that are not NULL (blas -1: the BLAS in use is not OpenBLAS, its threads cannot be set). */
+cv_status cv_set_threads(int32_t opencv_threads, int32_t blas_threads, int32_t *opencv_now, int32_t *blas_now);
 
 /* ---------------------------------------------------------------- liveness */
 
