@@ -154,13 +154,14 @@ public enum PostgresSchema {
             version: 2, description: "the gallery's version and its notification to the gates",
             sql: """
                 -- Every change to who can be recognised (classes, students, consent, enrolments) bumps
-                -- meta.gallery_version and notifies channel attendance_gallery (delivered at commit, once per
-                -- transaction): each gate's SchoolGallerySync refreshes its local cache within seconds, and polls
+                -- meta.gallery_version and the table's own gallery_version:<table>, and notifies channel
+                -- attendance_gallery (delivered at commit, once per transaction): each gate's SchoolGallerySync
+                -- refreshes its local cache within seconds (reading only the tables whose version moved), and polls
                 -- the version when its connection was lost.
                 INSERT INTO meta(key, value) VALUES ('gallery_version', '0') ON CONFLICT (key) DO NOTHING;
                 CREATE FUNCTION gallery_changed() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    INSERT INTO meta(key, value) VALUES ('gallery_version', '1')
+                    INSERT INTO meta(key, value) VALUES ('gallery_version', '1'), ('gallery_version:' || TG_TABLE_NAME, '1')
                         ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text;
                     PERFORM pg_notify('attendance_gallery', '');
                     RETURN NULL;

@@ -35,6 +35,7 @@ public enum SchoolGallery {
         let cache = store.schoolGallery
         if !force, let seen = try cache.serverVersion(), try await version(on: c) == seen { return nil }
         let local = try cache.enrolmentKeys()
+        let seen = force ? (roster: nil, enrolments: nil) : try cache.seenGroupVersions()
         let snapshot = try await inner {
             try await c.withTransaction(logger: logger) { c -> SchoolGallerySnapshot in
                 try await c.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
@@ -48,69 +49,95 @@ public enum SchoolGallery {
                             + "mode 0600; see the README, \"Several gates, one school\"); this box keeps its last copy")
                 }
                 let v = try await version(on: c)
+                var rosterVersion: Int64 = 0
+                var enrolmentVersion: Int64 = 0
+                for try await (r, e) in try await c.query(
+                    """
+                    SELECT coalesce(sum(value::bigint) FILTER (WHERE key IN ('gallery_version:school_class',
+                               'gallery_version:student', 'gallery_version:consent')), 0)::bigint,
+                           coalesce(sum(value::bigint) FILTER (WHERE key = 'gallery_version:enrolment'), 0)::bigint
+                    FROM meta WHERE key LIKE 'gallery_version:%'
+                    """, logger: logger
+                ).decode((Int64, Int64).self) {
+                    rosterVersion = r
+                    enrolmentVersion = e
+                }
+                let readRoster = seen.roster != rosterVersion
+                let readEnrolments = seen.enrolments != enrolmentVersion
                 var classes: [SchoolGallerySnapshot.ClassRow] = []
-                for try await (code, grade, name) in try await c.query(
-                    "SELECT code, grade_code, name FROM school_class ORDER BY code", logger: logger
-                ).decode((String, String, String?).self) {
-                    classes.append(.init(code: code, gradeCode: grade, name: name))
-                }
                 var students: [SchoolGallerySnapshot.StudentRow] = []
-                for try await (code, name, klass, born, gender, active, created, updated) in try await c.query(
-                    """
-                    SELECT code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at
-                    FROM student ORDER BY code
-                    """, logger: logger
-                ).decode((String, String, String, String?, String?, Bool, String, String).self) {
-                    students.append(
-                        .init(
-                            code: code, fullName: name, classCode: klass, dateOfBirth: born, gender: gender, active: active,
-                            createdAt: created, updatedAt: updated))
-                }
                 var consents: [SchoolGallerySnapshot.ConsentRow] = []
-                for try await (id, student, guardian, relation, date, scope, by, at, revokedAt, revokedBy) in try await c.query(
-                    """
-                    SELECT id, student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at,
-                           revoked_at, revoked_by
-                    FROM consent ORDER BY id
-                    """, logger: logger
-                ).decode((Int64, String, String, String, String, String, String, String, String?, String?).self) {
-                    consents.append(
-                        .init(
-                            id: id, studentCode: student, guardianName: guardian, relation: relation, consentDate: date,
-                            scope: scope, recordedBy: by, recordedAt: at, revokedAt: revokedAt, revokedBy: revokedBy))
-                }
                 var keys: [SchoolGallerySnapshot.EnrolmentKey] = []
-                for try await (id, student, created) in try await c.query(
-                    "SELECT id, student_code, created_at FROM enrolment ORDER BY id", logger: logger
-                ).decode((Int64, String, String).self) {
-                    keys.append(.init(id: id, studentCode: student, createdAt: created))
-                }
-                let missing = keys.filter { !local.contains($0) }.map(\.id)
                 var rows: [SchoolGallerySnapshot.EnrolmentRow] = []
-                if !missing.isEmpty {
-                    for try await (id, student, sealed, quality, source, created, by) in try await c.query(
+                if readRoster {
+                    for try await (code, grade, name) in try await c.query(
+                        "SELECT code, grade_code, name FROM school_class ORDER BY code", logger: logger
+                    ).decode((String, String, String?).self) {
+                        classes.append(.init(code: code, gradeCode: grade, name: name))
+                    }
+                    for try await (code, name, klass, born, gender, active, created, updated) in try await c.query(
                         """
-                        SELECT id, student_code, sealed_embedding, quality, source, created_at, created_by
-                        FROM enrolment WHERE id = ANY(\(missing)) ORDER BY id
+                        SELECT code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at
+                        FROM student ORDER BY code
                         """, logger: logger
-                    ).decode((Int64, String, Data, String?, String?, String, String).self) {
-                        rows.append(
+                    ).decode((String, String, String, String?, String?, Bool, String, String).self) {
+                        students.append(
                             .init(
-                                key: .init(id: id, studentCode: student, createdAt: created), sealed: sealed,
-                                quality: quality, source: source, createdBy: by))
+                                code: code, fullName: name, classCode: klass, dateOfBirth: born, gender: gender, active: active,
+                                createdAt: created, updatedAt: updated))
+                    }
+                    for try await (id, student, guardian, relation, date, scope, by, at, revokedAt, revokedBy)
+                        in try await c.query(
+                            """
+                            SELECT id, student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at,
+                                   revoked_at, revoked_by
+                            FROM consent ORDER BY id
+                            """, logger: logger
+                        ).decode((Int64, String, String, String, String, String, String, String, String?, String?).self)
+                    {
+                        consents.append(
+                            .init(
+                                id: id, studentCode: student, guardianName: guardian, relation: relation, consentDate: date,
+                                scope: scope, recordedBy: by, recordedAt: at, revokedAt: revokedAt, revokedBy: revokedBy))
                     }
                 }
-                return SchoolGallerySnapshot(
+                if readEnrolments {
+                    for try await (id, student, created) in try await c.query(
+                        "SELECT id, student_code, created_at FROM enrolment ORDER BY id", logger: logger
+                    ).decode((Int64, String, String).self) {
+                        keys.append(.init(id: id, studentCode: student, createdAt: created))
+                    }
+                    let missing = keys.filter { !local.contains($0) }.map(\.id)
+                    if !missing.isEmpty {
+                        for try await (id, student, sealed, quality, source, created, by) in try await c.query(
+                            """
+                            SELECT id, student_code, sealed_embedding, quality, source, created_at, created_by
+                            FROM enrolment WHERE id = ANY(\(missing)) ORDER BY id
+                            """, logger: logger
+                        ).decode((Int64, String, Data, String?, String?, String, String).self) {
+                            rows.append(
+                                .init(
+                                    key: .init(id: id, studentCode: student, createdAt: created), sealed: sealed,
+                                    quality: quality, source: source, createdBy: by))
+                        }
+                    }
+                }
+                var snapshot = SchoolGallerySnapshot(
                     version: v, classes: classes, students: students, consents: consents, enrolmentKeys: keys,
                     newEnrolments: rows)
+                snapshot.rosterVersion = rosterVersion
+                snapshot.enrolmentVersion = enrolmentVersion
+                snapshot.includesRoster = readRoster
+                snapshot.includesEnrolments = readEnrolments
+                return snapshot
             }
         }
         return try cache.apply(snapshot)
     }
 
     /// Stores a student's accepted faces on the school's server in one transaction: the student must be there,
-    /// active, with consent in force, and stay within `recognition.max_embeddings_per_student` (the store's config); audited on the server (by the student's
-    /// alias there). The faces are sealed here with `store`'s key, which must be the school's (the server's key
+    /// active, with consent in force, and stay within `recognition.max_embeddings_per_student` (the store's config);
+    /// audited on the server (by the student's alias there). The faces are sealed here with `store`'s key, which must be the school's (the server's key
     /// check; a server without one takes this box's). Returns the new rows' ids. Every gate (this one included)
     /// picks them up through its gallery refresh.
     @discardableResult

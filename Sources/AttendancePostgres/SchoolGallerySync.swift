@@ -35,6 +35,15 @@ public struct SchoolGallerySync: Service {
         self.onChange = onChange
     }
 
+    /// As `attendance serve` composes it: `faces` (the daemon's cameras' gallery) reloads at once after a change.
+    public init(store: AttendanceStore, connector: PostgresConnector, reloading faces: EnrolledFaces, logger: Logger) {
+        self.init(store: store, connector: connector, logger: logger) { _ in
+            do { try faces.reload() } catch {
+                logger.error("gallery reload failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     public func run() async throws {
         await cancelWhenGracefulShutdown { await loop() }
     }

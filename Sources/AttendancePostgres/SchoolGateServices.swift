@@ -22,14 +22,9 @@ public enum SchoolGateServices {
         var services: [any Service] = [
             JournalSender(store: daemon.store, connector: connector, gate: gate, logger: Logger(label: "attendance.journal"))
         ]
-        let faces = daemon.faces
-        let galleryLogger = Logger(label: "attendance.gallery")
         services.append(
-            SchoolGallerySync(store: daemon.store, connector: connector, logger: galleryLogger) { _ in
-                do { try faces.reload() } catch {
-                    galleryLogger.error("gallery reload failed", metadata: ["error": "\(error)"])
-                }
-            })
+            SchoolGallerySync(
+                store: daemon.store, connector: connector, reloading: daemon.faces, logger: Logger(label: "attendance.gallery")))
         Logger(label: "attendance.serve").notice(
             "school database \(connector.url): this gate's journal is sent there, its gallery read from there")
         if !config.connector.endpoint.isEmpty {

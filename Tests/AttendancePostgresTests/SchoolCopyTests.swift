@@ -38,7 +38,9 @@ final class SchoolCopyTests: XCTestCase {
         let report = try await SchoolCopy.run(from: store, to: db.owner)
         assertEqual(report.schemaVersionsApplied, PostgresSchema.migrations.map(\.version))
         for copy in local {
-            let rows = try await db.int("SELECT count(*) FROM \(copy.table)")
+            // The server's own rows besides the copy's: the migration's audit entry, the gallery triggers' counters.
+            let rows = try await db.int(
+                "SELECT count(*) FROM \(copy.table)" + (copy.table == "meta" ? " WHERE key NOT LIKE 'gallery_version:%'" : ""))
             assertEqual(rows, copy.count + (copy.table == "audit_log" ? 1 : 0), copy.table)
             assertEqual(report.rows(copy.table), copy.count, copy.table)
         }

@@ -40,9 +40,8 @@ final class FollowingGate {
         let faces = try EnrolledFaces(store: box.store)
         try faces.reload()
         self.faces = faces
-        let sync = SchoolGallerySync(store: box.store, connector: db.gate, logger: quietLogger) { _ in
-            _ = try? faces.reload()
-        }
+        // As `attendance serve` composes it: the cameras' gallery reloads as soon as the copy changed.
+        let sync = SchoolGallerySync(store: box.store, connector: db.gate, reloading: faces, logger: quietLogger)
         task = Task { try? await sync.run() }
     }
 
@@ -280,6 +279,35 @@ final class SchoolGalleryTests: XCTestCase {
         // The others are untouched.
         XCTAssertTrue(try front.recognises(GateJournal.code(0), descriptor(0)))
         XCTAssertTrue(try back.recognises(GateJournal.code(2), descriptor(21)))
+    }
+
+    func testAJournalHoldingAnErasedStudentWaitsForTheGatesCopyThenSendsTheRest() async throws {
+        let db = try await freshDatabase()
+        let office = try await schoolOnServer(db, students: 3)
+        let box = try GateJournal(students: 0, key: office.keyBytes)
+        try await SchoolGallerySync.refreshOnce(store: box.store, connector: db.gate)
+        // Seen at this gate while it was cut off; erased at the office meanwhile.
+        for i in 0..<3 { try box.record(i, camera: "gate-1") }
+        _ = try await db.gate.withConnection { c in
+            try await SchoolGallery.erase(
+                student: GateJournal.code(1), pseudonym: office.store.pseudonym(of: GateJournal.code(1)), reason: nil,
+                on: c)
+        }
+        var sender = JournalSender(store: box.store, connector: db.gate, gate: "gate-1", logger: quietLogger)
+        sender.retryDelay = .milliseconds(50)
+        sender.maxRetryDelay = .milliseconds(200)
+        let sending = Task { try await sender.run() }
+        try await Task.sleep(for: .milliseconds(500))
+        assertEqual(try box.store.events.unsharedCount(), 3, "the server refuses the batch: the student is gone")
+        assertEqual(try await db.int("SELECT count(*) FROM attendance_event"), 0, "nothing half-written")
+
+        try await SchoolGallerySync.refreshOnce(store: box.store, connector: db.gate)
+        try await eventually("the rest of the journal sent") { try box.store.events.unsharedCount() == 0 }
+        sending.cancel()
+        try await sending.value
+        assertEqual(
+            try await db.strings("SELECT student_code FROM attendance_event ORDER BY student_code"),
+            [GateJournal.code(0), GateJournal.code(2)])
     }
 }
 

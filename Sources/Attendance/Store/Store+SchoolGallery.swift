@@ -99,6 +99,14 @@ public struct SchoolGallerySnapshot: Sendable {
 
     /// The server's gallery version (bumped by a trigger with every change to these tables).
     public var version: Int64
+    /// The versions of the roster's tables (classes, students, consent) and of the enrolments: a refresh reads
+    /// only the group whose version moved since the copy's (an enrolment does not re-read 1,500 students).
+    public var rosterVersion: Int64 = 0
+    public var enrolmentVersion: Int64 = 0
+    /// Whether `classes`, `students` and `consents` were read (else the copy's are current).
+    public var includesRoster = true
+    /// Whether `enrolmentKeys` and `newEnrolments` were read (else the copy's are current).
+    public var includesEnrolments = true
     public var classes: [ClassRow]
     public var students: [StudentRow]
     public var consents: [ConsentRow]
@@ -151,6 +159,16 @@ public struct SchoolGalleryCache: Sendable {
         }
     }
 
+    /// The versions of the server's two groups of tables this copy last applied (nil: never).
+    public func seenGroupVersions() throws -> (roster: Int64?, enrolments: Int64?) {
+        try store.writer.read { db in
+            func v(_ key: String) throws -> Int64? {
+                try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]).flatMap { Int64($0) }
+            }
+            return (try v("school_gallery_roster_version"), try v("school_gallery_enrolment_version"))
+        }
+    }
+
     /// The enrolment rows this box holds.
     public func enrolmentKeys() throws -> Set<SchoolGallerySnapshot.EnrolmentKey> {
         try store.writer.read { db in try Self.enrolmentKeys(db) }
@@ -189,113 +207,120 @@ public struct SchoolGalleryCache: Sendable {
             var c = SchoolGalleryChange()
             let first =
                 try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'school_gallery_version'") == nil
-            let onServer = Set(s.students.map(\.code))
-            let absent = try String.fetchAll(db, sql: "SELECT code FROM student ORDER BY code").filter {
-                !onServer.contains($0)
-            }
-            if first && !absent.isEmpty {
-                throw StoreError.invalid(
-                    "this box holds \(absent.count) student(s) the school's server does not have; their data is not "
-                        + "deleted. Copy this box's database to the server first (attendance db migrate --to "
-                        + "postgresql://OWNER@HOST:PORT/DATABASE), or, if the server is right, move this box's database "
-                        + "file away and start again. Nothing was changed.")
-            }
-            let localClasses = Set(
-                try Row.fetchAll(db, sql: "SELECT code, grade_code, name FROM school_class").map {
-                    SchoolGallerySnapshot.ClassRow(code: $0["code"], gradeCode: $0["grade_code"], name: $0["name"])
-                })
-            for k in s.classes where !localClasses.contains(k) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO school_class(code, grade_code, name) VALUES (?, ?, ?)
-                        ON CONFLICT(code) DO UPDATE SET grade_code = excluded.grade_code, name = excluded.name
-                        WHERE grade_code IS NOT excluded.grade_code OR name IS NOT excluded.name
-                        """, arguments: [k.code, k.gradeCode, k.name])
-            }
-            // Only the rows that differ are written (a refresh usually changes one student of 1,500).
-            let localStudents = Dictionary(
-                try Row.fetchAll(db, sql: "SELECT * FROM student").map { r in
-                    let code: String = r["code"]
-                    return (
-                        code,
-                        SchoolGallerySnapshot.StudentRow(
-                            code: code, fullName: r["full_name"], classCode: r["class_code"], dateOfBirth: r["date_of_birth"],
-                            gender: r["gender"], active: r["active"], createdAt: r["created_at"], updatedAt: r["updated_at"])
-                    )
-                }, uniquingKeysWith: { a, _ in a })
-            for st in s.students where localStudents[st.code] != st {
-                try db.execute(
-                    sql: """
-                        INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(code) DO UPDATE SET full_name = excluded.full_name, class_code = excluded.class_code,
-                            date_of_birth = excluded.date_of_birth, gender = excluded.gender, active = excluded.active,
-                            created_at = excluded.created_at, updated_at = excluded.updated_at
-                        WHERE full_name IS NOT excluded.full_name OR class_code IS NOT excluded.class_code
-                           OR date_of_birth IS NOT excluded.date_of_birth OR gender IS NOT excluded.gender
-                           OR active IS NOT excluded.active OR created_at IS NOT excluded.created_at
-                           OR updated_at IS NOT excluded.updated_at
-                        """,
-                    arguments: [
-                        st.code, st.fullName, st.classCode, st.dateOfBirth, st.gender, st.active, st.createdAt, st.updatedAt,
-                    ])
-                c.studentsWritten += db.changesCount
-            }
-            for code in absent {
-                try Self.eraseCached(db, student: code, store: store)
-                c.studentsErased += 1
-            }
+            if s.includesRoster {
+                let onServer = Set(s.students.map(\.code))
+                let absent = try String.fetchAll(db, sql: "SELECT code FROM student ORDER BY code").filter {
+                    !onServer.contains($0)
+                }
+                if first && !absent.isEmpty {
+                    throw StoreError.invalid(
+                        "this box holds \(absent.count) student(s) the school's server does not have; their data is not "
+                            + "deleted. Copy this box's database to the server first (attendance db migrate --to "
+                            + "postgresql://OWNER@HOST:PORT/DATABASE), or, if the server is right, move this box's database "
+                            + "file away and start again. Nothing was changed.")
+                }
+                let localClasses = Set(
+                    try Row.fetchAll(db, sql: "SELECT code, grade_code, name FROM school_class").map {
+                        SchoolGallerySnapshot.ClassRow(code: $0["code"], gradeCode: $0["grade_code"], name: $0["name"])
+                    })
+                for k in s.classes where !localClasses.contains(k) {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO school_class(code, grade_code, name) VALUES (?, ?, ?)
+                            ON CONFLICT(code) DO UPDATE SET grade_code = excluded.grade_code, name = excluded.name
+                            WHERE grade_code IS NOT excluded.grade_code OR name IS NOT excluded.name
+                            """, arguments: [k.code, k.gradeCode, k.name])
+                }
+                // Only the rows that differ are written (a refresh usually changes one student of 1,500).
+                let localStudents = Dictionary(
+                    try Row.fetchAll(db, sql: "SELECT * FROM student").map { r in
+                        let code: String = r["code"]
+                        return (
+                            code,
+                            SchoolGallerySnapshot.StudentRow(
+                                code: code, fullName: r["full_name"], classCode: r["class_code"], dateOfBirth: r["date_of_birth"],
+                                gender: r["gender"], active: r["active"], createdAt: r["created_at"], updatedAt: r["updated_at"])
+                        )
+                    }, uniquingKeysWith: { a, _ in a })
+                for st in s.students where localStudents[st.code] != st {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            ON CONFLICT(code) DO UPDATE SET full_name = excluded.full_name, class_code = excluded.class_code,
+                                date_of_birth = excluded.date_of_birth, gender = excluded.gender, active = excluded.active,
+                                created_at = excluded.created_at, updated_at = excluded.updated_at
+                            WHERE full_name IS NOT excluded.full_name OR class_code IS NOT excluded.class_code
+                               OR date_of_birth IS NOT excluded.date_of_birth OR gender IS NOT excluded.gender
+                               OR active IS NOT excluded.active OR created_at IS NOT excluded.created_at
+                               OR updated_at IS NOT excluded.updated_at
+                            """,
+                        arguments: [
+                            st.code, st.fullName, st.classCode, st.dateOfBirth, st.gender, st.active, st.createdAt, st.updatedAt,
+                        ])
+                    c.studentsWritten += db.changesCount
+                }
+                for code in absent {
+                    try Self.eraseCached(db, student: code, store: store)
+                    c.studentsErased += 1
+                }
 
-            // Consent: the server's rows, exactly (a revocation there stops recognition here).
-            let localConsents = Set(
-                try Row.fetchAll(db, sql: "SELECT * FROM consent").map { r in
-                    SchoolGallerySnapshot.ConsentRow(
-                        id: r["id"], studentCode: r["student_code"], guardianName: r["guardian_name"],
-                        relation: r["relation"], consentDate: r["consent_date"], scope: r["scope"],
-                        recordedBy: r["recorded_by"], recordedAt: r["recorded_at"], revokedAt: r["revoked_at"],
-                        revokedBy: r["revoked_by"])
-                })
-            let serverConsents = Set(s.consents)
-            for gone in localConsents.subtracting(serverConsents) {
-                try db.execute(sql: "DELETE FROM consent WHERE id = ?", arguments: [gone.id])
-                c.consentsWritten += 1
-            }
-            for k in serverConsents.subtracting(localConsents) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO consent(id, student_code, guardian_name, relation, consent_date, scope, recorded_by,
-                                            recorded_at, revoked_at, revoked_by)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        k.id, k.studentCode, k.guardianName, k.relation, k.consentDate, k.scope, k.recordedBy,
-                        k.recordedAt, k.revokedAt, k.revokedBy,
-                    ])
-                c.consentsWritten += 1
-            }
+                // Consent: the server's rows, exactly (a revocation there stops recognition here).
+                let localConsents = Set(
+                    try Row.fetchAll(db, sql: "SELECT * FROM consent").map { r in
+                        SchoolGallerySnapshot.ConsentRow(
+                            id: r["id"], studentCode: r["student_code"], guardianName: r["guardian_name"],
+                            relation: r["relation"], consentDate: r["consent_date"], scope: r["scope"],
+                            recordedBy: r["recorded_by"], recordedAt: r["recorded_at"], revokedAt: r["revoked_at"],
+                            revokedBy: r["revoked_by"])
+                    })
+                let serverConsents = Set(s.consents)
+                for gone in localConsents.subtracting(serverConsents) {
+                    try db.execute(sql: "DELETE FROM consent WHERE id = ?", arguments: [gone.id])
+                    c.consentsWritten += 1
+                }
+                for k in serverConsents.subtracting(localConsents) {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO consent(id, student_code, guardian_name, relation, consent_date, scope, recorded_by,
+                                                recorded_at, revoked_at, revoked_by)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            k.id, k.studentCode, k.guardianName, k.relation, k.consentDate, k.scope, k.recordedBy,
+                            k.recordedAt, k.revokedAt, k.revokedBy,
+                        ])
+                    c.consentsWritten += 1
+                }
 
-            // Enrolments: rows are never changed, so a key present on both sides is the same row.
-            let local = try Self.enrolmentKeys(db)
-            let server = Set(s.enrolmentKeys)
-            for gone in local.subtracting(server) {
-                try db.execute(sql: "DELETE FROM enrolment WHERE id = ?", arguments: [gone.id])
-                c.enrolmentsRemoved += 1
             }
-            for e in s.newEnrolments where !local.contains(e.key) && server.contains(e.key) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO enrolment(id, student_code, sealed_embedding, quality, source, created_at, created_by)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [e.key.id, e.key.studentCode, e.sealed, e.quality, e.source, e.key.createdAt, e.createdBy])
-                c.enrolmentsAdded += 1
+            if s.includesEnrolments {
+                // Enrolments: rows are never changed, so a key present on both sides is the same row.
+                let local = try Self.enrolmentKeys(db)
+                let server = Set(s.enrolmentKeys)
+                for gone in local.subtracting(server) {
+                    try db.execute(sql: "DELETE FROM enrolment WHERE id = ?", arguments: [gone.id])
+                    c.enrolmentsRemoved += 1
+                }
+                for e in s.newEnrolments where !local.contains(e.key) && server.contains(e.key) {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO enrolment(id, student_code, sealed_embedding, quality, source, created_at, created_by)
+                            VALUES (?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [e.key.id, e.key.studentCode, e.sealed, e.quality, e.source, e.key.createdAt, e.createdBy])
+                    c.enrolmentsAdded += 1
+                }
             }
             if c.changed { try AttendanceStore.bumpGalleryVersion(db) }
-            try db.execute(
-                sql: """
-                    INSERT INTO meta(key, value) VALUES ('school_gallery_version', ?)
-                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                    """, arguments: ["\(s.version)"])
+            var versions = [("school_gallery_version", s.version)]
+            if s.includesRoster { versions.append(("school_gallery_roster_version", s.rosterVersion)) }
+            if s.includesEnrolments { versions.append(("school_gallery_enrolment_version", s.enrolmentVersion)) }
+            for (key, value) in versions {
+                try db.execute(
+                    sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    arguments: [key, "\(value)"])
+            }
             return c
         }
         if change.studentsErased > 0 || change.enrolmentsRemoved > 0 {
