@@ -154,14 +154,13 @@ public enum PostgresSchema {
             version: 2, description: "the gallery's version and its notification to the gates",
             sql: """
                 -- Every change to who can be recognised (classes, students, consent, enrolments) bumps
-                -- meta.gallery_version and the table's own gallery_version:<table>, and notifies channel
-                -- attendance_gallery (delivered at commit, once per transaction): each gate's SchoolGallerySync
-                -- refreshes its local cache within seconds (reading only the tables whose version moved), and polls
+                -- meta.gallery_version and notifies channel attendance_gallery (delivered at commit, once per
+                -- transaction): each gate's SchoolGallerySync refreshes its local cache within seconds, and polls
                 -- the version when its connection was lost.
                 INSERT INTO meta(key, value) VALUES ('gallery_version', '0') ON CONFLICT (key) DO NOTHING;
                 CREATE FUNCTION gallery_changed() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    INSERT INTO meta(key, value) VALUES ('gallery_version', '1'), ('gallery_version:' || TG_TABLE_NAME, '1')
+                    INSERT INTO meta(key, value) VALUES ('gallery_version', '1')
                         ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text;
                     PERFORM pg_notify('attendance_gallery', '');
                     RETURN NULL;
@@ -211,6 +210,19 @@ public enum PostgresSchema {
                     decided_at text,
                     UNIQUE (student_code, school_day, session, kind));
                 CREATE INDEX review_hold_pending ON review_hold(state, school_day);
+                """),
+        Migration(
+            version: 4, description: "the gallery's version per table",
+            sql: """
+                -- Besides meta.gallery_version, each table's own gallery_version:<table>: a gate's refresh reads only
+                -- the group of tables whose version moved (an enrolment does not re-read 1,500 students).
+                CREATE OR REPLACE FUNCTION gallery_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO meta(key, value) VALUES ('gallery_version', '1'), ('gallery_version:' || TG_TABLE_NAME, '1')
+                        ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text;
+                    PERFORM pg_notify('attendance_gallery', '');
+                    RETURN NULL;
+                END $$;
                 """),
     ]
 
