@@ -157,14 +157,7 @@ final class SchoolCopyEndToEndTests: XCTestCase {
 /// arrival per student per session on the server, and nothing left in either journal.
 final class TwoGateDaemonsEndToEndTests: XCTestCase {
     func testTwoServeProcessesRecordEachStudentOnceOnTheServer() async throws {
-        let root = SchoolCopyEndToEndTests.root
-        let samples = root + "/.testdata"
-        guard FileManager.default.fileExists(atPath: samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
-        let models = ModelPaths(directory: root + "/Models")
-        guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("attendance").path
-        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("attendance is not built (swift build)") }
+        let (samples, models, exe) = try gateBoxFixtures(needing: "obama2.jpg")
         let db = try await freshDatabase(migrate: false)
         let day = LocalDate(year: 2026, month: 11, day: 23)
         var boxes: [(GateDemo, String)] = []
@@ -222,14 +215,7 @@ final class TwoGateDaemonsEndToEndTests: XCTestCase {
 /// row reaches the reference gateway (a record sent twice across the takeover is answered `duplicate`, stored once).
 final class SchoolSectorSenderEndToEndTests: XCTestCase {
     func testTheOtherBoxTakesOverWhenTheSenderIsKilled() async throws {
-        let root = SchoolCopyEndToEndTests.root
-        let samples = root + "/.testdata"
-        guard FileManager.default.fileExists(atPath: samples + "/obama2.jpg") else { throw XCTSkip("run `make testdata`") }
-        let models = ModelPaths(directory: root + "/Models")
-        guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("attendance").path
-        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("attendance is not built (swift build)") }
+        let (samples, models, exe) = try gateBoxFixtures(needing: "obama2.jpg")
         let db = try await freshDatabase(migrate: false)
         let dir = NSTemporaryDirectory() + "sector-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

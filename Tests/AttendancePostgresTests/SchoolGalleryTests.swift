@@ -389,14 +389,7 @@ final class GateBoxChangesEndToEndTests: XCTestCase {
     }
 
     func testEnrolmentAndErasureOnABoxGoToTheServerFirst() async throws {
-        let root = SchoolCopyEndToEndTests.root
-        let samples = root + "/.testdata"
-        guard FileManager.default.fileExists(atPath: samples + "/obama3.jpg") else { throw XCTSkip("run `make testdata`") }
-        let models = ModelPaths(directory: root + "/Models")
-        guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("attendance").path
-        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("attendance is not built (swift build)") }
+        let (samples, models, exe) = try gateBoxFixtures(needing: "obama3.jpg")
         let db = try await freshDatabase(migrate: false)
         let dir = NSTemporaryDirectory() + "gate-box-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }

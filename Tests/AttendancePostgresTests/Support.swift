@@ -2,6 +2,7 @@ import Attendance
 import AttendanceCore
 import AttendancePostgres
 import AttendanceTesting
+import FaceEngine
 import Foundation
 import Logging
 import PostgresNIO
@@ -149,4 +150,17 @@ func assertEqual<T: Equatable>(
 /// A password file's text without its line end (as `[database] password_file` reads it).
 func secret(_ file: String) throws -> String {
     try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+}
+
+/// What an end-to-end test of gate boxes needs: the checkout's sample images (with `sample` among them), its models
+/// and the built `attendance`; the test is skipped with the command that provides what is missing.
+func gateBoxFixtures(needing sample: String) throws -> (samples: String, models: ModelPaths, exe: String) {
+    let root = SchoolCopyEndToEndTests.root
+    let samples = root + "/.testdata"
+    guard FileManager.default.fileExists(atPath: samples + "/" + sample) else { throw XCTSkip("run `make testdata`") }
+    let models = ModelPaths(directory: root + "/Models")
+    guard FileManager.default.fileExists(atPath: models.embedding) else { throw XCTSkip("run `make models`") }
+    let exe = BuiltProducts.directory.appendingPathComponent("attendance").path
+    guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("attendance is not built (swift build)") }
+    return (samples, models, exe)
 }
