@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attendance
 import AttendanceCore
+import AttendancePostgres
 import CaptureKit
 import FaceEngine
 import Foundation

@@ -1,0 +1,101 @@
+import Attendance
+import AttendanceCore
+import FaceEngine
+import Foundation
+
+/// With `[database] backend = "postgresql"`: the school's server, where an enrolment or an erasure made on a gate box
+/// is written first (the box's store is a copy of the school's gallery, refreshed from the server). Nothing is
+/// changed while the server cannot be reached: a change made only on the box would be undone by its next refresh.
+public struct SchoolServer: Sendable {
+    public let store: AttendanceStore
+    public let connector: PostgresConnector
+
+    /// The school's server for this config with the box's copy brought up to it, or nil with SQLite. Throws
+    /// (changing nothing) when the server cannot be reached; `what` says what did not happen ("was enrolled").
+    public static func connect(store: AttendanceStore, config: AttendanceConfig, before what: String) async throws
+        -> SchoolServer?
+    {
+        guard config.database.backend == .postgresql else { return nil }
+        let server = SchoolServer(store: store, connector: try PostgresConnector(config: config.database))
+        try await server.refresh(before: what)
+        return server
+    }
+
+    public init(store: AttendanceStore, connector: PostgresConnector) {
+        self.store = store
+        self.connector = connector
+    }
+
+    /// Brings this box's copy up to the server's, or throws a one-line reason that nothing `what`.
+    public func refresh(before what: String) async throws {
+        do { try await SchoolGallerySync.refreshOnce(store: store, connector: connector) } catch {
+            throw StoreError.invalid(
+                "không kết nối được máy chủ của trường / the school's server cannot be reached: \(problem(error)); "
+                    + "nothing \(what). Try again when the server is back (this box's gate keeps recognising "
+                    + "students from its copy meanwhile).")
+        }
+    }
+
+    /// Checks the faces against the whole school (the `Enroller`'s gate) and stores the accepted ones on the server,
+    /// then in this box's copy; every other gate picks them up within seconds.
+    public func enrol(
+        _ enroller: Enroller, student: String, detected: [(source: String, faces: Result<[Face], EnrolmentRejection>)],
+        force: Bool
+    ) async throws -> [PhotoOutcome] {
+        let (outcomes, accepted) = try enroller.assess(student: student, detected: detected, force: force)
+        guard !accepted.isEmpty else { return outcomes }
+        do {
+            try await connector.withConnection { c in
+                try await SchoolGallery.enrol(student: student, accepted, store: store, on: c)
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError.invalid(
+                "không lưu được lên máy chủ của trường / not stored on the school's server: \(problem(error)); "
+                    + "nothing was enrolled")
+        }
+        // This box's copy now, rather than at the daemon's next refresh (which catches up if this fails).
+        _ = try? await SchoolGallerySync.refreshOnce(store: store, connector: connector)
+        return outcomes
+    }
+
+    /// What an erasure on the server did, and what became of this box's copy.
+    public struct ErasureOutcome: Sendable {
+        public var server: SchoolGallery.Erasure
+        /// nil: this box's copy is erased too; else why it waits for the next refresh.
+        public var copyProblem: String?
+        /// The copy was erased but its write-ahead log could not be folded back yet (see `Retention.compact`).
+        public var compactionProblem: String?
+    }
+
+    /// Erases the student on the school's server (one audited transaction), then in this box's copy; every other gate
+    /// erases its copy at its next refresh (within seconds while connected). Throws, erasing nothing, when the server
+    /// refuses or cannot be reached.
+    public func erase(student: String, reason: String?) async throws -> ErasureOutcome {
+        let r: SchoolGallery.Erasure
+        do {
+            r = try await connector.withConnection { c in
+                try await SchoolGallery.erase(student: student, pseudonym: store.pseudonym(of: student), reason: reason, on: c)
+            }
+        } catch {
+            throw StoreError.invalid(
+                "không xoá được trên máy chủ của trường / not erased on the school's server: \(problem(error)); "
+                    + "nothing was erased")
+        }
+        do {
+            let change = try await SchoolGallerySync.refreshOnce(store: store, connector: connector)
+            return ErasureOutcome(server: r, copyProblem: nil, compactionProblem: change?.compaction)
+        } catch {
+            return ErasureOutcome(server: r, copyProblem: problem(error), compactionProblem: nil)
+        }
+    }
+
+    func problem(_ error: any Error) -> String {
+        switch error {
+        case let e as StoreError: return e.description
+        case let e as PostgresProblem: return e.description
+        default: return connector.explain(error).description
+        }
+    }
+}
