@@ -207,6 +207,7 @@ let package = Package(
             dependencies: [
                 "AttendancePostgres", "Attendance", "AttendanceCore", "AttendanceTesting", "FaceEngine", "SectorConnector",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attendance
 import AttendanceCore
+import AttendancePostgres
 import Foundation
 
 struct ConsentCommand: AsyncParsableCommand {
@@ -33,11 +34,20 @@ struct ConsentCommand: AsyncParsableCommand {
             guard let day = RosterParser.parseDate(date) else {
                 throw failLine("--date '\(date)' is not a date like 01/09/2026 or 2026-09-01")
             }
-            let (store, _) = try global.openStore()
-            let c = try storeCall {
-                try store.consent.record(
-                    student: student, guardian: guardian, relation: relation, date: day,
-                    scope: scope, childAgreed: childAgrees)
+            let (store, config) = try global.openStore()
+            let c: Consent
+            if let school = try await schoolServer(store: store, config: config, before: "was recorded") {
+                c = try await serverCall {
+                    try await school.recordConsent(
+                        student: student, guardian: guardian, relation: relation, date: day, scope: scope,
+                        childAgreed: childAgrees)
+                }
+            } else {
+                c = try storeCall {
+                    try store.consent.record(
+                        student: student, guardian: guardian, relation: relation, date: day,
+                        scope: scope, childAgreed: childAgrees)
+                }
             }
             let name = (try? store.roster.student(code: student))??.fullName ?? student
             print(
@@ -55,8 +65,13 @@ struct ConsentCommand: AsyncParsableCommand {
         @Option(help: "Why (kept in the audit log), e.g. the date of the parent's letter.") var reason: String?
 
         func run() async throws {
-            let (store, _) = try global.openStore()
-            let n = try storeCall { try store.consent.revoke(student: student, reason: reason) }
+            let (store, config) = try global.openStore()
+            let n: Int
+            if let school = try await schoolServer(store: store, config: config, before: "was revoked") {
+                n = try await serverCall { try await school.revokeConsent(student: student, reason: reason) }
+            } else {
+                n = try storeCall { try store.consent.revoke(student: student, reason: reason) }
+            }
             print(
                 "Consent revoked for \(student); \(n) enrolled face\(n == 1 ? "" : "s") deleted. The gate stops recognising them within seconds."
             )

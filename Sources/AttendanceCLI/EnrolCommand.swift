@@ -199,8 +199,13 @@ struct UnenrolCommand: AsyncParsableCommand {
             print("\(n) enrolled faces deleted. Students must be enrolled again.")
             return
         }
-        let (store, _) = try global.openStore()
-        let n = try storeCall { try store.enrolments.remove(student: student!) }
+        let (store, config) = try global.openStore()
+        let n: Int
+        if let school = try await AttendanceCLI.schoolServer(store: store, config: config, before: "was deleted") {
+            n = try await serverCall { try await school.unenrol(student: student!) }
+        } else {
+            n = try storeCall { try store.enrolments.remove(student: student!) }
+        }
         print("\(n) enrolled face\(n == 1 ? "" : "s") of \(student!) deleted; the gate stops recognising them within seconds.")
         reportCompaction(store)
     }

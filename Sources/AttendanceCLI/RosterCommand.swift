@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attendance
 import AttendanceCore
+import AttendancePostgres
 import Foundation
 
 struct RosterCommand: AsyncParsableCommand {
@@ -49,9 +50,14 @@ struct RosterCommand: AsyncParsableCommand {
             } catch {
                 throw failLine("\(error)")
             }
-            let (store, _) = try global.openStore()
-            let r = try storeCall {
-                try store.roster.importRoster(roster, options: RosterImportOptions(dryRun: dryRun, wholeSchool: wholeSchool))
+            let (store, config) = try global.openStore()
+            let options = RosterImportOptions(dryRun: dryRun, wholeSchool: wholeSchool)
+            let r: RosterImportReport
+            if let school = try await schoolServer(store: store, config: config, before: "was imported") {
+                // postgresql: the school's server first, then this box's copy.
+                r = try await serverCall { try await school.importRoster(roster, options: options) }
+            } else {
+                r = try storeCall { try store.roster.importRoster(roster, options: options) }
             }
             let classes = roster.classes.map(\.code)
             print(

@@ -8,12 +8,25 @@ import Foundation
 // With `[database] backend = "postgresql"` an enrolment or an erasure made on this box goes to the school's server
 // first (`SchoolServer`, AttendancePostgres); these only print.
 
+/// The school's server in postgresql mode (this box's copy refreshed from it first), nil with SQLite; `what` says what
+/// did not happen when it cannot be reached ("was imported").
+func schoolServer(store: AttendanceStore, config: AttendanceConfig, before what: String) async throws -> SchoolServer? {
+    do { return try await SchoolServer.connect(store: store, config: config, before: what) } catch {
+        throw failLine("\(error)")
+    }
+}
+
+/// `storeCall` for a change made on the school's server: its error as the one line every command prints.
+func serverCall<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let e as ExitCode { throw e } catch {
+        throw failLine("\(error)" + (commandHint(error).map { "\n" + $0 } ?? ""))
+    }
+}
+
 extension EnrolCommand {
     /// The school's server in postgresql mode (this box's copy refreshed from it first), nil with SQLite.
     func schoolServer(store: AttendanceStore, config: AttendanceConfig) async throws -> SchoolServer? {
-        do { return try await SchoolServer.connect(store: store, config: config, before: "was enrolled") } catch {
-            throw failLine("\(error)")
-        }
+        try await AttendanceCLI.schoolServer(store: store, config: config, before: "was enrolled")
     }
 
     /// Checks the faces and keeps the accepted ones: in this store (SQLite), or on the school's server first.

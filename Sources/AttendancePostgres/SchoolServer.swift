@@ -44,20 +44,61 @@ public struct SchoolServer: Sendable {
     ) async throws -> [PhotoOutcome] {
         let (outcomes, accepted) = try enroller.assess(student: student, detected: detected, force: force)
         guard !accepted.isEmpty else { return outcomes }
-        do {
-            try await connector.withConnection { c in
-                try await SchoolGallery.enrol(student: student, accepted, store: store, on: c)
-            }
-        } catch let e as StoreError {
-            throw e
-        } catch {
-            throw StoreError.invalid(
-                "không lưu được lên máy chủ của trường / not stored on the school's server: \(problem(error)); "
-                    + "nothing was enrolled")
-        }
-        // This box's copy now, rather than at the daemon's next refresh (which catches up if this fails).
-        _ = try? await SchoolGallerySync.refreshOnce(store: store, connector: connector)
+        _ = try await write("nothing was enrolled") { try await records.enrol(student: student, accepted) }
+        await refreshCopy()
         return outcomes
+    }
+
+    /// The school's records on the server (`PostgresSchoolRecords`), sealed and pseudonymised with this box's keys.
+    public var records: PostgresSchoolRecords { PostgresSchoolRecords(connector: connector, box: store) }
+
+    /// A roster import on the server (one transaction; a dry run changes nothing), then this box's copy.
+    public func importRoster(_ roster: Roster, options: RosterImportOptions) async throws -> RosterImportReport {
+        let r = try await write("nothing was imported") { try await records.importRoster(roster, options: options) }
+        if !options.dryRun { await refreshCopy() }
+        return r
+    }
+
+    /// A guardian's consent recorded on the server (the child's own from age 7), then in this box's copy.
+    public func recordConsent(
+        student: String, guardian: String, relation: String, date: LocalDate, scope: String, childAgreed: Bool
+    ) async throws -> Consent {
+        let c = try await write("no consent was recorded") {
+            try await records.recordConsent(
+                student: student, guardian: guardian, relation: relation, date: date, scope: scope, childAgreed: childAgreed,
+                source: "cli")
+        }
+        await refreshCopy()
+        return c
+    }
+
+    /// A consent revoked on the server (the student's faces deleted there in the same transaction), then in this box's
+    /// copy; every other gate stops recognising the student at its next refresh. Returns how many faces went.
+    public func revokeConsent(student: String, reason: String?) async throws -> Int {
+        let n = try await write("nothing was revoked") { try await records.revokeConsent(student: student, reason: reason) }
+        await refreshCopy()
+        return n
+    }
+
+    /// A student's faces deleted on the server (consent stays), then in this box's copy. Returns how many.
+    public func unenrol(student: String) async throws -> Int {
+        let n = try await write("nothing was deleted") { try await records.unenrol(student: student) }
+        await refreshCopy()
+        return n
+    }
+
+    /// `body` on the server; the rules' refusals (`StoreError`) as they are, anything else as one bilingual line
+    /// saying that `nothing` happened.
+    func write<R: Sendable>(_ nothing: String, _ body: () async throws -> R) async throws -> R {
+        do { return try await body() } catch let e as StoreError { throw e } catch {
+            throw StoreError.invalid(
+                "không lưu được lên máy chủ của trường / not stored on the school's server: \(problem(error)); \(nothing)")
+        }
+    }
+
+    /// This box's copy now, rather than at the daemon's next refresh (which catches up if this fails).
+    func refreshCopy() async {
+        _ = try? await SchoolGallerySync.refreshOnce(store: store, connector: connector)
     }
 
     /// What an erasure on the server did, and what became of this box's copy.

@@ -365,9 +365,9 @@ final class GalleryFiguresEndToEndTests: XCTestCase {
     }
 }
 
-/// What a staff member does on a gate box in postgresql mode, through the real `attendance` executable: an enrolment
-/// and an erasure go to the school's server first (and into this box's copy); with the server unreachable nothing is
-/// enrolled; a local consent change is refused, saying where to make it.
+/// What a staff member does on a gate box in postgresql mode, through the real `attendance` executable: an enrolment,
+/// an erasure, a roster import, a consent recorded or withdrawn and an unenrolment go to the school's server first
+/// (and into this box's copy); with the server unreachable nothing is enrolled or imported.
 final class GateBoxChangesEndToEndTests: XCTestCase {
     struct Run {
         var status: Int32
@@ -442,9 +442,9 @@ final class GateBoxChangesEndToEndTests: XCTestCase {
                 "consent", "record", "7900000002", "--guardian", "Trần Văn Hùng", "--relation", "father", "--date", "2026-11-20",
                 "--child-agrees", "--config", back,
             ], exe: exe)
-        assertEqual(consent.status, 1)
-        XCTAssertTrue(consent.output.contains("máy chủ của trường"), consent.output)
-        assertEqual(try await db.int("SELECT count(*) FROM consent WHERE student_code = '7900000002'"), 0)
+        assertEqual(consent.status, 0, consent.output)
+        assertEqual(try await db.int("SELECT count(*) FROM consent WHERE student_code = '7900000002'"), 1, "on the server")
+        XCTAssertNotNil(try AttendanceStore.open(config: local).consent.active(student: "7900000002"), "in the box's copy")
 
         let down = try box("down", url: "postgresql://attendance_gate@127.0.0.1:\(try freePort())/\(db.name)")
         let refused = try attendance(["enrol", an, "--photo", samples + "/obama3.jpg", "--config", down], exe: exe)
@@ -459,5 +459,36 @@ final class GateBoxChangesEndToEndTests: XCTestCase {
         assertEqual(try await db.int("SELECT count(*) FROM student WHERE code = '7900000003'"), 0)
         assertEqual(try await db.int("SELECT count(*) FROM enrolment"), 2)
         XCTAssertNil(try AttendanceStore.open(config: local).roster.student(code: "7900000003"), "nor in the box's copy")
+
+        // A class list imported on a box: on the server first (a new student, the one missing made inactive), then the
+        // box's copy; with the server unreachable nothing is imported anywhere.
+        let csv = dir + "/6a1.csv"
+        try "Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính\n7900000001,Nguyễn Văn An,6A1,2014-03-12,Nam\n7900000004,Đỗ Thị Dung,6A1,2014-05-01,Nữ\n"
+            .write(toFile: csv, atomically: true, encoding: .utf8)
+        let offline = try attendance(["roster", "import", csv, "--config", down], exe: exe)
+        assertEqual(offline.status, 1, offline.output)
+        XCTAssertTrue(offline.output.contains("the school's server cannot be reached"), offline.output)
+        XCTAssertTrue(offline.output.contains("nothing was imported"), offline.output)
+        assertEqual(try await db.int("SELECT count(*) FROM student WHERE code = '7900000004'"), 0)
+        let mark = try await db.int("SELECT max(id) FROM audit_log")
+        let imported = try attendance(["roster", "import", csv, "--config", back], exe: exe)
+        assertEqual(imported.status, 0, imported.output)
+        XCTAssertTrue(imported.output.contains("added:       1"), imported.output)
+        assertEqual(try await db.strings("SELECT code FROM student WHERE active ORDER BY code"), [an, "7900000004"])
+        assertEqual(
+            try AttendanceStore.open(config: local).roster.students().map(\.code), [an, "7900000004"], "the box's copy")
+
+        // Consent withdrawn and faces removed on a box: on the server, then the copy.
+        let revoked = try attendance(["consent", "revoke", "7900000002", "--reason", "thư", "--config", back], exe: exe)
+        assertEqual(revoked.status, 0, revoked.output)
+        assertEqual(try await db.int("SELECT count(*) FROM consent WHERE revoked_at IS NULL AND student_code = '7900000002'"), 0)
+        let unenrolled = try attendance(["unenrol", an, "--config", back], exe: exe)
+        assertEqual(unenrolled.status, 0, unenrolled.output)
+        XCTAssertTrue(unenrolled.output.contains("2 enrolled faces"), unenrolled.output)
+        assertEqual(try await db.int("SELECT count(*) FROM enrolment"), 0)
+        assertEqual(try AttendanceStore.open(config: local).enrolments.list(student: an).count, 0, "nor in the box's copy")
+        assertEqual(
+            try await db.strings("SELECT action FROM audit_log WHERE id > \(mark) ORDER BY id"),
+            ["roster.import", "consent.revoke", "unenrol"], "audited on the server")
     }
 }

@@ -24,6 +24,15 @@ public struct RosterImportReport: Sendable, Equatable, Codable {
     public var total: Int { added.count + changed.count + unchanged }
 }
 
+/// What a roster line's consent columns do (`AttendanceStore.rosterConsentDecision`).
+public enum RosterConsentDecision: Sendable, Equatable {
+    case record
+    /// The same consent is in force, or was revoked (an old roster does not bring it back).
+    case alreadyKnown
+    /// Given before the student's erasure (or the key loss): not recorded, reported.
+    case refusedErased
+}
+
 public struct RosterImportOptions: Sendable {
     public var dryRun = false
     /// The file is the whole school's roster: students of *any* class missing from it become
@@ -39,9 +48,48 @@ extension AttendanceStore {
     /// loss of the key file (which hid who had been erased, `EnrolmentRegister.discardAll`), whichever is later. Both are
     /// stored in UTC; the school's day can be a day ahead (Asia/Ho_Chi_Minh is UTC+7), so the day after counts too.
     static func consentCutoff(_ db: Database, erasedAt: String?) throws -> LocalDate? {
-        let keyLoss = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'consent_cutoff'")
+        consentCutoff(
+            erasedAt: erasedAt, keyLoss: try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'consent_cutoff'"))
+    }
+
+    /// `consentCutoff` from the two stored times (the erasure's, the key loss's `meta.consent_cutoff`), on any backend.
+    public static func consentCutoff(erasedAt: String?, keyLoss: String?) -> LocalDate? {
         let days = [erasedAt, keyLoss].compactMap { $0.flatMap { LocalDate(String($0.prefix(10))) } }
         return days.max()?.adding(days: 1)
+    }
+
+    /// A roster line against the stored student: the line as it will be stored (a roster without the date-of-birth or
+    /// gender column keeps the stored value) and the fields that change (`RosterImportReport.Change.fields`).
+    public static func rosterChange(_ entry: RosterEntry, of old: Student, in roster: Roster) -> (RosterEntry, [String]) {
+        var e = entry
+        if !roster.hasDateOfBirth { e.dateOfBirth = old.dateOfBirth }
+        if !roster.hasGender { e.gender = old.gender }
+        var fields: [String] = []
+        if old.fullName != e.fullName { fields.append("full_name") }
+        if old.classCode != e.classCode { fields.append("class") }
+        if old.dateOfBirth != e.dateOfBirth { fields.append("date_of_birth") }
+        if old.gender != e.gender { fields.append("gender") }
+        if !old.active { fields.append("reactivated") }
+        return (e, fields)
+    }
+
+    /// Whether a roster's consent columns record a new consent (nil) or why not: the same consent is in force
+    /// (`same`), was revoked (`revokedSame`: re-importing an old roster does not bring it back), or predates the
+    /// student's erasure or the key loss (`cutoff`: reported in `consentsRefusedErased`).
+    public static func rosterConsentDecision(
+        _ c: RosterConsent, same: Bool, revokedSame: Bool, cutoff: LocalDate?
+    ) -> RosterConsentDecision {
+        if same || revokedSame { return .alreadyKnown }
+        if let cutoff, c.date <= cutoff { return .refusedErased }
+        return .record
+    }
+
+    /// The import's one audit entry's detail.
+    public static func rosterAuditDetail(_ report: RosterImportReport) -> String {
+        "added=\(report.added.count); changed=\(report.changed.count); unchanged=\(report.unchanged); "
+            + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)"
+            + (report.consentsRefusedErased.isEmpty
+                ? "" : "; consents refused (erased before)=\(report.consentsRefusedErased.count)")
     }
 
     static func applyRoster(
@@ -62,15 +110,8 @@ extension AttendanceStore {
         var activeChanged = false
         for e in roster.entries {
             if let old = try student(db, code: e.code) {
-                var e = e
-                if !roster.hasDateOfBirth { e.dateOfBirth = old.dateOfBirth }
-                if !roster.hasGender { e.gender = old.gender }
-                var fields: [String] = []
-                if old.fullName != e.fullName { fields.append("full_name") }
-                if old.classCode != e.classCode { fields.append("class") }
-                if old.dateOfBirth != e.dateOfBirth { fields.append("date_of_birth") }
-                if old.gender != e.gender { fields.append("gender") }
-                if !old.active { fields.append("reactivated"); activeChanged = true }
+                let (e, fields) = rosterChange(e, of: old, in: roster)
+                if !old.active { activeChanged = true }
                 if fields.isEmpty {
                     report.unchanged += 1
                 } else {
@@ -110,9 +151,12 @@ extension AttendanceStore {
                 let erasedOn = try String.fetchOne(
                     db, sql: "SELECT erased_at FROM erased_student WHERE pseudonym = ?",
                     arguments: [pseudonymKey.pseudonym(of: e.code)])
-                if !same && !revokedSame, let until = try Self.consentCutoff(db, erasedAt: erasedOn), c.date <= until {
-                    report.consentsRefusedErased.append(e.code)
-                } else if !same && !revokedSame {
+                switch rosterConsentDecision(
+                    c, same: same, revokedSame: revokedSame, cutoff: try Self.consentCutoff(db, erasedAt: erasedOn))
+                {
+                case .alreadyKnown: break
+                case .refusedErased: report.consentsRefusedErased.append(e.code)
+                case .record:
                     _ = try recordConsent(
                         db, student: e.code, guardian: c.guardian, relation: c.relation, date: c.date,
                         scope: c.scope ?? Consent.defaultScope, childAgreed: c.childAgreed,
@@ -135,11 +179,7 @@ extension AttendanceStore {
         if activeChanged { try bumpGalleryVersion(db) }
         try audit(
             db, action: "roster.import", subject: (roster.file as NSString).lastPathComponent,
-            detail:
-                "added=\(report.added.count); changed=\(report.changed.count); unchanged=\(report.unchanged); "
-                + "deactivated=\(report.deactivated.count); consents=\(report.consentsRecorded.count)"
-                + (report.consentsRefusedErased.isEmpty
-                    ? "" : "; consents refused (erased before)=\(report.consentsRefusedErased.count)"))
+            detail: rosterAuditDetail(report))
         return report
     }
 }

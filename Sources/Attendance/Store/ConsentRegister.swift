@@ -17,16 +17,8 @@ extension AttendanceStore {
         scope: String, childAgreed: Bool, source: String
     ) throws -> Consent {
         guard let s = try Self.student(db, code: student) else { throw StoreError.unknownStudent(student) }
-        let guardian = guardian.normalizedText, relation = relation.normalizedText
-        guard !guardian.isEmpty else { throw StoreError.invalid("the guardian's name is empty") }
-        guard !relation.isEmpty else { throw StoreError.invalid("the guardian's relation to the student is empty") }
-        try Consent.checkDate(date, student: s)
-        var scope = scope.normalizedText
-        if scope.isEmpty { scope = Consent.defaultScope }
-        if Consent.childMustAgree(s, on: date) {
-            guard childAgreed else { throw StoreError.childMustAgree(s.code) }
-        }
-        if childAgreed { scope += Consent.childAgreedSuffix }
+        let (guardian, relation, scope) = try consentToRecord(
+            s, guardian: guardian, relation: relation, date: date, scope: scope, childAgreed: childAgreed)
         let now = Timestamp.string(Date())
         try db.execute(
             sql: """
@@ -41,6 +33,27 @@ extension AttendanceStore {
         // consent can make an inactive-consent student's embeddings count again: tell the daemon.
         try bumpGalleryVersion(db)
         return try Consent.fetchOne(db, sql: "SELECT * FROM consent WHERE id = ?", arguments: [id])!
+    }
+}
+
+extension AttendanceStore {
+    /// The consent rules a new record must pass, on any backend: a guardian and a relation, a date neither in the
+    /// future nor before the birth, the child's own agreement from age 7 (`Consent.childMustAgree`). Returns the
+    /// guardian, relation and scope as they are stored.
+    public static func consentToRecord(
+        _ s: Student, guardian: String, relation: String, date: LocalDate, scope: String, childAgreed: Bool
+    ) throws -> (guardian: String, relation: String, scope: String) {
+        let guardian = guardian.normalizedText, relation = relation.normalizedText
+        guard !guardian.isEmpty else { throw StoreError.invalid("the guardian's name is empty") }
+        guard !relation.isEmpty else { throw StoreError.invalid("the guardian's relation to the student is empty") }
+        try Consent.checkDate(date, student: s)
+        var scope = scope.normalizedText
+        if scope.isEmpty { scope = Consent.defaultScope }
+        if Consent.childMustAgree(s, on: date) {
+            guard childAgreed else { throw StoreError.childMustAgree(s.code) }
+        }
+        if childAgreed { scope += Consent.childAgreedSuffix }
+        return (guardian, relation, scope)
     }
 }
 

@@ -114,15 +114,26 @@ extension EventLedger {
         session: String, eventKind: EventKind, status: AttendanceStatus, occurredAt: String?, camera: String?, now: Date
     ) throws {
         let at = Timestamp.string(now)
-        let record = SectorRecord(
-            recordID: id, eventKind: kind, version: version, updatedAt: at, schoolCode: store.config.school.code,
-            gradeCode: s.gradeCode, classCode: s.classCode, studentCode: s.code, schoolDay: day.description,
-            session: session, kind: eventKind.rawValue, status: status.rawValue, occurredAt: occurredAt, camera: camera)
+        let payload = try Self.outboxPayload(
+            id: id, kind: kind, version: version, school: store.config.school.code, student: s, day: day, session: session,
+            eventKind: eventKind, status: status, occurredAt: occurredAt, camera: camera, at: at)
         try db.execute(
             sql: """
                 INSERT INTO outbox(record_id, version, event_kind, payload, state, attempts, created_at)
                 VALUES (?, ?, ?, ?, 'pending', 0, ?)
-                """, arguments: [id, version, kind.rawValue, String(decoding: try record.jsonData(), as: UTF8.self), at])
+                """, arguments: [id, version, kind.rawValue, payload, at])
+    }
+
+    /// An outbox row's payload: the sector record (JSON) of an event's version, on any backend.
+    public static func outboxPayload(
+        id: String, kind: SectorRecord.EventKind, version: Int, school: String, student s: Student, day: LocalDate,
+        session: String, eventKind: EventKind, status: AttendanceStatus, occurredAt: String?, camera: String?, at: String
+    ) throws -> String {
+        let record = SectorRecord(
+            recordID: id, eventKind: kind, version: version, updatedAt: at, schoolCode: school,
+            gradeCode: s.gradeCode, classCode: s.classCode, studentCode: s.code, schoolDay: day.description,
+            session: session, kind: eventKind.rawValue, status: status.rawValue, occurredAt: occurredAt, camera: camera)
+        return String(decoding: try record.jsonData(), as: UTF8.self)
     }
 
     /// Sets the status of a student's check-in (or check-out) for a day and session by hand — the camera

@@ -12,7 +12,7 @@ extension AttendanceStore {
 
 extension Student {
     /// Class-list order: class, given name (last word), then the full name.
-    static func classListOrder(_ a: Student, _ b: Student) -> Bool {
+    public static func classListOrder(_ a: Student, _ b: Student) -> Bool {
         if a.classCode != b.classCode { return a.classCode.localizedStandardCompare(b.classCode) == .orderedAscending }
         let ga = a.fullName.split(separator: " ").last.map(String.init) ?? a.fullName
         let gb = b.fullName.split(separator: " ").last.map(String.init) ?? b.fullName

@@ -194,6 +194,11 @@ public struct SchoolGalleryCache: Sendable {
         try store.cipher.seal(embedding, student: student)
     }
 
+    /// Opens an embedding sealed with the school's key (a wrong key or a row moved to another student throws).
+    public func open(_ sealed: Data, student: String) throws -> [Float] {
+        try store.open(sealed, student: student)
+    }
+
     /// Makes the cache the server's gallery, in one transaction; bumps the local gallery version when anything
     /// changed. A student the server no longer has was erased there (or removed by the admin): erased here by the
     /// gate's own rules (`Retention.erase`: events, queued records, held check-ins, the audit alias; the erasure
@@ -372,8 +377,9 @@ extension AttendanceStore {
     /// the console and the CLI are read by school staff).
     public static let sharedGalleryRefusal =
         "Danh sách học sinh, sự đồng ý và khuôn mặt của trường được lưu trên máy chủ của trường (PostgreSQL); "
-        + "máy này chỉ giữ bản sao, nên không thay đổi tại đây. / The school's roster, consent and faces live on the "
-        + "school's server (PostgreSQL); this box only keeps a copy, so nothing was changed here. Enrol with "
-        + "`attendance enrol` and erase with `attendance student erase` (on any box: they write to the server first); "
-        + "roster and consent changes: make them on the server (`attendance db migrate` copies a prepared database)."
+        + "máy này chỉ giữ bản sao, nên không thay đổi tại đây; hãy dùng các lệnh `attendance` bên dưới (chúng ghi lên máy "
+        + "chủ trước). / The school's roster, consent and faces live on the "
+        + "school's server (PostgreSQL); this box only keeps a copy, so nothing was changed here. Use the commands, on "
+        + "any box (they write to the server first, then this copy): `attendance roster import`, `attendance consent "
+        + "record` / `revoke`, `attendance enrol`, `attendance unenrol`, `attendance student erase`."
 }
