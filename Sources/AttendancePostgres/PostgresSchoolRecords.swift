@@ -37,7 +37,7 @@ public struct PostgresSchoolRecords: SchoolRecords {
                 try await c.query(rollback ? "ROLLBACK" : "COMMIT", logger: Self.logger)
                 return r
             } catch {
-                try? await c.query("ROLLBACK", logger: Self.logger)
+                _ = try? await c.query("ROLLBACK", logger: Self.logger)
                 throw error
             }
         }

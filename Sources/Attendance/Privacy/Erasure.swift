@@ -12,6 +12,14 @@ public struct ErasureReport: Sendable, Equatable, Codable {
     public var excuses = 0
     /// Set when the erasure was committed but the write-ahead log could not be folded back yet (see `compact()`).
     public var compaction: String?
+
+    public init(
+        student: String, enrolments: Int = 0, consents: Int = 0, events: Int = 0, outbox: Int = 0, excuses: Int = 0,
+        compaction: String? = nil
+    ) {
+        self.student = student; self.enrolments = enrolments; self.consents = consents; self.events = events
+        self.outbox = outbox; self.excuses = excuses; self.compaction = compaction
+    }
 }
 
 /// What a retention purge removed.

@@ -8,6 +8,7 @@ public struct RosterImportReport: Sendable, Equatable, Codable {
         public var code: String
         /// "full_name", "class", "date_of_birth", "gender", "reactivated".
         public var fields: [String]
+        public init(code: String, fields: [String]) { self.code = code; self.fields = fields }
     }
     public var file: String
     public var dryRun: Bool
@@ -22,6 +23,7 @@ public struct RosterImportReport: Sendable, Equatable, Codable {
     /// after the erasure, with a later date, is).
     public var consentsRefusedErased: [String] = []
     public var total: Int { added.count + changed.count + unchanged }
+    public init(file: String, dryRun: Bool) { self.file = file; self.dryRun = dryRun }
 }
 
 /// What a roster line's consent columns do (`AttendanceStore.rosterConsentDecision`).
