@@ -383,7 +383,8 @@ public struct PostgresSchoolRecords: SchoolRecords {
                     """, logger: Self.logger)
             } else {
                 (id, version, kind) = (
-                    EventLedger.recordID(school: school, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind),
+                    EventLedger.recordID(
+                        school: school, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind),
                     1, .new
                 )
                 let inserted = try await c.query(

@@ -463,8 +463,13 @@ final class GateBoxChangesEndToEndTests: XCTestCase {
         // A class list imported on a box: on the server first (a new student, the one missing made inactive), then the
         // box's copy; with the server unreachable nothing is imported anywhere.
         let csv = dir + "/6a1.csv"
-        try "Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính\n7900000001,Nguyễn Văn An,6A1,2014-03-12,Nam\n7900000004,Đỗ Thị Dung,6A1,2014-05-01,Nữ\n"
-            .write(toFile: csv, atomically: true, encoding: .utf8)
+        let classList = """
+            Mã định danh,Họ và tên,Lớp,Ngày sinh,Giới tính
+            7900000001,Nguyễn Văn An,6A1,2014-03-12,Nam
+            7900000004,Đỗ Thị Dung,6A1,2014-05-01,Nữ
+
+            """
+        try classList.write(toFile: csv, atomically: true, encoding: .utf8)
         let offline = try attendance(["roster", "import", csv, "--config", down], exe: exe)
         assertEqual(offline.status, 1, offline.output)
         XCTAssertTrue(offline.output.contains("the school's server cannot be reached"), offline.output)

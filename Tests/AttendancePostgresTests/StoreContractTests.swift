@@ -133,7 +133,8 @@ enum StoreContract {
         assertEqual(audits.count, 5, "one entry per import, none for the dry run")
         assertEqual(audits.first?.subject, "lop.csv")
         assertEqual(
-            audits.first?.detail, "added=4; changed=0; unchanged=0; deactivated=0; consents=0", "the same detail on both backends")
+            audits.first?.detail, "added=4; changed=0; unchanged=0; deactivated=0; consents=0", "the same detail on both backends"
+        )
     }
 
     static func rosterConsentColumns(_ b: ContractBackend) async throws {
@@ -170,20 +171,25 @@ enum StoreContract {
     static func consent(_ b: ContractBackend) async throws {
         let r = b.records
         _ = try await r.importRoster(try roster(rosterCSV), options: RosterImportOptions())
-        func record(_ student: String, guardian: String = "Mẹ", date: LocalDate = consentDay, child: Bool) async throws -> Consent {
+        func record(_ student: String, guardian: String = "Mẹ", date: LocalDate = consentDay, child: Bool) async throws -> Consent
+        {
             try await r.recordConsent(
                 student: student, guardian: guardian, relation: "mother", date: date, scope: Consent.defaultScope,
                 childAgreed: child, source: "test")
         }
         // From age 7 the child's own agreement is needed; refusals change nothing.
-        await assertThrows(try await record("7911000001", child: false)) { assertEqual($0 as? StoreError, .childMustAgree("7911000001")) }
+        await assertThrows(try await record("7911000001", child: false)) {
+            assertEqual($0 as? StoreError, .childMustAgree("7911000001"))
+        }
         await assertThrows(try await record("7911000001", guardian: "  ", child: true)) {
             assertEqual($0 as? StoreError, .invalid("the guardian's name is empty"))
         }
         await assertThrows(try await record("7911000001", date: LocalDate(year: 2099, month: 1, day: 1), child: true)) {
             XCTAssertTrue("\($0)".contains("is in the future"), "\($0)")
         }
-        await assertThrows(try await record("7999999999", child: true)) { assertEqual($0 as? StoreError, .unknownStudent("7999999999")) }
+        await assertThrows(try await record("7999999999", child: true)) {
+            assertEqual($0 as? StoreError, .unknownStudent("7999999999"))
+        }
         assertEqual(try await r.consentHistory(student: "7911000001"), [])
 
         let an = try await record("7911000001", guardian: " Nguyễn  Thị Mai ", child: true)
@@ -232,7 +238,8 @@ enum StoreContract {
         }
         let ids = try await r.enrol(student: "7911000001", [(face(1), "{\"sharpness\":1}", "a.jpg"), (face(2), nil, "b.jpg")])
         assertEqual(ids.count, 2)
-        assertEqual(try await r.embeddings(student: "7911000001"), [face(1), face(2)], "sealed, and opened again with the box's key")
+        assertEqual(
+            try await r.embeddings(student: "7911000001"), [face(1), face(2)], "sealed, and opened again with the box's key")
         for (blob, plain) in zip(try await b.sealedBytes("7911000001"), [face(1), face(2)]) {
             let clear = plain.withUnsafeBytes { Data($0) }
             XCTAssertNil(blob.range(of: clear.prefix(16)), "no embedding in clear")
@@ -260,7 +267,9 @@ enum StoreContract {
         assertEqual(try await r.embeddings(student: "7911000001"), [])
         assertEqual(try await r.activeConsent(student: "7911000001")?.isActive, true, "the consent stays")
         assertEqual(try await r.unenrol(student: "7911000001"), 0)
-        await assertThrows(try await r.unenrol(student: "7999999999")) { assertEqual($0 as? StoreError, .unknownStudent("7999999999")) }
+        await assertThrows(try await r.unenrol(student: "7999999999")) {
+            assertEqual($0 as? StoreError, .unknownStudent("7999999999"))
+        }
         let audit = try await r.auditEntries().filter { $0.action == "enrol" || $0.action == "unenrol" }
         assertEqual(
             audit.map { "\($0.action) \($0.detail ?? "")" },
