@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attendance
 import AttendanceCore
+import AttendancePostgres
 import Foundation
 
 struct SightingsCommand: AsyncParsableCommand {
@@ -62,12 +63,20 @@ struct SightingsCommand: AsyncParsableCommand {
         @Flag(help: "Add a sighting even when it looks like another student (twins, siblings): check first.") var force = false
 
         func run() async throws {
-            let (store, _) = try global.openStore()
+            let (store, config) = try global.openStore()
             let enroller = Enroller(store: store)
+            // postgresql: each approved sighting is enrolled on the school's server first, then this box's copy.
+            let school = try await schoolServer(store: store, config: config, before: "was added")
             var failed = false
             for id in ids {
                 do {
-                    if let why = try enroller.approveSighting(id: id, force: force) {
+                    let problem =
+                        if let school {
+                            try await school.approveSighting(enroller, id: id, force: force)
+                        } else {
+                            try enroller.approveSighting(id: id, force: force)
+                        }
+                    if let why = problem {
                         print("\(id): not added: \(why)")
                         failed = true
                     } else {

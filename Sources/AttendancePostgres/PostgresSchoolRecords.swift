@@ -414,16 +414,16 @@ public struct PostgresSchoolRecords: SchoolRecords {
     public func events(on day: LocalDate) async throws -> [RecordedEvent] {
         try await read { c in
             var out: [RecordedEvent] = []
-            for try await (id, student, d, session, kind, status, version, cancelled) in try await c.query(
+            for try await (id, student, session, kind, status, version, cancelled) in try await c.query(
                 """
-                SELECT record_id, student_code, school_day, session, kind, status, version, cancelled FROM attendance_event
+                SELECT record_id, student_code, session, kind, status, version, cancelled FROM attendance_event
                 WHERE school_day = \(day.description)
                 """, logger: Self.logger
-            ).decode((String, String, String, String, String, String, Int, Bool).self) {
+            ).decode((String, String, String, String, String, Int, Bool).self) {
                 out.append(
                     RecordedEvent(
-                        recordID: id, studentCode: student, schoolDay: d, session: session, kind: kind, status: status,
-                        version: version, cancelled: cancelled))
+                        studentCode: student, session: session, kind: kind, recordID: id, version: version, status: status,
+                        cancelled: cancelled))
             }
             return out.sorted(by: RecordedEvent.order)
         }

@@ -87,6 +87,22 @@ public struct SchoolServer: Sendable {
         return n
     }
 
+    /// A gate sighting a teacher approved: the same identity checks as on a one-box school (`Enroller.assessSighting`,
+    /// against this box's copy of the school's faces), then its embedding enrolled on the server (sealed, audited; the
+    /// student active with consent, within the limit), then this box's sighting row resolved and its copy refreshed.
+    /// Returns why not (nothing changed), or nil when it was added.
+    public func approveSighting(_ enroller: Enroller, id: Int64, force: Bool) async throws -> EnrolmentRejection? {
+        let (sighting, embedding, problem) = try enroller.assessSighting(id: id, force: force)
+        if let problem { return problem }
+        let (quality, source) = EnrolmentRegister.sightingProvenance(sighting)
+        _ = try await write("nothing was enrolled") {
+            try await records.enrol(student: sighting.student, [(embedding, quality, source)])
+        }
+        try store.enrolments.sightingEnrolledOnServer(id: id)
+        await refreshCopy()
+        return nil
+    }
+
     /// `body` on the server; the rules' refusals (`StoreError`) as they are, anything else as one bilingual line
     /// saying that `nothing` happened.
     func write<R: Sendable>(_ nothing: String, _ body: () async throws -> R) async throws -> R {

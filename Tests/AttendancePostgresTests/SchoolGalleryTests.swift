@@ -281,6 +281,46 @@ final class SchoolGalleryTests: XCTestCase {
         XCTAssertTrue(try back.recognises(GateJournal.code(2), descriptor(21)))
     }
 
+    func testASightingApprovedOnABoxIsEnrolledOnTheServerFirst() async throws {
+        let db = try await freshDatabase()
+        let office = try await schoolOnServer(db, students: 3, faces: 1)
+        let box = try GateJournal(students: 0, key: office.keyBytes)
+        try await SchoolGallerySync.refreshOnce(store: box.store, connector: db.gate)
+        // The gate saw student 0 confidently (a face close to her enrolled one) and kept the sighting for a teacher.
+        var near = descriptor(0)
+        near[0] += 0.01
+        try box.store.enrolments.proposeSighting(
+            student: GateJournal.code(0), embedding: near, distance: 0.2, margin: 0.5, camera: "cong-sau", at: Date())
+        let id = try XCTUnwrap(try box.store.enrolments.pendingSightings().first?.id)
+
+        // The server cannot be reached: nothing is enrolled, the sighting still waits.
+        let nowhere = PostgresURL(user: db.gate.url.user, host: "127.0.0.1", port: try freePort(), database: db.name)
+        let down = SchoolServer(
+            store: box.store,
+            connector: PostgresConnector(url: nowhere, password: try secret(db.cluster.gatePasswordFile), tls: .disable))
+        do {
+            _ = try await down.approveSighting(Enroller(store: box.store), id: id, force: false)
+            XCTFail("no server")
+        } catch let e as StoreError {
+            XCTAssertTrue(e.description.contains("not stored on the school's server"), e.description)
+            XCTAssertTrue(e.description.contains("nothing was enrolled"), e.description)
+        }
+        assertEqual(try await db.int("SELECT count(*) FROM enrolment"), 3)
+        assertEqual(try box.store.enrolments.pendingSightings().map(\.id), [id])
+
+        let school = SchoolServer(store: box.store, connector: db.gate)
+        assertEqual(try await school.approveSighting(Enroller(store: box.store), id: id, force: false), nil)
+        assertEqual(
+            try await db.strings("SELECT source FROM enrolment WHERE student_code = '\(GateJournal.code(0))' ORDER BY id"),
+            ["test", "gate:cong-sau"], "on the server")
+        assertEqual(try box.store.enrolments.list(student: GateJournal.code(0)).count, 2, "in the box's copy")
+        assertEqual(try box.store.enrolments.pendingSightings(), [])
+        assertEqual(try box.store.auditLog.entries().last?.action, "enrol.sighting")
+        assertEqual(
+            try await db.strings("SELECT detail FROM audit_log WHERE action = 'enrol' ORDER BY id DESC LIMIT 1"),
+            ["embeddings added=1; total=2"])
+    }
+
     func testAJournalHoldingAnErasedStudentWaitsForTheGatesCopyThenSendsTheRest() async throws {
         let db = try await freshDatabase()
         let office = try await schoolOnServer(db, students: 3)

@@ -135,18 +135,25 @@ public struct Enroller: Sendable {
     /// The teacher approves a gate sighting: the same identity checks as a photo, then it joins the
     /// student's enrolment. Returns why not (nothing changed), or nil when it was added.
     public func approveSighting(id: Int64, force: Bool = false) throws -> EnrolmentRejection? {
+        let (_, _, problem) = try assessSighting(id: id, force: force)
+        if let problem { return problem }
+        try store.enrolments.promoteSighting(id: id)
+        return nil
+    }
+
+    /// `approveSighting`'s checks, changing nothing: the sighting, its embedding, and why it may not join the
+    /// student's enrolment (nil: it may). With `[database] backend = "postgresql"` the school's server stores it.
+    public func assessSighting(id: Int64, force: Bool = false) throws -> (
+        sighting: GateSighting, embedding: [Float], problem: EnrolmentRejection?
+    ) {
         let (sighting, embedding) = try store.enrolments.sightingEmbedding(id: id)
         try checkEligible(sighting.student)
         let all = try store.enrolments.all()
-        if !force,
-            let why = EnrolmentGate(recognition: recognition).identityProblem(
-                embedding, others: all.filter { $0.student != sighting.student },
-                own: all.filter { $0.student == sighting.student }.map(\.embedding))
-        {
-            return why
-        }
-        try store.enrolments.promoteSighting(id: id)
-        return nil
+        guard !force else { return (sighting, embedding, nil) }
+        let why = EnrolmentGate(recognition: recognition).identityProblem(
+            embedding, others: all.filter { $0.student != sighting.student },
+            own: all.filter { $0.student == sighting.student }.map(\.embedding))
+        return (sighting, embedding, why)
     }
 
     static func qualityJSON(_ q: FaceQuality, forced: Bool) -> String {

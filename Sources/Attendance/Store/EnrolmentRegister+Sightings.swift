@@ -120,8 +120,14 @@ extension EnrolmentRegister {
         }
     }
 
-    /// Rejection: the sighting's embedding is deleted.
-    public func rejectSighting(id: Int64, reason: String? = nil) throws {
+    /// The sighting's embedding was enrolled on the school's server (postgresql mode: `SchoolServer.approveSighting`):
+    /// this box's row goes, audited here; the enrolment itself reaches this box's copy by the gallery refresh.
+    public func sightingEnrolledOnServer(id: Int64) throws {
+        try dropSighting(id: id, action: "enrol.sighting", detail: "approved gate sighting; stored on the school's server")
+    }
+
+    /// Deletes a waiting sighting, audited, in one transaction.
+    func dropSighting(id: Int64, action: String, detail: String?) throws {
         try store.writer.write { db in
             guard
                 let student = try String.fetchOne(db, sql: "SELECT student_code FROM gate_sighting WHERE id = ?", arguments: [id])
@@ -129,7 +135,17 @@ extension EnrolmentRegister {
                 throw StoreError.invalid("no gate sighting \(id) is waiting (already approved or rejected?)")
             }
             try db.execute(sql: "DELETE FROM gate_sighting WHERE id = ?", arguments: [id])
-            try AttendanceStore.audit(db, action: "sighting.reject", student: student, detail: reason.map { "reason=\($0)" })
+            try AttendanceStore.audit(db, action: action, student: student, detail: detail)
         }
+    }
+
+    /// The quality and source an approved sighting is enrolled with (on either backend).
+    public static func sightingProvenance(_ s: GateSighting) -> (quality: String, source: String) {
+        (String(format: "{\"gate_distance\":%.3f}", Double(s.distance)), "gate:" + s.camera)
+    }
+
+    /// Rejection: the sighting's embedding is deleted.
+    public func rejectSighting(id: Int64, reason: String? = nil) throws {
+        try dropSighting(id: id, action: "sighting.reject", detail: reason.map { "reason=\($0)" })
     }
 }

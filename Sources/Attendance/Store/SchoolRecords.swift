@@ -68,23 +68,21 @@ public protocol SchoolRecords: Sendable {
     func auditEntries() async throws -> [AuditEntry]
 }
 
-/// An attendance event as a backend holds it.
+/// An attendance event as a backend holds it (of the day `SchoolRecords.events(on:)` asked for).
 public struct RecordedEvent: Sendable, Equatable, Codable {
-    public var recordID: String
     public var studentCode: String
-    public var schoolDay: String
     public var session: String
     public var kind: String
-    public var status: String
+    public var recordID: String
     public var version: Int
+    public var status: String
     public var cancelled: Bool
 
     public init(
-        recordID: String, studentCode: String, schoolDay: String, session: String, kind: String, status: String,
-        version: Int, cancelled: Bool
+        studentCode: String, session: String, kind: String, recordID: String, version: Int, status: String, cancelled: Bool
     ) {
-        self.recordID = recordID; self.studentCode = studentCode; self.schoolDay = schoolDay; self.session = session
-        self.kind = kind; self.status = status; self.version = version; self.cancelled = cancelled
+        self.studentCode = studentCode; self.session = session; self.kind = kind; self.recordID = recordID
+        self.version = version; self.status = status; self.cancelled = cancelled
     }
 
     /// The order both backends list events in.
@@ -157,13 +155,13 @@ extension EventLedger {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, student_code, school_day, session, kind, status, version, cancelled FROM attendance_event
+                    SELECT id, student_code, session, kind, status, version, cancelled FROM attendance_event
                     WHERE school_day = ? ORDER BY student_code, session, kind
                     """, arguments: [day.description]
             ).map {
                 RecordedEvent(
-                    recordID: $0["id"], studentCode: $0["student_code"], schoolDay: $0["school_day"], session: $0["session"],
-                    kind: $0["kind"], status: $0["status"], version: $0["version"], cancelled: $0["cancelled"])
+                    studentCode: $0["student_code"], session: $0["session"], kind: $0["kind"], recordID: $0["id"],
+                    version: $0["version"], status: $0["status"], cancelled: $0["cancelled"])
             }
         }
     }
