@@ -381,5 +381,6 @@ extension AttendanceStore {
         + "chủ trước). / The school's roster, consent and faces live on the "
         + "school's server (PostgreSQL); this box only keeps a copy, so nothing was changed here. Use the commands, on "
         + "any box (they write to the server first, then this copy): `attendance roster import`, `attendance consent "
-        + "record` / `revoke`, `attendance enrol`, `attendance unenrol`, `attendance student erase`."
+        + "record` / `revoke`, `attendance enrol`, `attendance unenrol`, `attendance sightings approve`, "
+        + "`attendance student erase`."
 }
