@@ -129,6 +129,21 @@ enum StoreContract {
         assertEqual(whole.deactivated, ["7911000002", "7911000003", "7911000004"])
         assertEqual(codes(try await r.students(classCode: nil, activeOnly: true)), ["7911000001", "7911000005"])
 
+        // A line the store itself refuses (a consent dated after today: the parser was told another day) undoes the
+        // whole import: the other line, the deactivations, the audit entry.
+        let students = try await r.students(classCode: nil, activeOnly: false)
+        let late = """
+            Mã định danh,Họ và tên,Lớp,Ngày sinh,Người giám hộ,Quan hệ,Ngày đồng ý,Học sinh đồng ý
+            7911000006,Mai Văn Phúc,6A1,01/01/2013,Mai Văn Bố,bố,01/09/2025,Có
+            7911000007,Lý Thị Quỳnh,6A1,01/01/2013,Lý Thị Mẹ,mẹ,01/01/2099,Có
+            """
+        let parsed = try RosterParser.parse(text: late, file: "muon.csv", today: LocalDate(year: 2099, month: 6, day: 1))
+        await assertThrows(try await r.importRoster(parsed, options: RosterImportOptions())) {
+            XCTAssertTrue("\($0)".contains("is in the future"), "\($0)")
+        }
+        assertEqual(try await r.students(classCode: nil, activeOnly: false), students, "nothing changed")
+        assertEqual(try await r.consentHistory(student: "7911000006"), [])
+
         let audits = try await r.auditEntries().filter { $0.action == "roster.import" }
         assertEqual(audits.count, 5, "one entry per import, none for the dry run")
         assertEqual(audits.first?.subject, "lop.csv")
@@ -396,8 +411,9 @@ func assertThrows<T>(
 
 // MARK: the two backends
 
-final class SQLiteStoreContractTests: XCTestCase {
-    func backend() throws -> ContractBackend {
+extension XCTestCase {
+    /// The embedded backend: a store in memory (the test's checks through its writer).
+    func sqliteContractBackend() throws -> ContractBackend {
         let store = try AttendanceStore.inMemory(config: StoreContract.config)
         return ContractBackend(
             records: SQLiteSchoolRecords(store: store), box: store,
@@ -436,6 +452,11 @@ final class SQLiteStoreContractTests: XCTestCase {
             })
     }
 
+}
+
+final class SQLiteStoreContractTests: XCTestCase {
+    func backend() throws -> ContractBackend { try sqliteContractBackend() }
+
     func testRosterImport() async throws { try await StoreContract.rosterImport(try backend()) }
     func testRosterConsentColumns() async throws { try await StoreContract.rosterConsentColumns(try backend()) }
     func testConsent() async throws { try await StoreContract.consent(try backend()) }
@@ -445,9 +466,9 @@ final class SQLiteStoreContractTests: XCTestCase {
     func testEvents() async throws { try await StoreContract.events(try backend()) }
 }
 
-final class PostgresStoreContractTests: XCTestCase {
+extension XCTestCase {
     /// A fresh server database; the records go through the gate daemons' role, the checks through the owner's.
-    func backend() async throws -> ContractBackend {
+    func postgresContractBackend() async throws -> ContractBackend {
         let db = try await freshDatabase()
         let box = try AttendanceStore.inMemory(config: StoreContract.config)
         return ContractBackend(
@@ -509,6 +530,11 @@ final class PostgresStoreContractTests: XCTestCase {
             })
     }
 
+}
+
+final class PostgresStoreContractTests: XCTestCase {
+    func backend() async throws -> ContractBackend { try await postgresContractBackend() }
+
     func testRosterImport() async throws { try await StoreContract.rosterImport(try await backend()) }
     func testRosterConsentColumns() async throws { try await StoreContract.rosterConsentColumns(try await backend()) }
     func testConsent() async throws { try await StoreContract.consent(try await backend()) }
@@ -516,4 +542,51 @@ final class PostgresStoreContractTests: XCTestCase {
     func testErasure() async throws { try await StoreContract.erasure(try await backend()) }
     func testAuditLog() async throws { try await StoreContract.auditLog(try await backend()) }
     func testEvents() async throws { try await StoreContract.events(try await backend()) }
+}
+
+/// Figures for the note: a school's roster (1,500 students in 50 classes, each line with its consent columns) imported
+/// through `SchoolRecords` into each backend, then imported again unchanged; and one consent recorded (the median of
+/// 20, on PostgreSQL a connection of its own each, as the CLI makes it). Printed; the assertions check the outcome.
+final class StoreFiguresEndToEndTests: XCTestCase {
+    func measure(_ b: ContractBackend) async throws {
+        var csv = "Mã định danh,Họ và tên,Lớp,Ngày sinh,Người giám hộ,Quan hệ,Ngày đồng ý,Học sinh đồng ý\n"
+        for i in 0..<1_500 {
+            csv += String(format: "79120%05d", i) + ",Học Sinh \(i),\(6 + i % 4)A\(i % 50 / 4 + 1),05/09/2013,"
+            csv += "Phụ Huynh \(i),mẹ,01/09/2025,Có\n"
+        }
+        let roster = try StoreContract.roster(csv, file: "toan-truong.csv")
+        var clock = ContinuousClock.now
+        let first = try await b.records.importRoster(roster, options: RosterImportOptions())
+        let firstTime = ContinuousClock.now - clock
+        clock = ContinuousClock.now
+        let again = try await b.records.importRoster(roster, options: RosterImportOptions())
+        let againTime = ContinuousClock.now - clock
+        assertEqual(first.added.count, 1_500)
+        assertEqual(first.consentsRecorded.count, 1_500)
+        assertEqual(again.unchanged, 1_500)
+        assertEqual(try await b.records.students(classCode: nil, activeOnly: true).count, 1_500)
+        var consents: [Duration] = []
+        for i in 0..<20 {
+            let student = String(format: "79120%05d", i)
+            _ = try await b.records.revokeConsent(student: student, reason: nil)
+            clock = ContinuousClock.now
+            _ = try await b.records.recordConsent(
+                student: student, guardian: "Phụ Huynh", relation: "bố", date: StoreContract.consentDay,
+                scope: Consent.defaultScope, childAgreed: true, source: "figures")
+            consents.append(ContinuousClock.now - clock)
+        }
+        assertEqual(try await b.records.activeConsent(student: "7912000019")?.relation, "bố")
+        let median = consents.sorted()[consents.count / 2]
+        print(
+            "FIGURE \(b.records.backend): roster of 1,500 imported in \(firstTime), again unchanged in \(againTime); "
+                + "one consent recorded: median \(median) of 20")
+    }
+
+    func testRosterImportIntoSQLite() async throws {
+        try await measure(try sqliteContractBackend())
+    }
+
+    func testRosterImportIntoPostgreSQL() async throws {
+        try await measure(try await postgresContractBackend())
+    }
 }
