@@ -117,6 +117,14 @@ public struct PostgresSchoolRecords: SchoolRecords {
         }
     }
 
+    /// A consent row as the roster import compares it.
+    struct ConsentKey: Hashable {
+        var guardian: String, relation: String, date: String, active: Bool
+    }
+
+    /// The import reads what it compares in three queries (the listed students, locked; their consents; the erasure
+    /// register's entries for them), then writes only what changes: a re-imported class list of 1,500 unchanged
+    /// students is a handful of statements, not thousands.
     static func applyRoster(
         _ c: PostgresConnection, _ roster: Roster, options: RosterImportOptions, pseudonyms: [String: String]
     ) async throws -> RosterImportReport {
@@ -125,22 +133,51 @@ public struct PostgresSchoolRecords: SchoolRecords {
         var report = RosterImportReport(file: roster.file, dryRun: options.dryRun)
         let now = Timestamp.string(Date())
         let file = (roster.file as NSString).lastPathComponent
+        var grades: [String: String] = [:]
+        for try await (code, grade) in try await c.query("SELECT code, grade_code FROM school_class", logger: logger)
+            .decode((String, String).self)
+        {
+            grades[code] = grade
+        }
         for k in roster.classes {
-            let grade = try await c.query("SELECT grade_code FROM school_class WHERE code = \(k.code)", logger: logger)
-                .collect().first?.decode(String.self)
-            if grade == nil {
+            if grades[k.code] == nil {
                 try await c.query(
                     "INSERT INTO school_class(code, grade_code) VALUES (\(k.code), \(k.gradeCode))", logger: logger)
                 report.classesAdded.append(k.code)
-            } else if grade != k.gradeCode {
+            } else if grades[k.code] != k.gradeCode {
                 try await c.query("UPDATE school_class SET grade_code = \(k.gradeCode) WHERE code = \(k.code)", logger: logger)
             }
+        }
+        let codes = roster.entries.map(\.code)
+        var b = PostgresBindings()
+        b.append(codes)
+        let stored = Dictionary(
+            try await students(c, PostgresQuery(unsafeSQL: studentSQL + " WHERE s.code = ANY($1) FOR UPDATE OF s", binds: b))
+                .map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
+        var consents: [String: Set<ConsentKey>] = [:]
+        for try await (code, guardian, relation, date, active) in try await c.query(
+            """
+            SELECT student_code, guardian_name, relation, consent_date, revoked_at IS NULL FROM consent
+            WHERE student_code = ANY(\(codes))
+            """, logger: logger
+        ).decode((String, String, String, String, Bool).self) {
+            consents[code, default: []].insert(ConsentKey(guardian: guardian, relation: relation, date: date, active: active))
+        }
+        var erased: [String: String] = [:]
+        for try await (pseudonym, at) in try await c.query(
+            "SELECT pseudonym, erased_at FROM erased_student WHERE pseudonym = ANY(\(Array(pseudonyms.values)))", logger: logger
+        ).decode((String, String).self) {
+            erased[pseudonym] = at
         }
         let keyLoss = try await c.query("SELECT value FROM meta WHERE key = 'consent_cutoff'", logger: logger).collect()
             .first?.decode(String.self)
         for entry in roster.entries {
-            if let old = try await student(c, code: entry.code, lock: true) {
+            let student: Student
+            if let old = stored[entry.code] {
                 let (e, fields) = AttendanceStore.rosterChange(entry, of: old, in: roster)
+                student = Student(
+                    code: e.code, fullName: e.fullName, classCode: e.classCode, gradeCode: e.gradeCode,
+                    dateOfBirth: e.dateOfBirth, gender: e.gender)
                 if fields.isEmpty {
                     report.unchanged += 1
                 } else {
@@ -153,6 +190,9 @@ public struct PostgresSchoolRecords: SchoolRecords {
                     report.changed.append(.init(code: e.code, fields: fields))
                 }
             } else {
+                student = Student(
+                    code: entry.code, fullName: entry.fullName, classCode: entry.classCode, gradeCode: entry.gradeCode,
+                    dateOfBirth: entry.dateOfBirth, gender: entry.gender)
                 try await c.query(
                     """
                     INSERT INTO student(code, full_name, class_code, date_of_birth, gender, active, created_at, updated_at)
@@ -163,36 +203,26 @@ public struct PostgresSchoolRecords: SchoolRecords {
             }
             guard let k = entry.consent else { continue }
             let date = k.date.description
-            let (same, revokedSame) =
-                try await c.query(
-                    """
-                    SELECT EXISTS (SELECT 1 FROM consent WHERE student_code = \(entry.code) AND revoked_at IS NULL
-                                   AND guardian_name = \(k.guardian) AND relation = \(k.relation) AND consent_date = \(date)),
-                           EXISTS (SELECT 1 FROM consent WHERE student_code = \(entry.code) AND revoked_at IS NOT NULL
-                                   AND guardian_name = \(k.guardian) AND consent_date = \(date))
-                    """, logger: logger
-                ).collect().first?.decode((Bool, Bool).self) ?? (false, false)
-            let pseudonym = pseudonyms[entry.code] ?? ""
-            let erasedAt = try await c.query(
-                "SELECT erased_at FROM erased_student WHERE pseudonym = \(pseudonym)", logger: logger
-            ).collect().first?.decode(String.self)
-            let cutoff = AttendanceStore.consentCutoff(erasedAt: erasedAt, keyLoss: keyLoss)
+            let known = consents[entry.code] ?? []
+            let same = known.contains(ConsentKey(guardian: k.guardian, relation: k.relation, date: date, active: true))
+            let revokedSame = known.contains { !$0.active && $0.guardian == k.guardian && $0.date == date }
+            let cutoff = AttendanceStore.consentCutoff(erasedAt: pseudonyms[entry.code].flatMap { erased[$0] }, keyLoss: keyLoss)
             switch AttendanceStore.rosterConsentDecision(k, same: same, revokedSame: revokedSame, cutoff: cutoff) {
             case .alreadyKnown: break
             case .refusedErased: report.consentsRefusedErased.append(entry.code)
             case .record:
                 _ = try await recordConsent(
-                    c, student: entry.code, guardian: k.guardian, relation: k.relation, date: k.date,
+                    c, student: student, guardian: k.guardian, relation: k.relation, date: k.date,
                     scope: k.scope ?? Consent.defaultScope, childAgreed: k.childAgreed,
                     source: "roster \(file) line \(entry.line)")
                 report.consentsRecorded.append(entry.code)
             }
         }
-        let listed = Set(roster.entries.map(\.code))
+        let listed = Set(codes)
         let classes = Set(roster.entries.map(\.classCode))
         var missing: [String] = []
         for try await (code, cls) in try await c.query(
-            "SELECT code, class_code FROM student WHERE active FOR UPDATE", logger: logger
+            "SELECT code, class_code FROM student WHERE active AND NOT (code = ANY(\(codes))) FOR UPDATE", logger: logger
         ).decode((String, String).self) where !listed.contains(code) && (options.wholeSchool || classes.contains(cls)) {
             missing.append(code)
         }
@@ -223,22 +253,42 @@ public struct PostgresSchoolRecords: SchoolRecords {
         childAgreed: Bool, source: String
     ) async throws -> Consent {
         guard let s = try await Self.student(c, code: student, lock: true) else { throw StoreError.unknownStudent(student) }
+        return try await recordConsent(
+            c, student: s, guardian: guardian, relation: relation, date: date, scope: scope, childAgreed: childAgreed,
+            source: source)
+    }
+
+    /// The consent rules (`AttendanceStore.consentToRecord`), then the consent, the student's audit alias (made on first
+    /// use) and the audit entry in one statement.
+    static func recordConsent(
+        _ c: PostgresConnection, student s: Student, guardian: String, relation: String, date: LocalDate, scope: String,
+        childAgreed: Bool, source: String
+    ) async throws -> Consent {
         let (guardian, relation, scope) = try AttendanceStore.consentToRecord(
             s, guardian: guardian, relation: relation, date: date, scope: scope, childAgreed: childAgreed)
         let now = Timestamp.string(Date())
         let actor = AttendanceStore.actor
+        let detail = "relation=\(relation); date=\(date); scope=\(scope); via=\(source)"
         let id =
             try await c.query(
                 """
-                INSERT INTO consent(student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at)
-                VALUES (\(student), \(guardian), \(relation), \(date.description), \(scope), \(actor), \(now)) RETURNING id
+                WITH made AS (
+                    INSERT INTO consent(student_code, guardian_name, relation, consent_date, scope, recorded_by, recorded_at)
+                    VALUES (\(s.code), \(guardian), \(relation), \(date.description), \(scope), \(actor), \(now)) RETURNING id),
+                fresh AS (
+                    INSERT INTO student_alias(student_code, alias) VALUES (\(s.code), \(SchoolGallery.freshAlias()))
+                    ON CONFLICT (student_code) DO NOTHING RETURNING alias),
+                audited AS (
+                    INSERT INTO audit_log(at, os_user, action, subject, detail)
+                    SELECT \(now), \(actor), 'consent.record',
+                           (SELECT alias FROM fresh UNION ALL SELECT alias FROM student_alias WHERE student_code = \(s.code)
+                            LIMIT 1),
+                           \(detail))
+                SELECT id FROM made
                 """, logger: logger
             ).collect().first?.decode(Int64.self) ?? 0
-        try await audit(
-            c, action: "consent.record", student: student,
-            detail: "relation=\(relation); date=\(date); scope=\(scope); via=\(source)")
         return Consent(
-            id: id, studentCode: student, guardianName: guardian, relation: relation, consentDate: date, scope: scope,
+            id: id, studentCode: s.code, guardianName: guardian, relation: relation, consentDate: date, scope: scope,
             recordedBy: actor, recordedAt: now)
     }
 

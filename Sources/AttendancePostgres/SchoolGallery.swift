@@ -285,9 +285,14 @@ public enum SchoolGallery {
         return b
     }
 
+    /// A new audit alias (as the store's own: `S-` and six random bytes).
+    static func freshAlias() -> String {
+        "S-" + (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
     /// The student's audit alias on the server, made on first use (as the store's own).
     static func alias(of student: String, on c: PostgresConnection) async throws -> String {
-        let fresh = "S-" + (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let fresh = freshAlias()
         return try await c.query(
             """
             WITH made AS (
