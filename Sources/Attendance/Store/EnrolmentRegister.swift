@@ -101,6 +101,15 @@ extension EnrolmentRegister {
         return try rows.map { (student: $0.0, embedding: try store.open($0.1, student: $0.0)) }
     }
 
+    /// One student's embeddings, decrypted, oldest first (a row that does not open throws: the key is wrong).
+    public func embeddings(student: String) throws -> [[Float]] {
+        let rows = try store.writer.read { db in
+            try Data.fetchAll(
+                db, sql: "SELECT sealed_embedding FROM enrolment WHERE student_code = ? ORDER BY id", arguments: [student])
+        }
+        return try rows.map { try store.open($0, student: student) }
+    }
+
     /// Seals and stores embeddings for one student in one transaction (consent checked inside it),
     /// bumps the gallery version and audits. Returns the new rows' ids.
     @discardableResult

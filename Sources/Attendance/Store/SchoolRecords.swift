@@ -128,7 +128,7 @@ public struct SQLiteSchoolRecords: SchoolRecords {
     }
     public func unenrol(student: String) async throws -> Int { try store.enrolments.remove(student: student) }
     public func embeddings(student: String) async throws -> [[Float]] {
-        try store.enrolments.all().filter { $0.student == student }.map(\.embedding)
+        try store.enrolments.embeddings(student: student)
     }
 
     public func erase(student: String, reason: String?) async throws -> ErasureReport {
