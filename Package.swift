@@ -4,7 +4,7 @@ import PackageDescription
 
 /// Only the OpenCV libraries each shim uses: linking all 56 that pkg-config lists
 /// costs ~0.15 s and 40 MB at start-up.
-let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn"]
+let openCVLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_dnn", "opencv_objdetect"]
 let openCVVideoLibraries = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs", "opencv_videoio"]
 
 /// The shim is always built optimised: dlib's templates at -O0 make one embedding take seconds.

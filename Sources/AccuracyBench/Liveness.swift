@@ -63,7 +63,7 @@ enum LivenessBench {
     }
 
     static func engines(_ models: ModelPaths) throws -> (FaceEngine, LivenessChecker) {
-        var options = FaceEngine.Options()
+        var options = engineOptions
         options.embeddings = false // the gate's detector and box refinement; no descriptors needed
         return (try FaceEngine(models: models, options: options), try LivenessChecker(models: models))
     }
@@ -130,7 +130,9 @@ enum LivenessBench {
         let workers = max(1, min(2, ProcessInfo.processInfo.activeProcessorCount))
         print("\nliveness: CPU \(cpuName()), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(workers) engines")
         print("Every photo composed into a 640x480 gate frame (ReplayScript.still) as the person (cut out under a soft")
-        print("oval), on a phone screen and as a print; the frame's largest res10 face checked by LivenessChecker.")
+        print(
+            "oval), on a phone screen and as a print; the frame's largest face (the configured detector) checked by LivenessChecker."
+        )
         print("Rates are of the checked frames; frames without a score are counted apart (no face in the photo, none")
         print("found in the frame, or not checkable by the shim: the gate holds such a track whatever the threshold).")
 

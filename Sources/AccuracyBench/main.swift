@@ -30,6 +30,18 @@ let setDir =
     arguments.first { !$0.hasPrefix("--") } ?? ProcessInfo.processInfo.environment["FACES"].flatMap { $0.isEmpty ? nil : $0 }
     ?? (root + "/../shared/faces-dev")
 let framesPerPhoto = Int(ProcessInfo.processInfo.environment["FRAMES"] ?? "") ?? 5
+/// The face engine's options: its defaults, or the detector named by $DETECTOR (res10, yunet, hog).
+let engineOptions: FaceEngine.Options = {
+    var options = FaceEngine.Options()
+    if let name = ProcessInfo.processInfo.environment["DETECTOR"], !name.isEmpty {
+        guard let kind = DetectorKind(rawValue: name) else {
+            print("accuracy-bench: unknown DETECTOR=\(name) (res10, yunet or hog)")
+            exit(2)
+        }
+        options.detector = kind
+    }
+    return options
+}()
 
 guard FileManager.default.fileExists(atPath: setDir + "/identities.csv") else {
     print("accuracy-bench: skipped: no identity-labelled set at \(setDir) (identities.csv missing); set FACES=DIR")
@@ -71,7 +83,7 @@ let people: [Person] = try csvRows(setDir + "/identities.csv").compactMap { row 
 }
 let photoCount = people.reduce(0) { $0 + $1.files.count }
 print(
-    "set: \(setDir): \(people.count) identities (\(people.filter(\.eastAsian).count) East-Asian), \(photoCount) photos, \(framesPerPhoto) frames per photo"
+    "set: \(setDir): detector \(engineOptions.detector), \(people.count) identities (\(people.filter(\.eastAsian).count) East-Asian), \(photoCount) photos, \(framesPerPhoto) frames per photo"
 )
 if livenessOnly {
     try LivenessBench.run(people: people, setDir: setDir, root: root)
@@ -158,6 +170,7 @@ let setKey: String = {
         }
     }
     mix("frames=\(framesPerPhoto)")
+    mix("detector=\(engineOptions.detector)")
     // ... and this face engine: the shim's and the wrapper's sources, and the model manifest.
     for f in [
         "Sources/COpenCV/shim.cpp", "Sources/FaceEngine/Face.swift", "Sources/FaceEngine/FaceEngine.swift", "Models/manifest.tsv",
@@ -183,7 +196,7 @@ if let data = FileManager.default.contents(atPath: cachePath),
     let models = ModelPaths(directory: root + "/Models")
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
         let engine: FaceEngine
-        do { engine = try FaceEngine(models: models) } catch {
+        do { engine = try FaceEngine(models: models, options: engineOptions) } catch {
             results.lock.lock(); results.failures.append("engine: \(error)"); results.lock.unlock()
             return
         }

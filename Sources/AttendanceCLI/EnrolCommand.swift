@@ -89,7 +89,7 @@ struct EnrolCommand: AsyncParsableCommand {
         }
         guard !runnable.isEmpty else { throw ExitCode(1) }
         let engine: FaceEngine
-        do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
+        do { engine = try FaceEngine(recognition: enroller.recognition) } catch { throw failLine("\(error)") }
 
         for job in runnable {
             let name = (try? store.roster.student(code: job.student))??.fullName ?? ""

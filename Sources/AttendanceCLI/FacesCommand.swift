@@ -35,8 +35,8 @@ struct FacesCommand: ParsableCommand {
     @Flag(help: "Include the 128 floats of each face's descriptor.")
     var embedding = false
 
-    @Option(help: "Face detector: res10 (default) or hog.")
-    var detector: String = "res10"
+    @Option(help: "Face detector: yunet, res10 or hog (default: recognition.detector of the config, yunet).")
+    var detector: String?
 
     @Flag(help: "Check each face for a print or a screen (passive liveness) and print its real score and verdict.")
     var liveness = false
@@ -47,15 +47,17 @@ struct FacesCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        guard let kind = DetectorKind(rawValue: detector) else {
-            throw failLine("unknown detector '\(detector)' (use res10 or hog)")
+        var rules = RecognitionRules(try global.loadConfig().recognition)
+        var options = rules.engineOptions
+        if let detector {
+            guard let kind = DetectorKind(rawValue: detector) else {
+                throw failLine("unknown detector '\(detector)' (use yunet, res10 or hog)")
+            }
+            options.detector = kind
         }
-        var options = FaceEngine.Options()
-        options.detector = kind
         options.embeddings = embedding
         let engine: FaceEngine
         do { engine = try FaceEngine(options: options) } catch { throw failLine("\(error)") }
-        var rules = RecognitionRules(try global.loadConfig().recognition)
         if let livenessThreshold { rules.livenessThreshold = livenessThreshold }
         let checker: LivenessChecker?
         do { checker = liveness ? try LivenessChecker() : nil } catch { throw failLine("\(error)") }
@@ -177,7 +179,7 @@ struct CompareCommand: ParsableCommand {
         var rules = RecognitionRules(try global.loadConfig().recognition)
         if let threshold { rules.threshold = threshold }
         let engine: FaceEngine
-        do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
+        do { engine = try FaceEngine(options: rules.engineOptions) } catch { throw failLine("\(error)") }
         func largest(_ path: String) throws -> FaceDescriptor {
             let image: Image
             do { image = try Image(contentsOf: path) } catch { throw failLine("\(path): \(error)") }

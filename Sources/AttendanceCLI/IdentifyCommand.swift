@@ -36,7 +36,7 @@ struct IdentifyCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("warning: nobody is enrolled yet\n".utf8))
         }
         let engine: FaceEngine
-        do { engine = try FaceEngine() } catch { throw failLine("\(error)") }
+        do { engine = try FaceEngine(recognition: store.config.recognition) } catch { throw failLine("\(error)") }
         let found = try storeCall { try store.identify(photos: photos, engine: engine) }
         for (photo, problem) in found.unreadable { FileHandle.standardError.write(Data("error: \(photo): \(problem)\n".utf8)) }
         if !json { for photo in found.withoutFaces { print("\(photo): no face found") } }

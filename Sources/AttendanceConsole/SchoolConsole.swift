@@ -445,7 +445,7 @@ actor EnrolmentEngine {
     func enrol(_ enroller: Enroller, student: String, images: [(name: String, bytes: [UInt8])], force: Bool) throws
         -> [PhotoOutcome]
     {
-        if engine == nil { engine = try FaceEngine(models: models) }
+        if engine == nil { engine = try FaceEngine(models: models, recognition: enroller.recognition) }
         return try enroller.enrol(student: student, images: images, engine: engine!, force: force)
     }
 }

@@ -80,6 +80,18 @@ public struct AttendanceConfig: Sendable, Equatable {
         /// other people's frames at 0.3 against 74.6 % and 71.2 % at 0.5, and passes 0 % and 0.9 % of the phone
         /// screens and prints made from the same photos; the models' printed-photo sample (0.20) stays a spoof.
         public var livenessThreshold: Float = 0.3
+        /// The face detector, for the gate's frames and for photos alike (the boxes are refined with dlib's HOG
+        /// either way, so the embeddings come from the same landmarks). YuNet: about a tenth of res10's CPU on a
+        /// 640x480 frame (#16; README "The gate through a morning").
+        public var detector: FaceDetector = .yunet
+    }
+
+    /// The face detector (`[recognition] detector`).
+    public enum FaceDetector: String, Sendable, Equatable, CaseIterable {
+        /// YuNet 2022mar through OpenCV's FaceDetectorYN (the frame shrunk to 320 px on its longer side).
+        case yunet
+        /// OpenCV dnn's res10 SSD (300x300 input, a second padded pass on close-ups).
+        case res10
     }
 
     /// What the gate does with a track that looks like a print or a screen.
@@ -498,7 +510,7 @@ extension AttendanceConfig {
                 allowed: [
                     "threshold", "min_margin", "votes", "min_face_size", "min_sharpness",
                     "max_yaw", "max_embeddings_per_student", "duplicate_distance", "same_student_distance",
-                    "lookalike_margin", "lookalike_extra_votes", "learn_from_gate", "liveness", "liveness_threshold",
+                    "lookalike_margin", "lookalike_extra_votes", "learn_from_gate", "liveness", "liveness_threshold", "detector",
                 ])
             c.recognition.threshold = try r.float(t, "threshold", c.recognition.threshold, range: 0.1...1.5)
             c.recognition.minMargin = try r.float(t, "min_margin", c.recognition.minMargin, range: 0...1)
@@ -524,6 +536,11 @@ extension AttendanceConfig {
             c.recognition.liveness = mode
             c.recognition.livenessThreshold = try r.float(
                 t, "liveness_threshold", c.recognition.livenessThreshold, range: 0...1)
+            let detector = try r.string(t, "detector", c.recognition.detector.rawValue)
+            guard let kind = FaceDetector(rawValue: detector) else {
+                throw r.fail("detector", "\"yunet\" or \"res10\", not \"\(detector)\"")
+            }
+            c.recognition.detector = kind
         }
         if let t = try r.table(table, "schedule") {
             r.section = "schedule"

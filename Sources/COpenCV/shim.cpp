@@ -1,4 +1,4 @@
-// The face engine: OpenCV (decode, res10 SSD detector) and dlib (HOG box refinement,
+// The face engine: OpenCV (decode, res10 SSD and YuNet detectors) and dlib (HOG box refinement,
 // 5-point landmarks, aligned chip, ResNet descriptor) behind the plain C API of cvshim.h.
 // Every entry point runs inside guarded(): no C++ exception crosses the header.
 
@@ -8,6 +8,7 @@
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
 
 #include <dlib/dnn.h>
 #include <dlib/image_processing.h>
@@ -479,6 +480,56 @@ struct Res10Detector final : Detector {
     }
 };
 
+/// YuNet (2022mar, ONNX) through OpenCV's FaceDetectorYN: a small anchor-free network, about a tenth of res10's
+/// cost on a gate frame (#16). The frame is shrunk so its longer side is at most `input` pixels (320 by default:
+/// a 640x480 camera frame at half size, where the gate's smallest faces, 60 px, are still 30 px, above the
+/// network's smallest anchors); a smaller image (a 250x250 close-up) is taken as it is. YuNet decodes no
+/// phantom boxes on close-ups (ShiqiYu/libfacedetection.train; measured on 868 LFW close-ups, see
+/// ../shared/models/detectors/README.md), so no second pass is needed.
+struct YuNetDetector final : Detector {
+    static constexpr int kMinSide = 64;
+    cv::Ptr<cv::FaceDetectorYN> net;
+    int input;
+    cv::Size size{0, 0};
+
+    YuNetDetector(const char *weights, int input, float min_score)
+        : net(cv::FaceDetectorYN::create(weights, "", cv::Size(input, input), min_score, 0.3f, 5000)), input(input) {}
+
+    std::vector<cv_detection> detect(const cv::Mat &bgr) override {
+        const double scale = std::min(1.0, double(input) / double(std::max(bgr.cols, bgr.rows)));
+        cv::Mat small = bgr;
+        double sx = 1, sy = 1;  // the shrunk image's pixels -> bgr's
+        if (scale < 1.0) {
+            cv::resize(bgr, small, cv::Size(std::max(1, int(std::lround(bgr.cols * scale))), std::max(1, int(std::lround(bgr.rows * scale)))), 0, 0,
+                       cv::INTER_AREA);
+            sx = double(bgr.cols) / small.cols;
+            sy = double(bgr.rows) / small.rows;
+        }
+        // The network's pooling needs at least 64 px each way (OpenCV pads to a multiple of 32 itself, and an image
+        // under 64 px fails inside it): a smaller image gets a black border on its right and bottom, which moves no box.
+        if (small.cols < kMinSide || small.rows < kMinSide) {
+            cv::Mat padded;
+            cv::copyMakeBorder(small, padded, 0, std::max(0, kMinSide - small.rows), 0, std::max(0, kMinSide - small.cols),
+                               cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+            small = padded;
+        }
+        if (small.size() != size) {
+            size = small.size();
+            net->setInputSize(size);
+        }
+        cv::Mat faces;
+        net->detect(small, faces);
+        std::vector<cv_detection> found;
+        for (int i = 0; i < faces.rows; i++) {
+            const float *f = faces.ptr<float>(i);
+            cv_box b = clip_box(f[0] * sx, f[1] * sy, (f[0] + f[2]) * sx, (f[1] + f[3]) * sy, bgr.cols, bgr.rows);
+            if (b.right - b.left < 4 || b.bottom - b.top < 4) continue;
+            found.push_back(cv_detection{b, std::min(1.0f, std::max(0.0f, f[14]))});
+        }
+        return found;
+    }
+};
+
 /// Runs dlib's HOG detector on `bgr`, upsampling `upsample` times (face_recognition uses 1).
 std::vector<std::pair<dlib::rectangle, double>> hog_detect(dlib::frontal_face_detector &hog, const cv::Mat &bgr, int upsample) {
     dlib::cv_image<dlib::bgr_pixel> view(bgr);
@@ -517,7 +568,11 @@ struct HogDetector final : Detector {
 
 struct cv_engine {
     std::unique_ptr<Detector> detector;
-    bool is_res10 = false;
+    /// How the detector's box relates to dlib's HOG box (the shape dlib's landmarks were trained on), for the
+    /// refinement's fallback: HOG box width = box width * width, height = box height * height, its centre moved
+    /// by (dx * width, dy * height) of the box. nullptr: the detector's box is already a HOG box.
+    struct BoxToHog { double width, height, dx, dy; };
+    std::unique_ptr<BoxToHog> to_hog;
     bool refine = true;
     /// Refine on the crop scaled to a face of kRefineFace pixels (refine_box 2), not upsampled (1).
     bool refine_scaled = true;
@@ -536,32 +591,30 @@ double iou(const dlib::rectangle &a, const dlib::rectangle &b) {
 
 /// Turns a detector box into the box shape dlib's shape predictor was trained on.
 ///
-/// res10's box is taller and narrower than dlib's HOG box; feeding it straight to the
+/// res10's (and YuNet's) box is taller and narrower than dlib's HOG box; feeding it straight to the
 /// predictor moves the embedding 0.05-0.16 away from face_recognition's. So: run HOG inside
 /// the region around the box and take its box; where HOG finds nothing (small, turned or
-/// partial faces) use a calibrated transform of the res10 box.
+/// partial faces) use a calibrated transform of the detector's box (`cv_engine::BoxToHog`).
 /// The scaled refinement starts HOG's pyramid where the face (the res10 box's longer side) is about this size:
 /// a level or two above the 80 px window that finds it.
 constexpr double kRefineFace = 120.0;
 
 dlib::rectangle landmark_box(cv_engine *e, const cv::Mat &img, const cv_detection &d) {
     double w = d.box.right - d.box.left, h = d.box.bottom - d.box.top;
-    double cx = (d.box.left + d.box.right) / 2.0, cy = (d.box.top + d.box.bottom) / 2.0;
-    // Calibrated on the face_recognition test images (HOG box relative to the res10 box).
-    double dw = w / 0.93, dh = h / 1.30, dcy = cy + 0.08 * h;
-    dlib::rectangle fallback(long(std::lround(cx - dw / 2)), long(std::lround(dcy - dh / 2)),
-                             long(std::lround(cx + dw / 2)) - 1, long(std::lround(dcy + dh / 2)) - 1);
-    if (!e->is_res10 || !e->refine) {
-        if (!e->is_res10) return dlib::rectangle(d.box.left, d.box.top, d.box.right - 1, d.box.bottom - 1);
-        return fallback;
-    }
+    if (!e->to_hog) return dlib::rectangle(d.box.left, d.box.top, d.box.right - 1, d.box.bottom - 1);
+    const cv_engine::BoxToHog &t = *e->to_hog;
+    double dw = w * t.width, dh = h * t.height;
+    double dcx = (d.box.left + d.box.right) / 2.0 + t.dx * w, dcy = (d.box.top + d.box.bottom) / 2.0 + t.dy * h;
+    dlib::rectangle fallback(long(std::lround(dcx - dw / 2)), long(std::lround(dcy - dh / 2)),
+                             long(std::lround(dcx + dw / 2)) - 1, long(std::lround(dcy + dh / 2)) - 1);
+    if (!e->refine) return fallback;
     double pad = 0.45 * std::max(w, h);
     cv::Rect region(int(std::floor(d.box.left - pad)), int(std::floor(d.box.top - pad)),
                     int(std::ceil(w + 2 * pad)), int(std::ceil(h + 2 * pad)));
     region &= cv::Rect(0, 0, img.cols, img.rows);
     if (region.width < 20 || region.height < 20) return fallback;
     cv::Mat crop = img(region);
-    dlib::rectangle res10_rect(d.box.left - region.x, d.box.top - region.y, d.box.right - 1 - region.x, d.box.bottom - 1 - region.y);
+    dlib::rectangle detector_rect(d.box.left - region.x, d.box.top - region.y, d.box.right - 1 - region.x, d.box.bottom - 1 - region.y);
     if (e->refine_scaled) {
         // face_recognition's way below (the crop upsampled, then every level of HOG's pyramid, each 5/6 of the
         // last) spends most of its time on the large levels, where only faces far smaller than this one could
@@ -574,9 +627,9 @@ dlib::rectangle landmark_box(cv_engine *e, const cv::Mat &img, const cv_detectio
         while (std::max(w, h) * scale * 5.0 / 6.0 >= kRefineFace) scale *= 5.0 / 6.0;
         cv::Mat scaled;
         cv::resize(crop, scaled, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
-        dlib::rectangle target(long(std::lround(res10_rect.left() * scale)), long(std::lround(res10_rect.top() * scale)),
-                               long(std::lround((res10_rect.right() + 1) * scale)) - 1,
-                               long(std::lround((res10_rect.bottom() + 1) * scale)) - 1);
+        dlib::rectangle target(long(std::lround(detector_rect.left() * scale)), long(std::lround(detector_rect.top() * scale)),
+                               long(std::lround((detector_rect.right() + 1) * scale)) - 1,
+                               long(std::lround((detector_rect.bottom() + 1) * scale)) - 1);
         double best = 0.25;
         dlib::drectangle chosen;
         bool found = false;
@@ -597,7 +650,7 @@ dlib::rectangle landmark_box(cv_engine *e, const cv::Mat &img, const cv_detectio
     dlib::rectangle chosen;
     bool found = false;
     for (auto &[r, conf] : hog_detect(e->hog, crop, upsample)) {
-        double o = iou(r, res10_rect);
+        double o = iou(r, detector_rect);
         if (o > best) { best = o; chosen = r; found = true; }
     }
     if (!found) return fallback;
@@ -631,7 +684,16 @@ extern "C" cv_status cv_engine_create(const cv_engine_config *config, cv_engine 
             for (const char *p : {config->detector_prototxt, config->detector_weights})
                 if (!file_exists(p)) return fail(CV_ERR_MODEL, std::string("missing model file ") + (p ? p : "(null)") + " (run `make models`)");
             e->detector = std::make_unique<Res10Detector>(config->detector_prototxt, config->detector_weights, input, min_score);
-            e->is_res10 = true;
+            // Calibrated on the face_recognition test images (HOG box relative to the res10 box).
+            e->to_hog = std::make_unique<cv_engine::BoxToHog>(cv_engine::BoxToHog{1 / 0.93, 1 / 1.30, 0.0, 0.08});
+        } else if (config->detector == CV_DETECTOR_YUNET) {
+            if (!file_exists(config->detector_weights))
+                return fail(CV_ERR_MODEL, std::string("missing model file ") + (config->detector_weights ? config->detector_weights : "(null)") +
+                                              " (run `make models`)");
+            e->detector = std::make_unique<YuNetDetector>(config->detector_weights, config->detector_input > 0 ? config->detector_input : 320,
+                                                          min_score);
+            // Calibrated on 208 photos of faces-dev (medians of the HOG box relative to YuNet's, where both found the face).
+            e->to_hog = std::make_unique<cv_engine::BoxToHog>(cv_engine::BoxToHog{1.117, 0.806, -0.026, 0.046});
         } else if (config->detector == CV_DETECTOR_HOG) {
             e->detector = std::make_unique<HogDetector>();
         } else {

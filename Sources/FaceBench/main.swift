@@ -54,7 +54,7 @@ for _ in 0..<runs {
 print("face-bench: \(source) as 640x480 JPEG, \(runs) runs, medians")
 print(String(format: "  model load   %8.1f ms", median(loads)))
 print(String(format: "  decode       %8.2f ms", median(decode)))
-print(String(format: "  detect       %8.2f ms  (res10 SSD 300x300)", median(detect)))
+print(String(format: "  detect       %8.2f ms", median(detect)) + "  (\(FaceEngine.Options().detector), the default detector)")
 print(String(format: "  landmarks    %8.2f ms  (HOG box refinement + shape_predictor_5)", median(landmarks)))
 print(String(format: "  embed        %8.2f ms  (chip + ResNet)", median(embed)))
 print(String(format: "  total        %8.2f ms per face", median(total)))
@@ -117,6 +117,28 @@ let one = try gatePoints.map { try engine.descriptor(in: gate, landmarks: $0).va
 let many = try engine.descriptors(in: gate, landmarks: gatePoints).map(\.values)
 let gap = zip(one, many).map { a, b in zip(a, b).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
 print(String(format: "  batched vs one by one: largest difference %.2g", gap))
+
+// The two network detectors on the same frames, one OpenCV thread (the gate's setting), res10 the anchor (#16).
+FaceEngine.setThreads(opencv: 1, blas: 1)
+print("\ndetectors (one OpenCV thread): close-up | gate frame (faces found), median CPU ms (wall in brackets)")
+var detectorCPU: [DetectorKind: Double] = [:]
+for kind in [DetectorKind.res10, .yunet] {
+    var options = FaceEngine.Options()
+    options.detector = kind
+    options.embeddings = false
+    let d = try FaceEngine(options: options)
+    let close = try measure(runs) { _ = try d.detect(in: image0) }
+    let small = try measure(runs) { _ = try d.detect(in: gate) }
+    detectorCPU[kind] = small.cpu
+    print(
+        "  \(kind): "
+            + String(
+                format: "%6.1f (%6.1f) | %6.1f (%6.1f) (%d faces)", close.cpu, close.wall, small.cpu, small.wall,
+                try d.detect(in: gate).count))
+}
+if let a = detectorCPU[.res10], let b = detectorCPU[.yunet] {
+    print(String(format: "  gate frame: res10 / yunet CPU = %.1f", a / max(b, 1e-9)))
+}
 
 // The HOG box refinement before the landmarks: face_recognition's way (the crop upsampled, every pyramid level)
 // against HOG's pyramid started where the face is still >= 120 px (FaceEngine.Options.scaledRefinement, off by default), per face of the gate frame and the close-up;

@@ -18,6 +18,7 @@
 // BENCH_MOTION_GATE=0 (every frame through the detector, as before #16), BENCH_IDLE_DETECT_SECONDS,
 // BENCH_SETTLED_DETECT_EVERY (1: the detector on every frame while any face is followed, as before),
 // BENCH_LIVENESS=off|flag|enforce (recognition.liveness; default flag, the gate's default).
+// BENCH_DETECTOR=yunet|res10 (recognition.detector; default the config's).
 
 import Attendance
 import AttendanceCore
@@ -45,6 +46,9 @@ let motionGate = env["BENCH_MOTION_GATE"] != "0"
 let idleSeconds = env["BENCH_IDLE_DETECT_SECONDS"].flatMap(Double.init)
 let settledEvery = env["BENCH_SETTLED_DETECT_EVERY"].flatMap(Int.init)
 let liveness = env["BENCH_LIVENESS"].flatMap(AttendanceConfig.LivenessMode.init(rawValue:)) ?? .flag
+// recognition.detector (default: the config's, yunet).
+let detector =
+    env["BENCH_DETECTOR"].flatMap(AttendanceConfig.FaceDetector.init(rawValue:)) ?? AttendanceConfig().recognition.detector
 let samples = ".testdata"
 let out = "out/bench-pipeline"
 let models = ModelPaths.discover()
@@ -104,11 +108,13 @@ struct Run {
     var framesPerCPUSecond: Double { Double(frames) / max(cpu, 1e-9) }
 }
 
-let engine = try FaceEngine(models: models)
+var recognition = AttendanceConfig().recognition
+recognition.detector = detector
+let engine = try FaceEngine(models: models, recognition: recognition)
 // The CPU one model load costs (each camera's pipeline loads its own, the daemon one to check): left out.
 let loadCPU: Double = try {
     let c0 = cpuSeconds()
-    for _ in 0..<3 { _ = try FaceEngine(models: models) }
+    for _ in 0..<3 { _ = try FaceEngine(models: models, recognition: recognition) }
     return (cpuSeconds() - c0) / 3
 }()
 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -117,7 +123,7 @@ print(
         + "fps \(rates.map { Int($0) }), cameras \(cameraCounts); empty gate \(Int(emptySeconds)) s, others \(Int(seconds)) s; "
         + "motion gate \(motionGate ? "on" : "off")\(idleSeconds.map { ", idle detection every \($0) s" } ?? "")"
         + "\(settledEvery.map { ", settled faces: the detector on 1 frame in \($0)" } ?? ""), "
-        + "liveness \(liveness.rawValue); "
+        + "liveness \(liveness.rawValue), detector \(detector.rawValue); "
         + String(format: "a model load costs %.2f CPU s (left out of the figures)", loadCPU))
 
 /// The replay video of a scenario (composed once, kept in out/bench-pipeline).
@@ -145,6 +151,7 @@ for scenario in scenarios {
                 directory: dir, samples: samples, models: models, day: day, cameras: cameras, videos: videos.map(\.path),
                 liveness: liveness)
             demo.config.capture.motionGate = motionGate
+            demo.config.recognition.detector = detector
             if let s = idleSeconds { demo.config.capture.idleDetectSeconds = s }
             if let n = settledEvery { demo.config.capture.settledDetectEvery = n }
             let store = try AttendanceStore.open(config: demo.config)

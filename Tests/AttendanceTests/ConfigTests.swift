@@ -15,6 +15,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.privacy.keepUnknownCropsDays, 0)
         XCTAssertEqual(c.recognition.liveness, .flag)
         XCTAssertEqual(c.recognition.livenessThreshold, 0.3)
+        XCTAssertEqual(c.recognition.detector, .yunet)
         XCTAssertEqual(c.capture, AttendanceConfig.Capture(), "the sample's [capture] shows the defaults")
     }
 
@@ -29,6 +30,17 @@ final class ConfigTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("recognition.liveness: \"off\", \"flag\" or \"enforce\""), "\(error)")
         }
         XCTAssertThrowsError(try AttendanceConfig.parse("[recognition]\nliveness_threshold = 1.5"))
+    }
+
+    func testTheDetectorIsChosenInTheConfig() throws {
+        XCTAssertEqual(AttendanceConfig().recognition.detector, .yunet, "YuNet by default (#16)")
+        XCTAssertEqual(RecognitionRules(AttendanceConfig().recognition).engineOptions.detector, .yunet)
+        let c = try AttendanceConfig.parse("[recognition]\ndetector = \"res10\"")
+        XCTAssertEqual(c.recognition.detector, .res10)
+        XCTAssertEqual(RecognitionRules(c.recognition).engineOptions.detector, .res10, "the engines follow the config")
+        XCTAssertThrowsError(try AttendanceConfig.parse("[recognition]\ndetector = \"hog\"")) { error in
+            XCTAssertTrue("\(error)".contains("recognition.detector: \"yunet\" or \"res10\""), "\(error)")
+        }
     }
 
     func testTheMotionGateSettingsParse() throws {

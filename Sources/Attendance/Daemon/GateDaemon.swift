@@ -68,7 +68,7 @@ public struct GateDaemon: Sendable {
         }
         let faces = try EnrolledFaces(store: store)
         do { try faces.reload() } catch { throw GateDaemonError.gallery("\(error)") }
-        _ = try FaceEngine(models: models)
+        _ = try FaceEngine(models: models, recognition: config.recognition)
         if config.recognition.liveness != .off {
             do { _ = try LivenessChecker(models: models) } catch {
                 throw GateDaemonError.configuration(

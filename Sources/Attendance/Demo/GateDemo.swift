@@ -77,7 +77,7 @@ public struct GateDemo: Sendable {
         let rosterPath = directory + "/roster.csv"
         try Data(rosterCSV.utf8).write(to: URL(fileURLWithPath: rosterPath))
         _ = try store.roster.importRoster(try RosterParser.parse(contentsOf: rosterPath, today: day))
-        let engine = try FaceEngine(models: models)
+        let engine = try FaceEngine(models: models, recognition: config.recognition)
         let enroller = Enroller(store: store)
         for (code, photo) in enrolments {
             try store.consent.record(

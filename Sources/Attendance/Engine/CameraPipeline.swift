@@ -90,7 +90,7 @@ public struct CameraPipeline: Sendable {
     public func run(source: some FrameSource, onEvent: @Sendable (PipelineEvent) -> Void = { _ in }) async throws
         -> PipelineStatistics
     {
-        let engine = try FaceEngine(models: models)
+        let engine = try FaceEngine(models: models, options: rules.engineOptions)
         let liveness = decider.livenessMode == .off ? nil : try LivenessChecker(models: models)
         let tracker = FaceTracker(rules: rules)
         let dims: [(String, String)] = [("camera", camera.id)]
@@ -141,7 +141,7 @@ public struct CameraPipeline: Sendable {
         /// task at a time, and the camera's work spreads over both cores. A frame waits for the previous one's
         /// landmarks and embeddings before the next one is taken from the source (latest-frame semantics: the
         /// source drops what the pipeline cannot take, and the drops are counted).
-        var detectOptions = FaceEngine.Options()
+        var detectOptions = rules.engineOptions
         detectOptions.embeddings = false
         let detector = Unchecked(try FaceEngine(models: models, options: detectOptions))
         var pending: Unchecked<DetectedFrame>?

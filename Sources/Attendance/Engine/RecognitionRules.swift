@@ -35,6 +35,10 @@ public struct RecognitionRules: Sendable {
     /// The real score under which a face or a track is judged a spoof (what it then becomes is
     /// `AttendanceDecider.decide`'s, by `recognition.liveness`).
     public var livenessThreshold: Float
+    /// How the face engines find faces (`recognition.detector`): every engine of the gate and of the photo
+    /// commands is made with these options (`FaceEngine(models:recognition:)`), so a photo and a camera frame
+    /// go through the same detector.
+    public var engineOptions = FaceEngine.Options()
 
     public init(_ c: AttendanceConfig.Recognition) {
         threshold = c.threshold
@@ -49,6 +53,7 @@ public struct RecognitionRules: Sendable {
         swapGuardDistance = c.swapGuardDistance
         sameStudentDistance = c.sameStudentDistance
         livenessThreshold = c.livenessThreshold
+        engineOptions.detector = c.detector == .yunet ? .yunet : .res10
     }
 
     /// A student is a look-alike when another enrolled student's face lies within the threshold plus
@@ -123,5 +128,13 @@ public enum LivenessVerdict: Sendable, Equatable {
         case .spoof: return "spoof"
         case .notCheckable: return "not checkable"
         }
+    }
+}
+
+extension FaceEngine {
+    /// An engine with the school's detector (`[recognition] detector`): the one way the gate, the enrolment and
+    /// the photo commands make theirs.
+    public convenience init(models: ModelPaths = .discover(), recognition: AttendanceConfig.Recognition) throws(FaceEngineError) {
+        try self.init(models: models, options: RecognitionRules(recognition).engineOptions)
     }
 }

@@ -56,7 +56,7 @@ public struct CameraEnrolment: Sendable {
     ) async throws -> [(source: String, faces: Result<[Face], EnrolmentRejection>)] {
         try enroller.checkEligible(student)
         let recognition = enroller.recognition
-        let engine = try FaceEngine(models: models)
+        let engine = try FaceEngine(models: models, recognition: recognition)
         let liveness = recognition.liveness == .off ? nil : try LivenessChecker(models: models)
         let gate = EnrolmentGate(recognition: recognition)
         var taken: [(source: String, faces: Result<[Face], EnrolmentRejection>)] = []

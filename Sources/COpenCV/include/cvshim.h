@@ -95,6 +95,7 @@ typedef struct cv_quality {
 typedef enum cv_detector_kind {
     CV_DETECTOR_RES10 = 0,  /* OpenCV dnn res10 SSD (Caffe): the default */
     CV_DETECTOR_HOG = 1,    /* dlib's HOG frontal face detector: no model file needed */
+    CV_DETECTOR_YUNET = 2,  /* YuNet 2022mar (ONNX) through OpenCV's FaceDetectorYN: detector_weights is the .onnx */
 } cv_detector_kind;
 
 #define CV_EMBEDDING_DIM 128
@@ -103,12 +104,13 @@ typedef enum cv_detector_kind {
 typedef struct cv_engine_config {
     cv_detector_kind detector;
     const char *detector_prototxt;   /* res10 deploy.prototxt.txt */
-    const char *detector_weights;    /* res10 .caffemodel */
+    const char *detector_weights;    /* res10 .caffemodel, or YuNet's .onnx */
     const char *landmarks_model;     /* shape_predictor_5_face_landmarks.dat */
     const char *embedding_model;     /* dlib_face_recognition_resnet_model_v1.dat (NULL: no embeddings) */
     float min_score;                 /* detections below are dropped; <= 0 means 0.5 */
-    int32_t detector_input;          /* res10 input size; <= 0 means 300 */
-    int32_t refine_box;              /* refine res10 boxes with dlib HOG before landmarks: 0 no; 1 face_recognition's
+    int32_t detector_input;          /* res10: the network's square input, <= 0 means 300; YuNet: a larger image is
+                                        shrunk so its longer side is this, <= 0 means 320 */
+    int32_t refine_box;              /* refine res10 and YuNet boxes with dlib HOG before landmarks: 0 no; 1 face_recognition's
                                         way (the crop around the box upsampled, every pyramid level); 2 (and any
                                         other value) the same scales, but HOG's pyramid started at the level where
                                         the face is still >= 120 px (a fraction of the cost; FaceEngine asks for 1) */
