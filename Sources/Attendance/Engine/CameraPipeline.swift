@@ -118,7 +118,7 @@ public struct CameraPipeline: Sendable {
         let clockStart = ContinuousClock.now
         var firstSeenReal: [Int: ContinuousClock.Instant] = [:]
         var lastSequence: UInt64?
-        var motionGate = capture.motionGate ? MotionGate(settings: capture) : nil
+        let motionGate = capture.motionGate ? MotionGate(settings: capture) : nil
 
         /// One face's failure costs that face only, never the other faces of the frame: logged, and the frame goes on.
         func faceSkipped(sequence: UInt64, track: Int, _ error: any Error) {
@@ -136,11 +136,13 @@ public struct CameraPipeline: Sendable {
             return r
         }
 
-        /// Detection of frame N+1 runs beside the landmarks and embeddings of frame N (two stages, a hand-off of one
-        /// frame): the detector has its own engine (without the embedding network), so each engine stays on one
-        /// task at a time, and the camera's work spreads over both cores. A frame waits for the previous one's
-        /// landmarks and embeddings before the next one is taken from the source (latest-frame semantics: the
-        /// source drops what the pipeline cannot take, and the drops are counted).
+        /// Two stages: the first (`firstStage`, a child task) waits for the source's next frame, asks the motion gate
+        /// and runs the detector; the second (`handle`) follows tracks, computes landmarks and embeddings, votes and
+        /// decides. The second stage of frame N runs while the first waits for frame N+1 and detects it: a frame is
+        /// handled as soon as it is detected (not when the next one arrives), the source is asked for a frame while
+        /// the previous one is still being handled (latest-frame delivery drops only what comes while neither stage
+        /// waits, and the drops are counted), and the camera's work spreads over both cores. The detector has its
+        /// own engine (without the embedding network), so each engine stays on one task at a time.
         var detectOptions = rules.engineOptions
         detectOptions.embeddings = false
         let detector = Unchecked(try FaceEngine(models: models, options: detectOptions))
@@ -330,12 +332,23 @@ public struct CameraPipeline: Sendable {
             }
         }
 
-        var frames = source.makeAsyncIterator()
+        let frames = Unchecked(source.makeAsyncIterator())
+        let gate = Unchecked(MotionGateBox(motionGate))
         while true {
             try Task.checkCancellation()
-            guard let frame = try await frames.next() else { break }
-            monitor?.frameStarted(camera.id)
-            defer { monitor?.frameFinished(camera.id) }
+            // Faces are followed when the tracker has tracks, or the frame waiting for the second stage has faces.
+            let following = !tracker.tracks.isEmpty || !(pending?.value.found.isEmpty ?? true)
+            // Settled: every track decided, and the frame waiting for the second stage holds no more faces than that.
+            let settled = tracker.allSettled && (pending?.value.found.count ?? 0) <= tracker.tracks.count
+            async let incoming = CameraPipeline.firstStage(
+                frames: frames, gate: gate, detector: detector, clock: clock, following: following, settled: settled)
+            if let p = pending {
+                pending = nil
+                monitor?.frameStarted(camera.id)
+                defer { monitor?.frameFinished(camera.id) }
+                try await handle(p)
+            }
+            guard let (frame, outcome) = try await incoming else { break }
             stats.frames += 1
             framesCounter.increment()
             if let last = lastSequence, frame.sequence > last + 1 {
@@ -343,36 +356,15 @@ public struct CameraPipeline: Sendable {
                 droppedCounter.increment(by: Int(frame.sequence - last - 1))
             }
             lastSequence = frame.sequence
-            let (streamTime, wallTime) = clock.times(frame)
-            // Decision latency counts from the arrival of a face's first frame, its detection included.
-            let arrived = ContinuousClock.now
-            // Faces are followed when the tracker has tracks, or the frame waiting for the second stage has faces.
-            let following = !tracker.tracks.isEmpty || !(pending?.value.found.isEmpty ?? true)
-            // Settled: every track decided, and the frame waiting for the second stage holds no more faces than that.
-            let settled = tracker.allSettled && (pending?.value.found.count ?? 0) <= tracker.tracks.count
-            let verdict = frame.pixels.withUnsafeBytes {
-                motionGate?.look(
-                    bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following,
-                    tracksSettled: settled)
-            }
-            if let verdict, !verdict.runsDetector {
+            switch outcome {
+            case nil:
                 // Nothing moved and no face is followed, or every face followed is settled: no detector pass.
+                monitor?.frameStarted(camera.id)
+                monitor?.frameFinished(camera.id)
                 stats.gatedFrames += 1
-                if let p = pending {
-                    pending = nil
-                    try await handle(p)
-                }
-                continue
-            }
-            async let next = CameraPipeline.detect(
-                frame, with: detector, streamTime: streamTime, wallTime: wallTime, arrived: arrived)
-            if let p = pending {
-                pending = nil
-                try await handle(p)
-            }
-            switch await next {
-            case let .success(detected): pending = detected
-            case let .failure(error):
+            case let .success(detected)?:
+                pending = detected
+            case let .failure(error)?:
                 logger.warning(
                     "frame skipped", metadata: ["camera": "\(camera.id)", "sequence": "\(frame.sequence)", "error": "\(error)"])
             }
@@ -383,7 +375,32 @@ public struct CameraPipeline: Sendable {
         return stats
     }
 
-    /// The first stage: a frame through the detector (its own engine; never the second stage's).
+    /// The first stage (a child task beside the previous frame's second stage): the source's next frame, the motion
+    /// gate's verdict on it, and the detector's faces unless the gate kept it from the detector (nil). nil at the end
+    /// of the source. `following`/`settled`: the tracker's state before the previous frame's second stage, as the
+    /// gate needs it.
+    static func firstStage(
+        frames: Unchecked<FrameIterator>, gate: Unchecked<MotionGateBox>, detector: Unchecked<FaceEngine>,
+        clock: PipelineClock, following: Bool, settled: Bool
+    ) async throws -> (Frame, Result<Unchecked<DetectedFrame>, FaceEngineError>?)? {
+        // A copy of the iterator: it shares the source's capture engine (the loop's own copy keeps it open).
+        var iterator = frames.value
+        guard let frame = try await iterator.next() else { return nil }
+        // Decision latency counts from the arrival of a face's first frame, its detection included.
+        let arrived = ContinuousClock.now
+        let (streamTime, wallTime) = clock.times(frame)
+        if gate.value.gate != nil {
+            let verdict = frame.pixels.withUnsafeBytes {
+                gate.value.gate!.look(
+                    bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following,
+                    tracksSettled: settled)
+            }
+            if !verdict.runsDetector { return (frame, nil) }
+        }
+        return (frame, detect(frame, with: detector, streamTime: streamTime, wallTime: wallTime, arrived: arrived))
+    }
+
+    /// A frame through the detector (its own engine; never the second stage's).
     static func detect(
         _ frame: Frame, with detector: Unchecked<FaceEngine>, streamTime: Double, wallTime: Date,
         arrived: ContinuousClock.Instant
@@ -440,6 +457,12 @@ struct DetectedFrame {
     let wallTime: Date
     let arrived: ContinuousClock.Instant
     let detectTime: Duration
+}
+
+/// The camera's motion gate, held by the first stage (one frame at a time, never two at once).
+final class MotionGateBox {
+    var gate: MotionGate?
+    init(_ gate: MotionGate?) { self.gate = gate }
 }
 
 /// A value handed from one task to another and used by one at a time (an engine or an image, not thread-safe
