@@ -36,7 +36,7 @@ final class MotionGateTests: XCTestCase {
         pixels.withUnsafeBytes { gate.look(bgr: $0, width: 640, height: 480, at: Double(n) / fps, tracksAlive: tracks) }
     }
 
-    /// The gate with the detector's idle rate at once a second (the default is every 2 s).
+    /// The gate with the detector's idle rate at once a second (the default).
     func onceASecond() -> MotionGate {
         var settings = AttendanceConfig.Capture()
         settings.idleDetectSeconds = 1

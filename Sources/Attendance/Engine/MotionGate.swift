@@ -14,7 +14,7 @@ import FaceEngine
 ///   `settledDetectEvery` (default 1: every frame; at 3 a newcomer is found at most 2 frames late, and then
 ///   every frame again until it is decided);
 /// - more than `motionMinArea` of the thumbnail changed, and for `motionHoldSeconds` after;
-/// - nothing ran for `idleDetectSeconds` (2 s): a face standing still in front of the camera is still found.
+/// - nothing ran for `idleDetectSeconds` (1 s): a face standing still in front of the camera is still found.
 ///
 /// A change over `motionRebaselineArea` of the picture is the light switched on or the camera bumped, not
 /// someone walking by: the new picture becomes the reference and nothing counts as motion for that frame,
