@@ -71,7 +71,7 @@ enum LivenessBench {
     /// The liveness of the largest face in `image`.
     static func check(_ image: Image, engine: FaceEngine, checker: LivenessChecker) throws -> Outcome {
         guard let face = try engine.detect(in: image).max(by: { $0.box.area < $1.box.area })?.box else { return .noFaceInFrame }
-        switch try checker.check(face, in: image) {
+        switch try checker.check(face, foundBy: engine.detector, in: image) {
         case .checked(let r): return .checked(r)
         case .notCheckable(let why): return .notCheckable(why)
         }

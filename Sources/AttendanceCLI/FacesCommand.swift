@@ -67,7 +67,7 @@ struct FacesCommand: ParsableCommand {
             do {
                 let image = try Image(contentsOf: path)
                 let faces = try engine.faces(in: image, descriptors: embedding)
-                let checks = try checker.map { c in try faces.map { try c.check($0.box, in: image) } }
+                let checks = try checker.map { c in try faces.map { try c.check($0.box, foundBy: engine.detector, in: image) } }
                 let report = ImageFaces(
                     image: path, width: image.width, height: image.height,
                     faces: faces.enumerated().map { i, face in

@@ -46,7 +46,7 @@ for _ in 0..<runs {
     let t3 = now()
     _ = try engine.descriptor(in: image, landmarks: points)
     let t4 = now()
-    let check = try liveness.check(best.box, in: image)
+    let check = try liveness.check(best.box, foundBy: engine.detector, in: image)
     live.append(now() - t4)
     if case .checked(let r) = check { verdict = String(format: "real score %.3f", r.real) } else { verdict = "not checkable" }
     decode.append(t1 - t0); detect.append(t2 - t1); landmarks.append(t3 - t2); embed.append(t4 - t3); total.append(t4 - t0)

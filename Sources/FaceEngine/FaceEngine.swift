@@ -8,6 +8,8 @@ import Foundation
 public final class FaceEngine {
     let handle: OpaquePointer
     public let models: ModelPaths
+    /// The detector this engine finds faces with (the liveness check reshapes its boxes: `LivenessChecker.check(_:foundBy:in:)`).
+    public let detector: DetectorKind
 
     public struct Options: Sendable {
         /// YuNet (#16): as accurate as res10 on faces-dev (`make bench-accuracy`) for about a tenth of its CPU on a
@@ -30,6 +32,7 @@ public final class FaceEngine {
 
     public init(models: ModelPaths = .discover(), options: Options = Options()) throws(FaceEngineError) {
         self.models = models
+        self.detector = options.detector
         var out: OpaquePointer?
         let kind: cv_detector_kind
         switch options.detector {

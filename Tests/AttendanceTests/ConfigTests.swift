@@ -14,7 +14,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.metrics.bind, "127.0.0.1")
         XCTAssertEqual(c.privacy.keepUnknownCropsDays, 0)
         XCTAssertEqual(c.recognition.liveness, .flag)
-        XCTAssertEqual(c.recognition.livenessThreshold, 0.3)
+        XCTAssertEqual(c.recognition.livenessThreshold, 0.2, "YuNet's own threshold")
+        XCTAssertNil(c.recognition.livenessThresholdSetting)
         XCTAssertEqual(c.recognition.detector, .yunet)
         XCTAssertEqual(c.capture, AttendanceConfig.Capture(), "the sample's [capture] shows the defaults")
     }
@@ -38,6 +39,9 @@ final class ConfigTests: XCTestCase {
         let c = try AttendanceConfig.parse("[recognition]\ndetector = \"res10\"")
         XCTAssertEqual(c.recognition.detector, .res10)
         XCTAssertEqual(RecognitionRules(c.recognition).engineOptions.detector, .res10, "the engines follow the config")
+        XCTAssertEqual(c.recognition.livenessThreshold, 0.3, "res10's own liveness threshold")
+        let set = try AttendanceConfig.parse("[recognition]\ndetector = \"res10\"\nliveness_threshold = 0.25")
+        XCTAssertEqual(set.recognition.livenessThreshold, 0.25, "the school's threshold wins")
         XCTAssertThrowsError(try AttendanceConfig.parse("[recognition]\ndetector = \"hog\"")) { error in
             XCTAssertTrue("\(error)".contains("recognition.detector: \"yunet\" or \"res10\""), "\(error)")
         }

@@ -219,7 +219,9 @@ public struct CameraPipeline: Sendable {
                         stats.embeddings += 1
                         if let liveness, tracker.wantsLiveness(track: id) {
                             // The frames a track is embedded on, until it is decided: its verdict is their mean.
-                            let check = try timed(&stats.livenessTime, livenessTimer) { try liveness.check(face.box, in: image) }
+                            let check = try timed(&stats.livenessTime, livenessTimer) {
+                                try liveness.check(face.box, foundBy: engine.detector, in: image)
+                            }
                             stats.livenessChecks += 1
                             livenessCounter.increment()
                             tracker.addLiveness(track: id, check)

@@ -71,7 +71,8 @@ public struct CameraEnrolment: Sendable {
             case .failure(let why):
                 feedback(.instruction(why))
             case .success(let face):
-                if let liveness, let why = gate.livenessProblem(try liveness.check(face.box, in: image)) {
+                if let liveness, let why = gate.livenessProblem(try liveness.check(face.box, foundBy: engine.detector, in: image))
+                {
                     notLive = why
                     feedback(.instruction(why))
                     continue
