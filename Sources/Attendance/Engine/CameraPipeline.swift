@@ -391,14 +391,12 @@ public struct CameraPipeline: Sendable {
         // Decision latency counts from the arrival of a face's first frame, its detection included.
         let arrived = ContinuousClock.now
         let (streamTime, wallTime) = clock.times(frame)
-        if gate.value.gate != nil {
-            let verdict = frame.pixels.withUnsafeBytes {
-                gate.value.gate!.look(
-                    bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following,
-                    tracksSettled: settled)
-            }
-            if !verdict.runsDetector { return (frame, nil) }
+        let verdict = frame.pixels.withUnsafeBytes {
+            gate.value.gate?.look(
+                bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following,
+                tracksSettled: settled)
         }
+        if let verdict, !verdict.runsDetector { return (frame, nil) }
         return (frame, detect(frame, with: detector, streamTime: streamTime, wallTime: wallTime, arrived: arrived))
     }
 
