@@ -51,18 +51,34 @@ struct CorrectCommand: AsyncParsableCommand {
 
     func run() async throws {
         let day = try parseDay(date, option: "--date")
-        let (store, _) = try global.openStore()
+        let (store, config) = try global.openStore()
+        let school = try await schoolServer(store: store, config: config, before: cancel ? "was cancelled" : "was corrected")
         if cancel {
-            let c = try storeCall {
-                try store.events.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason)
+            let c: EventChange
+            if let school {
+                c = try await serverCall {
+                    try await school.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason)
+                }
+            } else {
+                c = try storeCall {
+                    try store.events.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason)
+                }
             }
             print("cancelled \(student) \(day) \(c.session) \(c.kind.rawValue) (CANCEL v\(c.version), queued for the sector)")
             return
         }
         guard let status else { return }
-        let change = try storeCall {
-            try store.events.correct(
-                student: student, day: day, session: session, kind: kind, status: status, reason: reason)
+        let change: EventChange?
+        if let school {
+            change = try await serverCall {
+                try await school.correct(
+                    student: student, day: day, session: session, kind: kind, status: status, reason: reason)
+            }
+        } else {
+            change = try storeCall {
+                try store.events.correct(
+                    student: student, day: day, session: session, kind: kind, status: status, reason: reason)
+            }
         }
         guard let c = change else {
             print("\(student) \(day): already \(status.rawValue); nothing changed")

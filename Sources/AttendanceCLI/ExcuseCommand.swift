@@ -31,8 +31,13 @@ struct ExcuseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let day = try parseDay(date, option: "--date")
-        let (store, _) = try global.openStore()
-        let result = try storeCall { try store.events.excuse(student: student, day: day, reason: reason) }
+        let (store, config) = try global.openStore()
+        let result: ExcuseResult
+        if let school = try await schoolServer(store: store, config: config, before: "was excused") {
+            result = try await serverCall { try await school.excuse(student: student, day: day, reason: reason) }
+        } else {
+            result = try storeCall { try store.events.excuse(student: student, day: day, reason: reason) }
+        }
         print("\(result.replaced ? "replaced the excuse" : "excused") \(student) on \(day)")
         for c in result.changes {
             print(

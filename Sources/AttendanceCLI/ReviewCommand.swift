@@ -37,8 +37,14 @@ struct ReviewCommand: AsyncParsableCommand {
                 guard let d = LocalDate(date) else { throw failLine("--date: '\(date)' is not a date like 2026-11-23") }
                 day = d
             }
-            let rows = try storeCall {
-                try store.reviews.list(state: all ? nil : .pending, classes: classCode.map { [$0] }, day: day)
+            let state: HoldState? = all ? nil : .pending
+            let rows: [HeldRecord]
+            if let school = try await schoolServer(store: store, config: config, before: "was listed") {
+                rows = try await serverCall {
+                    try await school.heldCheckIns(state: state, classes: classCode.map { [$0] }, day: day)
+                }
+            } else {
+                rows = try storeCall { try store.reviews.list(state: state, classes: classCode.map { [$0] }, day: day) }
             }
             if json { return try printJSON(rows) }
             if rows.isEmpty {
@@ -76,9 +82,11 @@ struct ReviewCommand: AsyncParsableCommand {
         @Argument(help: "Held check-in ids (from `attendance review`).") var ids: [Int64]
 
         func run() async throws {
-            let (store, _) = try global.openStore()
-            try ReviewCommand.each(ids) { id in
-                try store.reviews.accept(id: id) ? "recorded" : "accepted; the student was already recorded for that session"
+            let (store, config) = try global.openStore()
+            let school = try await schoolServer(store: store, config: config, before: "was accepted")
+            try await ReviewCommand.each(ids) { id in
+                let recorded = try await school?.acceptHeld(id: id) ?? store.reviews.accept(id: id)
+                return recorded ? "recorded" : "accepted; the student was already recorded for that session"
             }
         }
     }
@@ -90,19 +98,24 @@ struct ReviewCommand: AsyncParsableCommand {
         @Option(help: "Why (kept in the audit log; no student names, please).") var reason: String?
 
         func run() async throws {
-            let (store, _) = try global.openStore()
-            try ReviewCommand.each(ids) { id in
-                try store.reviews.reject(id: id, reason: reason)
+            let (store, config) = try global.openStore()
+            let school = try await schoolServer(store: store, config: config, before: "was rejected")
+            try await ReviewCommand.each(ids) { id in
+                if let school {
+                    try await school.rejectHeld(id: id, reason: reason)
+                } else {
+                    try store.reviews.reject(id: id, reason: reason)
+                }
                 return "rejected, nothing recorded"
             }
         }
     }
 
     /// Runs `body` for each id, printing its outcome or its error; exits 1 if any failed (the others still ran).
-    static func each(_ ids: [Int64], _ body: (Int64) throws -> String) throws {
+    static func each(_ ids: [Int64], _ body: (Int64) async throws -> String) async throws {
         var failed = false
         for id in ids {
-            do { print("\(id): " + (try body(id))) } catch {
+            do { print("\(id): " + (try await body(id))) } catch {
                 FileHandle.standardError.write(Data("error: \(id): \(error)\n".utf8))
                 failed = true
             }

@@ -54,11 +54,11 @@ public struct JournalSender: Service {
     }
 
     func finalDrain() async {
-        guard (try? store.events.unsharedCount()) ?? 0 > 0 else { return }
+        guard (try? store.events.unsharedCount()) ?? 0 > 0 || (try? store.reviews.unsharedCount()) ?? 0 > 0 else { return }
         do {
             let c = try await connector.connect()
             do {
-                try await withDeadline(finalDrainTimeout, closing: c) {
+                try await PostgresConnector.withDeadline(finalDrainTimeout, closing: c) {
                     while try await sendBatch(on: c) > 0 {}
                 }
             } catch {
@@ -98,7 +98,7 @@ public struct JournalSender: Service {
                     connection = nil
                     continue
                 }
-                let sent = try await withDeadline(statementTimeout, closing: c) { try await sendBatch(on: c) }
+                let sent = try await PostgresConnector.withDeadline(statementTimeout, closing: c) { try await sendBatch(on: c) }
                 delay = retryDelay
                 if sent < batchSize { try await Task.sleep(for: pollInterval) }
             } catch is CancellationError {
@@ -124,35 +124,61 @@ public struct JournalSender: Service {
         if let c = connection { try? await c.close() }
     }
 
-    /// Runs `body`; if it has not finished after `timeout`, closes `connection` (which fails what waits on it).
-    func withDeadline<R: Sendable>(
-        _ timeout: Duration, closing connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> R
-    ) async throws -> R {
-        try await withThrowingTaskGroup(of: R?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            while let next = try await group.next() {
-                if let r = next { return r }
-                try? await connection.close()
-                throw PostgresProblem(.unreachable, "the school's database did not answer within \(timeout)")
-            }
-            throw CancellationError()
-        }
-    }
-
     /// One batch: read from the journal, write to the server in one transaction, mark the committed versions in
-    /// the journal. Returns how many journal events it covered.
+    /// the journal; then the gate's held check-ins the server does not have yet (the review queue is the school's).
+    /// Returns how many journal events and holds it covered.
     @discardableResult
     public func sendBatch(on c: PostgresConnection) async throws -> Int {
         let batch = try store.events.unshared(limit: batchSize)
-        guard !batch.isEmpty else { return 0 }
-        try await Self.write(batch, gate: gate, on: c, logger: logger)
-        try store.events.markShared(batch.map(\.key))
-        return batch.count
+        if !batch.isEmpty {
+            try await Self.write(batch, gate: gate, on: c, logger: logger)
+            try store.events.markShared(batch.map(\.key))
+        }
+        let holds = try store.reviews.unshared(limit: batchSize)
+        if !holds.isEmpty {
+            try await Self.write(holds, on: c, logger: logger)
+            try store.reviews.markShared(holds.map(\.id))
+        }
+        return batch.count + holds.count
+    }
+
+    /// A held check-in as the server's `review_hold` takes it.
+    struct HoldRow: Encodable {
+        var studentCode: String, schoolDay: String, session: String, kind: String, status: String
+        var occurredAt: String, camera: String, distance: Double, liveness: Double?, reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case studentCode = "student_code", schoolDay = "school_day", session, kind, status
+            case occurredAt = "occurred_at", camera, distance, liveness, reason
+        }
+
+        init(_ h: HeldRecord) {
+            let e = h.event
+            (studentCode, schoolDay, session, kind, status) = (
+                e.studentCode, e.schoolDay.description, e.session, e.kind.rawValue, e.status.rawValue
+            )
+            (occurredAt, camera, distance) = (Timestamp.string(e.occurredAt), e.camera, Double(e.distance))
+            (liveness, reason) = (h.liveness.map(Double.init), h.reason.rawValue)
+        }
+    }
+
+    /// Writes held check-ins to the server in one statement: one per student, day, session and kind, whichever gate
+    /// held it first (the table's UNIQUE key), pending for a teacher on any box.
+    static func write(_ holds: [HeldRecord], on c: PostgresConnection, logger: Logger) async throws {
+        let json = String(decoding: try JSONEncoder().encode(holds.map(HoldRow.init)), as: UTF8.self)
+        var quiet = logger
+        quiet.logLevel = .warning
+        try await c.query(
+            """
+            INSERT INTO review_hold(student_code, school_day, session, kind, status, occurred_at, camera, distance,
+                                    liveness, reason)
+            SELECT student_code, school_day, session, kind, status, occurred_at, camera, distance, liveness, reason
+            FROM jsonb_to_recordset(\(json)::jsonb) AS t(
+                student_code text, school_day text, session text, kind text, status text, occurred_at text, camera text,
+                distance double precision, liveness double precision, reason text)
+            ORDER BY student_code, school_day, session, kind
+            ON CONFLICT (student_code, school_day, session, kind) DO NOTHING
+            """, logger: quiet)
     }
 
     /// Writes journal records to the server in one statement (one transaction): events first, then the outbox

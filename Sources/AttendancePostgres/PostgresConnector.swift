@@ -1,3 +1,4 @@
+import Attendance
 import AttendanceCore
 import Foundation
 import Logging
@@ -109,9 +110,36 @@ public struct PostgresConnector: Sendable {
             return r
         } catch {
             try? await c.close()
-            // The store's own refusals (no such student, no consent) stay as they are.
-            if error is StoreError { throw error }
+            // The store's own refusals (no such student, no consent, a clock that cannot date a record) stay as they are.
+            if error is StoreError || error is ClockProblem { throw error }
             throw explain(error)
+        }
+    }
+
+    /// Runs `body`; if it has not finished after `timeout`, closes `connection` (which fails what waits on it) and
+    /// throws: a server that stalled without closing the TCP connection, or a lock held there, must not hold a
+    /// journal batch or a gallery refresh for ever. The one deadline of every long-lived connection.
+    /// `timedOut` hears the reason first, before the connection closes (what else waits on it fails then too).
+    public static func withDeadline<R: Sendable>(
+        _ timeout: Duration, closing connection: PostgresConnection,
+        timedOut: (@Sendable (PostgresProblem) -> Void)? = nil, _ body: @escaping @Sendable () async throws -> R
+    ) async throws -> R {
+        try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let r = next { return r }
+                let problem = PostgresProblem(
+                    .unreachable, "the school's database did not answer within \(timeout) (stalled, or a lock held there)")
+                timedOut?(problem)
+                try? await connection.close()
+                throw problem
+            }
+            throw CancellationError()
         }
     }
 

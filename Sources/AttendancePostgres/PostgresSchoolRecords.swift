@@ -398,66 +398,14 @@ public struct PostgresSchoolRecords: SchoolRecords {
 
     // MARK: events
 
-    /// `EventLedger.record`'s rule on the server: one event per student, day, session and kind (the record id, and
-    /// the table's UNIQUE key when another gate commits the same one first), with its outbox row; a cancelled event
-    /// is revived with a higher version. The gates themselves write their journal (the clock guard is theirs) and
-    /// `JournalSender` moves it here; this is the same rule for a box that writes to the server directly.
+    /// `EventLedger.record` on the server: the clock rule against the school's high-water mark
+    /// (`checkAndAdvanceClock`), then one event per student, day, session and kind with its outbox row
+    /// (`insert`). The gates themselves write their journal and `JournalSender` moves it here; this is the same rule for
+    /// a box that writes to the server directly.
     public func record(_ e: NewAttendanceEvent) async throws -> Bool {
-        let school = box.config.school.code
-        return try await transaction { c in
-            guard let s = try await Self.student(c, code: e.studentCode) else { throw StoreError.unknownStudent(e.studentCode) }
-            let occurred = Timestamp.string(e.occurredAt)
-            let now = Timestamp.string(Date())
-            let day = e.schoolDay.description
-            let existing = try await c.query(
-                """
-                SELECT record_id, version, cancelled FROM attendance_event
-                WHERE student_code = \(e.studentCode) AND school_day = \(day) AND session = \(e.session)
-                  AND kind = \(e.kind.rawValue) FOR UPDATE
-                """, logger: Self.logger
-            ).collect().first?.decode((String, Int, Bool).self)
-            let id: String
-            let version: Int
-            let kind: SectorRecord.EventKind
-            if let (existingID, existingVersion, cancelled) = existing {
-                guard cancelled else { return false }
-                let queued =
-                    try await c.query("SELECT max(version) FROM outbox WHERE record_id = \(existingID)", logger: Self.logger)
-                    .collect().first?.decode(Int?.self) ?? nil
-                (id, version, kind) = (existingID, max(existingVersion, queued ?? 0) + 1, .update)
-                try await c.query(
-                    """
-                    UPDATE attendance_event SET status = \(e.status.rawValue), occurred_at = \(occurred), camera = \(e.camera),
-                        distance = \(Double(e.distance)), version = \(version), cancelled = false
-                    WHERE record_id = \(id)
-                    """, logger: Self.logger)
-            } else {
-                (id, version, kind) = (
-                    EventLedger.recordID(
-                        school: school, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind),
-                    1, .new
-                )
-                let inserted = try await c.query(
-                    """
-                    INSERT INTO attendance_event(record_id, student_code, school_day, session, kind, status, occurred_at,
-                                                 camera, distance, version, cancelled)
-                    VALUES (\(id), \(e.studentCode), \(day), \(e.session), \(e.kind.rawValue), \(e.status.rawValue),
-                            \(occurred), \(e.camera), \(Double(e.distance)), 1, false)
-                    ON CONFLICT DO NOTHING RETURNING 1
-                    """, logger: Self.logger
-                ).collect().count
-                guard inserted == 1 else { return false }
-            }
-            let payload = try EventLedger.outboxPayload(
-                id: id, kind: kind, version: version, school: school, student: s, day: e.schoolDay, session: e.session,
-                eventKind: e.kind, status: e.status, occurredAt: occurred, camera: e.camera, at: now)
-            try await c.query(
-                """
-                INSERT INTO outbox(record_id, version, event_kind, payload, state, attempts, created_at)
-                VALUES (\(id), \(version), \(kind.rawValue), \(payload), 'pending', 0, \(now))
-                ON CONFLICT DO NOTHING
-                """, logger: Self.logger)
-            return true
+        try await transaction { c in
+            let now = try await checkAndAdvanceClock(c)
+            return try await insert(c, e, now: now)
         }
     }
 

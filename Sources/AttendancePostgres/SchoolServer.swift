@@ -103,10 +103,88 @@ public struct SchoolServer: Sendable {
         return nil
     }
 
-    /// `body` on the server; the rules' refusals (`StoreError`) as they are, anything else as one bilingual line
-    /// saying that `nothing` happened.
+    // MARK: corrections, excuses and the review queue
+
+    /// A correction made on the school's server (one audited transaction: the event's version goes up there, so it
+    /// wins over any gate's), then this box's journal takes the server's events of that student and day.
+    public func correct(
+        student: String, day: LocalDate, session: String?, kind: EventKind, status: AttendanceStatus, reason: String
+    ) async throws -> EventChange? {
+        let change = try await write("nothing was corrected") {
+            try await records.correct(
+                student: student, day: day, session: session, kind: kind, status: status, reason: reason, now: store.now())
+        }
+        await refreshEvents(student: student, day: day)
+        return change
+    }
+
+    /// A wrong recognition withdrawn on the school's server (a CANCEL with a higher version), then this box's journal.
+    public func cancelEvent(
+        student: String, day: LocalDate, session: String?, kind: EventKind, reason: String
+    ) async throws -> EventChange {
+        let change = try await write("nothing was cancelled") {
+            try await records.cancelEvent(
+                student: student, day: day, session: session, kind: kind, reason: reason, now: store.now())
+        }
+        await refreshEvents(student: student, day: day)
+        return change
+    }
+
+    /// An excuse recorded on the school's server (the ended sessions excused there), then this box's journal.
+    public func excuse(student: String, day: LocalDate, reason: String) async throws -> ExcuseResult {
+        let r = try await write("nothing was excused") {
+            try await records.excuse(student: student, day: day, reason: reason, now: store.now())
+        }
+        await refreshEvents(student: student, day: day)
+        return r
+    }
+
+    /// The school's held check-ins (every gate's journal sends its own there).
+    public func heldCheckIns(state: HoldState?, classes: [String]?, day: LocalDate?) async throws -> [HeldRecord] {
+        try await write("nothing was read") { try await records.heldCheckIns(state: state, classes: classes, day: day) }
+    }
+
+    /// A teacher's acceptance on the school's server (recorded there as the gate decided it, the clock checked), then
+    /// this box's journal and its own hold of that check-in, if it made one. False: already recorded meanwhile.
+    public func acceptHeld(id: Int64) async throws -> Bool {
+        let recorded = try await write("nothing was recorded") { try await records.acceptHeld(id: id) }
+        await refreshHold(id: id)
+        return recorded
+    }
+
+    /// A teacher's rejection on the school's server, then this box's own hold of that check-in, if any.
+    public func rejectHeld(id: Int64, reason: String?) async throws {
+        try await write("nothing was rejected") { try await records.rejectHeld(id: id, reason: reason) }
+        await refreshHold(id: id)
+    }
+
+    /// This box's journal now: the server's events and excuse of the student and day (the daemon's journal sender
+    /// never sends an older version back). A failure leaves the journal as it was; the server keeps the change.
+    func refreshEvents(student: String, day: LocalDate) async {
+        do {
+            let (events, excuses) = try await (
+                records.journalRecords(student: student, day: day), records.excuses(day: day, student: student)
+            )
+            try store.events.applyFromServer(events, excuses: excuses)
+        } catch {
+            SchoolGallery.logger.notice("this box's journal not refreshed after a change on the server: \(problem(error))")
+        }
+    }
+
+    func refreshHold(id: Int64) async {
+        do {
+            guard let held = try await records.heldCheckIn(id: id) else { return }
+            await refreshEvents(student: held.event.studentCode, day: held.event.schoolDay)
+            try store.reviews.applyDecision(of: held)
+        } catch {
+            SchoolGallery.logger.notice("this box's review queue not refreshed after a decision: \(problem(error))")
+        }
+    }
+
+    /// `body` on the server; the rules' refusals (`StoreError`, `ClockProblem`) as they are, anything else as one
+    /// bilingual line saying that `nothing` happened.
     func write<R: Sendable>(_ nothing: String, _ body: () async throws -> R) async throws -> R {
-        do { return try await body() } catch let e as StoreError { throw e } catch {
+        do { return try await body() } catch let e as StoreError { throw e } catch let e as ClockProblem { throw e } catch {
             throw StoreError.invalid(
                 "không lưu được lên máy chủ của trường / not stored on the school's server: \(problem(error)); \(nothing)")
         }

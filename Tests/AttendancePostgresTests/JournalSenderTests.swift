@@ -164,6 +164,49 @@ final class JournalSenderTests: XCTestCase {
             ])
         assertEqual(try other.store.events.unsharedCount(), 0, "its copy is on the server: nothing left to send")
     }
+
+    /// A check-in the liveness check held back is made in the gate's journal first, like a record, and sent to the
+    /// school's review queue: the same print shown at two gates is one held check-in there; a teacher on any box decides
+    /// it on the server, and that box's journal and its own hold follow.
+    func testHeldCheckInsReachTheSchoolsReviewQueueOnceAndAreDecidedFromAnyBox() async throws {
+        let (db, office) = try await school(students: 4)
+        let front = try GateJournal(students: 0, key: office.keyBytes)
+        let back = try GateJournal(students: 0, key: office.keyBytes)
+        for g in [front, back] { try await SchoolGallerySync.refreshOnce(store: g.store, connector: db.gate) }
+        func seen(_ i: Int) -> NewAttendanceEvent {
+            NewAttendanceEvent(
+                studentCode: GateJournal.code(i), schoolDay: GateJournal.day, session: "morning", kind: .checkIn,
+                status: .present, occurredAt: Date(), camera: "gate-1", distance: 0.3)
+        }
+        for g in [front, back] { _ = try g.store.reviews.hold(seen(0), liveness: 0.1, reason: .spoof) }
+        _ = try front.store.reviews.hold(seen(1), liveness: nil, reason: .notCheckable)
+        assertEqual(try front.store.reviews.unsharedCount(), 2)
+        for (g, name) in [(front, "front"), (back, "back")] {
+            _ = try await db.gate.withConnection { c in try await sender(g, db, name: name).sendBatch(on: c) }
+            assertEqual(try g.store.reviews.unsharedCount(), 0, name)
+        }
+        assertEqual(try await db.int("SELECT count(*) FROM review_hold"), 2, "one per student and session")
+        let again = try await db.gate.withConnection { c in try await sender(front, db, name: "front").sendBatch(on: c) }
+        assertEqual(again, 0, "sent once")
+
+        let school = SchoolServer(store: back.store, connector: db.gate)
+        let queue = try await school.heldCheckIns(state: .pending, classes: nil, day: nil)
+        assertEqual(queue.map(\.event.studentCode), [GateJournal.code(0), GateJournal.code(1)])
+        assertEqual(try await school.acceptHeld(id: queue[0].id), true)
+        try await school.rejectHeld(id: queue[1].id, reason: "ảnh trên điện thoại")
+        assertEqual(try await db.strings("SELECT state FROM review_hold ORDER BY id"), ["accepted", "rejected"])
+        assertEqual(
+            try await db.int("SELECT count(*) FROM attendance_event WHERE student_code = '\(GateJournal.code(0))'"), 1)
+        assertEqual(try await db.int("SELECT count(*) FROM outbox"), 1, "queued for the sector once")
+        assertEqual(
+            try back.store.events.recorded(on: GateJournal.day).map(\.studentCode), [GateJournal.code(0)],
+            "the deciding box's journal has the record")
+        assertEqual(try back.store.events.unsharedCount(), 0, "nothing to send back")
+        assertEqual(try back.store.reviews.list(state: .pending), [], "its own hold of that check-in closed")
+        assertEqual(
+            try await db.strings("SELECT action FROM audit_log WHERE action LIKE 'review.%' ORDER BY id"),
+            ["review.accept", "review.reject"])
+    }
 }
 
 /// The figures for the note (slow: a 3,000-record burst; `make test` runs it, `make test-unit` skips it).

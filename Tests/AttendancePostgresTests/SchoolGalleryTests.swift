@@ -428,6 +428,142 @@ final class GateBoxChangesEndToEndTests: XCTestCase {
         return Run(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
 
+    /// Another box in postgresql mode: the school's key copied by the admin, an empty database of its own; its config
+    /// file's path.
+    func boxConfig(_ name: String, url: String, dir: String, key: String, db: TestDatabase) throws -> String {
+        let boxDir = dir + "/" + name
+        try FileManager.default.createDirectory(atPath: boxDir, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(
+            atPath: boxDir + "/gate.sqlite.key", contents: FileManager.default.contents(atPath: key),
+            attributes: [.posixPermissions: 0o600])
+        let toml = """
+            [school]
+            code = "79-DEMO"
+
+            [database]
+            backend = "postgresql"
+            path = "\(boxDir)/gate.sqlite"
+            url = "\(url)"
+            password_file = "\(db.cluster.gatePasswordFile)"
+            tls = "disable"
+
+            [recognition]
+            liveness = "off"
+            """
+        try toml.write(toFile: boxDir + "/gate.toml", atomically: true, encoding: .utf8)
+        return boxDir + "/gate.toml"
+    }
+
+    /// Corrections, cancellations, excuses and the review queue on a box: on the school's server first (where another
+    /// gate's record is), then the box's journal; refused, changing nothing, while the server cannot be reached.
+    func testCorrectionsExcusesAndReviewsOnABoxGoToTheServerFirst() async throws {
+        let (samples, models, exe) = try gateBoxFixtures(needing: "obama3.jpg")
+        let db = try await freshDatabase(migrate: false)
+        let dir = NSTemporaryDirectory() + "gate-box-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let day = LocalDate(year: 2026, month: 11, day: 23)
+        let demo = try GateDemo.prepare(directory: dir + "/office", samples: samples, models: models, day: day)
+        _ = try await SchoolCopy.run(from: try AttendanceStore.open(config: demo.config), to: db.owner)
+        let key = demo.config.database.resolvedKeyFile
+        let back = try boxConfig("back", url: "\(db.gate.url)", dir: dir, key: key, db: db)
+        let down = try boxConfig(
+            "down", url: "postgresql://attendance_gate@127.0.0.1:\(try freePort())/\(db.name)", dir: dir, key: key, db: db)
+        let (an, binh, cuong) = ("7900000001", "7900000002", "7900000003")
+
+        // The front gate recorded An and held Bình's check-in (a print?): its journal sent both to the server.
+        let frontConfig = try AttendanceConfig.load(
+            path: try boxConfig("front", url: "\(db.gate.url)", dir: dir, key: key, db: db))
+        let front = try AttendanceStore.open(config: frontConfig)
+        try await SchoolGallerySync.refreshOnce(store: front, connector: db.gate)
+        func seen(_ code: String) -> NewAttendanceEvent {
+            NewAttendanceEvent(
+                studentCode: code, schoolDay: day, session: "morning", kind: .checkIn, status: .present,
+                occurredAt: day.at(LocalTime(hour: 7, minute: 5), in: frontConfig.school.timeZone), camera: "cong-truoc",
+                distance: 0.3)
+        }
+        assertEqual(try front.events.record(seen(an)), true)
+        assertEqual(try front.reviews.hold(seen(binh), liveness: 0.08, reason: .spoof), .held(id: 1))
+        let sender = JournalSender(store: front, connector: db.gate, gate: "front", logger: quietLogger)
+        _ = try await db.gate.withConnection { c in try await sender.sendBatch(on: c) }
+        let mark = try await db.int("SELECT max(id) FROM audit_log")
+        var local = AttendanceConfig()
+        local.database.path = dir + "/back/gate.sqlite"
+
+        // A correction on the back box: the front gate's record changes on the server (a higher version), and the
+        // back box's journal takes it.
+        let late = try attendance(
+            ["correct", an, "--date", "\(day)", "--status", "late", "--reason", "đến lúc 07:20", "--config", back], exe: exe)
+        assertEqual(late.status, 0, late.output)
+        XCTAssertTrue(late.output.contains("present -> late (UPDATE v2"), late.output)
+        assertEqual(
+            try await db.strings("SELECT status || ' v' || version FROM attendance_event WHERE student_code = '\(an)'"),
+            ["late v2"])
+        let journal = try AttendanceStore.open(config: local)
+        assertEqual(try journal.events.recorded(on: day).map { "\($0.status) v\($0.version)" }, ["late v2"])
+        assertEqual(try journal.events.unsharedCount(), 0, "the box sends nothing back")
+
+        // The server cannot be reached: refused, nothing changed anywhere.
+        for arguments in [
+            ["correct", an, "--date", "\(day)", "--cancel", "--reason", "nhầm", "--config", down],
+            ["excuse", cuong, "--date", "\(day)", "--reason", "Ốm", "--config", down],
+            ["review", "accept", "1", "--config", down],
+        ] {
+            let refused = try attendance(arguments, exe: exe)
+            assertEqual(refused.status, 1, refused.output)
+            XCTAssertTrue(refused.output.contains("the school's server cannot be reached"), refused.output)
+        }
+        // Bad input: a clear error, nothing changed.
+        let unknown = try attendance(
+            ["correct", "7999999999", "--date", "\(day)", "--status", "present", "--reason", "x", "--config", back], exe: exe)
+        assertEqual(unknown.status, 1, unknown.output)
+        XCTAssertTrue(unknown.output.contains("7999999999"), unknown.output)
+        let noReason = try attendance(["excuse", cuong, "--date", "\(day)", "--reason", " ", "--config", back], exe: exe)
+        assertEqual(noReason.status, 1, noReason.output)
+        XCTAssertTrue(noReason.output.contains("an excuse needs a reason"), noReason.output)
+        assertEqual(try await db.int("SELECT max(id) FROM audit_log"), mark + 1, "only the correction audited so far")
+
+        // An excuse: the day's ended sessions excused on the server, the excuse in the box's copy too.
+        let excused = try attendance(["excuse", cuong, "--date", "\(day)", "--reason", "Ốm", "--config", back], exe: exe)
+        assertEqual(excused.status, 0, excused.output)
+        XCTAssertTrue(excused.output.contains("excused \(cuong) on \(day)"), excused.output)
+        assertEqual(try await db.int("SELECT count(*) FROM excuse WHERE student_code = '\(cuong)'"), 1)
+        assertEqual(
+            try await db.int("SELECT count(*) FROM attendance_event WHERE student_code = '\(cuong)' AND status = 'excused'"),
+            excused.output.components(separatedBy: "-> excused").count - 1)
+        assertEqual(try journal.events.excuses(day: day).map(\.student), [cuong])
+
+        // The review queue is the school's: the front gate's hold, decided on the back box.
+        let queue = try attendance(["review", "--config", back], exe: exe)
+        assertEqual(queue.status, 0, queue.output)
+        XCTAssertTrue(queue.output.contains(binh) && queue.output.contains("spoof?"), queue.output)
+        let accepted = try attendance(["review", "accept", "1", "--config", back], exe: exe)
+        assertEqual(accepted.status, 0, accepted.output)
+        XCTAssertTrue(accepted.output.contains("1: recorded"), accepted.output)
+        let twice = try attendance(["review", "reject", "1", "--config", back], exe: exe)
+        assertEqual(twice.status, 1, twice.output)
+        XCTAssertTrue(twice.output.contains("was already accepted"), twice.output)
+        assertEqual(
+            try await db.strings("SELECT status FROM attendance_event WHERE student_code = '\(binh)'"), ["present"],
+            "recorded on the server")
+        assertEqual(try journal.events.recorded(on: day).map(\.studentCode).filter { $0 == binh }, [binh])
+
+        // The cancellation of a wrong recognition, then every change audited on the server, by who made it.
+        let cancelled = try attendance(
+            ["correct", an, "--date", "\(day)", "--cancel", "--reason", "nhận nhầm", "--config", back], exe: exe)
+        assertEqual(cancelled.status, 0, cancelled.output)
+        XCTAssertTrue(cancelled.output.contains("CANCEL v3"), cancelled.output)
+        assertEqual(
+            try await db.strings("SELECT action FROM audit_log WHERE id > \(mark) ORDER BY id"),
+            ["attendance.correct", "attendance.excuse", "review.accept", "attendance.cancel"])
+        assertEqual(
+            try await db.strings("SELECT DISTINCT os_user FROM audit_log WHERE id > \(mark)"), [AttendanceStore.actor])
+        let record = EventLedger.recordID(school: "79-DEMO", student: an, day: day, session: "morning", kind: .checkIn)
+        assertEqual(
+            try await db.strings(
+                "SELECT event_kind || ' v' || version FROM outbox WHERE record_id = '\(record)' ORDER BY version"),
+            ["NEW v1", "UPDATE v2", "CANCEL v3"], "queued for the sector on the server")
+    }
+
     func testEnrolmentAndErasureOnABoxGoToTheServerFirst() async throws {
         let (samples, models, exe) = try gateBoxFixtures(needing: "obama3.jpg")
         let db = try await freshDatabase(migrate: false)
@@ -437,30 +573,8 @@ final class GateBoxChangesEndToEndTests: XCTestCase {
             directory: dir + "/office", samples: samples, models: models, day: LocalDate(year: 2026, month: 11, day: 23))
         _ = try await SchoolCopy.run(from: try AttendanceStore.open(config: demo.config), to: db.owner)
 
-        // Another box: the school's key copied by the admin, an empty database of its own.
         func box(_ name: String, url: String) throws -> String {
-            let boxDir = dir + "/" + name
-            try FileManager.default.createDirectory(atPath: boxDir, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(
-                atPath: boxDir + "/gate.sqlite.key",
-                contents: FileManager.default.contents(atPath: demo.config.database.resolvedKeyFile),
-                attributes: [.posixPermissions: 0o600])
-            let toml = """
-                [school]
-                code = "79-DEMO"
-
-                [database]
-                backend = "postgresql"
-                path = "\(boxDir)/gate.sqlite"
-                url = "\(url)"
-                password_file = "\(db.cluster.gatePasswordFile)"
-                tls = "disable"
-
-                [recognition]
-                liveness = "off"
-                """
-            try toml.write(toFile: boxDir + "/gate.toml", atomically: true, encoding: .utf8)
-            return boxDir + "/gate.toml"
+            try boxConfig(name, url: url, dir: dir, key: demo.config.database.resolvedKeyFile, db: db)
         }
         let back = try box("back", url: "\(db.gate.url)")
         let an = "7900000001"

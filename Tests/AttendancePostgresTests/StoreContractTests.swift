@@ -394,6 +394,238 @@ enum StoreContract {
         assertEqual(try await r.pendingOutbox(), 3, "one outbox row per event, written with it")
         assertEqual(try await r.events(on: day.adding(days: 1)), [])
     }
+
+    /// The clock rule of every record (`ClockPolicy.problem`): a clock behind the database's high-water mark, or before
+    /// this release, records nothing; held check-ins and accepted reviews are dated by the same rule.
+    static func clockGuard(_ b: ContractBackend, clock: TestClock) async throws {
+        let r = b.records
+        try await school(b)
+        let an = "7911000001"
+        assertEqual(try await r.record(event(an, kind: .checkIn)), true)
+        clock.set(clock.now.addingTimeInterval(-3_600))
+        await assertThrows(try await r.record(event(an, kind: .checkOut))) {
+            guard case .behindHighWater? = $0 as? ClockProblem else { return XCTFail("\($0)") }
+        }
+        await assertThrows(try await r.hold(event("7911000002", kind: .checkIn), liveness: 0.1, reason: .spoof)) {
+            XCTAssertNotNil($0 as? ClockProblem, "\($0)")
+        }
+        clock.set(Date(timeIntervalSince1970: 1_600_000_000))
+        await assertThrows(try await r.record(event(an, kind: .checkOut))) {
+            guard case .beforeRelease? = $0 as? ClockProblem else { return XCTFail("\($0)") }
+        }
+        assertEqual(try await r.events(on: day).map(\.kind), ["check_in"], "nothing recorded by a wrong clock")
+        assertEqual(try await r.heldCheckIns(state: nil, classes: nil, day: nil), [])
+        clock.set(Date().addingTimeInterval(60))
+        assertEqual(try await r.record(event(an, kind: .checkOut)), true, "the clock is right again")
+    }
+
+    // MARK: corrections and excuses
+
+    /// A time on `day` in the school's zone.
+    static func at(_ hour: Int, _ minute: Int = 0) -> Date {
+        day.at(LocalTime(hour: hour, minute: minute), in: config.school.timeZone)
+    }
+
+    static func recordID(_ student: String, _ session: String, _ kind: EventKind = .checkIn) -> String {
+        EventLedger.recordID(school: config.school.code, student: student, day: day, session: session, kind: kind)
+    }
+
+    static func corrections(_ b: ContractBackend) async throws {
+        let r = b.records
+        try await school(b)
+        let (an, binh) = ("7911000001", "7911000002")
+        let evening = at(18)
+        assertEqual(try await r.record(event(an, kind: .checkIn)), true)
+
+        // A status set by hand: the version goes up, an UPDATE queued with it.
+        let late = try await r.correct(
+            student: an, day: day, session: nil, kind: .checkIn, status: .late, reason: " arrived 07:20 ", now: evening)
+        assertEqual(
+            late,
+            EventChange(
+                recordID: recordID(an, "morning"), session: "morning", kind: .checkIn, previousStatus: .present,
+                status: .late, eventKind: .update, version: 2))
+        assertEqual(
+            try await r.correct(
+                student: an, day: day, session: "morning", kind: .checkIn, status: .late, reason: "again", now: evening),
+            nil, "already late: nothing changes")
+        // The camera missed Bình: her event is created (NEW, version 1).
+        assertEqual(
+            try await r.correct(
+                student: binh, day: day, session: "afternoon", kind: .checkIn, status: .present,
+                reason: "camera missed her", now: evening),
+            EventChange(
+                recordID: recordID(binh, "afternoon"), session: "afternoon", kind: .checkIn, previousStatus: nil,
+                status: .present, eventKind: .new, version: 1))
+        // Refused, nothing changed: no reason, a session the class does not have, a student not on the roster.
+        await assertThrows(
+            try await r.correct(
+                student: an, day: day, session: nil, kind: .checkIn, status: .absent, reason: "  ", now: evening)
+        ) { assertEqual($0 as? StoreError, .invalid("a correction needs a reason (kept in the audit log)")) }
+        await assertThrows(
+            try await r.correct(
+                student: an, day: day, session: "evening", kind: .checkIn, status: .absent, reason: "x", now: evening)
+        ) {
+            assertEqual(
+                $0 as? StoreError, .invalid("class 6A1 has no session 'evening' (sessions: morning, afternoon)"))
+        }
+        await assertThrows(
+            try await r.correct(
+                student: "7999999999", day: day, session: nil, kind: .checkIn, status: .absent, reason: "x", now: evening)
+        ) { assertEqual($0 as? StoreError, .unknownStudent("7999999999")) }
+
+        // A wrong recognition withdrawn (CANCEL, a higher version); the student's own arrival revives the record.
+        let cancel = try await r.cancelEvent(
+            student: an, day: day, session: "morning", kind: .checkIn, reason: "matched the wrong student", now: evening)
+        assertEqual([cancel.eventKind.rawValue, "\(cancel.version)"], ["CANCEL", "3"])
+        await assertThrows(
+            try await r.cancelEvent(student: an, day: day, session: "morning", kind: .checkIn, reason: "x", now: evening)
+        ) {
+            assertEqual($0 as? StoreError, .invalid("7911000001 has no check_in on 2026-12-02 (morning) to cancel"))
+        }
+        await assertThrows(
+            try await r.cancelEvent(student: an, day: day, session: nil, kind: .checkOut, reason: "", now: evening)
+        ) { assertEqual($0 as? StoreError, .invalid("a cancellation needs a reason (kept in the audit log)")) }
+        assertEqual(try await r.record(event(an, kind: .checkIn, minute: 30)), true, "revived")
+
+        assertEqual(
+            try await r.events(on: day).map { "\($0.studentCode) \($0.session) \($0.status) v\($0.version) \($0.cancelled)" },
+            ["7911000001 morning present v4 false", "7911000002 afternoon present v1 false"])
+        assertEqual(try await r.pendingOutbox(), 5, "NEW, UPDATE, CANCEL, UPDATE (revived); Bình's NEW")
+        let audit = try await r.auditEntries().filter { $0.action.hasPrefix("attendance.") }
+        assertEqual(
+            audit.map { "\($0.action) \($0.studentCode ?? "-") \($0.detail ?? "")" },
+            [
+                "attendance.correct 7911000001 2026-12-02 morning check_in: present -> late (UPDATE v2); reason: arrived 07:20",
+                "attendance.correct 7911000002 2026-12-02 afternoon check_in: none -> present (NEW v1); reason: camera missed her",
+                "attendance.cancel 7911000001 2026-12-02 morning check_in (CANCEL v3); reason: matched the wrong student",
+            ])
+        XCTAssertTrue(audit.allSatisfy { $0.subject != $0.studentCode }, "an alias, never the code")
+    }
+
+    static func excuses(_ b: ContractBackend) async throws {
+        let r = b.records
+        try await school(b)
+        let (an, cuong) = ("7911000001", "7911000003")
+        assertEqual(try await r.record(event(cuong, kind: .checkIn)), true)
+        // At noon the morning has ended, the afternoon not: only the morning is excused.
+        let first = try await r.excuse(student: an, day: day, reason: "Ốm, mẹ gọi điện báo", now: at(12))
+        assertEqual(first.replaced, false)
+        assertEqual(
+            first.changes.map { "\($0.session) \($0.eventKind.rawValue) v\($0.version) \($0.status)" }, ["morning NEW v1 excused"]
+        )
+        // In the evening, again: the excuse replaced, the afternoon excused too.
+        let again = try await r.excuse(student: an, day: day, reason: "Ốm", now: at(18))
+        assertEqual(again.replaced, true)
+        assertEqual(again.changes.map { "\($0.session) \($0.eventKind.rawValue)" }, ["afternoon NEW"])
+        // A check-in on time is left alone.
+        let third = try await r.excuse(student: cuong, day: day, reason: "về sớm", now: at(18))
+        assertEqual(third.changes.map(\.session), ["afternoon"])
+        assertEqual(
+            try await r.excuses(day: day, student: nil).map {
+                "\($0.student) \($0.reason) \($0.recordedBy == AttendanceStore.actor)"
+            },
+            ["7911000001 Ốm true", "7911000003 về sớm true"])
+        assertEqual(try await r.excuses(day: nil, student: an).map(\.day), [day])
+        assertEqual(try await r.excuses(day: day.adding(days: 1), student: nil), [])
+        // Refused, nothing changed: a Sunday, no reason, a student not on the roster.
+        let sunday = LocalDate(year: 2026, month: 12, day: 6)
+        await assertThrows(try await r.excuse(student: an, day: sunday, reason: "x", now: at(18))) {
+            assertEqual(
+                $0 as? StoreError,
+                .invalid("2026-12-06 is not a school day in the config's schedule (weekday or holiday); nothing to excuse"))
+        }
+        await assertThrows(try await r.excuse(student: an, day: day, reason: " ", now: at(18))) {
+            assertEqual($0 as? StoreError, .invalid("an excuse needs a reason (kept in the audit log)"))
+        }
+        await assertThrows(try await r.excuse(student: "7999999999", day: day, reason: "x", now: at(18))) {
+            assertEqual($0 as? StoreError, .unknownStudent("7999999999"))
+        }
+        assertEqual(
+            try await r.events(on: day).map { "\($0.studentCode) \($0.session) \($0.status)" },
+            [
+                "7911000001 afternoon excused", "7911000001 morning excused", "7911000003 afternoon excused",
+                "7911000003 morning present",
+            ])
+        let audit = try await r.auditEntries().filter { $0.action.hasPrefix("attendance.excuse") }
+        assertEqual(
+            audit.map { "\($0.action) \($0.detail ?? "")" },
+            [
+                "attendance.excuse 2026-12-02; records: morning NEW v1",
+                "attendance.excuse.replace 2026-12-02; records: afternoon NEW v1",
+                "attendance.excuse 2026-12-02; records: afternoon NEW v1",
+            ])
+        let entries = try await r.auditEntries()
+        XCTAssertFalse(entries.contains { ($0.detail ?? "").contains("Ốm") }, "the reason is not copied")
+    }
+
+    // MARK: the review queue
+
+    static func reviewQueue(_ b: ContractBackend) async throws {
+        let r = b.records
+        try await school(b)
+        let (an, binh, cuong) = ("7911000001", "7911000002", "7911000003")
+        guard case .held(let first) = try await r.hold(event(an, kind: .checkIn), liveness: 0.125, reason: .spoof) else {
+            return XCTFail("not held")
+        }
+        assertEqual(try await r.hold(event(an, kind: .checkIn, minute: 1), liveness: 0.1, reason: .spoof), .alreadyHeld)
+        assertEqual(try await r.record(event(cuong, kind: .checkIn)), true)
+        assertEqual(try await r.hold(event(cuong, kind: .checkIn), liveness: nil, reason: .notCheckable), .alreadyRecorded)
+        guard case .held(let second) = try await r.hold(event(binh, kind: .checkIn), liveness: nil, reason: .notCheckable)
+        else { return XCTFail("not held") }
+        await assertThrows(try await r.hold(event("7999999999", kind: .checkIn), liveness: nil, reason: .spoof)) {
+            assertEqual($0 as? StoreError, .unknownStudent("7999999999"))
+        }
+
+        let pending = try await r.heldCheckIns(state: .pending, classes: nil, day: nil)
+        assertEqual(pending.map(\.id), [first, second])
+        assertEqual(pending[0].event, event(an, kind: .checkIn))
+        assertEqual(
+            [pending[0].studentName, pending[0].classCode, pending[0].reason.rawValue, pending[0].state.rawValue],
+            ["Nguyễn Văn An", "6A1", "spoof", "pending"])
+        assertEqual(pending[0].liveness, 0.125)
+        assertEqual(pending[1].liveness, nil)
+        assertEqual(try await r.heldCheckIns(state: .pending, classes: ["6A2"], day: nil), [])
+        assertEqual(try await r.heldCheckIns(state: .pending, classes: ["6a1"], day: day).count, 2)
+        assertEqual(try await r.heldCheckIns(state: nil, classes: nil, day: day.adding(days: 1)), [])
+        assertEqual(try await r.events(on: day).map(\.studentCode), [cuong], "held, not recorded")
+
+        // Accepted: recorded as the gate decided it; decided once.
+        assertEqual(try await r.acceptHeld(id: first), true)
+        await assertThrows(try await r.acceptHeld(id: first)) {
+            assertEqual(
+                $0 as? StoreError,
+                .invalid("held check-in #\(first) was already accepted by \(AttendanceStore.actor); nothing changed"))
+        }
+        try await r.rejectHeld(id: second, reason: "ảnh trên điện thoại")
+        await assertThrows(try await r.rejectHeld(id: 999_999, reason: nil)) {
+            assertEqual($0 as? StoreError, .invalid("no held check-in #999999 (see `attendance review`)"))
+        }
+        assertEqual(try await r.heldCheckIns(state: .pending, classes: nil, day: nil), [])
+        let decided = try await r.heldCheckIns(state: nil, classes: nil, day: nil)
+        assertEqual(decided.map(\.state), [.accepted, .rejected])
+        assertEqual(decided.map(\.decidedBy), [AttendanceStore.actor, AttendanceStore.actor])
+        XCTAssertTrue(decided.allSatisfy { $0.decidedAt != nil })
+        assertEqual(
+            try await r.events(on: day).map { "\($0.studentCode) \($0.status) v\($0.version)" },
+            ["7911000001 present v1", "7911000003 present v1"])
+        assertEqual(try await r.pendingOutbox(), 2)
+        let audit = try await r.auditEntries().filter { $0.action.hasPrefix("review.") }
+        assertEqual(
+            audit.map { "\($0.action) \($0.studentCode ?? "-") \($0.detail ?? "")" },
+            [
+                "review.accept 7911000001 #\(first) 2026-12-02 morning check_in (spoof); recorded",
+                "review.reject 7911000002 #\(second) 2026-12-02 morning check_in (not_checkable); reason=ảnh trên điện thoại",
+            ])
+    }
+}
+
+/// A clock the test sets (the store's `now`).
+final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var date = Date()
+    var now: Date { lock.withLock { date } }
+    func set(_ d: Date) { lock.withLock { date = d } }
 }
 
 /// `XCTAssertThrowsError` for an `async` expression.
@@ -413,8 +645,8 @@ func assertThrows<T>(
 
 extension XCTestCase {
     /// The embedded backend: a store in memory (the test's checks through its writer).
-    func sqliteContractBackend() throws -> ContractBackend {
-        let store = try AttendanceStore.inMemory(config: StoreContract.config)
+    func sqliteContractBackend(clock: TestClock = TestClock()) throws -> ContractBackend {
+        let store = try AttendanceStore.inMemory(config: StoreContract.config, now: { clock.now })
         return ContractBackend(
             records: SQLiteSchoolRecords(store: store), box: store,
             rowsNaming: { code in
@@ -464,13 +696,20 @@ final class SQLiteStoreContractTests: XCTestCase {
     func testErasure() async throws { try await StoreContract.erasure(try backend()) }
     func testAuditLog() async throws { try await StoreContract.auditLog(try backend()) }
     func testEvents() async throws { try await StoreContract.events(try backend()) }
+    func testClockGuard() async throws {
+        let clock = TestClock()
+        try await StoreContract.clockGuard(try sqliteContractBackend(clock: clock), clock: clock)
+    }
+    func testCorrections() async throws { try await StoreContract.corrections(try backend()) }
+    func testExcuses() async throws { try await StoreContract.excuses(try backend()) }
+    func testReviewQueue() async throws { try await StoreContract.reviewQueue(try backend()) }
 }
 
 extension XCTestCase {
     /// A fresh server database; the records go through the gate daemons' role, the checks through the owner's.
-    func postgresContractBackend() async throws -> ContractBackend {
+    func postgresContractBackend(clock: TestClock = TestClock()) async throws -> ContractBackend {
         let db = try await freshDatabase()
-        let box = try AttendanceStore.inMemory(config: StoreContract.config)
+        let box = try AttendanceStore.inMemory(config: StoreContract.config, now: { clock.now })
         return ContractBackend(
             records: PostgresSchoolRecords(connector: db.gate, box: box), box: box,
             rowsNaming: { code in
@@ -542,6 +781,13 @@ final class PostgresStoreContractTests: XCTestCase {
     func testErasure() async throws { try await StoreContract.erasure(try await backend()) }
     func testAuditLog() async throws { try await StoreContract.auditLog(try await backend()) }
     func testEvents() async throws { try await StoreContract.events(try await backend()) }
+    func testClockGuard() async throws {
+        let clock = TestClock()
+        try await StoreContract.clockGuard(try await postgresContractBackend(clock: clock), clock: clock)
+    }
+    func testCorrections() async throws { try await StoreContract.corrections(try await backend()) }
+    func testExcuses() async throws { try await StoreContract.excuses(try await backend()) }
+    func testReviewQueue() async throws { try await StoreContract.reviewQueue(try await backend()) }
 }
 
 /// Figures for the note: a school's roster (1,500 students in 50 classes, each line with its consent columns) imported

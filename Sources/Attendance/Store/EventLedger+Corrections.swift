@@ -14,6 +14,14 @@ public struct EventChange: Sendable, Equatable, Codable {
     /// The outbox record queued: NEW (a created event), UPDATE or CANCEL, and its version.
     public var eventKind: SectorRecord.EventKind
     public var version: Int
+
+    public init(
+        recordID: String, session: String, kind: EventKind, previousStatus: AttendanceStatus?, status: AttendanceStatus,
+        eventKind: SectorRecord.EventKind, version: Int
+    ) {
+        self.recordID = recordID; self.session = session; self.kind = kind; self.previousStatus = previousStatus
+        self.status = status; self.eventKind = eventKind; self.version = version
+    }
 }
 
 /// What an excuse did.
@@ -23,6 +31,103 @@ public struct ExcuseResult: Sendable, Equatable, Codable {
     /// True when an excuse already existed for the day (its reason was replaced).
     public var replaced: Bool
     public var changes: [EventChange]
+
+    public init(student: String, day: LocalDate, replaced: Bool, changes: [EventChange]) {
+        self.student = student; self.day = day; self.replaced = replaced; self.changes = changes
+    }
+}
+
+/// An excuse as recorded (the reason stays in the excuse table; the audit log does not copy it).
+public struct Excuse: Sendable, Equatable, Codable {
+    public var student: String
+    public var day: LocalDate
+    public var reason: String
+    public var recordedBy: String
+
+    public init(student: String, day: LocalDate, reason: String, recordedBy: String) {
+        self.student = student; self.day = day; self.reason = reason; self.recordedBy = recordedBy
+    }
+}
+
+// MARK: the rules of a manual change, on any backend (`EventLedger` here, `PostgresSchoolRecords` on the server)
+
+extension EventLedger {
+    /// A manual change's reason, trimmed; refused (nothing changed) when empty. `what`: "a correction".
+    public static func manualReason(_ reason: String, for what: String) throws -> String {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw StoreError.invalid("\(what) needs a reason (kept in the audit log)") }
+        return reason
+    }
+
+    /// The session a correction names, or the class's first when it names none.
+    public static func session(named name: String?, forClass classCode: String, schedule: SchoolSchedule) throws -> String {
+        let sessions = schedule.sessions(forClass: classCode).map(\.name)
+        guard let first = sessions.first else {
+            throw StoreError.invalid("no session of the config's schedule applies to class \(classCode)")
+        }
+        guard let name else { return first }
+        guard sessions.contains(name) else {
+            throw StoreError.invalid(
+                "class \(classCode) has no session '\(name)' (sessions: \(sessions.joined(separator: ", ")))")
+        }
+        return name
+    }
+
+    /// The version a changed event gets: above the event's and any queued for its record, so it only ever goes up.
+    public static func nextVersion(event: Int, queued: Int?) -> Int { max(event, queued ?? 0) + 1 }
+
+    /// Whether setting `status` changes the event as it stands (nil: there is none, it is created): not when it
+    /// already has that status and is not cancelled.
+    public static func changes(status: AttendanceStatus, current: (status: AttendanceStatus, cancelled: Bool)?) -> Bool {
+        guard let current else { return true }
+        return current.status != status || current.cancelled
+    }
+
+    /// The day an excuse names must be a school day of the schedule.
+    public static func checkExcusable(_ day: LocalDate, schedule: SchoolSchedule) throws {
+        guard schedule.isSchoolDay(day) else {
+            throw StoreError.invalid(
+                "\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")
+        }
+    }
+
+    /// The sessions of `day` an excuse may set to excused: those of the class that ended by `now` (a session not
+    /// ended yet gets only the excuse, so a student who comes after all is still recorded).
+    public static func endedSessions(classCode: String, day: LocalDate, schedule: SchoolSchedule, now: Date) -> [String] {
+        schedule.sessions(forClass: classCode).compactMap { session in
+            guard let end = LocalTime(session.end), now >= day.at(end, in: schedule.timeZone) else { return nil }
+            return session.name
+        }
+    }
+
+    /// Whether an excuse sets an ended session's check-in (nil: none) to excused: not a check-in on time or late.
+    public static func excuses(checkIn current: (status: AttendanceStatus, cancelled: Bool)?) -> Bool {
+        guard let current else { return true }
+        return current.cancelled || current.status == .absent
+    }
+
+    /// The refusal of a cancellation with no event to cancel.
+    public static func nothingToCancel(student: String, day: LocalDate, session: String, kind: EventKind) -> StoreError {
+        StoreError.invalid("\(student) has no \(kind.rawValue) on \(day) (\(session)) to cancel")
+    }
+
+    /// The audit entries of manual changes (the same words on both backends).
+    public static func correctionDetail(day: LocalDate, change: EventChange, reason: String) -> String {
+        "\(day) \(change.session) \(change.kind.rawValue): \(change.previousStatus?.rawValue ?? "none") -> "
+            + "\(change.status.rawValue) (\(change.eventKind.rawValue) v\(change.version)); reason: \(reason.prefix(300))"
+    }
+
+    public static func cancellationDetail(day: LocalDate, change: EventChange, reason: String) -> String {
+        "\(day) \(change.session) \(change.kind.rawValue) (CANCEL v\(change.version)); reason: \(reason.prefix(300))"
+    }
+
+    public static func excuseAudit(day: LocalDate, replaced: Bool, changes: [EventChange]) -> (action: String, detail: String) {
+        let summary = changes.map { "\($0.session) \($0.eventKind.rawValue) v\($0.version)" }.joined(separator: ", ")
+        return (
+            replaced ? "attendance.excuse.replace" : "attendance.excuse",
+            "\(day); records: \(summary.isEmpty ? "none" : summary)"
+        )
+    }
 }
 
 extension AttendanceStore {
@@ -54,8 +159,8 @@ extension AttendanceStore {
 
     /// A version above both the event's and any queued for its record, so it only ever goes up.
     static func nextVersion(_ db: Database, _ e: StoredEvent) throws -> Int {
-        let queued = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM outbox WHERE record_id = ?", arguments: [e.id]) ?? 0
-        return max(e.version, queued) + 1
+        let queued = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM outbox WHERE record_id = ?", arguments: [e.id])
+        return EventLedger.nextVersion(event: e.version, queued: queued)
     }
 }
 
@@ -64,16 +169,7 @@ extension EventLedger {
 
     /// The session a correction names, or the class's first when it names none.
     func session(named name: String?, for s: Student) throws -> String {
-        let sessions = SchoolSchedule(store.config).sessions(forClass: s.classCode).map(\.name)
-        guard let first = sessions.first else {
-            throw StoreError.invalid("no session of the config's schedule applies to class \(s.classCode)")
-        }
-        guard let name else { return first }
-        guard sessions.contains(name) else {
-            throw StoreError.invalid(
-                "class \(s.classCode) has no session '\(name)' (sessions: \(sessions.joined(separator: ", ")))")
-        }
-        return name
+        try Self.session(named: name, forClass: s.classCode, schedule: SchoolSchedule(store.config))
     }
 
     /// Sets an event's status (an UPDATE with a higher version) or creates it (NEW), with its outbox row.
@@ -82,7 +178,7 @@ extension EventLedger {
         status: AttendanceStatus, now: Date
     ) throws -> EventChange? {
         if let e = try AttendanceStore.event(db, student: s.code, day: day, session: session, kind: kind) {
-            if e.status == status && !e.cancelled { return nil }
+            guard Self.changes(status: status, current: (e.status, e.cancelled)) else { return nil }
             let version = try AttendanceStore.nextVersion(db, e)
             try db.execute(
                 sql: "UPDATE attendance_event SET status = ?, version = ?, cancelled = 0 WHERE id = ?",
@@ -146,8 +242,7 @@ extension EventLedger {
         student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
         status: AttendanceStatus, reason: String, now: Date = Date()
     ) throws -> EventChange? {
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("a correction needs a reason (kept in the audit log)") }
+        let reason = try Self.manualReason(reason, for: "a correction")
         return try store.writer.write { db in
             let s = try AttendanceStore.correctionStudent(db, code)
             let session = try self.session(named: session, for: s)
@@ -156,8 +251,7 @@ extension EventLedger {
             else { return nil }
             try AttendanceStore.audit(
                 db, action: "attendance.correct", student: s.code,
-                detail: "\(day) \(session) \(kind.rawValue): \(change.previousStatus?.rawValue ?? "none") -> \(status.rawValue) "
-                    + "(\(change.eventKind.rawValue) v\(change.version)); reason: \(reason.prefix(300))")
+                detail: Self.correctionDetail(day: day, change: change, reason: reason))
             return change
         }
     }
@@ -168,27 +262,25 @@ extension EventLedger {
         student code: String, day: LocalDate, session: String? = nil, kind: EventKind = .checkIn,
         reason: String, now: Date = Date()
     ) throws -> EventChange {
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("a cancellation needs a reason (kept in the audit log)") }
+        let reason = try Self.manualReason(reason, for: "a cancellation")
         return try store.writer.write { db in
             let s = try AttendanceStore.correctionStudent(db, code)
             let session = try self.session(named: session, for: s)
             guard let e = try AttendanceStore.event(db, student: s.code, day: day, session: session, kind: kind), !e.cancelled
-            else {
-                throw StoreError.invalid("\(s.code) has no \(kind.rawValue) on \(day) (\(session)) to cancel")
-            }
+            else { throw Self.nothingToCancel(student: s.code, day: day, session: session, kind: kind) }
             let version = try AttendanceStore.nextVersion(db, e)
             try db.execute(
                 sql: "UPDATE attendance_event SET version = ?, cancelled = 1 WHERE id = ?", arguments: [version, e.id])
             try enqueue(
                 db, id: e.id, kind: .cancel, version: version, student: s, day: day, session: session, eventKind: kind,
                 status: e.status, occurredAt: e.occurredAt, camera: e.camera, now: now)
-            try AttendanceStore.audit(
-                db, action: "attendance.cancel", student: s.code,
-                detail: "\(day) \(session) \(kind.rawValue) (CANCEL v\(version)); reason: \(reason.prefix(300))")
-            return EventChange(
+            let change = EventChange(
                 recordID: e.id, session: session, kind: kind, previousStatus: e.status, status: e.status,
                 eventKind: .cancel, version: version)
+            try AttendanceStore.audit(
+                db, action: "attendance.cancel", student: s.code,
+                detail: Self.cancellationDetail(day: day, change: change, reason: reason))
+            return change
         }
     }
 
@@ -201,13 +293,9 @@ extension EventLedger {
     public func excuse(student code: String, day: LocalDate, reason: String, now: Date = Date()) throws
         -> ExcuseResult
     {
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { throw StoreError.invalid("an excuse needs a reason (kept in the audit log)") }
+        let reason = try Self.manualReason(reason, for: "an excuse")
         let schedule = SchoolSchedule(store.config)
-        guard schedule.isSchoolDay(day) else {
-            throw StoreError.invalid(
-                "\(day) is not a school day in the config's schedule (weekday or holiday); nothing to excuse")
-        }
+        try Self.checkExcusable(day, schedule: schedule)
         return try store.writer.write { db in
             let s = try AttendanceStore.correctionStudent(db, code)
             let existed =
@@ -221,28 +309,23 @@ extension EventLedger {
                         reason = excluded.reason, recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at
                     """, arguments: [s.code, day.description, reason, AttendanceStore.actor, Timestamp.string(now)])
             var changes: [EventChange] = []
-            for session in schedule.sessions(forClass: s.classCode) {
-                guard let end = LocalTime(session.end), now >= day.at(end, in: schedule.timeZone) else { continue }
-                let current = try AttendanceStore.event(db, student: s.code, day: day, session: session.name, kind: .checkIn)
-                if let current, !current.cancelled, current.status != .absent { continue }
+            for session in Self.endedSessions(classCode: s.classCode, day: day, schedule: schedule, now: now) {
+                let current = try AttendanceStore.event(db, student: s.code, day: day, session: session, kind: .checkIn)
+                guard Self.excuses(checkIn: current.map { ($0.status, $0.cancelled) }) else { continue }
                 if let change = try setStatus(
-                    db, student: s, day: day, session: session.name, kind: .checkIn, status: .excused, now: now)
+                    db, student: s, day: day, session: session, kind: .checkIn, status: .excused, now: now)
                 {
                     changes.append(change)
                 }
             }
-            let summary = changes.map { "\($0.session) \($0.eventKind.rawValue) v\($0.version)" }.joined(separator: ", ")
-            try AttendanceStore.audit(
-                db, action: existed ? "attendance.excuse.replace" : "attendance.excuse", student: s.code,
-                detail: "\(day); records: \(summary.isEmpty ? "none" : summary)")
+            let audit = Self.excuseAudit(day: day, replaced: existed, changes: changes)
+            try AttendanceStore.audit(db, action: audit.action, student: s.code, detail: audit.detail)
             return ExcuseResult(student: s.code, day: day, replaced: existed, changes: changes)
         }
     }
 
     /// The excuses recorded for a day (or a student), for the CLI.
-    public func excuses(day: LocalDate? = nil, student: String? = nil) throws -> [(
-        student: String, day: LocalDate, reason: String, recordedBy: String
-    )] {
+    public func excuses(day: LocalDate? = nil, student: String? = nil) throws -> [Excuse] {
         try store.writer.read { db in
             var sql = "SELECT student_code, school_day, reason, recorded_by FROM excuse WHERE 1"
             var args: StatementArguments = []
@@ -251,7 +334,7 @@ extension EventLedger {
             sql += " ORDER BY school_day, student_code"
             return try Row.fetchAll(db, sql: sql, arguments: args).compactMap { r in
                 LocalDate(r["school_day"] as String).map {
-                    (student: r["student_code"], day: $0, reason: r["reason"], recordedBy: r["recorded_by"])
+                    Excuse(student: r["student_code"], day: $0, reason: r["reason"], recordedBy: r["recorded_by"])
                 }
             }
         }

@@ -23,11 +23,9 @@ extension ReviewQueue {
             guard try AttendanceStore.student(db, code: e.studentCode) != nil else {
                 throw StoreError.unknownStudent(e.studentCode)
             }
-            if let existing = try AttendanceStore.event(
-                db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind), !existing.cancelled
-            {
-                return .alreadyRecorded
-            }
+            let existing = try AttendanceStore.event(
+                db, student: e.studentCode, day: e.schoolDay, session: e.session, kind: e.kind)
+            if Self.recordedAlready(existing.map { ($0.status, $0.cancelled) }) { return .alreadyRecorded }
             try db.execute(
                 sql: """
                     INSERT INTO review_hold(student_code, school_day, session, kind, status, occurred_at, camera, distance,
@@ -83,7 +81,7 @@ extension ReviewQueue {
             try AttendanceStore.checkAndAdvanceClock(db, now: clockNow, policy: store.clockPolicy)
             let held = try Self.pending(db, id: id)
             let recorded = try store.events.insert(db, held.event, now: clockNow)
-            try Self.close(db, held, as: .accepted, now: clockNow, detail: recorded ? "recorded" : "already recorded")
+            try Self.close(db, held, as: .accepted, now: clockNow, detail: Self.acceptDetail(recorded: recorded))
             return recorded
         }
     }
@@ -93,14 +91,29 @@ extension ReviewQueue {
         let clockNow = store.now()
         try store.writer.write { db in
             let held = try Self.pending(db, id: id)
-            try Self.close(db, held, as: .rejected, now: clockNow, detail: reason.map { "reason=\($0)" })
+            try Self.close(db, held, as: .rejected, now: clockNow, detail: Self.rejectDetail(reason: reason))
         }
     }
 
     private static func pending(_ db: Database, id: Int64) throws -> HeldRecord {
-        guard let held = try HeldRecord.fetchOne(db, sql: HeldRecord.selectSQL + " WHERE h.id = ?", arguments: [id]) else {
-            throw StoreError.invalid("no held check-in #\(id) (see `attendance review`)")
-        }
+        try pending(try HeldRecord.fetchOne(db, sql: HeldRecord.selectSQL + " WHERE h.id = ?", arguments: [id]), id: id)
+    }
+
+    private static func close(_ db: Database, _ held: HeldRecord, as state: HoldState, now: Date, detail: String?) throws {
+        try db.execute(
+            sql: "UPDATE review_hold SET state = ?, decided_by = ?, decided_at = ? WHERE id = ?",
+            arguments: [state.rawValue, AttendanceStore.actor, Timestamp.string(now), held.id])
+        let audit = decisionAudit(held, as: state, detail: detail)
+        try AttendanceStore.audit(db, action: audit.action, student: held.event.studentCode, detail: audit.detail)
+    }
+}
+
+// MARK: the rules of a teacher's decision, on any backend (`ReviewQueue` here, `PostgresSchoolRecords` on the server)
+
+extension ReviewQueue {
+    /// The held check-in a teacher may still decide (nil: no such id), or why not; nothing changed.
+    public static func pending(_ held: HeldRecord?, id: Int64) throws -> HeldRecord {
+        guard let held else { throw StoreError.invalid("no held check-in #\(id) (see `attendance review`)") }
         guard held.state == .pending else {
             throw StoreError.invalid(
                 "held check-in #\(id) was already \(held.state.rawValue) by \(held.decidedBy ?? "?"); nothing changed")
@@ -108,14 +121,20 @@ extension ReviewQueue {
         return held
     }
 
-    private static func close(_ db: Database, _ held: HeldRecord, as state: HoldState, now: Date, detail: String?) throws {
-        try db.execute(
-            sql: "UPDATE review_hold SET state = ?, decided_by = ?, decided_at = ? WHERE id = ?",
-            arguments: [state.rawValue, AttendanceStore.actor, Timestamp.string(now), held.id])
+    /// Whether a new hold is kept: not when the student is already recorded for that session (an event, not
+    /// cancelled), or already held (the insert's UNIQUE key).
+    public static func recordedAlready(_ current: (status: AttendanceStatus, cancelled: Bool)?) -> Bool {
+        current.map { !$0.cancelled } ?? false
+    }
+
+    public static func acceptDetail(recorded: Bool) -> String { recorded ? "recorded" : "already recorded" }
+    public static func rejectDetail(reason: String?) -> String? { reason.map { "reason=\($0)" } }
+
+    /// The audit entry of a decision (the same words on both backends).
+    public static func decisionAudit(_ held: HeldRecord, as state: HoldState, detail: String?) -> (action: String, detail: String)
+    {
         let what =
             "#\(held.id) \(held.event.schoolDay) \(held.event.session) \(held.event.kind.rawValue) (\(held.reason.rawValue))"
-        try AttendanceStore.audit(
-            db, action: state == .accepted ? "review.accept" : "review.reject", student: held.event.studentCode,
-            detail: what + (detail.map { "; \($0)" } ?? ""))
+        return (state == .accepted ? "review.accept" : "review.reject", what + (detail.map { "; \($0)" } ?? ""))
     }
 }

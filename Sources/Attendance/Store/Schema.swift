@@ -201,6 +201,15 @@ enum Schema {
                         version INTEGER NOT NULL);
                     """)
         }
+        // The gate's held check-ins the school's server has (#17): a hold is made here first, like a record, and the
+        // journal sender moves the pending ones to the server, where any box's teacher decides them.
+        m.registerMigration("v7-journal-holds") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE journal_shared_hold(
+                        hold_id INTEGER PRIMARY KEY REFERENCES review_hold(id) ON DELETE CASCADE);
+                    """)
+        }
         return m
     }
 }

@@ -6,7 +6,7 @@ import GRDB
 /// a one-box school (`SQLiteSchoolRecords`) or the school's shared PostgreSQL (`PostgresSchoolRecords`, in
 /// AttendancePostgres). The roster import, consent (and the child's own agreement from age 7), sealed enrolments
 /// (at most `recognition.max_embeddings_per_student`), erasure, the append-only audit log and one arrival or departure
-/// per student, day, session and kind. Each write is one transaction on its backend, with the same checks, the same
+/// per student, day, session and kind, corrections, cancellations, excuses and the review queue. Each write is one transaction on its backend, with the same checks, the same
 /// errors (`StoreError`) and the same audit entries; callers (the CLI, the contract tests) do not care which backend.
 ///
 /// The embeddings are sealed with the box's key before they reach either backend; neither sees one in clear.
@@ -57,6 +57,36 @@ public protocol SchoolRecords: Sendable {
     func events(on day: LocalDate) async throws -> [RecordedEvent]
     /// Outbox rows waiting for the sector database.
     func pendingOutbox() async throws -> Int
+
+    // MARK: corrections and excuses (`EventLedger+Corrections`)
+
+    /// Sets a student's check-in (or check-out) status by hand: the event's version goes up (an UPDATE for the sector),
+    /// or it is created (NEW); audited with the reason. nil when it already had that status.
+    func correct(
+        student: String, day: LocalDate, session: String?, kind: EventKind, status: AttendanceStatus, reason: String,
+        now: Date
+    ) async throws -> EventChange?
+    /// Withdraws an event recorded by mistake (a CANCEL with a higher version); audited.
+    func cancelEvent(
+        student: String, day: LocalDate, session: String?, kind: EventKind, reason: String, now: Date
+    ) async throws -> EventChange
+    /// Records an excuse for a school day (replacing an earlier one); the day's ended sessions without a check-in become
+    /// excused; audited (the reason stays in the excuse table).
+    func excuse(student: String, day: LocalDate, reason: String, now: Date) async throws -> ExcuseResult
+    /// The excuses of a day and/or a student (nil: any), by day and student.
+    func excuses(day: LocalDate?, student: String?) async throws -> [Excuse]
+
+    // MARK: the review queue (`ReviewQueue`)
+
+    /// Holds back a decided check-in the liveness check did not find real (the clock checked as for a record).
+    func hold(_ event: NewAttendanceEvent, liveness: Float?, reason: HoldReason) async throws -> HoldOutcome
+    /// Held check-ins, oldest first: by state (nil: every state), of these classes (nil: every class), of one day.
+    func heldCheckIns(state: HoldState?, classes: [String]?, day: LocalDate?) async throws -> [HeldRecord]
+    /// A teacher confirms the student was there: recorded as the gate decided it (the clock checked), the hold closed,
+    /// audited. False when the student had been recorded for that session meanwhile.
+    func acceptHeld(id: Int64) async throws -> Bool
+    /// A teacher confirms it was not the student: the hold closed, nothing recorded; audited.
+    func rejectHeld(id: Int64, reason: String?) async throws
 
     // MARK: audit
 
@@ -138,6 +168,34 @@ public struct SQLiteSchoolRecords: SchoolRecords {
     public func record(_ event: NewAttendanceEvent) async throws -> Bool { try store.events.record(event) }
     public func events(on day: LocalDate) async throws -> [RecordedEvent] { try store.events.recorded(on: day) }
     public func pendingOutbox() async throws -> Int { try store.events.outboxDepth() }
+
+    public func correct(
+        student: String, day: LocalDate, session: String?, kind: EventKind, status: AttendanceStatus, reason: String,
+        now: Date
+    ) async throws -> EventChange? {
+        try store.events.correct(
+            student: student, day: day, session: session, kind: kind, status: status, reason: reason, now: now)
+    }
+    public func cancelEvent(
+        student: String, day: LocalDate, session: String?, kind: EventKind, reason: String, now: Date
+    ) async throws -> EventChange {
+        try store.events.cancelEvent(student: student, day: day, session: session, kind: kind, reason: reason, now: now)
+    }
+    public func excuse(student: String, day: LocalDate, reason: String, now: Date) async throws -> ExcuseResult {
+        try store.events.excuse(student: student, day: day, reason: reason, now: now)
+    }
+    public func excuses(day: LocalDate?, student: String?) async throws -> [Excuse] {
+        try store.events.excuses(day: day, student: student)
+    }
+
+    public func hold(_ event: NewAttendanceEvent, liveness: Float?, reason: HoldReason) async throws -> HoldOutcome {
+        try store.reviews.hold(event, liveness: liveness, reason: reason)
+    }
+    public func heldCheckIns(state: HoldState?, classes: [String]?, day: LocalDate?) async throws -> [HeldRecord] {
+        try store.reviews.list(state: state, classes: classes, day: day)
+    }
+    public func acceptHeld(id: Int64) async throws -> Bool { try store.reviews.accept(id: id) }
+    public func rejectHeld(id: Int64, reason: String?) async throws { try store.reviews.reject(id: id, reason: reason) }
 
     public func appendAudit(action: String, subject: String?, detail: String?) async throws {
         try store.auditLog.append(action: action, subject: subject, detail: detail)

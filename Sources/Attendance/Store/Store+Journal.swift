@@ -27,6 +27,17 @@ public struct JournalRecord: Sendable, Equatable, Codable {
         case outboxKind = "outbox_kind", payload, queuedAt = "queued_at"
     }
 
+    public init(
+        recordID: String, studentCode: String, schoolDay: String, session: String, kind: String, status: String,
+        occurredAt: String?, camera: String?, distance: Double?, version: Int, cancelled: Bool, outboxKind: String?,
+        payload: String?, queuedAt: String?
+    ) {
+        self.recordID = recordID; self.studentCode = studentCode; self.schoolDay = schoolDay; self.session = session
+        self.kind = kind; self.status = status; self.occurredAt = occurredAt; self.camera = camera
+        self.distance = distance; self.version = version; self.cancelled = cancelled; self.outboxKind = outboxKind
+        self.payload = payload; self.queuedAt = queuedAt
+    }
+
     /// Which version of which record the server committed.
     public var key: JournalKey { JournalKey(recordID: recordID, version: version) }
 }
@@ -93,6 +104,103 @@ extension EventLedger {
                     SELECT COUNT(*) FROM attendance_event e LEFT JOIN journal_shared j ON j.record_id = e.id
                     WHERE j.version IS NULL OR j.version < e.version
                     """) ?? 0
+        }
+    }
+}
+
+extension EventLedger {
+    /// The school's server changed these events (a correction, a cancellation, an excuse or an accepted review made
+    /// there from any box): this gate's journal takes the server's version where it is newer than its own, marked as
+    /// shared (nothing to send back). One transaction. No outbox row: the school's outbox is on the server.
+    public func applyFromServer(_ records: [JournalRecord], excuses: [Excuse]) throws {
+        try store.writer.write { db in
+            for r in records {
+                try db.execute(
+                    sql: """
+                        INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
+                                                     camera, distance, version, cancelled)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET status = excluded.status, occurred_at = excluded.occurred_at,
+                            camera = excluded.camera, distance = excluded.distance, version = excluded.version,
+                            cancelled = excluded.cancelled
+                        WHERE attendance_event.version < excluded.version
+                        """,
+                    arguments: [
+                        r.recordID, r.studentCode, r.schoolDay, r.session, r.kind, r.status, r.occurredAt, r.camera,
+                        r.distance, r.version, r.cancelled,
+                    ])
+                try db.execute(
+                    sql: """
+                        INSERT INTO journal_shared(record_id, version) VALUES (?, ?)
+                        ON CONFLICT(record_id) DO UPDATE SET version = max(version, excluded.version)
+                        """, arguments: [r.recordID, r.version])
+            }
+            for e in excuses {
+                try db.execute(
+                    sql: """
+                        INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(student_code, school_day) DO UPDATE SET
+                            reason = excluded.reason, recorded_by = excluded.recorded_by
+                        """,
+                    arguments: [e.student, e.day.description, e.reason, e.recordedBy, Timestamp.string(store.now())])
+            }
+        }
+    }
+}
+
+extension ReviewQueue {
+    /// This gate's pending held check-ins the school's server does not have yet, oldest first.
+    public func unshared(limit: Int) throws -> [HeldRecord] {
+        try store.writer.read { db in
+            try HeldRecord.fetchAll(
+                db,
+                sql: HeldRecord.selectSQL + """
+                     LEFT JOIN journal_shared_hold j ON j.hold_id = h.id
+                    WHERE j.hold_id IS NULL AND h.state = 'pending' ORDER BY h.id LIMIT ?
+                    """, arguments: [max(1, limit)])
+        }
+    }
+
+    /// The server has these holds: they leave the journal's backlog.
+    public func markShared(_ ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try store.writer.write { db in
+            for id in ids {
+                try db.execute(
+                    sql:
+                        "INSERT INTO journal_shared_hold(hold_id) SELECT id FROM review_hold WHERE id = ? ON CONFLICT DO NOTHING",
+                    arguments: [id])
+            }
+        }
+    }
+
+    /// How many pending holds the server does not have yet.
+    public func unsharedCount() throws -> Int {
+        try store.writer.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM review_hold h LEFT JOIN journal_shared_hold j ON j.hold_id = h.id
+                    WHERE j.hold_id IS NULL AND h.state = 'pending'
+                    """) ?? 0
+        }
+    }
+
+    /// A teacher decided this check-in on the school's server (from any box): this gate's own hold of the same
+    /// student, day, session and kind, if any, is closed alike, so it is neither decided twice nor sent again. The
+    /// audit entry is the server's.
+    public func applyDecision(of held: HeldRecord) throws {
+        try store.writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE review_hold SET state = ?, decided_by = ?, decided_at = ?
+                    WHERE student_code = ? AND school_day = ? AND session = ? AND kind = ? AND state = 'pending'
+                    """,
+                arguments: [
+                    held.state.rawValue, held.decidedBy, held.decidedAt.map(Timestamp.string), held.event.studentCode,
+                    held.event.schoolDay.description, held.event.session, held.event.kind.rawValue,
+                ])
         }
     }
 }
