@@ -8,8 +8,9 @@ import ServiceLifecycle
 /// Keeps this gate's local gallery (the sealed rows in its SQLite store) in step with the school's server: a
 /// refresh at start, then one within a moment of every change (the server's trigger notifies channel
 /// `attendance_gallery`; this service LISTENs), a version poll every `pollInterval` in case a notification was
-/// missed, and reconnection with a doubling delay while the server cannot be reached. The gate keeps matching
-/// against its last copy meanwhile, across restarts too.
+/// missed, and reconnection with a doubling delay while the server cannot be reached or does not answer a refresh
+/// within `refreshTimeout` (a stalled server, a lock held there). The gate keeps matching against its last copy
+/// meanwhile, across restarts too.
 ///
 /// A refresh writes the cache in one transaction and bumps the local gallery version, which the daemon's
 /// `EnrolledFaces` reloads on; `onChange` lets the daemon reload at once rather than at its next poll. A student
@@ -23,6 +24,10 @@ public struct SchoolGallerySync: Service {
     public var pollInterval: Duration = .seconds(15)
     public var retryDelay: Duration = .milliseconds(500)
     public var maxRetryDelay: Duration = .seconds(30)
+    /// A refresh (or the schema check before it) the server has not answered within this is given up: the connection
+    /// is closed, the problem logged, and the gate keeps matching its copy until the retry succeeds.
+    public var refreshTimeout: Duration = SchoolGallerySync.defaultRefreshTimeout
+    public static let defaultRefreshTimeout: Duration = .seconds(30)
     let logger: Logger
 
     public init(
@@ -51,8 +56,12 @@ public struct SchoolGallerySync: Service {
     /// One refresh on a connection of its own (the CLI after an enrolment or an erasure, so this box's copy is
     /// current before the command returns).
     @discardableResult
-    public static func refreshOnce(store: AttendanceStore, connector: PostgresConnector) async throws -> SchoolGalleryChange? {
-        try await connector.withConnection { c in try await SchoolGallery.refresh(store, on: c) }
+    public static func refreshOnce(
+        store: AttendanceStore, connector: PostgresConnector, timeout: Duration = defaultRefreshTimeout
+    ) async throws -> SchoolGalleryChange? {
+        try await connector.withConnection { c in
+            try await PostgresConnector.withDeadline(timeout, closing: c) { try await SchoolGallery.refresh(store, on: c) }
+        }
     }
 
     func describe(_ error: any Error) -> String {
@@ -69,7 +78,9 @@ public struct SchoolGallerySync: Service {
             do {
                 let c = try await connector.connect()
                 do {
-                    try await PostgresSchema.check(on: c)
+                    try await PostgresConnector.withDeadline(refreshTimeout, closing: c) {
+                        try await PostgresSchema.check(on: c)
+                    }
                     try await follow(on: c) {
                         if state.recovered(retryDelay) {
                             logger.notice("the school's database is back: this gate's gallery is current again")
@@ -113,7 +124,9 @@ public struct SchoolGallerySync: Service {
                     do {
                         for await _ in signals {
                             try Task.checkCancellation()
-                            try await refresh(on: c)
+                            try await PostgresConnector.withDeadline(
+                                refreshTimeout, closing: c, timedOut: { failure.set($0) }
+                            ) { try await refresh(on: c) }
                             refreshed()
                         }
                     } catch {
@@ -124,7 +137,8 @@ public struct SchoolGallerySync: Service {
                     }
                 }
                 defer { group.cancelAll() }
-                for try await _ in notifications { wake.yield() }
+                // A refresh that failed (or timed out) closed the connection: its reason, not the closing's.
+                do { for try await _ in notifications { wake.yield() } } catch { throw failure.get() ?? error }
                 throw failure.get() ?? PostgresProblem(.unreachable, "the school's database closed the connection")
             }
         }

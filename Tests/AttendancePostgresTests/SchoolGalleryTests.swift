@@ -354,6 +354,68 @@ final class SchoolGalleryTests: XCTestCase {
 /// The time for an enrolment made on another box to be matched at a gate: the other box seals and writes it to the
 /// server; the server's trigger notifies; the gate's SchoolGallerySync fetches the new sealed row, writes its copy in
 /// one transaction, and its EnrolledFaces reloads. Printed, never asserted on (a shared 2-core machine).
+/// Log lines kept for a test to read (a `LogHandler`).
+final class LogLines: LogHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: [String] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { lock.withLock { kept.append("\(event.level) \(event.message)") } }
+    var lines: [String] { lock.withLock { kept } }
+    var logger: Logger { Logger(label: "test.lines") { _ in self } }
+}
+
+final class SchoolGalleryStallTests: XCTestCase {
+    /// A server that takes the refresh's query and never answers it (here: a lock held on the table it reads, in a
+    /// transaction left open): the refresh gives up at its deadline with a clear line in the log, the gate keeps
+    /// matching its copy, and it catches up once the server answers again.
+    func testAStalledServerDoesNotHoldTheRefresh() async throws {
+        let db = try await freshDatabase()
+        let office = try await schoolOnServer(db, students: 3)
+        let gate = try GateJournal(students: 0, key: office.keyBytes)
+        try await SchoolGallerySync.refreshOnce(store: gate.store, connector: db.gate)
+        let faces = try EnrolledFaces(store: gate.store)
+        try faces.reload()
+        assertEqual(faces.current().snapshot.count, 6)
+
+        let stall = try await db.owner.connect()
+        try await stall.query("BEGIN", logger: quietLogger)
+        try await stall.query("LOCK TABLE meta IN ACCESS EXCLUSIVE MODE", logger: quietLogger)
+        await assertThrows(
+            try await SchoolGallerySync.refreshOnce(store: gate.store, connector: db.gate, timeout: .milliseconds(300))
+        ) { XCTAssertTrue("\($0)".contains("did not answer within"), "\($0)") }
+
+        let log = LogLines()
+        var sync = SchoolGallerySync(store: gate.store, connector: db.gate, reloading: faces, logger: log.logger)
+        sync.refreshTimeout = .milliseconds(300)
+        sync.retryDelay = .milliseconds(50)
+        sync.maxRetryDelay = .milliseconds(200)
+        let following = Task { try? await sync.run() }
+        defer { following.cancel() }
+        try await eventually("the stalled refresh logged") {
+            log.lines.contains {
+                $0.hasPrefix("warning") && $0.contains("did not answer within") && $0.contains("matches against its last copy")
+            }
+        }
+        assertEqual(log.lines.filter { $0.contains("did not answer within") }.count, 1, "logged once, not at every retry")
+        assertEqual(faces.current().snapshot.count, 6, "the gate keeps matching its copy")
+
+        // The server answers again: the next retry refreshes, and a change made there reaches the gate.
+        try await stall.query("ROLLBACK", logger: quietLogger)
+        try await stall.close()
+        try await eventually("back") { log.lines.contains { $0.contains("the school's database is back") } }
+        _ = try await db.gate.withConnection { c in
+            try await SchoolGallery.erase(
+                student: GateJournal.code(2), pseudonym: office.store.pseudonym(of: GateJournal.code(2)), reason: nil, on: c)
+        }
+        try await eventually("the erasure reaches the gate") { faces.current().snapshot.count == 4 }
+    }
+}
+
 final class GalleryFiguresEndToEndTests: XCTestCase {
     func testTimeFromAnEnrolmentOnAnotherBoxToAMatchAtTheGate() async throws {
         try await measure(students: 15, faces: 1, rounds: 15)
