@@ -175,7 +175,15 @@ let package = Package(
 
         // MARK: Tests
         // One test-support module (like HummingbirdTesting): the reference gateway harness, the seeded generator.
-        .target(name: "AttendanceTesting", dependencies: ["SectorConnector", "SeededRandom"], path: "Tests/AttendanceTesting"),
+        .target(
+            name: "AttendanceTesting",
+            dependencies: [
+                "SectorConnector", "SeededRandom",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], path: "Tests/AttendanceTesting"),
         .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine", "FaceMatch"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceMatch", "CSimdKernels", "AttendanceTesting"]),
         .testTarget(
@@ -205,7 +213,10 @@ let package = Package(
         .testTarget(
             name: "AttendancePostgresTests",
             dependencies: [
-                "AttendancePostgres", "Attendance", "AttendanceCore", "AttendanceTesting", "FaceEngine", "SectorConnector",
+                "AttendancePostgres", "Attendance", "AttendanceConsole", "AttendanceCore", "AttendanceTesting", "FaceEngine",
+                "SectorConnector",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attendance
 import AttendanceConsole
 import AttendanceCore
+import AttendancePostgres
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -146,9 +147,11 @@ struct ConsoleCommand: AsyncParsableCommand {
             h.logLevel = level
             return h
         }
-        let (store, _) = try global.openStore()
+        let (store, config) = try global.openStore()
         let console: SchoolConsole
-        do { console = try SchoolConsole.configured(store: store) } catch { throw failLine("\(error)") }
+        do {
+            console = try SchoolConsole.configured(store: store, school: try SchoolServer.make(store: store, config: config))
+        } catch { throw failLine("\(error)") }
         if (try? store.accounts.users().isEmpty) == true {
             FileHandle.standardError.write(Data("note: no console account yet: attendance user add NAME --role admin\n".utf8))
         }

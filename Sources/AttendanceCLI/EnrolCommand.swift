@@ -195,7 +195,7 @@ struct UnenrolCommand: AsyncParsableCommand {
         if all {
             let config: AttendanceConfig
             do { config = try global.loadConfig() } catch { throw failLine("\(error)") }
-            let n = try storeCall { try EnrolmentRegister.discardAll(path: config.database.path) }
+            let n = try storeCall { try EnrolmentRegister.discardAll(config: config) }
             print("\(n) enrolled faces deleted. Students must be enrolled again.")
             return
         }

@@ -52,10 +52,11 @@ struct ExportDailyCommand: AsyncParsableCommand {
     var output: String
 
     func run() async throws {
-        let (store, _) = try global.openStore()
+        let (store, config) = try global.openStore()
         let reports = AttendanceReports(store: store)
         let day = try date.map { try parseDay($0, option: "--date") } ?? reports.today
         let format = format ?? ExportFormat(path: output) ?? .csv
+        try await pullSchoolRecords(store: store, config: config, from: day, to: day)
         let files: [String] = try storeCall {
             let (report, files) = try reports.exportDaily(day, classCode: classCode, format: format, to: output)
             if !report.isSchoolDay {
@@ -103,11 +104,12 @@ struct ExportAbsencesCommand: AsyncParsableCommand {
     var output: String
 
     func run() async throws {
-        let (store, _) = try global.openStore()
+        let (store, config) = try global.openStore()
         let first = try parseDay(from, option: "--from")
         let last = try to.map { try parseDay($0, option: "--to") }
         let format = format ?? ExportFormat(path: output) ?? .xlsx
         let reports = AttendanceReports(store: store)
+        try await pullSchoolRecords(store: store, config: config, from: first, to: last ?? reports.today)
         try storeCall {
             let (report, counted, cut) = try reports.exportAbsences(
                 from: first, to: last, classCode: classCode, format: format, to: output)

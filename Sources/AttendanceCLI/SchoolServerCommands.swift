@@ -16,6 +16,13 @@ func schoolServer(store: AttendanceStore, config: AttendanceConfig, before what:
     }
 }
 
+/// postgresql mode: the school's records of these days (every gate's) into this box's copy before an export reads it;
+/// with the server unreachable the export stops (one gate's records are not the school's). Nothing with SQLite.
+func pullSchoolRecords(store: AttendanceStore, config: AttendanceConfig, from: LocalDate, to: LocalDate) async throws {
+    guard let school = try await schoolServer(store: store, config: config, before: "was exported") else { return }
+    _ = try await serverCall { try await school.pullEvents(from: from, to: to) }
+}
+
 /// `storeCall` for a change made on the school's server: its error as the one line every command prints.
 func serverCall<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let e as ExitCode { throw e } catch {

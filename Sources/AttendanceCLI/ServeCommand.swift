@@ -78,7 +78,8 @@ struct ServeCommand: AsyncParsableCommand {
             let console: SchoolConsole
             do {
                 console = try SchoolConsole.configured(
-                    store: daemon.store, models: daemon.models, health: { await daemon.health() })
+                    store: daemon.store, models: daemon.models, health: { await daemon.health() },
+                    school: try SchoolServer.make(store: daemon.store, config: config))
                 alongside.append(try console.application())
             } catch { throw failLine("\(error)") }
             Logger(label: "attendance.serve").notice(

@@ -128,6 +128,7 @@ extension SchoolConsole {
     }
 
     func today(_ v: Visit) async throws -> Response {
+        try await pull(from: today, to: today)
         var data = try todayData(v)
         data["outbox"] = (try? store.events.outboxDepth()) ?? 0
         if let health {
@@ -159,6 +160,7 @@ extension SchoolConsole {
     /// every 15 s so proxies keep the stream open; ends when the session does.
     func todayEvents(_ v: Visit) throws -> Response {
         let store = self.store
+        let school = self.school
         let reports = self.reports
         let idle = sessionIdle
         let token = v.token
@@ -167,6 +169,8 @@ extension SchoolConsole {
             var ticks = 0
             // Ends on cancellation and on the server's graceful shutdown, which waits for open responses.
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                // postgresql mode: the other gates' records of today, every 5 s (a failure keeps the copy as it is).
+                if let school, ticks % 5 == 0 { _ = try? await school.pullEvents(from: reports.today, to: reports.today) }
                 let mark = (try? store.events.changeMark(on: reports.today)) ?? last
                 if mark != last {
                     if !last.isEmpty || ticks == 0 {
@@ -264,7 +268,7 @@ extension SchoolConsole {
         return page(lang, title: s.fullName, template: "student", session: v.session, data: data)
     }
 
-    func studentAction(_ v: Visit, _ code: String, action: String) throws -> Response {
+    func studentAction(_ v: Visit, _ code: String, action: String) async throws -> Response {
         let s = try visibleStudent(v, code)
         let lang = v.language
         func need(_ name: String) throws -> String {
@@ -282,24 +286,24 @@ extension SchoolConsole {
         case "consent":
             try require(v, .changeBiometrics(classCode: s.classCode))
             guard let date = RosterParser.parseDate(try need("date")) else { throw ConsoleRefusal.bad(lang.text("consent.date")) }
-            let c = try store.consent.record(
+            let c = try await recordConsent(
                 student: code, guardian: try need("guardian"), relation: try need("relation"), date: date,
-                scope: Consent.defaultScope, childAgreed: v.field("child") == "1")
+                childAgreed: v.field("child") == "1")
             return try studentPage(
                 v, code,
                 flash: (lang.text("consent.inForce", c.guardianName, c.relation, Self.display(c.consentDate)), []))
         case "consent/revoke":
             try require(v, .changeBiometrics(classCode: s.classCode))
-            let n = try store.consent.revoke(student: code, reason: v.field("reason"))
+            let n = try await revokeConsent(student: code, reason: v.field("reason"))
             return try studentPage(v, code, flash: (lang.text("enrol.removed", n), []))
         case "unenrol":
             try require(v, .changeBiometrics(classCode: s.classCode))
-            let n = try store.enrolments.remove(student: code)
+            let n = try await unenrol(student: code)
             return try studentPage(v, code, flash: (lang.text("enrol.removed", n), []))
         case "excuse":
             try require(v, .changeAttendance(classCode: s.classCode))
             let d = try day("date")
-            _ = try store.events.excuse(student: code, day: d, reason: try need("reason"))
+            _ = try await excuse(student: code, day: d, reason: try need("reason"))
             return try studentPage(v, code, flash: (lang.text("excuse.done", Self.display(d)), []))
         case "correct":
             try require(v, .changeAttendance(classCode: s.classCode))
@@ -307,17 +311,16 @@ extension SchoolConsole {
             let reason = try need("reason")
             let status = try need("status")
             if status == "cancel" {
-                _ = try store.events.cancelEvent(student: code, day: d, session: nil, kind: .checkIn, reason: reason)
+                _ = try await cancelEvent(student: code, day: d, reason: reason)
             } else {
                 guard let st = AttendanceStatus(rawValue: status) else { throw ConsoleRefusal.bad("status") }
-                let change = try store.events.correct(
-                    student: code, day: d, session: nil, kind: .checkIn, status: st, reason: reason)
+                let change = try await correct(student: code, day: d, status: st, reason: reason)
                 if change == nil { return try studentPage(v, code, flash: (lang.text("correct.nothing"), [])) }
             }
             return try studentPage(v, code, flash: (lang.text("correct.done", Self.display(d)), []))
         case "erase":
             try require(v, .eraseStudent)
-            _ = try store.retention.erase(student: code, reason: try need("reason"))
+            try await erase(student: code, reason: try need("reason"))
             return done(v, lang.text("erase.done"), back: "/classes/" + Self.segment(s.classCode))
         default:
             throw ConsoleRefusal.notFound
@@ -337,7 +340,7 @@ extension SchoolConsole {
         let outcomes = try await engine.enrol(
             enroller, student: code,
             images: photos.enumerated().map { (name: $0.element.filename ?? "photo \($0.offset + 1)", bytes: $0.element.bytes) },
-            force: v.field("force") == "1")
+            force: v.field("force") == "1", school: school)
         let lang = v.language
         let lines = outcomes.map { o in
             o.rejection.map { lang.text("enrol.rejected", o.source, lang.reason($0)) } ?? lang.text("enrol.accepted", o.source)
@@ -370,18 +373,18 @@ extension SchoolConsole {
     }
 
     /// Parses and dry-runs the uploaded file: every problem as line: reason, or what would change.
-    func rosterCheck(_ v: Visit) throws -> Response {
+    func rosterCheck(_ v: Visit) async throws -> Response {
         try require(v, .importRoster)
         guard let file = v.parts.first(where: { $0.name == "file" && $0.filename != nil }) else {
             throw ConsoleRefusal.bad("file")
         }
         if file.bytes.count > config.console.maxRosterBytes { throw ConsoleRefusal.tooLarge(config.console.maxRosterBytes) }
-        return try runRoster(
+        return try await runRoster(
             v, bytes: Data(file.bytes), file: Self.safeFileName(file.filename ?? "roster.csv"),
             whole: v.field("whole") == "1", dryRun: true)
     }
 
-    func rosterConfirm(_ v: Visit) throws -> Response {
+    func rosterConfirm(_ v: Visit) async throws -> Response {
         try require(v, .importRoster)
         // The checked file comes back as it was uploaded (base64 in the form), and is checked again.
         guard let encoded = v.form["pending"], let bytes = Data(base64Encoded: encoded), !bytes.isEmpty else {
@@ -389,12 +392,12 @@ extension SchoolConsole {
         }
         if bytes.count > config.console.maxRosterBytes { throw ConsoleRefusal.tooLarge(config.console.maxRosterBytes) }
         let file = Self.safeFileName(v.field("file") ?? "roster.csv")
-        return try runRoster(v, bytes: bytes, file: file, whole: v.field("whole") == "1", dryRun: false)
+        return try await runRoster(v, bytes: bytes, file: file, whole: v.field("whole") == "1", dryRun: false)
     }
 
     /// The file's bytes go through the CLI's own decoding (UTF-8 with or without BOM, UTF-16 from Excel;
     /// anything else is refused with a reason) and parser: the same file gives the same answer.
-    func runRoster(_ v: Visit, bytes: Data, file: String, whole: Bool, dryRun: Bool) throws -> Response {
+    func runRoster(_ v: Visit, bytes: Data, file: String, whole: Bool, dryRun: Bool) async throws -> Response {
         let lang = v.language
         let roster: Roster
         do {
@@ -402,7 +405,7 @@ extension SchoolConsole {
         } catch let e as RosterErrors {
             return try rosterPage(v, flash: (lang.text("roster.errors"), e.errors.map { "\(file):\($0.line): \($0.reason)" }))
         }
-        let r = try store.roster.importRoster(roster, options: RosterImportOptions(dryRun: dryRun, wholeSchool: whole))
+        let r = try await importRoster(roster, options: RosterImportOptions(dryRun: dryRun, wholeSchool: whole))
         let summary = lang.text(
             dryRun ? "roster.dryRun" : "roster.done", roster.entries.count, r.added.count, r.changed.count, r.unchanged,
             r.deactivated.count)
@@ -476,20 +479,22 @@ extension SchoolConsole {
         return (classCode, format)
     }
 
-    func exportDaily(_ v: Visit) throws -> Response {
+    func exportDaily(_ v: Visit) async throws -> Response {
         let (classCode, format) = try exportRequest(v)
         guard let day = v.field("date").flatMap(LocalDate.init) else { throw ConsoleRefusal.bad(v.language.text("col.date")) }
+        try await pull(from: day, to: day, required: true)
         return try download(v, name: "diem-danh-\(day)\(classCode.map { "-\($0)" } ?? "")", format: format) { path in
             _ = try reports.exportDaily(day, classCode: classCode, format: format, to: path)
         }
     }
 
-    func exportAbsences(_ v: Visit) throws -> Response {
+    func exportAbsences(_ v: Visit) async throws -> Response {
         let (classCode, format) = try exportRequest(v)
         guard let from = v.field("from").flatMap(LocalDate.init) else {
             throw ConsoleRefusal.bad(v.language.text("student.from"))
         }
         let to = v.field("to").flatMap(LocalDate.init)
+        try await pull(from: from, to: to ?? today, required: true)
         return try download(v, name: "nghi-\(from)\(classCode.map { "-\($0)" } ?? "")", format: format) { path in
             _ = try reports.exportAbsences(from: from, to: to, classCode: classCode, format: format, to: path)
         }
@@ -566,13 +571,13 @@ extension SchoolConsole {
 
 extension SchoolConsole {
     /// The pending held check-ins of the classes this user sees.
-    func reviewsVisible(to user: ConsoleUser) throws -> [HeldRecord] {
-        try store.reviews.list().filter { user.may(.viewClass($0.classCode)) }
+    func reviewsVisible(to user: ConsoleUser) async throws -> [HeldRecord] {
+        try await heldCheckIns().filter { user.may(.viewClass($0.classCode)) }
     }
 
-    func reviewPage(_ v: Visit, flash: String? = nil) throws -> Response {
+    func reviewPage(_ v: Visit, flash: String? = nil) async throws -> Response {
         let lang = v.language
-        let rows: [[String: Any]] = try reviewsVisible(to: v.user).map { h in
+        let rows: [[String: Any]] = try await reviewsVisible(to: v.user).map { h in
             [
                 "id": String(h.id), "date": Self.display(h.event.schoolDay), "time": time(h.event.occurredAt),
                 "classCode": h.classCode, "name": h.studentName, "href": Self.segment(h.event.studentCode),
@@ -587,15 +592,15 @@ extension SchoolConsole {
         return page(lang, title: lang.text("review.title"), template: "review", session: v.session, data: data)
     }
 
-    func decideReview(_ v: Visit, _ id: String, accept: Bool) throws -> Response {
-        guard let id = Int64(id), let held = try store.reviews.held(id: id) else { throw ConsoleRefusal.notFound }
+    func decideReview(_ v: Visit, _ id: String, accept: Bool) async throws -> Response {
+        guard let id = Int64(id), let held = try await heldCheckIn(id: id) else { throw ConsoleRefusal.notFound }
         try require(v, .changeAttendance(classCode: held.classCode))
         let lang = v.language
         if accept {
-            let recorded = try store.reviews.accept(id: id)
-            return try reviewPage(v, flash: lang.text(recorded ? "review.recorded" : "review.already", held.studentName))
+            let recorded = try await acceptHeld(id: id)
+            return try await reviewPage(v, flash: lang.text(recorded ? "review.recorded" : "review.already", held.studentName))
         }
-        try store.reviews.reject(id: id, reason: v.field("reason").flatMap { $0.isEmpty ? nil : $0 })
-        return try reviewPage(v, flash: lang.text("review.rejected", held.studentName))
+        try await rejectHeld(id: id, reason: v.field("reason").flatMap { $0.isEmpty ? nil : $0 })
+        return try await reviewPage(v, flash: lang.text("review.rejected", held.studentName))
     }
 }

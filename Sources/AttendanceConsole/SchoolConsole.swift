@@ -29,6 +29,9 @@ public struct ConsoleContext: RequestContext {
 /// `attendance serve` adds it to the gate daemon's group, `attendance console` runs it alone.
 public final class SchoolConsole: Sendable {
     public let store: AttendanceStore
+    /// With `[database] backend = "postgresql"`: the school's server, where the console's changes are written first
+    /// (the box's store is a copy of it, refreshed from it); nil with SQLite.
+    public let school: (any ServerFirstWrites)?
     public var config: AttendanceConfig { store.config }
     let reports: AttendanceReports
     let health: (@Sendable () async -> GateHealth)?
@@ -48,9 +51,10 @@ public final class SchoolConsole: Sendable {
     ///   - health: the gate daemon's health, for the Today page (nil when the console runs alone).
     ///   - tls: serve HTTPS with this identity (`ConsoleTLS.load`); nil: plain HTTP, which only a loopback
     ///     address may serve.
+    ///   - school: the school's server in postgresql mode (the changes go there first), nil with SQLite.
     public init(
         store: AttendanceStore, models: ModelPaths = .discover(), health: (@Sendable () async -> GateHealth)? = nil,
-        tls: ConsoleTLS? = nil, logger: Logger = Logger(label: "attendance.console")
+        tls: ConsoleTLS? = nil, school: (any ServerFirstWrites)? = nil, logger: Logger = Logger(label: "attendance.console")
     ) throws {
         guard tls != nil || store.config.console.isLoopback else {
             throw StoreError.invalid(
@@ -58,6 +62,7 @@ public final class SchoolConsole: Sendable {
         }
         self.tls = tls
         self.store = store
+        self.school = school
         self.reports = AttendanceReports(store: store)
         self.health = health
         self.engine = EnrolmentEngine(models: models)
@@ -71,7 +76,7 @@ public final class SchoolConsole: Sendable {
     /// HTTPS (the self-signed pair lives next to the database) and logs its fingerprint.
     public static func configured(
         store: AttendanceStore, models: ModelPaths = .discover(), health: (@Sendable () async -> GateHealth)? = nil,
-        logger: Logger = Logger(label: "attendance.console")
+        school: (any ServerFirstWrites)? = nil, logger: Logger = Logger(label: "attendance.console")
     ) throws -> SchoolConsole {
         var tls: ConsoleTLS?
         if store.config.console.usesTLS {
@@ -82,7 +87,7 @@ public final class SchoolConsole: Sendable {
                 metadata: ["sha256": "\(identity.fingerprint)", "certificate": "\(identity.certificatePath)"])
             tls = identity
         }
-        return try SchoolConsole(store: store, models: models, health: health, tls: tls, logger: logger)
+        return try SchoolConsole(store: store, models: models, health: health, tls: tls, school: school, logger: logger)
     }
 
     /// The address the console is served at.
@@ -125,21 +130,35 @@ public final class SchoolConsole: Sendable {
         router.post("/logout") { req, ctx in await self.respond(req, ctx, form: true) { v in try self.logout(v) } }
         router.get("/language") { req, _ in self.language(req) }
         router.get("/") { req, ctx in await self.respond(req, ctx) { v in try await self.today(v) } }
-        router.get("/today/fragment") { req, ctx in await self.respond(req, ctx) { v in try self.todayFragment(v) } }
+        router.get("/today/fragment") { req, ctx in
+            await self.respond(req, ctx) { v in
+                try await self.pull(from: self.today, to: self.today)
+                return try self.todayFragment(v)
+            }
+        }
         router.get("/today/events") { req, ctx in await self.respond(req, ctx) { v in try self.todayEvents(v) } }
         router.get("/classes/:class") { req, ctx in
-            await self.respond(req, ctx) { v in try self.classPage(v, ctx.parameters.get("class") ?? "") }
+            await self.respond(req, ctx) { v in
+                try await self.pull(from: self.today, to: self.today)
+                return try self.classPage(v, ctx.parameters.get("class") ?? "")
+            }
         }
         router.get("/api/classes/:class/today") { req, ctx in
-            await self.respond(req, ctx) { v in try self.classJSON(v, ctx.parameters.get("class") ?? "") }
+            await self.respond(req, ctx) { v in
+                try await self.pull(from: self.today, to: self.today)
+                return try self.classJSON(v, ctx.parameters.get("class") ?? "")
+            }
         }
         router.get("/students/:code") { req, ctx in
-            await self.respond(req, ctx) { v in try self.studentPage(v, ctx.parameters.get("code") ?? "") }
+            await self.respond(req, ctx) { v in
+                try await self.pull(from: self.today, to: self.today)
+                return try self.studentPage(v, ctx.parameters.get("code") ?? "")
+            }
         }
         for action in ["consent", "consent/revoke", "unenrol", "excuse", "correct", "erase"] {
             router.post("/students/:code/\(action)") { req, ctx in
                 await self.respond(req, ctx, form: true) { v in
-                    try self.studentAction(v, ctx.parameters.get("code") ?? "", action: action)
+                    try await self.studentAction(v, ctx.parameters.get("code") ?? "", action: action)
                 }
             }
         }
@@ -151,23 +170,25 @@ public final class SchoolConsole: Sendable {
         router.get("/roster") { req, ctx in await self.respond(req, ctx) { v in try self.rosterPage(v) } }
         router.post("/roster") { req, ctx in
             await self.respond(req, ctx, upload: self.config.console.maxRosterBytes + 64 * 1024) { v in
-                try self.rosterCheck(v)
+                try await self.rosterCheck(v)
             }
         }
         router.post("/roster/confirm") { req, ctx in
             await self.respond(req, ctx, form: true, limit: self.config.console.maxRosterBytes * 4) { v in
-                try self.rosterConfirm(v)
+                try await self.rosterConfirm(v)
             }
         }
         router.get("/exports") { req, ctx in await self.respond(req, ctx) { v in try self.exportsPage(v) } }
-        router.get("/exports/daily") { req, ctx in await self.respond(req, ctx) { v in try self.exportDaily(v) } }
-        router.get("/exports/absences") { req, ctx in await self.respond(req, ctx) { v in try self.exportAbsences(v) } }
+        router.get("/exports/daily") { req, ctx in await self.respond(req, ctx) { v in try await self.exportDaily(v) } }
+        router.get("/exports/absences") { req, ctx in
+            await self.respond(req, ctx) { v in try await self.exportAbsences(v) }
+        }
         router.get("/audit") { req, ctx in await self.respond(req, ctx) { v in try self.auditPage(v) } }
-        router.get("/review") { req, ctx in await self.respond(req, ctx) { v in try self.reviewPage(v) } }
+        router.get("/review") { req, ctx in await self.respond(req, ctx) { v in try await self.reviewPage(v) } }
         for decision in ["accept", "reject"] {
             router.post("/review/:id/\(decision)") { req, ctx in
                 await self.respond(req, ctx, form: true) { v in
-                    try self.decideReview(v, ctx.parameters.get("id") ?? "", accept: decision == "accept")
+                    try await self.decideReview(v, ctx.parameters.get("id") ?? "", accept: decision == "accept")
                 }
             }
         }
@@ -366,7 +387,10 @@ extension SchoolConsole {
             layout["canImport"] = s.user.may(.importRoster)
             layout["canAudit"] = s.user.may(.readAudit)
             layout["canUsers"] = s.user.may(.manageUsers)
-            layout["reviewCount"] = (try? reviewsVisible(to: s.user).count).flatMap { $0 > 0 ? $0 : nil } ?? false
+            // The badge counts this box's own held check-ins (a cheap local read on every page); the review page
+            // itself lists the school's (`heldCheckIns`, from the server in postgresql mode).
+            let held = try? store.reviews.list().filter { s.user.may(.viewClass($0.classCode)) }.count
+            layout["reviewCount"] = held.flatMap { $0 > 0 ? $0 : nil } ?? false
         }
         var r = Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8"],
@@ -442,10 +466,17 @@ actor EnrolmentEngine {
 
     init(models: ModelPaths) { self.models = models }
 
-    func enrol(_ enroller: Enroller, student: String, images: [(name: String, bytes: [UInt8])], force: Bool) throws
-        -> [PhotoOutcome]
-    {
+    /// The photos' faces checked and kept: in the store, or on the school's server first (`school`, postgresql mode).
+    func enrol(
+        _ enroller: Enroller, student: String, images: [(name: String, bytes: [UInt8])], force: Bool,
+        school: (any ServerFirstWrites)?
+    ) async throws -> [PhotoOutcome] {
         if engine == nil { engine = try FaceEngine(models: models, recognition: enroller.recognition) }
-        return try enroller.enrol(student: student, images: images, engine: engine!, force: force)
+        guard let school, let engine else {
+            return try enroller.enrol(student: student, images: images, engine: engine!, force: force)
+        }
+        try enroller.checkEligible(student)
+        return try await school.enrol(
+            enroller, student: student, detected: Enroller.detect(images: images, engine: engine), force: force)
     }
 }

@@ -334,19 +334,46 @@ extension PostgresSchoolRecords {
 
     /// The server's events of a student and day, as a gate's journal takes them (`EventLedger.applyFromServer`).
     public func journalRecords(student: String, day: LocalDate) async throws -> [JournalRecord] {
+        try await journalRecords(from: day, to: day, student: student)
+    }
+
+    /// The server's events of the days `from`...`to` (of one student, or all), as a gate's journal takes them.
+    public func journalRecords(from: LocalDate, to: LocalDate, student: String? = nil) async throws -> [JournalRecord] {
         try await read { c in
             var out: [JournalRecord] = []
-            for try await (id, session, kind, status, occurred, camera, distance, version, cancelled) in try await c.query(
-                """
-                SELECT record_id, session, kind, status, occurred_at, camera, distance, version, cancelled
-                FROM attendance_event WHERE student_code = \(student) AND school_day = \(day.description)
-                """, logger: Self.logger
-            ).decode((String, String, String, String, String?, String?, Double?, Int, Bool).self) {
+            for try await (id, code, day, session, kind, status, occurred, camera, distance, version, cancelled)
+                in try await c.query(
+                    """
+                    SELECT record_id, student_code, school_day, session, kind, status, occurred_at, camera, distance,
+                           version, cancelled
+                    FROM attendance_event
+                    WHERE school_day BETWEEN \(from.description) AND \(to.description)
+                      AND (\(student)::text IS NULL OR student_code = \(student))
+                    """, logger: Self.logger
+                ).decode((String, String, String, String, String, String, String?, String?, Double?, Int, Bool).self)
+            {
                 out.append(
                     JournalRecord(
-                        recordID: id, studentCode: student, schoolDay: day.description, session: session, kind: kind,
-                        status: status, occurredAt: occurred, camera: camera, distance: distance, version: version,
-                        cancelled: cancelled, outboxKind: nil, payload: nil, queuedAt: nil))
+                        recordID: id, studentCode: code, schoolDay: day, session: session, kind: kind, status: status,
+                        occurredAt: occurred, camera: camera, distance: distance, version: version, cancelled: cancelled,
+                        outboxKind: nil, payload: nil, queuedAt: nil))
+            }
+            return out
+        }
+    }
+
+    /// The excuses of the days `from`...`to`.
+    public func excuses(from: LocalDate, to: LocalDate) async throws -> [Excuse] {
+        try await read { c in
+            var out: [Excuse] = []
+            for try await (code, date, reason, by) in try await c.query(
+                """
+                SELECT student_code, school_day, reason, recorded_by FROM excuse
+                WHERE school_day BETWEEN \(from.description) AND \(to.description)
+                """, logger: Self.logger
+            ).decode((String, String, String, String).self) {
+                guard let d = LocalDate(date) else { continue }
+                out.append(Excuse(student: code, day: d, reason: reason, recordedBy: by))
             }
             return out
         }

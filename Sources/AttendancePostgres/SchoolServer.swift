@@ -6,7 +6,7 @@ import Foundation
 /// With `[database] backend = "postgresql"`: the school's server, where an enrolment or an erasure made on a gate box
 /// is written first (the box's store is a copy of the school's gallery, refreshed from the server). Nothing is
 /// changed while the server cannot be reached: a change made only on the box would be undone by its next refresh.
-public struct SchoolServer: Sendable {
+public struct SchoolServer: ServerFirstWrites {
     public let store: AttendanceStore
     public let connector: PostgresConnector
 
@@ -19,6 +19,13 @@ public struct SchoolServer: Sendable {
         let server = SchoolServer(store: store, connector: try PostgresConnector(config: config.database))
         try await server.refresh(before: what)
         return server
+    }
+
+    /// The school's server for this config without a refresh first (the console: each change refreshes the copy
+    /// after it, and the daemon's sync keeps it current), or nil with SQLite. Throws only on a wrong `[database]`.
+    public static func make(store: AttendanceStore, config: AttendanceConfig) throws -> SchoolServer? {
+        guard config.database.backend == .postgresql else { return nil }
+        return SchoolServer(store: store, connector: try PostgresConnector(config: config.database))
     }
 
     public init(store: AttendanceStore, connector: PostgresConnector) {
@@ -61,12 +68,13 @@ public struct SchoolServer: Sendable {
 
     /// A guardian's consent recorded on the server (the child's own from age 7), then in this box's copy.
     public func recordConsent(
-        student: String, guardian: String, relation: String, date: LocalDate, scope: String, childAgreed: Bool
+        student: String, guardian: String, relation: String, date: LocalDate, scope: String, childAgreed: Bool,
+        source: String = "cli"
     ) async throws -> Consent {
         let c = try await write("no consent was recorded") {
             try await records.recordConsent(
                 student: student, guardian: guardian, relation: relation, date: date, scope: scope, childAgreed: childAgreed,
-                source: "cli")
+                source: source)
         }
         await refreshCopy()
         return c
@@ -139,9 +147,14 @@ public struct SchoolServer: Sendable {
         return r
     }
 
+    /// One of the school's held check-ins (nil: no such id).
+    public func heldCheckIn(id: Int64) async throws -> HeldRecord? {
+        try await read("the held check-in") { try await records.heldCheckIn(id: id) }
+    }
+
     /// The school's held check-ins (every gate's journal sends its own there).
     public func heldCheckIns(state: HoldState?, classes: [String]?, day: LocalDate?) async throws -> [HeldRecord] {
-        try await write("nothing was read") { try await records.heldCheckIns(state: state, classes: classes, day: day) }
+        try await read("the held check-ins") { try await records.heldCheckIns(state: state, classes: classes, day: day) }
     }
 
     /// A teacher's acceptance on the school's server (recorded there as the gate decided it, the clock checked), then
@@ -156,6 +169,23 @@ public struct SchoolServer: Sendable {
     public func rejectHeld(id: Int64, reason: String?) async throws {
         try await write("nothing was rejected") { try await records.rejectHeld(id: id, reason: reason) }
         await refreshHold(id: id)
+    }
+
+    /// The school's events and excuses of the days `from`...`to` into this box's journal (every gate's records, and
+    /// the changes made on other boxes), so that its reports, exports and console pages show the whole school. Throws
+    /// a one-line bilingual reason, changing nothing, when the server cannot be reached. Returns the events written.
+    @discardableResult
+    public func pullEvents(from: LocalDate, to: LocalDate) async throws -> Int {
+        do {
+            let (events, excuses) = try await (
+                records.journalRecords(from: from, to: to), records.excuses(from: from, to: to)
+            )
+            return try store.events.applyFromServer(events, excuses: excuses)
+        } catch let e as StoreError { throw e } catch {
+            throw StoreError.invalid(
+                "không đọc được dữ liệu điểm danh từ máy chủ của trường / the school's attendance could not be read from "
+                    + "its server: \(problem(error)); this box alone has only its own gate's records")
+        }
     }
 
     /// This box's journal now: the server's events and excuse of the student and day (the daemon's journal sender
@@ -178,6 +208,14 @@ public struct SchoolServer: Sendable {
             try store.reviews.applyDecision(of: held)
         } catch {
             SchoolGallery.logger.notice("this box's review queue not refreshed after a decision: \(problem(error))")
+        }
+    }
+
+    /// A read of `what` on the server; its failure as one bilingual line.
+    func read<R: Sendable>(_ what: String, _ body: () async throws -> R) async throws -> R {
+        do { return try await body() } catch let e as StoreError { throw e } catch {
+            throw StoreError.invalid(
+                "không đọc được từ máy chủ của trường / \(what) could not be read from the school's server: \(problem(error))")
         }
     }
 
@@ -224,6 +262,11 @@ public struct SchoolServer: Sendable {
         } catch {
             return ErasureOutcome(server: r, copyProblem: problem(error), compactionProblem: nil)
         }
+    }
+
+    /// `erase`, for callers that need only whether it happened (the console).
+    public func eraseStudent(_ student: String, reason: String?) async throws {
+        _ = try await erase(student: student, reason: reason)
     }
 
     func problem(_ error: any Error) -> String {

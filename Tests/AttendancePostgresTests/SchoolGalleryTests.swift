@@ -624,6 +624,29 @@ final class GateBoxChangesEndToEndTests: XCTestCase {
             try await db.strings(
                 "SELECT event_kind || ' v' || version FROM outbox WHERE record_id = '\(record)' ORDER BY version"),
             ["NEW v1", "UPDATE v2", "CANCEL v3"], "queued for the sector on the server")
+
+        // An export on a third box, which recorded nothing itself: the school's records, read from the server.
+        let third = try boxConfig("third", url: "\(db.gate.url)", dir: dir, key: key, db: db)
+        let csvFile = dir + "/diem-danh.csv"
+        let exported = try attendance(
+            ["export", "daily", "--date", "\(day)", "--output", csvFile, "--config", third], exe: exe)
+        assertEqual(exported.status, 0, exported.output)
+        let rows = try String(contentsOfFile: csvFile, encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(rows.contains { $0.contains(binh) && $0.contains("Có mặt") }, "\(rows)")
+        XCTAssertTrue(rows.contains { $0.contains(cuong) && $0.contains("Vắng có phép") }, "\(rows)")
+        let offline = try attendance(
+            ["export", "daily", "--date", "\(day)", "--output", dir + "/offline.csv", "--config", down], exe: exe)
+        assertEqual(offline.status, 1, offline.output)
+        XCTAssertTrue(offline.output.contains("the school's server cannot be reached"), offline.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/offline.csv"), "no export from one box's copy")
+
+        // Every face discarded from one box (a lost key): refused on a box of a school on PostgreSQL.
+        let faces = try await db.int("SELECT count(*) FROM enrolment")
+        let all = try attendance(["unenrol", "--all", "--yes", "--config", back], exe: exe)
+        assertEqual(all.status, 1, all.output)
+        XCTAssertTrue(all.output.contains("Nothing was deleted"), all.output)
+        assertEqual(try await db.int("SELECT count(*) FROM enrolment"), faces)
+        XCTAssertGreaterThan(try AttendanceStore.open(config: local).enrolments.counts().values.reduce(0, +), 0)
     }
 
     func testEnrolmentAndErasureOnABoxGoToTheServerFirst() async throws {

@@ -1,3 +1,4 @@
+import AttendanceTesting
 import Foundation
 import XCTest
 

@@ -57,6 +57,13 @@ public struct Enroller: Sendable {
         student: String, images: [(name: String, bytes: [UInt8])], engine: FaceEngine, force: Bool = false
     ) throws -> [PhotoOutcome] {
         try checkEligible(student)
+        return try enrol(student: student, detected: Self.detect(images: images, engine: engine), force: force)
+    }
+
+    /// The faces `engine` finds in each encoded image held in memory (an undecodable one is its own rejection).
+    public static func detect(
+        images: [(name: String, bytes: [UInt8])], engine: FaceEngine
+    ) -> [(source: String, faces: Result<[Face], EnrolmentRejection>)] {
         var inputs: [(source: String, faces: Result<[Face], EnrolmentRejection>)] = []
         for (name, bytes) in images {
             do throws(FaceEngineError) {
@@ -65,7 +72,7 @@ public struct Enroller: Sendable {
                 inputs.append((name, .failure(.unreadable(error.message.isEmpty ? error.operation : error.message))))
             }
         }
-        return try enrol(student: student, detected: inputs, force: force)
+        return inputs
     }
 
     /// Enrols from faces already detected (photos, or frames from a camera).

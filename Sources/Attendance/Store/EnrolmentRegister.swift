@@ -166,6 +166,22 @@ extension EnrolmentRegister {
         }
     }
 
+    /// `discardAll(path:)` for the database `config` names; refused, changing nothing, with `[database] backend =
+    /// "postgresql"`: the school's faces and its key check live on the server, a box's copy discarded alone would be
+    /// refilled by its next refresh, and a lost key is replaced on every box at once (not built yet: #17).
+    @discardableResult
+    public static func discardAll(config: AttendanceConfig) throws -> Int {
+        guard config.database.backend != .postgresql else { throw StoreError.invalid(discardAllRefusal) }
+        return try discardAll(path: config.database.path)
+    }
+
+    public static let discardAllRefusal =
+        "Khuôn mặt của cả trường nằm trên máy chủ của trường (PostgreSQL): xoá tất cả chỉ trên máy này sẽ bị bản sao "
+        + "ghi đè, và khoá của trường phải được thay trên mọi máy cùng lúc; chưa thể làm việc này từ một máy cổng. Không "
+        + "có gì bị xoá. / The school's faces live on its server (PostgreSQL): discarding them on this box alone would be "
+        + "undone by its next refresh, and a lost key must be replaced on every box at once, which a gate box cannot do "
+        + "yet. Nothing was deleted. To remove one student's faces: `attendance unenrol STUDENT` (on the server first)."
+
     /// Deletes every embedding in the database (e.g. after the key file was lost). Audited.
     @discardableResult
     public static func discardAll(path: String) throws -> Int {

@@ -109,17 +109,21 @@ extension EventLedger {
 }
 
 extension EventLedger {
-    /// The school's server changed these events (a correction, a cancellation, an excuse or an accepted review made
-    /// there from any box): this gate's journal takes the server's version where it is newer than its own, marked as
-    /// shared (nothing to send back). One transaction. No outbox row: the school's outbox is on the server.
-    public func applyFromServer(_ records: [JournalRecord], excuses: [Excuse]) throws {
+    /// The school's server has these events (another gate's records; a correction, a cancellation, an excuse or an
+    /// accepted review made there from any box): this gate's journal takes the server's version where it is newer than
+    /// its own, marked as shared (nothing to send back), so its reports and the console show the whole school. One
+    /// transaction. No outbox row: the school's outbox is on the server. A student not in this box's copy yet is
+    /// skipped (the next gallery refresh brings them, the next pull their records). Returns the events written.
+    @discardableResult
+    public func applyFromServer(_ records: [JournalRecord], excuses: [Excuse]) throws -> Int {
         try store.writer.write { db in
+            var written = 0
             for r in records {
                 try db.execute(
                     sql: """
                         INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
                                                      camera, distance, version, cancelled)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM student WHERE code = ?2)
                         ON CONFLICT(id) DO UPDATE SET status = excluded.status, occurred_at = excluded.occurred_at,
                             camera = excluded.camera, distance = excluded.distance, version = excluded.version,
                             cancelled = excluded.cancelled
@@ -129,22 +133,24 @@ extension EventLedger {
                         r.recordID, r.studentCode, r.schoolDay, r.session, r.kind, r.status, r.occurredAt, r.camera,
                         r.distance, r.version, r.cancelled,
                     ])
+                written += db.changesCount
                 try db.execute(
                     sql: """
-                        INSERT INTO journal_shared(record_id, version) VALUES (?, ?)
+                        INSERT INTO journal_shared(record_id, version) SELECT id, ? FROM attendance_event WHERE id = ?
                         ON CONFLICT(record_id) DO UPDATE SET version = max(version, excluded.version)
-                        """, arguments: [r.recordID, r.version])
+                        """, arguments: [r.version, r.recordID])
             }
             for e in excuses {
                 try db.execute(
                     sql: """
                         INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at)
-                        VALUES (?, ?, ?, ?, ?)
+                        SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM student WHERE code = ?1)
                         ON CONFLICT(student_code, school_day) DO UPDATE SET
                             reason = excluded.reason, recorded_by = excluded.recorded_by
                         """,
                     arguments: [e.student, e.day.description, e.reason, e.recordedBy, Timestamp.string(store.now())])
             }
+            return written
         }
     }
 }
