@@ -111,6 +111,7 @@ public struct PostgresSchoolRecords: SchoolRecords {
     /// The roster import (`RosterBook.importRoster`) on the server, in one transaction; concurrent imports from
     /// several boxes wait for each other (an advisory lock). A dry run computes the same report and rolls back.
     public func importRoster(_ roster: Roster, options: RosterImportOptions) async throws -> RosterImportReport {
+        try await connector.withConnection { c in try await SchoolGallery.useSchoolPseudonymKey(box, on: c) }
         let pseudonyms = Dictionary(roster.entries.map { ($0.code, box.pseudonym(of: $0.code)) }, uniquingKeysWith: { a, _ in a })
         return try await transaction(rollback: options.dryRun) { c in
             try await Self.applyRoster(c, roster, options: options, pseudonyms: pseudonyms)
@@ -385,7 +386,8 @@ public struct PostgresSchoolRecords: SchoolRecords {
     /// `SchoolGallery.erase` (one audited server transaction, the box's pseudonym in the erasure register).
     public func erase(student: String, reason: String?) async throws -> ErasureReport {
         let r = try await connector.withConnection { c in
-            try await SchoolGallery.erase(student: student, pseudonym: box.pseudonym(of: student), reason: reason, on: c)
+            try await SchoolGallery.useSchoolPseudonymKey(box, on: c)
+            return try await SchoolGallery.erase(student: student, pseudonym: box.pseudonym(of: student), reason: reason, on: c)
         }
         var report = ErasureReport(student: student)
         report.enrolments = r.enrolments

@@ -132,7 +132,11 @@ public enum SchoolGallery {
                 return snapshot
             }
         }
-        return try cache.apply(snapshot)
+        let change = try cache.apply(snapshot)
+        // The school's pseudonym key (the first box's, copied by `db migrate`, or the first to enrol, erase or import):
+        // every box names a student alike, so an erasure made on one is recognised by a roster import on another.
+        try await useSchoolPseudonymKey(store, on: c)
+        return change
     }
 
     /// Stores a student's accepted faces on the school's server in one transaction: the student must be there,
@@ -155,6 +159,7 @@ public enum SchoolGallery {
                         "INSERT INTO meta(key, value) VALUES ('key_check', \(myCheck)) ON CONFLICT (key) DO NOTHING",
                         logger: logger)
                 }
+                try await offerPseudonymKey(store, on: c)
                 let check = try await c.query("SELECT value FROM meta WHERE key = 'key_check'", logger: logger).collect()
                     .first?.decode(String.self)
                 if let check, !store.schoolGallery.keyMatches(check) {
@@ -286,6 +291,32 @@ public enum SchoolGallery {
     }
 
     /// A new audit alias (as the store's own: `S-` and six random bytes).
+    /// The school's pseudonym key on this box before a write that names a student by it (an erasure, a roster
+    /// import's check of the erasure register): the server takes this box's when it has none, and this box adopts
+    /// the server's when it differs (`SchoolGalleryCache.adoptPseudonymKey`).
+    public static func useSchoolPseudonymKey(_ store: AttendanceStore, on c: PostgresConnection) async throws {
+        try await offerPseudonymKey(store, on: c)
+        if let school = try await c.query("SELECT value FROM meta WHERE key = 'pseudonym_key'", logger: logger).collect()
+            .first?.decode(String.self)
+        {
+            try store.schoolGallery.adoptPseudonymKey(sealed: school)
+        }
+    }
+
+    /// A server without a pseudonym key takes this box's (sealed with the school's key), in the caller's
+    /// transaction; the first box's wins, and the others adopt it at their next refresh.
+    static func offerPseudonymKey(_ store: AttendanceStore, on c: PostgresConnection) async throws {
+        guard let mine = try store.schoolGallery.sealedPseudonymKey() else { return }
+        // Never from a box whose key is not the school's (its key would not open on the others).
+        if let check = try await c.query("SELECT value FROM meta WHERE key = 'key_check'", logger: logger).collect()
+            .first?.decode(String.self), !store.schoolGallery.keyMatches(check)
+        {
+            return
+        }
+        try await c.query(
+            "INSERT INTO meta(key, value) VALUES ('pseudonym_key', \(mine)) ON CONFLICT (key) DO NOTHING", logger: logger)
+    }
+
     static func freshAlias() -> String {
         "S-" + (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }

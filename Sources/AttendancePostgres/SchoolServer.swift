@@ -249,7 +249,9 @@ public struct SchoolServer: ServerFirstWrites {
         let r: SchoolGallery.Erasure
         do {
             r = try await connector.withConnection { c in
-                try await SchoolGallery.erase(student: student, pseudonym: store.pseudonym(of: student), reason: reason, on: c)
+                try await SchoolGallery.useSchoolPseudonymKey(store, on: c)
+                return try await SchoolGallery.erase(
+                    student: student, pseudonym: store.pseudonym(of: student), reason: reason, on: c)
             }
         } catch {
             throw StoreError.invalid(

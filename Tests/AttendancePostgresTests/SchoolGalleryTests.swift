@@ -134,6 +134,33 @@ final class SchoolGalleryTests: XCTestCase {
         assertEqual(try faces.current().best(newFace)?.student, GateJournal.code(2))
     }
 
+    /// Every box names a student by the school's pseudonym key (the first box's, on the server), not one of its own: an
+    /// erasure made on one box is recognised by a class list imported on another, which refuses the erased student's
+    /// old consent.
+    func testEveryBoxNamesAStudentWithTheSchoolsPseudonymKey() async throws {
+        let db = try await freshDatabase()
+        let office = try await schoolOnServer(db, students: 3)
+        let (a, b) = (try GateJournal(students: 0, key: office.keyBytes), try GateJournal(students: 0, key: office.keyBytes))
+        let code = GateJournal.code(1)
+        let school = office.store.pseudonym(of: code)
+        XCTAssertNotEqual(a.store.pseudonym(of: code), school, "each box made its own at first start")
+        for g in [a, b] { try await SchoolGallerySync.refreshOnce(store: g.store, connector: db.gate) }
+        assertEqual([a.store.pseudonym(of: code), b.store.pseudonym(of: code)], [school, school])
+        assertEqual(try AttendanceStore.open(config: a.store.config).pseudonym(of: code), school, "kept across a restart")
+
+        let erased = try await SchoolServer(store: a.store, connector: db.gate).erase(student: code, reason: nil)
+        assertEqual(erased.server.consents, 1)
+        let roster = try RosterParser.parse(
+            text: """
+                Mã định danh,Họ và tên,Lớp,Ngày sinh,Người giám hộ,Quan hệ,Ngày đồng ý,Học sinh đồng ý
+                \(code),Học Sinh 1,6A2,05/09/2013,Phụ huynh 1,mẹ,01/09/2025,Có
+                """, file: "lai.csv", today: GateJournal.day)
+        let r = try await SchoolServer(store: b.store, connector: db.gate).importRoster(roster, options: RosterImportOptions())
+        assertEqual(r.added, [code])
+        assertEqual(r.consentsRefusedErased, [code], "the erasure made on box A is recognised on box B")
+        assertEqual(try await db.int("SELECT count(*) FROM consent WHERE student_code = '\(code)'"), 0)
+    }
+
     func testAGateCatchesUpWithChangesMadeWhileItsConnectionWasLost() async throws {
         try requirePostgres()
         // A cluster of its own: this test stops it.

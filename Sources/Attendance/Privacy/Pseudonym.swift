@@ -37,6 +37,16 @@ struct PseudonymKey: Sendable {
     }
 }
 
+/// The store's pseudonym key, replaced once when a box of a school on PostgreSQL adopts the school's
+/// (`SchoolGalleryCache.adoptPseudonymKey`), so every box names a student alike.
+final class PseudonymKeyHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: PseudonymKey
+    init(_ key: PseudonymKey) { current = key }
+    var key: PseudonymKey { lock.withLock { current } }
+    func replace(with key: PseudonymKey) { lock.withLock { current = key } }
+}
+
 extension EmbeddingCipher {
     /// Seals a small secret (base64 of the combined AES-GCM box).
     func sealSecret(_ secret: [UInt8], authenticating data: [UInt8]) throws -> String {

@@ -16,7 +16,8 @@ public final class AttendanceStore: Sendable {
     public let path: String
     public let keyFile: String
     let cipher: EmbeddingCipher
-    let pseudonymKey: PseudonymKey
+    let pseudonymHolder: PseudonymKeyHolder
+    var pseudonymKey: PseudonymKey { pseudonymHolder.key }
     /// Which clock times may date a record (see `ClockPolicy`).
     public let clockPolicy: ClockPolicy
     /// The wall clock the store dates its writes with (a parameter so tests can set it wrong).
@@ -89,7 +90,7 @@ public final class AttendanceStore: Sendable {
             }
         }
         do {
-            pseudonymKey = try PseudonymKey.loadOrCreate(writer: writer, cipher: cipher)
+            pseudonymHolder = PseudonymKeyHolder(try PseudonymKey.loadOrCreate(writer: writer, cipher: cipher))
         } catch is EmbeddingCipher.CipherError {
             throw StoreError.wrongKey(keyFile: keyFile)
         }

@@ -207,6 +207,30 @@ public struct SchoolGalleryCache: Sendable {
     /// The first refresh of a box that holds students the server lacks changes nothing and throws: that is a box
     /// whose database was never copied to the server, and deleting its roster would lose the school's data.
     @discardableResult
+    /// This box's pseudonym key, sealed with its key (offered to the school's server when it has none).
+    public func sealedPseudonymKey() throws -> String? {
+        try store.writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pseudonym_key'") }
+    }
+
+    /// The school's pseudonym key (from the server's meta, sealed with the school's key): this box names students as
+    /// every other box does from now on (the erasure register a roster import checks, the logs). One that does not
+    /// open with this box's key changes nothing (the refresh's key check says why). True when it was adopted.
+    @discardableResult
+    public func adoptPseudonymKey(sealed: String) throws -> Bool {
+        guard let bytes = try? store.cipher.openSecret(sealed, authenticating: PseudonymKey.associatedData),
+            bytes != store.pseudonymKey.bytes
+        else { return false }
+        try store.writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO meta(key, value) VALUES ('pseudonym_key', ?)
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                    """, arguments: [sealed])
+        }
+        store.pseudonymHolder.replace(with: PseudonymKey(bytes: bytes))
+        return true
+    }
+
     public func apply(_ s: SchoolGallerySnapshot) throws -> SchoolGalleryChange {
         var change = try store.writer.write { db -> SchoolGalleryChange in
             var c = SchoolGalleryChange()
