@@ -332,6 +332,20 @@ extension PostgresSchoolRecords {
         }
     }
 
+    /// The held check-ins of the days `from`...`to` a teacher has decided (on any box).
+    public func decidedHolds(from: LocalDate, to: LocalDate) async throws -> [HeldRecord] {
+        try await read { c in
+            var b = PostgresBindings()
+            b.append(from.description)
+            b.append(to.description)
+            return try await Self.held(
+                c,
+                PostgresQuery(
+                    unsafeSQL: Self.heldSQL + " WHERE h.state <> 'pending' AND h.school_day BETWEEN $1 AND $2 ORDER BY h.id",
+                    binds: b))
+        }
+    }
+
     /// The server's events of a student and day, as a gate's journal takes them (`EventLedger.applyFromServer`).
     public func journalRecords(student: String, day: LocalDate) async throws -> [JournalRecord] {
         try await journalRecords(from: day, to: day, student: student)

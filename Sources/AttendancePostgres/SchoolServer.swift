@@ -172,14 +172,17 @@ public struct SchoolServer: ServerFirstWrites {
     }
 
     /// The school's events and excuses of the days `from`...`to` into this box's journal (every gate's records, and
-    /// the changes made on other boxes), so that its reports, exports and console pages show the whole school. Throws
+    /// the changes made on other boxes, this box's own held check-ins decided elsewhere among them), so that its reports, exports and console pages show the whole school. Throws
     /// a one-line bilingual reason, changing nothing, when the server cannot be reached. Returns the events written.
     @discardableResult
     public func pullEvents(from: LocalDate, to: LocalDate) async throws -> Int {
         do {
-            let (events, excuses) = try await (
-                records.journalRecords(from: from, to: to), records.excuses(from: from, to: to)
+            let (events, excuses, decided) = try await (
+                records.journalRecords(from: from, to: to), records.excuses(from: from, to: to),
+                records.decidedHolds(from: from, to: to)
             )
+            // This box's own holds a teacher decided on another box are closed here too (the menu's badge).
+            for held in decided { try store.reviews.applyDecision(of: held) }
             return try store.events.applyFromServer(events, excuses: excuses)
         } catch let e as StoreError { throw e } catch {
             throw StoreError.invalid(

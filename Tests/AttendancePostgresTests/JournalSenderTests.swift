@@ -206,6 +206,12 @@ final class JournalSenderTests: XCTestCase {
         assertEqual(
             try await db.strings("SELECT action FROM audit_log WHERE action LIKE 'review.%' ORDER BY id"),
             ["review.accept", "review.reject"])
+        // The front gate's own holds, decided on the back box, are closed there at its next pull (its menu's badge).
+        assertEqual(try front.store.reviews.list(state: .pending).count, 2)
+        try await SchoolServer(store: front.store, connector: db.gate).pullEvents(from: GateJournal.day, to: GateJournal.day)
+        assertEqual(try front.store.reviews.list(state: .pending), [])
+        assertEqual(try front.store.reviews.list(state: nil).map(\.state), [.accepted, .rejected])
+        assertEqual(try front.store.events.recorded(on: GateJournal.day).map(\.studentCode), [GateJournal.code(0)])
     }
 }
 
