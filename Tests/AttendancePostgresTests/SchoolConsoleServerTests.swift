@@ -213,3 +213,37 @@ final class SchoolConsoleEnrolEndToEndTests: XCTestCase {
         assertEqual(try await db.strings("SELECT action FROM audit_log WHERE action = 'enrol'"), ["enrol"])
     }
 }
+
+/// Figures for the note: a school day of 1,500 students (in and out at the front gate, 3,000 records on the server)
+/// read into another box's copy, as a console page or an export on that box does first; then again, with nothing new.
+final class PullFiguresEndToEndTests: XCTestCase {
+    func testPullingASchoolDayOf1500StudentsIntoABox() async throws {
+        let n = 1_500
+        let db = try await freshDatabase()
+        let office = try await schoolOnServer(db, students: n, faces: 0)
+        let front = try GateJournal(students: 0, key: office.keyBytes)
+        try await SchoolGallerySync.refreshOnce(store: front.store, connector: db.gate)
+        for i in 0..<n {
+            try front.record(i, camera: "cong-truoc")
+            try front.record(i, kind: .checkOut, camera: "cong-truoc")
+        }
+        let sender = JournalSender(store: front.store, connector: db.gate, gate: "front", logger: quietLogger)
+        try await db.gate.withConnection { c in while try await sender.sendBatch(on: c) > 0 {} }
+        assertEqual(try await db.int("SELECT count(*) FROM attendance_event"), 2 * n)
+
+        let back = try GateJournal(students: 0, key: office.keyBytes)
+        try await SchoolGallerySync.refreshOnce(store: back.store, connector: db.gate)
+        let server = SchoolServer(store: back.store, connector: db.gate)
+        let clock = ContinuousClock()
+        var start = clock.now
+        let first = try await server.pullEvents(from: GateJournal.day, to: GateJournal.day)
+        let firstTime = clock.now - start
+        start = clock.now
+        let again = try await server.pullEvents(from: GateJournal.day, to: GateJournal.day)
+        let againTime = clock.now - start
+        assertEqual([first, again], [2 * n, 0])
+        assertEqual(try back.store.events.recorded(on: GateJournal.day).count, 2 * n)
+        assertEqual(try back.store.events.unsharedCount(), 0, "nothing to send back")
+        print("FIGURE pull of a school day (\(2 * n) records) into a box: \(firstTime); again, nothing new: \(againTime)")
+    }
+}

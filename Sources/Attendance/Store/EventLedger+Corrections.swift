@@ -38,7 +38,7 @@ public struct ExcuseResult: Sendable, Equatable, Codable {
 }
 
 /// An excuse as recorded (the reason stays in the excuse table; the audit log does not copy it).
-public struct Excuse: Sendable, Equatable, Codable {
+public struct Excuse: Sendable, Hashable, Codable {
     public var student: String
     public var day: LocalDate
     public var reason: String

@@ -116,9 +116,29 @@ extension EventLedger {
     /// skipped (the next gallery refresh brings them, the next pull their records). Returns the events written.
     @discardableResult
     public func applyFromServer(_ records: [JournalRecord], excuses: [Excuse]) throws -> Int {
-        try store.writer.write { db in
+        // What this journal has of those days already (one read): only newer versions and new records are written,
+        // so reading a day again with nothing new writes nothing.
+        let days = Array(Set(records.map(\.schoolDay)))
+        let known = try store.writer.read { db -> [String: Int] in
+            guard !days.isEmpty else { return [:] }
+            var out: [String: Int] = [:]
+            let marks = days.map { _ in "?" }.joined(separator: ",")
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, version FROM attendance_event WHERE school_day IN (\(marks))",
+                arguments: StatementArguments(days))
+            {
+                out[row["id"]] = row["version"]
+            }
+            return out
+        }
+        let newer = records.filter { r in known[r.recordID].map { $0 < r.version } ?? true }
+        let excuseDays = Set(excuses.map(\.day))
+        let knownExcuses = try excuseDays.reduce(into: Set<Excuse>()) { $0.formUnion(try self.excuses(day: $1)) }
+        let changedExcuses = excuses.filter { !knownExcuses.contains($0) }
+        guard !newer.isEmpty || !changedExcuses.isEmpty else { return 0 }
+        return try store.writer.write { db in
             var written = 0
-            for r in records {
+            for r in newer {
                 try db.execute(
                     sql: """
                         INSERT INTO attendance_event(id, student_code, school_day, session, kind, status, occurred_at,
@@ -140,7 +160,7 @@ extension EventLedger {
                         ON CONFLICT(record_id) DO UPDATE SET version = max(version, excluded.version)
                         """, arguments: [r.version, r.recordID])
             }
-            for e in excuses {
+            for e in changedExcuses {
                 try db.execute(
                     sql: """
                         INSERT INTO excuse(student_code, school_day, reason, recorded_by, recorded_at)
