@@ -63,6 +63,8 @@ let package = Package(
             name: "CV4L2",
             linkerSettings: [.linkedLibrary("v4l2"), .linkedLibrary("v4lconvert")]
         ),
+        // JPEG frames (MJPEG cameras and videos) decoded whole or as a grey thumbnail at 1/8 scale (libjpeg-turbo).
+        .target(name: "CJPEG", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("jpeg")]),
         .target(
             name: "CFakeV4L2", cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("dl")]
@@ -75,7 +77,7 @@ let package = Package(
         .target(name: "FaceEngine", dependencies: ["COpenCV"]),
         .target(
             name: "CaptureKit",
-            dependencies: ["CV4L2", "CVideoIO", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CV4L2", "CVideoIO", "CJPEG", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "FaceMatch", dependencies: ["CSimdKernels"]),
         // One seeded generator (SplitMix64) for the replays, the reference gateway's faults, benchmarks and tests.

@@ -177,6 +177,11 @@ public struct AttendanceConfig: Sendable, Equatable {
         public var idleDetectSeconds = 1.0
         /// After motion, the detector keeps running on every frame for this long (seconds).
         public var motionHoldSeconds = 0.5
+        /// With nothing moving and no face followed, the gate looks at this many frames a second, not every one (the
+        /// frames between are not even decoded): at 15 frames/s one in two, at 30 one in four. Someone walking in is
+        /// noticed at most 1/8 s later, at the edge of the picture, where their face is not yet usable; from then on
+        /// every frame is looked at. 0: every frame.
+        public var idleLookFPS = 8.0
         /// While every face followed is settled (decided, or known to be nobody enrolled), the detector runs on
         /// one frame in this many: enough to keep those tracks, and a newcomer is found at most this many frames
         /// less one late. 1 (the default): every frame while any face is followed. 3 saved detector passes but
@@ -628,7 +633,7 @@ extension AttendanceConfig {
                 t, "capture",
                 allowed: [
                     "motion_gate", "motion_pixel_threshold", "motion_min_area", "motion_rebaseline_area", "idle_detect_seconds",
-                    "motion_hold_seconds", "settled_detect_every",
+                    "motion_hold_seconds", "settled_detect_every", "idle_look_fps",
                 ])
             c.capture.motionGate = try r.bool(t, "motion_gate", c.capture.motionGate)
             c.capture.motionPixelThreshold = try r.int(
@@ -642,6 +647,7 @@ extension AttendanceConfig {
                 try r.float(t, "motion_hold_seconds", Float(c.capture.motionHoldSeconds), range: 0...60))
             c.capture.settledDetectEvery = try r.int(
                 t, "settled_detect_every", c.capture.settledDetectEvery, range: 1...30)
+            c.capture.idleLookFPS = Double(try r.float(t, "idle_look_fps", Float(c.capture.idleLookFPS), range: 0...1000))
             if c.capture.motionRebaselineArea <= c.capture.motionMinArea {
                 throw ConfigError(
                     path: path, line: nil, reason: "capture.motion_rebaseline_area must be larger than motion_min_area")

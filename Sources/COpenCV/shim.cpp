@@ -260,23 +260,6 @@ namespace {
 bool valid(const cv_image *image) { return image && !image->mat.empty() && image->mat.type() == CV_8UC3; }
 }  // namespace
 
-extern "C" cv_status cv_grey_thumbnail(const uint8_t *bgr, int32_t width, int32_t height, size_t row_stride,
-                                       int32_t thumb_width, int32_t thumb_height, uint8_t *out, size_t capacity) {
-    return guarded("grey thumbnail", [&]() -> cv_status {
-        if (!bgr || !out || width <= 0 || height <= 0 || row_stride < size_t(width) * 3 || thumb_width <= 0 ||
-            thumb_height <= 0 || thumb_width > width || thumb_height > height ||
-            capacity < size_t(thumb_width) * size_t(thumb_height))
-            return fail(CV_ERR_ARGUMENT, "bad size");
-        const cv::Mat src(height, width, CV_8UC3, const_cast<uint8_t *>(bgr), row_stride);
-        cv::Mat small;
-        cv::resize(src, small, cv::Size(thumb_width, thumb_height), 0, 0, cv::INTER_AREA);
-        cv::Mat grey(thumb_height, thumb_width, CV_8UC1, out);
-        cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
-        if (grey.data != out) return fail(CV_ERR_INTERNAL, "grey thumbnail: OpenCV reallocated the output");
-        return CV_OK;
-    });
-}
-
 extern "C" cv_status cv_image_add_noise(cv_image *image, float sigma, uint64_t seed) {
     return guarded("add noise", [&]() -> cv_status {
         if (!valid(image) || !(sigma >= 0)) return fail(CV_ERR_ARGUMENT, "bad argument");

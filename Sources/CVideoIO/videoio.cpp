@@ -59,10 +59,16 @@ extern "C" const char *vio_last_error(void) { return g_error.c_str(); }
 
 struct vio_reader {
     cv::VideoCapture cap;
+    // An MJPEG stream read as its packets (OpenCV's raw mode): each one a whole JPEG picture of this size,
+    // decoded by the caller only as far as it needs (CJPEG), instead of FFmpeg decoding and converting all.
+    bool jpeg_packets = false;
+    int32_t width = 0, height = 0;
 };
 
 struct vio_frame {
     cv::Mat mat;
+    bool jpeg = false;
+    int32_t width = 0, height = 0;
 };
 
 extern "C" vio_status vio_reader_open(const char *url, vio_reader **out) {
@@ -87,6 +93,15 @@ extern "C" vio_status vio_reader_open(const char *url, vio_reader **out) {
         const std::vector<int> timeouts = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, 3000, cv::CAP_PROP_READ_TIMEOUT_MSEC, 2000};
         if (!v->cap.open(u, cv::CAP_FFMPEG, timeouts) && !network) v->cap.open(u, cv::CAP_ANY);
         if (!v->cap.isOpened()) return fail(VIO_ERR_VIDEO, "cannot open " + u);
+        const int fourcc = int(v->cap.get(cv::CAP_PROP_FOURCC));
+        const bool mjpeg = fourcc == cv::VideoWriter::fourcc('M', 'J', 'P', 'G') || fourcc == cv::VideoWriter::fourcc('m', 'j', 'p', 'g');
+        const double w = v->cap.get(cv::CAP_PROP_FRAME_WIDTH), h = v->cap.get(cv::CAP_PROP_FRAME_HEIGHT);
+        if (mjpeg && v->cap.getBackendName() == "FFMPEG" && w >= 1 && h >= 1 && w < 1e5 && h < 1e5 &&
+            v->cap.set(cv::CAP_PROP_FORMAT, -1)) {
+            v->jpeg_packets = true;
+            v->width = int32_t(w);
+            v->height = int32_t(h);
+        }
         *out = v.release();
         return VIO_OK;
     });
@@ -98,11 +113,17 @@ extern "C" vio_status vio_reader_read(vio_reader *reader, vio_frame **out) {
         *out = nullptr;
         cv::Mat frame;
         if (!reader->cap.read(frame) || frame.empty()) return fail(VIO_ERR_END, "end of stream");
+        if (reader->jpeg_packets) {
+            // The packet's bytes (OpenCV's buffer is reused by the next read: copied).
+            cv::Mat bytes = frame.reshape(1, 1).clone();
+            *out = new vio_frame{bytes, true, reader->width, reader->height};
+            return VIO_OK;
+        }
         if (frame.type() == CV_8UC1) cv::cvtColor(frame, frame, cv::COLOR_GRAY2BGR);
         else if (frame.type() == CV_8UC4) cv::cvtColor(frame, frame, cv::COLOR_BGRA2BGR);
         if (frame.type() != CV_8UC3) return fail(VIO_ERR_VIDEO, "unsupported frame type");
         if (!frame.isContinuous()) frame = frame.clone();
-        *out = new vio_frame{frame};
+        *out = new vio_frame{frame, false, frame.cols, frame.rows};
         return VIO_OK;
     });
 }
@@ -127,11 +148,31 @@ extern "C" void vio_reader_free(vio_reader *reader) {
     try { delete reader; } catch (...) {}
 }
 
-extern "C" int32_t vio_frame_width(const vio_frame *frame) { return frame ? frame->mat.cols : 0; }
-extern "C" int32_t vio_frame_height(const vio_frame *frame) { return frame ? frame->mat.rows : 0; }
+extern "C" int32_t vio_frame_width(const vio_frame *frame) { return frame ? frame->width : 0; }
+extern "C" int32_t vio_frame_height(const vio_frame *frame) { return frame ? frame->height : 0; }
+extern "C" int vio_frame_is_jpeg(const vio_frame *frame) { return frame && frame->jpeg ? 1 : 0; }
 extern "C" const uint8_t *vio_frame_data(const vio_frame *frame) { return frame ? frame->mat.data : nullptr; }
+extern "C" size_t vio_frame_size(const vio_frame *frame) { return frame ? frame->mat.total() * frame->mat.elemSize() : 0; }
 extern "C" void vio_frame_free(vio_frame *frame) {
     try { delete frame; } catch (...) {}
+}
+
+// ------------------------------------------------------------------ thumbnails
+
+extern "C" vio_status vio_grey_thumbnail(const uint8_t *bgr, int32_t width, int32_t height, size_t row_stride,
+                                         int32_t thumb_width, int32_t thumb_height, uint8_t *out, size_t capacity) {
+    return guarded("grey thumbnail", [&]() -> vio_status {
+        if (!valid_bgr(bgr, width, height, row_stride) || !out || thumb_width <= 0 || thumb_height <= 0 ||
+            thumb_width > width || thumb_height > height || capacity < size_t(thumb_width) * size_t(thumb_height))
+            return fail(VIO_ERR_ARGUMENT, "bad size");
+        const cv::Mat src(height, width, CV_8UC3, const_cast<uint8_t *>(bgr), row_stride);
+        cv::Mat small;
+        cv::resize(src, small, cv::Size(thumb_width, thumb_height), 0, 0, cv::INTER_AREA);
+        cv::Mat grey(thumb_height, thumb_width, CV_8UC1, out);
+        cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
+        if (grey.data != out) return fail(VIO_ERR_INTERNAL, "grey thumbnail: OpenCV reallocated the output");
+        return VIO_OK;
+    });
 }
 
 // ------------------------------------------------------------------ writing

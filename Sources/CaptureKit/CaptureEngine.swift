@@ -36,8 +36,9 @@ protocol CaptureDriver: AnyObject {
     func open() throws(CaptureError) -> String
     /// Waits up to `timeoutMilliseconds` for the next frame, or until `wakeFD` is readable.
     func grab(timeoutMilliseconds: Int32, wakeFD: Int32) throws(CaptureError) -> GrabResult
-    /// A grabbed frame as BGR pixels (only called for frames a consumer will get).
-    func retrieve(_ token: Int) throws(CaptureError) -> [UInt8]
+    /// A grabbed frame's picture (only called for frames a consumer will get): BGR pixels, or a JPEG as the device
+    /// sent it, its header checked (`FramePicture(jpeg:)`); throws when it cannot be decoded.
+    func retrieve(_ token: Int) throws(CaptureError) -> FramePicture
     /// Gives a grabbed frame's buffer back to the device. At most two are held at once.
     func release(_ token: Int)
     /// Stops and closes; safe to call when not open.
@@ -338,9 +339,9 @@ final class CaptureEngine: Sendable {
     private func hand(_ driver: any CaptureDriver, _ info: FrameInfo, sequence: UInt64, capturedAt: MonotonicTime, wallTime: Date)
     {
         let t0 = MonotonicTime.now()
-        let pixels: [UInt8]
+        let picture: FramePicture
         do {
-            pixels = try driver.retrieve(info.token)
+            picture = try driver.retrieve(info.token)
         } catch {
             update { $0.corruptFrames += 1 }
             if corruptLogged.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
@@ -351,7 +352,7 @@ final class CaptureEngine: Sendable {
         let elapsed = MonotonicTime.now().duration(since: t0)
         let frame = Frame(
             cameraID: cameraID, sequence: sequence, deviceSequence: info.deviceSequence,
-            width: info.width, height: info.height, pixels: pixels,
+            width: info.width, height: info.height, picture: picture,
             driverTimestamp: info.driverTimestamp, capturedAt: capturedAt, wallTime: wallTime)
         let handed = deliver(frame)
         update {

@@ -322,11 +322,19 @@ final class V4L2Driver: CaptureDriver {
                 width: Int(format.width), height: Int(format.height)))
     }
 
-    func retrieve(_ token: Int) throws(CaptureError) -> [UInt8] {
+    func retrieve(_ token: Int) throws(CaptureError) -> FramePicture {
         guard let device, var buffer = held[token] else {
             throw CaptureError(.system(errno: EINVAL), operation: "retrieve", source: source)
         }
-        let count = Int(format.width) * Int(format.height) * 3
+        let width = Int(format.width), height = Int(format.height)
+        let pixelFormat = PixelFormat(rawValue: format.pixelformat)
+        if pixelFormat == .mjpeg || pixelFormat == .jpeg, let data = buffer.data {
+            // The camera's JPEG: kept as it is, its header checked here, decoded only as far as the frame's reader needs.
+            return try FramePicture(
+                jpeg: Array(UnsafeBufferPointer(start: data, count: Int(buffer.bytesused))), width: width, height: height,
+                source: source)
+        }
+        let count = width * height * 3
         var rc: Int32 = 0
         let pixels = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
             rc = cv4l2_convert_bgr(device.handle, &buffer, out.baseAddress, count)
@@ -337,7 +345,7 @@ final class V4L2Driver: CaptureDriver {
                 .system(errno: rc), operation: "v4lconvert_convert", source: source,
                 detail: String(cString: cv4l2_convert_error(device.handle)))
         }
-        return pixels
+        return FramePicture(bgr: pixels)
     }
 
     func release(_ token: Int) {

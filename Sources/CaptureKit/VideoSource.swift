@@ -99,12 +99,18 @@ final class VideoDriver: CaptureDriver {
                 width: Int(vio_frame_width(frame)), height: Int(vio_frame_height(frame))))
     }
 
-    func retrieve(_ token: Int) throws(CaptureError) -> [UInt8] {
+    func retrieve(_ token: Int) throws(CaptureError) -> FramePicture {
         guard let image = images[token], let data = vio_frame_data(image) else {
             throw CaptureError(.system(errno: EINVAL), operation: "retrieve", source: source)
         }
-        let count = Int(vio_frame_width(image)) * Int(vio_frame_height(image)) * 3
-        return Array(UnsafeBufferPointer(start: data, count: count))
+        let width = Int(vio_frame_width(image)), height = Int(vio_frame_height(image))
+        if vio_frame_is_jpeg(image) != 0 {
+            // An MJPEG video's packet: kept as it is, its header checked here, decoded only as far as the frame's reader needs.
+            return try FramePicture(
+                jpeg: Array(UnsafeBufferPointer(start: data, count: vio_frame_size(image))), width: width, height: height,
+                source: source)
+        }
+        return FramePicture(bgr: Array(UnsafeBufferPointer(start: data, count: width * height * 3)))
     }
 
     func release(_ token: Int) {

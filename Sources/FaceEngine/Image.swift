@@ -121,27 +121,3 @@ public final class Image {
         try check(cv_image_paste(handle, other.handle, Int32(x), Int32(y)), "paste image")
     }
 }
-
-/// A small grey picture of raw BGR pixels (each pixel the mean of its block, then grey), for motion
-/// detection: `thumbnailHeight` rows of `thumbnailWidth` bytes written into `out` (resized to fit).
-/// Cheap: about a tenth of a millisecond for 640x480 to 80x60.
-public func greyThumbnail(
-    bgr: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int? = nil, thumbnailWidth: Int, thumbnailHeight: Int,
-    into out: inout [UInt8]
-) throws(FaceEngineError) {
-    let stride = rowStride ?? width * 3
-    guard width > 0, height > 0, stride >= width * 3, bgr.count >= stride * (height - 1) + width * 3, let base = bgr.baseAddress
-    else {
-        throw FaceEngineError(
-            kind: .argument, operation: "grey thumbnail",
-            message: "buffer of \(bgr.count) bytes is too small for \(width)x\(height)")
-    }
-    let count = thumbnailWidth * thumbnailHeight
-    if out.count != count { out = [UInt8](repeating: 0, count: max(count, 0)) }
-    let status = out.withUnsafeMutableBufferPointer { dst in
-        cv_grey_thumbnail(
-            base.assumingMemoryBound(to: UInt8.self), Int32(width), Int32(height), stride, Int32(thumbnailWidth),
-            Int32(thumbnailHeight), dst.baseAddress, dst.count)
-    }
-    try check(status, "grey thumbnail")
-}

@@ -17,6 +17,7 @@
 // BENCH_CAMERAS=1,2, BENCH_PYTHON (face_recognition's interpreter; unset: not run), BENCH_FR_FRAMES (60),
 // BENCH_MOTION_GATE=0 (every frame through the detector, as before #16), BENCH_IDLE_DETECT_SECONDS,
 // BENCH_SETTLED_DETECT_EVERY (1: the detector on every frame while any face is followed, as before),
+// BENCH_IDLE_LOOK_FPS (capture.idle_look_fps; 0: the motion gate looks at every frame, as before the fourth round),
 // BENCH_LIVENESS=off|flag|enforce (recognition.liveness; default flag, the gate's default).
 // BENCH_DETECTOR=yunet|res10 (recognition.detector; default the config's).
 
@@ -45,6 +46,7 @@ let frFrames = env["BENCH_FR_FRAMES"].flatMap(Int.init) ?? 60
 let motionGate = env["BENCH_MOTION_GATE"] != "0"
 let idleSeconds = env["BENCH_IDLE_DETECT_SECONDS"].flatMap(Double.init)
 let settledEvery = env["BENCH_SETTLED_DETECT_EVERY"].flatMap(Int.init)
+let idleLookFPS = env["BENCH_IDLE_LOOK_FPS"].flatMap(Double.init)
 let liveness = env["BENCH_LIVENESS"].flatMap(AttendanceConfig.LivenessMode.init(rawValue:)) ?? .flag
 // recognition.detector (default: the config's, yunet).
 let detector =
@@ -122,7 +124,8 @@ print(
     "pipeline-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores; scenarios \(scenarios.map(\.rawValue)), "
         + "fps \(rates.map { Int($0) }), cameras \(cameraCounts); empty gate \(Int(emptySeconds)) s, others \(Int(seconds)) s; "
         + "motion gate \(motionGate ? "on" : "off")\(idleSeconds.map { ", idle detection every \($0) s" } ?? "")"
-        + "\(settledEvery.map { ", settled faces: the detector on 1 frame in \($0)" } ?? ""), "
+        + "\(settledEvery.map { ", settled faces: the detector on 1 frame in \($0)" } ?? "")"
+        + "\(idleLookFPS.map { ", idle: \($0) frames looked at a second" } ?? ""), "
         + "liveness \(liveness.rawValue), detector \(detector.rawValue); "
         + String(format: "a model load costs %.2f CPU s (left out of the figures)", loadCPU))
 
@@ -154,6 +157,7 @@ for scenario in scenarios {
             demo.config.recognition.detector = detector
             if let s = idleSeconds { demo.config.capture.idleDetectSeconds = s }
             if let n = settledEvery { demo.config.capture.settledDetectEvery = n }
+            if let f = idleLookFPS { demo.config.capture.idleLookFPS = f }
             let store = try AttendanceStore.open(config: demo.config)
             var scripts: [String: ReplayScript] = [:]
             for (camera, v) in zip(demo.config.cameras, videos) { scripts[camera.id] = v.script }

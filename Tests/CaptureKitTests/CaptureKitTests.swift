@@ -364,6 +364,13 @@ final class VideoSourceTests: XCTestCase {
         }
         XCTAssertEqual(source.state, .ended)
         XCTAssertEqual(source.statistics.framesSkipped, 0)
+        // An MJPEG file is read as its JPEG pictures: the thumbnail without decoding, the picture when read.
+        XCTAssertTrue(frames.allSatisfy { $0.jpeg != nil })
+        for (i, frame) in frames.enumerated() {
+            let thumbnail = try frame.greyThumbnail()
+            XCTAssertEqual(thumbnail.count, 80 * 60)
+            XCTAssertEqual(Double(thumbnail.reduce(0) { $0 + Int($1) } / thumbnail.count), Double(10 * i), accuracy: 4)
+        }
     }
 
     func testFileReplayAtItsFrameRateAndLooping() async throws {

@@ -391,11 +391,11 @@ public struct CameraPipeline: Sendable {
         // Decision latency counts from the arrival of a face's first frame, its detection included.
         let arrived = ContinuousClock.now
         let (streamTime, wallTime) = clock.times(frame)
-        let verdict = frame.pixels.withUnsafeBytes {
-            gate.value.gate?.look(
-                bgr: $0, width: frame.width, height: frame.height, at: streamTime, tracksAlive: following,
-                tracksSettled: settled)
+        if gate.value.gate?.runsDetectorWithoutLooking(tracksAlive: following, tracksSettled: settled) ?? true {
+            // The detector will need the picture: decode it (a JPEG frame) now, so the gate's thumbnail comes from it.
+            _ = frame.pixels
         }
+        let verdict = gate.value.gate?.look(frame, at: streamTime, tracksAlive: following, tracksSettled: settled)
         if let verdict, !verdict.runsDetector { return (frame, nil) }
         return (frame, detect(frame, with: detector, streamTime: streamTime, wallTime: wallTime, arrived: arrived))
     }

@@ -1,12 +1,13 @@
 import AttendanceCore
-import FaceEngine
+import CaptureKit
 
 /// Decides, frame by frame, whether a camera's face detector runs (`[capture]`, #16): an empty gate costs
-/// a thumbnail per frame instead of a detector pass.
+/// a thumbnail per frame looked at instead of a detector pass.
 ///
-/// Frame differencing on a small grey thumbnail (80 px wide, each pixel the mean of its block, made by the
-/// shim: block means average sensor noise away). A thumbnail pixel counts as changed when it moved by more
-/// than `motionPixelThreshold` grey levels against the previous frame's, after the change of the mean
+/// Frame differencing on a small grey thumbnail (`Frame.greyThumbnail`: 80 px wide, each pixel the mean of its
+/// block, which averages sensor noise away; an MJPEG frame's comes from the JPEG at 1/8 scale without decoding the
+/// picture). A thumbnail pixel counts as changed when it moved by more than `motionPixelThreshold` grey levels
+/// against the last frame looked at, after the change of the mean
 /// brightness is taken out (a slow lighting drift or the camera's exposure moves every pixel alike). The
 /// detector runs when:
 /// - a face is being followed (the pipeline's tracker has live tracks): every frame while any of them is
@@ -15,6 +16,9 @@ import FaceEngine
 ///   every frame again until it is decided);
 /// - more than `motionMinArea` of the thumbnail changed, and for `motionHoldSeconds` after;
 /// - nothing ran for `idleDetectSeconds` (1 s): a face standing still in front of the camera is still found.
+///
+/// While nothing moves and nobody is followed, the gate looks at `idleLookFPS` frames a second (8: one in two at 15
+/// frames/s, one in four at 30); the frames between are neither looked at nor decoded (`.unlooked`).
 ///
 /// A change over `motionRebaselineArea` of the picture is the light switched on or the camera bumped, not
 /// someone walking by: the new picture becomes the reference and nothing counts as motion for that frame,
@@ -38,25 +42,29 @@ public struct MotionGate: Sendable {
         case idleCheck
         /// Nothing moved: the detector does not run.
         case still
+        /// Nothing moved lately and nobody is followed, and the gate looked at a frame less than `1 / idleLookFPS` ago:
+        /// this one is not looked at (nor decoded).
+        case unlooked
         /// The whole picture changed (light, camera bumped): new reference, the detector does not run.
         case rebaselined
 
         public var runsDetector: Bool {
             switch self {
             case .first, .tracking, .motion, .idleCheck: return true
-            case .still, .rebaselined, .settled: return false
+            case .still, .rebaselined, .settled, .unlooked: return false
             }
         }
     }
 
-    /// The thumbnail's width in pixels (its height keeps the frame's aspect ratio).
-    public static let thumbnailWidth = 80
+    /// The thumbnail's width in pixels (its height keeps the frame's aspect ratio): `Frame.thumbnailWidth`.
+    public static var thumbnailWidth: Int { Frame.thumbnailWidth }
 
     public let settings: AttendanceConfig.Capture
     private var reference: [UInt8] = []
-    private var current: [UInt8] = []
     private var lastDetection: Double?
     private var lastMotion: Double?
+    /// When the gate last looked at a frame's thumbnail.
+    private var lastLook: Double?
     /// Frames kept from the detector in a row while every followed face was settled.
     private var settledSkipped = 0
     /// The share of the thumbnail that changed on the last frame looked at (for logs and tests).
@@ -64,30 +72,44 @@ public struct MotionGate: Sendable {
 
     public init(settings: AttendanceConfig.Capture) { self.settings = settings }
 
-    /// Looks at one frame's BGR pixels; `tracksAlive`: whether the camera's tracker follows any face;
-    /// `tracksSettled`: whether every one of them is settled (decided, or known to be nobody enrolled).
-    /// A frame whose thumbnail cannot be made counts as motion (the detector runs: nothing is missed).
-    public mutating func look(
-        bgr: UnsafeRawBufferPointer, width: Int, height: Int, at time: Double, tracksAlive: Bool,
-        tracksSettled: Bool = false
-    ) -> Verdict {
-        let h = max(1, (MotionGate.thumbnailWidth * height + width / 2) / max(width, 1))
-        do {
-            try greyThumbnail(
-                bgr: bgr, width: width, height: height, thumbnailWidth: min(MotionGate.thumbnailWidth, width),
-                thumbnailHeight: min(h, height), into: &current)
-        } catch {
+    /// Looks at one frame (its grey thumbnail: a JPEG frame's is made without decoding the picture); `tracksAlive`:
+    /// whether the camera's tracker follows any face; `tracksSettled`: whether every one of them is settled (decided,
+    /// or known to be nobody enrolled). A frame whose thumbnail cannot be made counts as motion (the detector runs:
+    /// nothing is missed).
+    public mutating func look(_ frame: Frame, at time: Double, tracksAlive: Bool, tracksSettled: Bool = false) -> Verdict {
+        if idle(at: time, tracksAlive: tracksAlive) { return .unlooked }
+        guard let thumbnail = try? frame.greyThumbnail() else {
             reference = []
             return record(.motion, at: time)
         }
-        return look(thumbnail: current, at: time, tracksAlive: tracksAlive, tracksSettled: tracksSettled)
+        return look(thumbnail: thumbnail, at: time, tracksAlive: tracksAlive, tracksSettled: tracksSettled)
+    }
+
+    /// Whether a frame at `time` goes unlooked at: nobody followed, no motion within the hold time, and a frame looked
+    /// at less than `1 / idleLookFPS` ago (the idle detector pass waits for the next frame looked at).
+    func idle(at time: Double, tracksAlive: Bool) -> Bool {
+        guard settings.idleLookFPS > 0, !tracksAlive, let looked = lastLook, time >= looked,
+            time - looked < 1 / settings.idleLookFPS - 1e-6
+        else { return false }
+        if let m = lastMotion, time - m <= settings.motionHoldSeconds, time >= m { return false }
+        return true
+    }
+
+    /// Whether the detector runs on the next frame whatever its picture shows: while faces are followed it runs on
+    /// every frame (on one in `settledDetectEvery` once all of them are settled). A pipeline reads such a frame's
+    /// pixels before `look`, so the thumbnail comes from them rather than from a second pass over a JPEG.
+    public func runsDetectorWithoutLooking(tracksAlive: Bool, tracksSettled: Bool) -> Bool {
+        tracksAlive && !(tracksSettled && settledSkipped + 1 < settings.settledDetectEvery)
     }
 
     /// The same on a thumbnail already made (grey, one byte per pixel).
     public mutating func look(thumbnail: [UInt8], at time: Double, tracksAlive: Bool, tracksSettled: Bool = false)
         -> Verdict
     {
-        defer { reference = thumbnail }
+        defer {
+            reference = thumbnail
+            lastLook = time
+        }
         guard reference.count == thumbnail.count, !thumbnail.isEmpty else {
             lastChangedArea = 1
             return record(.first, at: time)
@@ -103,7 +125,7 @@ public struct MotionGate: Sendable {
         }
         if tracksAlive {
             // The settled faces' own movement is motion too: it does not make the detector run on every frame.
-            if tracksSettled, settledSkipped + 1 < settings.settledDetectEvery {
+            if !runsDetectorWithoutLooking(tracksAlive: true, tracksSettled: tracksSettled) {
                 settledSkipped += 1
                 return .settled
             }

@@ -60,12 +60,6 @@ int32_t cv_image_height(const cv_image *image);
 /* BGR pixels, height rows of width * 3 bytes. Owned by the image. */
 const uint8_t *cv_image_data(const cv_image *image);
 
-/* Grey thumbnail of a raw BGR buffer (row_stride >= width * 3) for motion detection: cv::resize with
- * INTER_AREA (each thumbnail pixel is the mean of its block, which averages sensor noise away) then
- * BGR -> grey. Writes thumb_height rows of thumb_width bytes to out (capacity >= thumb_width * thumb_height). */
-cv_status cv_grey_thumbnail(const uint8_t *bgr, int32_t width, int32_t height, size_t row_stride, int32_t thumb_width,
-                            int32_t thumb_height, uint8_t *out, size_t capacity);
-
 /* Replay composition (the gate videos of the benchmarks): */
 /* adds Gaussian noise of standard deviation sigma (grey levels) to every channel, from a seeded generator; */
 cv_status cv_image_add_noise(cv_image *image, float sigma, uint64_t seed);

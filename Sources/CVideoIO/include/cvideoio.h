@@ -36,7 +36,8 @@ typedef struct vio_reader vio_reader;
 typedef struct vio_frame vio_frame;
 
 /* Opens a file path or an rtsp:// (http://) URL through OpenCV's FFmpeg backend (RTSP over TCP;
-   3 s to open, 2 s per read). */
+   3 s to open, 2 s per read). An MJPEG stream is read as its JPEG packets, not decoded (see
+   vio_frame_is_jpeg); any other is decoded to BGR. */
 vio_status vio_reader_open(const char *url, vio_reader **out);
 /* The next frame (the caller frees it); VIO_ERR_END at the end of a file. */
 vio_status vio_reader_read(vio_reader *reader, vio_frame **out);
@@ -44,10 +45,24 @@ double vio_reader_fps(const vio_reader *reader);           /* 0 if unknown */
 int64_t vio_reader_frame_count(const vio_reader *reader);  /* -1 if unknown (live) */
 void vio_reader_free(vio_reader *reader);
 
+/* The picture's size (a JPEG packet: the stream's frame size, which the decoder checks). */
 int32_t vio_frame_width(const vio_frame *frame);
 int32_t vio_frame_height(const vio_frame *frame);
+/* 1 when the frame is a JPEG picture (an MJPEG stream's packet), 0 when it is BGR pixels. */
+int vio_frame_is_jpeg(const vio_frame *frame);
+/* BGR: height rows of width * 3 bytes; JPEG: vio_frame_size bytes of JPEG data. */
 const uint8_t *vio_frame_data(const vio_frame *frame);
+size_t vio_frame_size(const vio_frame *frame);
 void vio_frame_free(vio_frame *frame);
+
+/* ---------------------------------------------------------------- thumbnails */
+
+/* Grey thumbnail of a raw BGR buffer (row_stride >= width * 3) for motion detection: cv::resize with
+ * INTER_AREA (each thumbnail pixel is the mean of its block, which averages sensor noise away) then
+ * BGR -> grey. Writes thumb_height rows of thumb_width bytes to out (capacity >= thumb_width * thumb_height).
+ * (A JPEG frame's thumbnail is decoded from the JPEG at reduced scale instead: cjpeg.h.) */
+vio_status vio_grey_thumbnail(const uint8_t *bgr, int32_t width, int32_t height, size_t row_stride, int32_t thumb_width,
+                              int32_t thumb_height, uint8_t *out, size_t capacity);
 
 /* ---------------------------------------------------------------- writing */
 
