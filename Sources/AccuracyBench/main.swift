@@ -23,6 +23,8 @@ struct BenchError: Error, CustomStringConvertible {
     var description: String
 }
 
+// OpenBLAS's own kernels for this CPU (a restart when it fell back to its generic ones), as `attendance` does.
+FaceEngine.restartWithNativeBLASKernelsIfNeeded()
 let arguments = Array(CommandLine.arguments.dropFirst())
 let livenessOnly = arguments.contains("--liveness")
 let root = FileManager.default.currentDirectoryPath

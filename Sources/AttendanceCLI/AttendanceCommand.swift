@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttendanceCore
+import FaceEngine
 import Foundation
 
 @main
@@ -20,6 +21,22 @@ struct AttendanceCommand: AsyncParsableCommand {
             """,
         subcommands: commandList
     )
+
+    /// ArgumentParser's own main, once OpenBLAS runs this CPU's kernels (a restart when it fell back to its generic ones:
+    /// `FaceEngine.restartWithNativeBLASKernelsIfNeeded`).
+    static func main() async {
+        FaceEngine.restartWithNativeBLASKernelsIfNeeded()
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Every verb, in the order `--help` shows them.

@@ -816,6 +816,25 @@ extern "C" cv_status cv_face_chip(const cv_image *image, const cv_point lm[CV_LA
 // OpenBLAS's own setters (weak: another BLAS behind libblas.so.3 simply has none).
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+extern "C" char *openblas_get_corename(void) __attribute__((weak));
+
+extern "C" const char *cv_blas_core(void) {
+    return openblas_get_corename ? openblas_get_corename() : nullptr;
+}
+
+extern "C" const char *cv_blas_native_core(void) {
+    const char *core = cv_blas_core();
+    // OpenBLAS falls back to its generic Prescott (SSE3) kernels on a CPU it does not know.
+    if (!core || std::strcmp(core, "Prescott") != 0) return nullptr;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return nullptr;
+}
 
 extern "C" cv_status cv_set_threads(int32_t opencv_threads, int32_t blas_threads, int32_t *opencv_now, int32_t *blas_now) {
     return guarded("set threads", [&]() -> cv_status {

@@ -6,6 +6,10 @@ import Foundation
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
 
+// OpenBLAS's own kernels for this CPU (a restart when it fell back to its generic ones), as `attendance` does;
+// `OPENBLAS_CORETYPE=Prescott make bench-face` measures the generic ones for the comparison.
+FaceEngine.restartWithNativeBLASKernelsIfNeeded()
+print("OpenBLAS kernels: \(FaceEngine.blasKernels ?? "not OpenBLAS")")
 let args = CommandLine.arguments
 let source = args.count > 1 ? args[1] : ".testdata/obama.jpg"
 let runs = args.count > 2 ? Int(args[2]) ?? 15 : 15

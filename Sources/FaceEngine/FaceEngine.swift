@@ -1,5 +1,6 @@
 import COpenCV
 import Foundation
+import Glibc
 
 /// Detects, aligns and embeds faces through the COpenCV shim.
 ///
@@ -120,6 +121,22 @@ public final class FaceEngine {
         var cvNow: Int32 = 0, blasNow: Int32 = 0
         _ = cv_set_threads(Int32(opencv ?? 0), Int32(blas ?? 0), &cvNow, &blasNow)
         return (Int(cvNow), blasNow < 0 ? nil : Int(blasNow))
+    }
+
+    /// The CPU kernels OpenBLAS (dlib's ResNet) runs on ("SkylakeX", "Haswell", "Zen", ...; nil: not OpenBLAS).
+    public static var blasKernels: String? { cv_blas_core().map { String(cString: $0) } }
+
+    /// Starts this program again, the same process (`execv`, the pid kept), with `OPENBLAS_CORETYPE` set, when OpenBLAS
+    /// did not recognise the CPU and fell back to its generic SSE3 kernels although the CPU has AVX2 or AVX-512: Debian
+    /// 12's OpenBLAS 0.3.21 does so on Intel Xeon model 207 (Emerald Rapids), where dlib's embeddings then cost about
+    /// three times the CPU (`make bench-face`; README, #16). OpenBLAS reads the variable only when it loads, hence the
+    /// restart. Does nothing when the variable is set already (by the school, or by the restart itself) or when
+    /// OpenBLAS chose well; returns if the restart fails. Call first thing in `main`, before any thread starts.
+    public static func restartWithNativeBLASKernelsIfNeeded() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, let native = cv_blas_native_core() else { return }
+        setenv("OPENBLAS_CORETYPE", native, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        unsetenv("OPENBLAS_CORETYPE")
     }
 
     /// Every face in the image, largest score first, with landmarks, quality and (optionally) descriptors.

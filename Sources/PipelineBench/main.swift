@@ -29,6 +29,8 @@ import Foundation
 import Glibc
 import Logging
 
+// OpenBLAS's own kernels for this CPU (a restart when it fell back to its generic ones), as `attendance` does.
+FaceEngine.restartWithNativeBLASKernelsIfNeeded()
 let env = ProcessInfo.processInfo.environment
 let quick = env["BENCH_QUICK"] == "1"
 @MainActor func list<T>(_ key: String, _ def: [T], _ parse: (String) -> T?) -> [T] {

@@ -98,7 +98,10 @@ public struct GateDaemon: Sendable {
         let threads = FaceEngine.setThreads(opencv: 1, blas: 1)
         logger.debug(
             "library threads",
-            metadata: ["opencv": "\(threads.opencv)", "openblas": "\(threads.blas.map { "\($0)" } ?? "not OpenBLAS")"])
+            metadata: [
+                "opencv": "\(threads.opencv)", "openblas": "\(threads.blas.map { "\($0)" } ?? "not OpenBLAS")",
+                "openblas_kernels": "\(FaceEngine.blasKernels ?? "-")",
+            ])
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = extra.map { .init(service: $0) }
         for camera in config.cameras {
             services.append(

@@ -140,6 +140,15 @@ cv_status cv_face_chip(const cv_image *image, const cv_point landmarks[CV_LANDMA
  * the pointers that are not NULL (blas -1: the BLAS in use is not OpenBLAS, its threads cannot be set). */
 cv_status cv_set_threads(int32_t opencv_threads, int32_t blas_threads, int32_t *opencv_now, int32_t *blas_now);
 
+/* The CPU kernels OpenBLAS chose when it loaded ("SkylakeX", "Haswell", "Zen", ...; NULL when the BLAS is not
+ * OpenBLAS). */
+const char *cv_blas_core(void);
+/* The OPENBLAS_CORETYPE that gives this CPU native kernels when OpenBLAS did not recognise it and fell back to its
+ * generic Prescott (SSE3) ones, as Debian 12's 0.3.21 does on Intel Xeon model 207 (Emerald Rapids): "SkylakeX"
+ * with AVX-512 F, CD, BW, DQ and VL, "Haswell" with AVX2 and FMA. NULL when OpenBLAS chose otherwise. The variable
+ * is read only when the library loads: the program must start again with it set. */
+const char *cv_blas_native_core(void);
+
 /* ---------------------------------------------------------------- liveness */
 
 /* Passive liveness: two MiniFASNet networks (ONNX, run by OpenCV dnn), each on its own crop around the
