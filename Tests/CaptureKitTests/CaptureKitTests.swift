@@ -139,6 +139,9 @@ final class V4L2CameraTests: XCTestCase {
         XCTAssertEqual(mjpeg.map(\.width), [640, 640, 640])
         XCTAssertEqual(mjpeg.map(\.height), [480, 480, 480])
         for frame in mjpeg { XCTAssertEqual(FakeCamera.stamp(of: frame).map(UInt64.init), frame.deviceSequence) }
+        // The camera's JPEG is kept as it came (decoded above when the stamp read the pixels), its thumbnail 80x60.
+        XCTAssertTrue(mjpeg.allSatisfy { $0.jpeg != nil })
+        XCTAssertEqual(try mjpeg.first?.greyThumbnail().count, 80 * 60)
 
         var yuyvFirst = CaptureOptions(width: 1280, height: 720)
         yuyvFirst.preferredFormats = [.yuyv, .mjpeg]
@@ -146,6 +149,7 @@ final class V4L2CameraTests: XCTestCase {
         XCTAssertEqual(fourcc(FakeCamera.stats("/dev/video41").pixelformat), "YUYV")
         XCTAssertEqual(yuyv.first?.width, 1280)
         XCTAssertEqual(yuyv.first?.pixels.count, 1280 * 720 * 3)
+        XCTAssertNil(yuyv.first?.jpeg, "YUYV arrives as pixels")
         for frame in yuyv { XCTAssertEqual(FakeCamera.stamp(of: frame).map(UInt64.init), frame.deviceSequence) }
 
         // A YUYV-only camera asked for a size it lacks: YUYV at the nearest size.
