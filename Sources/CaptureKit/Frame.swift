@@ -29,8 +29,9 @@ public struct MonotonicTime: Sendable, Hashable, Comparable, CustomStringConvert
 /// A value: it can cross tasks and module boundaries freely (the pixels are copy-on-write).
 ///
 /// A camera or video that sends JPEG pictures (MJPEG) delivers them undecoded: `greyThumbnail` decodes only the
-/// DCT's block averages (a few times cheaper than the whole picture), and `pixels` decodes the whole picture the first
-/// time it is read. An idle gate looks at every frame's thumbnail and decodes only the frames its detector runs on.
+/// DCT's block averages (no inverse DCTs, colour conversion or copies of the picture; the entropy decoding remains),
+/// and `pixels` decodes the whole picture the first time it is read. An idle gate looks at thumbnails and decodes only
+/// the frames its detector runs on.
 public struct Frame: Sendable {
     /// The camera it came from (the source's `cameraID`).
     public var cameraID: String
