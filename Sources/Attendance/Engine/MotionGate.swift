@@ -56,9 +56,6 @@ public struct MotionGate: Sendable {
         }
     }
 
-    /// The thumbnail's width in pixels (its height keeps the frame's aspect ratio): `Frame.thumbnailWidth`.
-    public static var thumbnailWidth: Int { Frame.thumbnailWidth }
-
     public let settings: AttendanceConfig.Capture
     private var reference: [UInt8] = []
     private var lastDetection: Double?
